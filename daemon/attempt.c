@@ -1,0 +1,174 @@
+/* SPDX-License-Identifier: MIT */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <time.h>
+
+#include "attempt.h"
+
+static const char *const outcome_table[_OUTCOME_MAX] = {
+        [OUTCOME_OK] = "ok",
+        [OUTCOME_PEER_ALERT] = "peer_alert",
+        [OUTCOME_PEER_RESET] = "peer_reset",
+        [OUTCOME_PEER_CLOSED] = "peer_closed",
+        [OUTCOME_NO_DATA] = "no_data",
+        [OUTCOME_TIMEOUT] = "timeout",
+        [OUTCOME_NOT_TLS] = "not_tls",
+        [OUTCOME_TLS_ERROR] = "tls_error",
+        [OUTCOME_SERVER_ERROR] = "server_error",
+};
+
+static const char *const step_table[_STEP_MAX] = {
+        [STEP_CONNECTED] = "connected",
+        [STEP_CLIENT_HELLO] = "client_hello",
+        [STEP_SERVER_FLIGHT] = "server_flight",
+        [STEP_CLIENT_FLIGHT] = "client_flight",
+        [STEP_DONE] = "done",
+};
+
+const char *outcome_to_string(Outcome o) {
+        return o >= 0 && o < _OUTCOME_MAX ? outcome_table[o] : NULL;
+}
+
+Outcome outcome_from_string(const char *s) {
+        for (int i = 0; s && i < _OUTCOME_MAX; i++)
+                if (streq(s, outcome_table[i]))
+                        return (Outcome) i;
+        return _OUTCOME_INVALID;
+}
+
+const char *handshake_step_to_string(HandshakeStep s) {
+        return s >= 0 && s < _STEP_MAX ? step_table[s] : NULL;
+}
+
+HandshakeStep handshake_step_from_string(const char *s) {
+        for (int i = 0; s && i < _STEP_MAX; i++)
+                if (streq(s, step_table[i]))
+                        return (HandshakeStep) i;
+        return _STEP_INVALID;
+}
+
+const char *tls_alert_to_string(int alert) {
+        /* IANA TLS Alert registry */
+        switch (alert) {
+        case 0: return "close_notify";
+        case 10: return "unexpected_message";
+        case 20: return "bad_record_mac";
+        case 21: return "decryption_failed";
+        case 22: return "record_overflow";
+        case 30: return "decompression_failure";
+        case 40: return "handshake_failure";
+        case 41: return "no_certificate";
+        case 42: return "bad_certificate";
+        case 43: return "unsupported_certificate";
+        case 44: return "certificate_revoked";
+        case 45: return "certificate_expired";
+        case 46: return "certificate_unknown";
+        case 47: return "illegal_parameter";
+        case 48: return "unknown_ca";
+        case 49: return "access_denied";
+        case 50: return "decode_error";
+        case 51: return "decrypt_error";
+        case 60: return "export_restriction";
+        case 70: return "protocol_version";
+        case 71: return "insufficient_security";
+        case 80: return "internal_error";
+        case 86: return "inappropriate_fallback";
+        case 90: return "user_canceled";
+        case 100: return "no_renegotiation";
+        case 109: return "missing_extension";
+        case 110: return "unsupported_extension";
+        case 111: return "certificate_unobtainable";
+        case 112: return "unrecognized_name";
+        case 113: return "bad_certificate_status_response";
+        case 114: return "bad_certificate_hash_value";
+        case 115: return "unknown_psk_identity";
+        case 116: return "certificate_required";
+        case 120: return "no_application_protocol";
+        case 121: return "ech_required";
+        default: return NULL;
+        }
+}
+
+int raw_string_set(RawString *s, const void *data, size_t len) {
+        char *p = NULL;
+
+        if (data) {
+                p = malloc(len + 1);
+                if (!p)
+                        return -ENOMEM;
+                memcpy(p, data, len);
+                p[len] = '\0';
+        }
+        free(s->data);
+        s->data = p;
+        s->len = data ? len : 0;
+        return 0;
+}
+
+void raw_string_clear(RawString *s) {
+        free(s->data);
+        *s = (RawString) {};
+}
+
+Attempt *attempt_new(void) {
+        Attempt *a = calloc(1, sizeof *a);
+
+        if (!a)
+                return NULL;
+        a->outcome = OUTCOME_SERVER_ERROR;
+        a->state_reached = STEP_CONNECTED;
+        a->alert_received = a->alert_sent = -1;
+        return a;
+}
+
+Attempt *attempt_free(Attempt *a) {
+        if (!a)
+                return NULL;
+        free(a->error_text);
+        free(a->offered_versions);
+        free(a->version);
+        free(a->cipher);
+        raw_string_clear(&a->sni);
+        raw_string_clear(&a->alpn_offered);
+        raw_string_clear(&a->alpn);
+        free(a->ja3);
+        free(a->ja3_full);
+        free(a->ja4);
+        free(a->ja4_r);
+        free(a->ja4_o);
+        free(a->ja4_ro);
+        free(a->ja4_stable);
+        raw_string_clear(&a->user_agent);
+        free(a);
+        return NULL;
+}
+
+int sockaddr_to_attempt_addr(const struct sockaddr *sa, char ret_addr[static 46], uint16_t *ret_port) {
+        if (sa->sa_family == AF_INET) {
+                const struct sockaddr_in *in = (const struct sockaddr_in *) sa;
+
+                if (!inet_ntop(AF_INET, &in->sin_addr, ret_addr, 46))
+                        return negative_errno();
+                *ret_port = ntohs(in->sin_port);
+                return 0;
+        }
+        if (sa->sa_family == AF_INET6) {
+                const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *) sa;
+
+                if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
+                        if (!inet_ntop(AF_INET, &in6->sin6_addr.s6_addr[12], ret_addr, 46))
+                                return negative_errno();
+                } else if (!inet_ntop(AF_INET6, &in6->sin6_addr, ret_addr, 46))
+                        return negative_errno();
+                *ret_port = ntohs(in6->sin6_port);
+                return 0;
+        }
+        return -EAFNOSUPPORT;
+}
+
+int64_t now_realtime_us(void) {
+        struct timespec ts;
+
+        (void) clock_gettime(CLOCK_REALTIME, &ts);
+        return (int64_t) ts.tv_sec * USEC_PER_SEC + ts.tv_nsec / 1000;
+}

@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* The attempt record: one per accepted TCP connection, whatever happened on it. Its fields are the
+ * columns of the SQLite table `attempts` and the TLSWATCH_* journal fields (see ../shared/DESIGN.md and
+ * schema/). Strings are owned by the record and freed by attempt_free(). Client-chosen strings (sni,
+ * alpn_offered, alpn, user_agent) are raw bytes, may hold anything including NUL, and so carry a length. */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "macro.h"
+
+typedef enum Outcome {
+        OUTCOME_OK,
+        OUTCOME_PEER_ALERT,
+        OUTCOME_PEER_RESET,
+        OUTCOME_PEER_CLOSED,
+        OUTCOME_NO_DATA,
+        OUTCOME_TIMEOUT,
+        OUTCOME_NOT_TLS,
+        OUTCOME_TLS_ERROR,
+        OUTCOME_SERVER_ERROR,
+        _OUTCOME_MAX,
+        _OUTCOME_INVALID = -EINVAL,
+} Outcome;
+
+/* Furthest handshake step reached, in order. */
+typedef enum HandshakeStep {
+        STEP_CONNECTED,     /* TCP accepted */
+        STEP_CLIENT_HELLO,  /* a complete ClientHello was received */
+        STEP_SERVER_FLIGHT, /* our flight (certificate, or Finished when resuming) was sent */
+        STEP_CLIENT_FLIGHT, /* the client's answer to it was received */
+        STEP_DONE,          /* handshake complete */
+        _STEP_MAX,
+        _STEP_INVALID = -EINVAL,
+} HandshakeStep;
+
+/* A byte string chosen by the client, kept exactly as received. data is NUL-terminated for
+ * convenience, but may contain NUL bytes: always use len. data == NULL means "absent" (SQL NULL). */
+typedef struct RawString {
+        char *data;
+        size_t len;
+} RawString;
+
+typedef struct Attempt {
+        int64_t id; /* 0 until stored */
+        int64_t started_us, ended_us;
+
+        char peer_addr[46], local_addr[46]; /* numeric, no brackets, IPv4-mapped shown as IPv4 */
+        uint16_t peer_port, local_port;
+
+        Outcome outcome;
+        HandshakeStep state_reached;
+        int alert_received, alert_sent; /* TLS alert description, -1 if none */
+        int tls_error;                  /* Mbed TLS return code, 0 (stored as NULL) on success */
+        char *error_text;
+
+        char *offered_versions; /* "TLSv1.3,TLSv1.2": GREASE removed, client order */
+        char *version, *cipher; /* negotiated, NULL if not reached */
+        RawString sni, alpn_offered, alpn;
+
+        char *ja3, *ja3_full;
+        char *ja4, *ja4_r, *ja4_o, *ja4_ro;
+        char *ja4_stable; /* the grouping key's fingerprint part, see fingerprint.h */
+
+        bool hello_retry, resumed;
+        uint64_t bytes_in, bytes_out;
+        unsigned http_requests;
+        RawString user_agent;
+} Attempt;
+
+Attempt *attempt_new(void);
+Attempt *attempt_free(Attempt *a);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Attempt *, attempt_free);
+
+/* Stores a copy of len bytes of data (NULL data clears it). Returns 0 or -ENOMEM. */
+int raw_string_set(RawString *s, const void *data, size_t len);
+void raw_string_clear(RawString *s);
+
+const char *outcome_to_string(Outcome o) _pure_;
+Outcome outcome_from_string(const char *s) _pure_;
+const char *handshake_step_to_string(HandshakeStep s) _pure_;
+HandshakeStep handshake_step_from_string(const char *s) _pure_;
+
+/* "certificate_unknown" for 46; NULL for a number that names no alert. */
+const char *tls_alert_to_string(int alert) _pure_;
+
+/* Whether this outcome is a failed handshake attempt (everything but OUTCOME_OK). */
+static inline bool outcome_is_failure(Outcome o) {
+        return o != OUTCOME_OK;
+}
+
+/* Formats an address as the record wants it: numeric, no brackets, IPv4-mapped IPv6 as IPv4.
+ * sa is a struct sockaddr_in or sockaddr_in6. */
+struct sockaddr;
+int sockaddr_to_attempt_addr(const struct sockaddr *sa, char ret_addr[static 46], uint16_t *ret_port);
+
+/* Microseconds since the epoch, CLOCK_REALTIME. */
+int64_t now_realtime_us(void);
