@@ -107,7 +107,7 @@ int raw_string_set(RawString *s, const void *data, size_t len) {
 
 void raw_string_clear(RawString *s) {
         free(s->data);
-        *s = (RawString) {};
+        *s = (RawString){};
 }
 
 Attempt *attempt_new(void) {

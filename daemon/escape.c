@@ -40,8 +40,8 @@ static size_t utf8_decode(const unsigned char *p, size_t n, uint32_t *ret_cp) {
 /* Code points that may change how a terminal shows the text around them. */
 static int dangerous_cp(uint32_t cp) {
         return cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp <= 0x9f) || (cp >= 0x200e && cp <= 0x200f) ||
-               (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069) || cp == 0x061c ||
-               cp == 0xfeff;
+                (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069) || cp == 0x061c ||
+                cp == 0xfeff;
 }
 
 char *escape_display(const void *data, size_t len) {

@@ -34,7 +34,8 @@ void log_set_target(LogTarget t) {
 }
 
 int log_level_from_string(const char *s) {
-        static const char *const names[] = { "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug" };
+        static const char *const names[] = {
+                "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug"};
 
         if (!s)
                 return -EINVAL;
@@ -74,7 +75,7 @@ static bool stderr_is_journal(void) {
 static bool log_to_journal(void) {
         if (use_journal < 0)
                 use_journal = target == LOG_TARGET_JOURNAL ||
-                              (target == LOG_TARGET_AUTO && stderr_is_journal());
+                        (target == LOG_TARGET_AUTO && stderr_is_journal());
         return use_journal;
 }
 

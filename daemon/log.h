@@ -28,11 +28,12 @@ LogTarget log_target_from_string(const char *s);
 int log_internal(int level, int error, const char *file, int line, const char *func, const char *format, ...)
         _printf_(6, 7);
 
-#define log_full_errno(level, error, ...)                                                                       \
-        ({                                                                                                      \
-                int _l_ = (level), _e_ = (error);                                                               \
-                (log_get_max_level() >= _l_) ? log_internal(_l_, _e_, __FILE__, __LINE__, __func__, __VA_ARGS__) \
-                                             : -abs(_e_);                                                       \
+#define log_full_errno(level, error, ...)                                                   \
+        ({                                                                                  \
+                int _l_ = (level), _e_ = (error);                                           \
+                (log_get_max_level() >= _l_)                                                \
+                        ? log_internal(_l_, _e_, __FILE__, __LINE__, __func__, __VA_ARGS__) \
+                        : -abs(_e_);                                                        \
         })
 
 #define log_full(level, ...) (void) log_full_errno(level, 0, __VA_ARGS__)

@@ -32,28 +32,28 @@
 #define USEC_PER_MSEC INT64_C(1000)
 
 /* Take ownership of a pointer out of a _cleanup_ variable. */
-#define TAKE_PTR(p)                                                                                             \
-        ({                                                                                                      \
-                __typeof__(p) _p_ = (p);                                                                        \
-                (p) = NULL;                                                                                     \
-                _p_;                                                                                            \
+#define TAKE_PTR(p)                      \
+        ({                               \
+                __typeof__(p) _p_ = (p); \
+                (p) = NULL;              \
+                _p_;                     \
         })
 
-#define TAKE_FD(fd)                                                                                             \
-        ({                                                                                                      \
-                int _fd_ = (fd);                                                                                \
-                (fd) = -EBADF;                                                                                  \
-                _fd_;                                                                                           \
+#define TAKE_FD(fd)              \
+        ({                       \
+                int _fd_ = (fd); \
+                (fd) = -EBADF;   \
+                _fd_;            \
         })
 
 /* Define a cleanup function for a type whose destructor returns NULL, e.g. Foo *foo_free(Foo *). */
-#define DEFINE_TRIVIAL_CLEANUP_FUNC(type, func)                                                                 \
-        static inline void func##p(type *p) {                                                                   \
-                if (*p)                                                                                         \
-                        *p = func(*p);                                                                          \
+#define DEFINE_TRIVIAL_CLEANUP_FUNC(type, func) \
+        static inline void func##p(type *p) {   \
+                if (*p)                         \
+                        *p = func(*p);          \
         }
 
-#define FOREACH_ARRAY(i, array, num)                                                                            \
+#define FOREACH_ARRAY(i, array, num) \
         for (__typeof__(array[0]) *i = (array), *_end_##i = (array) + (num); i && i < _end_##i; i++)
 
 static inline void freep(void *p) {
@@ -105,4 +105,16 @@ static inline void explicit_wipe(void *p, size_t n) {
 /* Negative errno from a libc call that sets errno, never 0. */
 static inline int negative_errno(void) {
         return errno > 0 ? -errno : -EIO;
+}
+
+#include <fcntl.h>
+
+static inline int fd_nonblock(int fd) {
+        int flags = fcntl(fd, F_GETFL);
+
+        if (flags < 0)
+                return -errno;
+        if (flags & O_NONBLOCK)
+                return 0;
+        return fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 ? -errno : 0;
 }

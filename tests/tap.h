@@ -27,26 +27,26 @@ __attribute__((format(printf, 2, 3))) static inline bool ok(bool cond, const cha
         return cond;
 }
 
-#define is_int(got, want, ...)                                                                                  \
-        ({                                                                                                      \
-                long long _g_ = (long long) (got), _w_ = (long long) (want);                                    \
-                bool _r_ = ok(_g_ == _w_, __VA_ARGS__);                                                         \
-                if (!_r_)                                                                                       \
-                        printf("#   got %lld, want %lld (%s:%d)\n", _g_, _w_, __FILE__, __LINE__);           \
-                _r_;                                                                                            \
+#define is_int(got, want, ...)                                                                     \
+        ({                                                                                         \
+                long long _g_ = (long long) (got), _w_ = (long long) (want);                       \
+                bool _r_ = ok(_g_ == _w_, __VA_ARGS__);                                            \
+                if (!_r_)                                                                          \
+                        printf("#   got %lld, want %lld (%s:%d)\n", _g_, _w_, __FILE__, __LINE__); \
+                _r_;                                                                               \
         })
 
-#define is_str(got, want, ...)                                                                                  \
-        ({                                                                                                      \
-                const char *_g_ = (got), *_w_ = (want);                                                         \
-                bool _r_ = ok((_g_ && _w_) ? strcmp(_g_, _w_) == 0 : _g_ == _w_, __VA_ARGS__);                 \
-                if (!_r_)                                                                                       \
-                        printf("#   got \"%s\", want \"%s\" (%s:%d)\n",                                        \
-                               _g_ ? _g_ : "(null)",                                                            \
-                               _w_ ? _w_ : "(null)",                                                            \
-                               __FILE__,                                                                        \
-                               __LINE__);                                                                       \
-                _r_;                                                                                            \
+#define is_str(got, want, ...)                                                                 \
+        ({                                                                                     \
+                const char *_g_ = (got), *_w_ = (want);                                        \
+                bool _r_ = ok((_g_ && _w_) ? strcmp(_g_, _w_) == 0 : _g_ == _w_, __VA_ARGS__); \
+                if (!_r_)                                                                      \
+                        printf("#   got \"%s\", want \"%s\" (%s:%d)\n",                        \
+                               _g_ ? _g_ : "(null)",                                           \
+                               _w_ ? _w_ : "(null)",                                           \
+                               __FILE__,                                                       \
+                               __LINE__);                                                      \
+                _r_;                                                                           \
         })
 
 static inline void diag(const char *fmt, ...) {

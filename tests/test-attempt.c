@@ -7,7 +7,10 @@
 
 static void test_enums(void) {
         for (int i = 0; i < _OUTCOME_MAX; i++)
-                is_int(outcome_from_string(outcome_to_string(i)), i, "outcome %s round-trips", outcome_to_string(i));
+                is_int(outcome_from_string(outcome_to_string(i)),
+                       i,
+                       "outcome %s round-trips",
+                       outcome_to_string(i));
         for (int i = 0; i < _STEP_MAX; i++)
                 is_int(handshake_step_from_string(handshake_step_to_string(i)),
                        i,
@@ -22,8 +25,8 @@ static void test_enums(void) {
 }
 
 static void test_addr(void) {
-        struct sockaddr_in6 in6 = { .sin6_family = AF_INET6, .sin6_port = htons(8443) };
-        struct sockaddr_in in = { .sin_family = AF_INET, .sin_port = htons(443) };
+        struct sockaddr_in6 in6 = {.sin6_family = AF_INET6, .sin6_port = htons(8443)};
+        struct sockaddr_in in = {.sin_family = AF_INET, .sin_port = htons(443)};
         char addr[46];
         uint16_t port;
 

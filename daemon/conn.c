@@ -1,0 +1,729 @@
+/* SPDX-License-Identifier: MIT */
+#include <inttypes.h>
+#include <mbedtls/net_sockets.h>
+#include <stdarg.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "clienthello.h"
+#include "conn.h"
+#include "fingerprint.h"
+#include "http.h"
+#include "log.h"
+#include "page.h"
+#include "tls-private.h"
+
+#define LINGER_TIMEOUT_US (2 * USEC_PER_SEC)
+#define LINGER_MAX_BYTES (64 * 1024)
+
+typedef enum ConnPhase {
+        CONN_HANDSHAKE,
+        CONN_HTTP,
+        CONN_LINGER, /* our side is done: read and discard until EOF, then close (avoids RST over our answer) */
+} ConnPhase;
+
+struct Conn {
+        Worker *worker;
+        Conn *prev, *next;
+        int fd;
+        sd_event_source *io, *timer;
+        uint32_t io_events;
+        ConnPhase phase;
+
+        Attempt *attempt; /* NULL once recorded */
+        TlsContext *tls;
+        mbedtls_ssl_context ssl;
+        bool ssl_ready;
+
+        ClientHelloCapture capture; /* inbound: first ClientHello + record scanner */
+        RecordScanner out_scanner;  /* outbound: plaintext alerts we send */
+        bool hello_seen, saw_hrr, saw_server_cert;
+        bool send_failed;
+
+        /* HTTP */
+        char *in;
+        size_t in_len;
+        char *out;
+        size_t out_len, out_off;
+        bool close_after_write;
+        unsigned requests;
+        size_t lingered;
+};
+
+static void conn_free(Conn *c);
+static void conn_continue(Conn *c);
+
+static int64_t now_us(void) {
+        return now_realtime_us();
+}
+
+/* ---- bookkeeping ---- */
+
+static void conn_reach(Conn *c, HandshakeStep step) {
+        if (c->attempt && step > c->attempt->state_reached)
+                c->attempt->state_reached = step;
+}
+
+static void conn_record(Conn *c) {
+        Attempt *a = TAKE_PTR(c->attempt);
+
+        if (!a)
+                return;
+        if (a->ended_us == 0)
+                a->ended_us = now_us();
+        a->bytes_in = c->capture.scanner.bytes;
+        a->bytes_out = c->out_scanner.bytes;
+        a->http_requests = c->requests;
+        server_record(c->worker->server, a);
+}
+
+static int conn_set_timer(Conn *c, int64_t usec) {
+        int r;
+
+        if (c->timer) {
+                r = sd_event_source_set_time_relative(c->timer, (uint64_t) usec);
+                if (r >= 0)
+                        r = sd_event_source_set_enabled(c->timer, SD_EVENT_ONESHOT);
+                return r;
+        }
+        return -ENOENT;
+}
+
+static int conn_want(Conn *c, uint32_t events) {
+        int r;
+
+        if (c->io_events == events)
+                return 0;
+        r = sd_event_source_set_io_events(c->io, events);
+        if (r >= 0)
+                c->io_events = events;
+        return r;
+}
+
+/* ---- BIO callbacks: the raw bytes pass here, so we see records Mbed TLS never reports ---- */
+
+static int conn_bio_send(void *userdata, const unsigned char *buf, size_t len) {
+        Conn *c = userdata;
+        ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL);
+
+        if (n < 0) {
+                if (errno == EAGAIN || errno == EINTR)
+                        return MBEDTLS_ERR_SSL_WANT_WRITE;
+                c->send_failed = true;
+                if (errno == EPIPE || errno == ECONNRESET)
+                        return MBEDTLS_ERR_NET_CONN_RESET;
+                return MBEDTLS_ERR_NET_SEND_FAILED;
+        }
+        record_scanner_feed(&c->out_scanner, buf, (size_t) n);
+        return (int) n;
+}
+
+static void conn_hello_complete(Conn *c) {
+        ClientHello ch;
+        int r;
+
+        c->hello_seen = true;
+        conn_reach(c, STEP_CLIENT_HELLO);
+        r = clienthello_parse(c->capture.msg, c->capture.msg_len, &ch);
+        if (r < 0) {
+                log_debug("Unparsable ClientHello: %s", strna(ch.reason));
+                return;
+        }
+        r = fingerprint_fill_attempt(&ch, c->attempt);
+        if (r < 0)
+                log_debug_errno(r, "Failed to compute fingerprints: %m");
+}
+
+static void conn_inbound(Conn *c, const void *buf, size_t n) {
+        CaptureState before = c->capture.state;
+
+        if (clienthello_capture_feed(&c->capture, buf, n) == CAPTURE_COMPLETE &&
+            before == CAPTURE_NEED_MORE && c->attempt)
+                conn_hello_complete(c);
+}
+
+static int conn_bio_recv(void *userdata, unsigned char *buf, size_t len) {
+        Conn *c = userdata;
+        ssize_t n = recv(c->fd, buf, len, 0);
+
+        if (n < 0) {
+                if (errno == EAGAIN || errno == EINTR)
+                        return MBEDTLS_ERR_SSL_WANT_READ;
+                if (errno == ECONNRESET || errno == EPIPE)
+                        return MBEDTLS_ERR_NET_CONN_RESET;
+                return MBEDTLS_ERR_NET_RECV_FAILED;
+        }
+        if (n > 0)
+                conn_inbound(c, buf, (size_t) n);
+        return (int) n;
+}
+
+/* After a reset or EOF, whatever the client sent last may still sit unread in the socket (e.g. the
+ * alert Chromium sends right before its RST while we were still writing): read it into the scanner. */
+static void conn_drain_socket(Conn *c) {
+        uint8_t buf[4096];
+
+        for (int i = 0; i < 16; i++) {
+                ssize_t n = recv(c->fd, buf, sizeof buf, MSG_DONTWAIT);
+
+                if (n <= 0)
+                        break;
+                conn_inbound(c, buf, (size_t) n);
+        }
+}
+
+/* ---- handshake ---- */
+
+static bool state_reads_client_flight(int st) {
+        switch (st) {
+        case MBEDTLS_SSL_CLIENT_CERTIFICATE:
+        case MBEDTLS_SSL_CLIENT_KEY_EXCHANGE:
+        case MBEDTLS_SSL_CLIENT_CHANGE_CIPHER_SPEC:
+        case MBEDTLS_SSL_CLIENT_FINISHED:
+        case MBEDTLS_SSL_END_OF_EARLY_DATA:
+        case MBEDTLS_SSL_CLIENT_CERTIFICATE_VERIFY: return true;
+        default: return false;
+        }
+}
+
+static int conn_ssl_setup(Conn *c) {
+        int r;
+
+        c->tls = server_get_tls(c->worker->server);
+        mbedtls_ssl_init(&c->ssl);
+        r = mbedtls_ssl_setup(&c->ssl, &c->tls->conf);
+        if (r != 0) {
+                mbedtls_ssl_free(&c->ssl);
+                return -ENOMEM;
+        }
+        tls_private_reset_alerts(&c->ssl);
+        mbedtls_ssl_set_bio(&c->ssl, c, conn_bio_send, conn_bio_recv, NULL);
+        c->ssl_ready = true;
+        return 0;
+}
+
+static void conn_set_error(Conn *c, int tls_error, const char *fmt, ...) _printf_(3, 4);
+static void conn_set_error(Conn *c, int tls_error, const char *fmt, ...) {
+        va_list ap;
+        char *text = NULL;
+
+        va_start(ap, fmt);
+        if (vasprintf(&text, fmt, ap) < 0)
+                text = NULL;
+        va_end(ap);
+        free(c->attempt->error_text);
+        c->attempt->error_text = text;
+        c->attempt->tls_error = tls_error;
+}
+
+static void conn_note_alert_sent(Conn *c) {
+        Attempt *a = c->attempt;
+
+        if (c->out_scanner.alert_description >= 0)
+                a->alert_sent = c->out_scanner.alert_description;
+        else if (c->ssl_ready && tls_private_pending_alert(&c->ssl) >= 0)
+                a->alert_sent = tls_private_pending_alert(&c->ssl);
+}
+
+/* Plain HTTP on the TLS port: answer 400 on the raw socket so that the user learns to use https. */
+static void conn_answer_plain_http(Conn *c) {
+        static const char body[] = "This is an HTTPS port: use https:// in the URL.\n";
+        _cleanup_free_ char *resp = NULL;
+        size_t len;
+
+        if (http_response_build(
+                    400, "text/plain; charset=utf-8", body, sizeof body - 1, false, false, &resp, &len) < 0)
+                return;
+        if (send(c->fd, resp, len, MSG_NOSIGNAL | MSG_DONTWAIT) > 0)
+                record_scanner_feed(&c->out_scanner, resp, len);
+}
+
+static void conn_linger(Conn *c);
+
+static void conn_handshake_failed(Conn *c, int ret) {
+        Attempt *a = c->attempt;
+        int alert;
+
+        a->ended_us = now_us();
+        if (ret == MBEDTLS_ERR_NET_CONN_RESET || ret == MBEDTLS_ERR_SSL_CONN_EOF ||
+            ret == MBEDTLS_ERR_NET_RECV_FAILED || ret == MBEDTLS_ERR_NET_SEND_FAILED)
+                conn_drain_socket(c);
+        conn_note_alert_sent(c);
+
+        alert = tls_private_received_alert(&c->ssl, ret);
+        if (alert < 0 && c->capture.scanner.alert_description >= 0 && c->capture.scanner.alert_level == 2)
+                alert = c->capture.scanner.alert_description; /* plaintext alert Mbed TLS did not report */
+        if (alert < 0 && ret == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY)
+                alert = 0;
+        a->alert_received = alert;
+
+        if (c->capture.state == CAPTURE_NOT_TLS) {
+                a->outcome = OUTCOME_NOT_TLS;
+                if (c->capture.looks_like_http) {
+                        conn_set_error(c, ret, "plain HTTP request on the TLS port (answered with HTTP 400)");
+                        conn_answer_plain_http(c);
+                } else
+                        conn_set_error(c, ret, "first bytes are not a TLS handshake record");
+        } else if (alert > 0) {
+                a->outcome = OUTCOME_PEER_ALERT;
+                conn_set_error(
+                        c, ret, "client sent fatal alert %s(%d)", strna(tls_alert_to_string(alert)), alert);
+        } else if (ret == MBEDTLS_ERR_SSL_CONN_EOF || alert == 0) {
+                a->outcome = c->capture.scanner.bytes == 0 ? OUTCOME_NO_DATA : OUTCOME_PEER_CLOSED;
+                conn_set_error(
+                        c,
+                        ret,
+                        c->capture.scanner.bytes == 0 ? "connection closed without data"
+                                                      : "connection closed by the client");
+        } else if (ret == MBEDTLS_ERR_NET_CONN_RESET || ret == MBEDTLS_ERR_NET_RECV_FAILED || ret == MBEDTLS_ERR_NET_SEND_FAILED) {
+                a->outcome = c->capture.scanner.bytes == 0 ? OUTCOME_NO_DATA : OUTCOME_PEER_RESET;
+                conn_set_error(c, ret, "connection reset by the client");
+        } else if (c->capture.state == CAPTURE_TOO_BIG || c->capture.state == CAPTURE_MALFORMED) {
+                a->outcome = OUTCOME_TLS_ERROR;
+                conn_set_error(c, ret, "ClientHello %s", strna(c->capture.reason));
+        } else {
+                const char *t = tls_strerror(ret);
+
+                a->outcome = OUTCOME_TLS_ERROR;
+                if (strncmp(t, "SSL - ", 6) == 0)
+                        t += 6;
+                conn_set_error(c, ret, "%s", t);
+        }
+        log_debug("Handshake from %s:%u failed: %s", a->peer_addr, a->peer_port, strna(a->error_text));
+        conn_record(c);
+        conn_linger(c);
+}
+
+static void conn_handshake_done(Conn *c) {
+        Attempt *a = c->attempt;
+        const char *alpn;
+
+        a->ended_us = now_us();
+        a->outcome = OUTCOME_OK;
+        a->state_reached = STEP_DONE;
+        a->resumed = !c->saw_server_cert;
+        a->hello_retry = c->saw_hrr;
+        free(a->version);
+        a->version = strdup(strempty(tls_version_to_string(mbedtls_ssl_get_version_number(&c->ssl))));
+        free(a->cipher);
+        a->cipher = tls_cipher_iana_name(mbedtls_ssl_get_ciphersuite(&c->ssl));
+        alpn = mbedtls_ssl_get_alpn_protocol(&c->ssl);
+        if (alpn)
+                (void) raw_string_set(&a->alpn, alpn, strlen(alpn));
+        conn_note_alert_sent(c);
+        clienthello_capture_done(&c->capture); /* the ClientHello buffer is not needed any more */
+        c->phase = CONN_HTTP;
+        (void) conn_set_timer(c, c->worker->server->settings.idle_timeout_us);
+}
+
+static void conn_handshake(Conn *c) {
+        int r;
+
+        if (!c->ssl_ready) {
+                r = conn_ssl_setup(c);
+                if (r < 0) {
+                        conn_abort(c, "out of memory setting up TLS");
+                        return;
+                }
+        }
+        for (;;) {
+                int st, after;
+
+                if (mbedtls_ssl_is_handshake_over(&c->ssl)) {
+                        conn_handshake_done(c);
+                        conn_continue(c);
+                        return;
+                }
+                st = tls_private_state(&c->ssl);
+                if (st == MBEDTLS_SSL_HELLO_RETRY_REQUEST)
+                        c->saw_hrr = true;
+                if (st == MBEDTLS_SSL_SERVER_CERTIFICATE)
+                        c->saw_server_cert = true;
+
+                r = mbedtls_ssl_handshake_step(&c->ssl);
+
+                after = tls_private_state(&c->ssl);
+                if (r == 0 && after != st &&
+                    (st == MBEDTLS_SSL_CLIENT_KEY_EXCHANGE || st == MBEDTLS_SSL_CLIENT_CHANGE_CIPHER_SPEC ||
+                     st == MBEDTLS_SSL_CLIENT_FINISHED))
+                        conn_reach(c, STEP_CLIENT_FLIGHT);
+                if (state_reads_client_flight(after) && tls_private_output_pending(&c->ssl) == 0 &&
+                    !c->send_failed)
+                        conn_reach(c, STEP_SERVER_FLIGHT);
+
+                if (r == MBEDTLS_ERR_SSL_WANT_READ) {
+                        (void) conn_want(c, EPOLLIN);
+                        return;
+                }
+                if (r == MBEDTLS_ERR_SSL_WANT_WRITE) {
+                        (void) conn_want(c, EPOLLOUT);
+                        return;
+                }
+                if (r != 0) {
+                        conn_handshake_failed(c, r);
+                        return;
+                }
+        }
+}
+
+/* ---- HTTP ---- */
+
+static void conn_http_respond(Conn *c, const HttpRequest *req) {
+        _cleanup_free_ char *body = NULL;
+        const char *ctype = "text/plain; charset=utf-8";
+        size_t body_len = 0;
+        bool head = false, keep;
+        int status = 200, r;
+
+        keep = req->keep_alive && !req->has_body &&
+                c->requests + 1 < c->worker->server->settings.max_requests && !c->worker->draining;
+        if (req->method_len == 4 && memcmp(req->method, "HEAD", 4) == 0)
+                head = true;
+        else if (!(req->method_len == 3 && memcmp(req->method, "GET", 3) == 0))
+                status = 405;
+
+        if (status == 200) {
+                PageKind kind = page_kind_from_target(req->target, req->target_len);
+
+                if (kind == PAGE_NONE)
+                        status = 404;
+                else {
+                        r = page_render(c->worker->server, c->attempt, kind, &body, &body_len, &ctype);
+                        if (r < 0)
+                                status = 500;
+                }
+        }
+        if (status != 200) {
+                free(body);
+                if (asprintf(&body, "%d %s\n", status, http_status_reason(status)) < 0)
+                        body = NULL;
+                body_len = body ? strlen(body) : 0;
+                ctype = "text/plain; charset=utf-8";
+        }
+
+        free(c->out);
+        c->out = NULL;
+        c->out_off = 0;
+        r = http_response_build(status, ctype, body, body_len, keep, head, &c->out, &c->out_len);
+        if (r < 0) {
+                c->out_len = 0;
+                c->close_after_write = true;
+                return;
+        }
+        c->close_after_write = !keep;
+}
+
+static void conn_http_error(Conn *c, int status) {
+        char body[64];
+
+        (void) snprintf(body, sizeof body, "%d %s\n", status, http_status_reason(status));
+        free(c->out);
+        c->out = NULL;
+        c->out_off = 0;
+        if (http_response_build(
+                    status, "text/plain; charset=utf-8", body, strlen(body), false, false, &c->out, &c->out_len) <
+            0)
+                c->out_len = 0;
+        c->close_after_write = true;
+}
+
+/* Handles a request in c->in, if a complete one is there. Returns true if it produced a response. */
+static bool conn_http_parse(Conn *c) {
+        HttpRequest req;
+
+        switch (http_parse_request(c->in, c->in_len, &req)) {
+        case HTTP_PARSE_MORE: return false;
+        case HTTP_PARSE_BAD: conn_http_error(c, 400); return true;
+        case HTTP_PARSE_TOO_LARGE: conn_http_error(c, 431); return true;
+        case HTTP_PARSE_DONE: break;
+        }
+        if (c->requests == 0 && c->attempt && req.has_user_agent)
+                (void) raw_string_set(&c->attempt->user_agent, req.user_agent, req.user_agent_len);
+        conn_http_respond(c, &req);
+        c->requests++;
+        atomic_fetch_add(&c->worker->server->counters.http_requests, 1);
+        memmove(c->in, c->in + req.consumed, c->in_len - req.consumed);
+        c->in_len -= req.consumed;
+        return true;
+}
+
+static void conn_close_tls(Conn *c) {
+        (void) mbedtls_ssl_close_notify(&c->ssl); /* best effort */
+        conn_record(c);
+        conn_linger(c);
+}
+
+/* The client ended the connection, or sent an alert, in the HTTP phase. */
+static void conn_http_peer_end(Conn *c, int r) {
+        Attempt *a = c->attempt;
+
+        if (a && r == MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE) {
+                int alert = tls_private_received_alert(&c->ssl, r);
+
+                a->alert_received = alert;
+                if (c->requests == 0) {
+                        /* e.g. Firefox on TLS 1.2: it completes the handshake, then rejects our certificate. */
+                        a->outcome = OUTCOME_PEER_ALERT;
+                        conn_set_error(
+                                c,
+                                r,
+                                "client sent fatal alert %s(%d) after the handshake, before any request",
+                                strna(tls_alert_to_string(alert)),
+                                alert);
+                }
+        }
+        conn_record(c);
+        conn_free(c);
+}
+
+static void conn_http(Conn *c) {
+        int r;
+
+        for (;;) {
+                if (c->out_off < c->out_len) {
+                        r = mbedtls_ssl_write(
+                                &c->ssl, (const unsigned char *) c->out + c->out_off, c->out_len - c->out_off);
+                        if (r == MBEDTLS_ERR_SSL_WANT_WRITE) {
+                                (void) conn_want(c, EPOLLOUT);
+                                return;
+                        }
+                        if (r == MBEDTLS_ERR_SSL_WANT_READ) {
+                                (void) conn_want(c, EPOLLIN);
+                                return;
+                        }
+                        if (r < 0) {
+                                conn_record(c);
+                                conn_free(c);
+                                return;
+                        }
+                        c->out_off += (size_t) r;
+                        if (c->out_off < c->out_len)
+                                continue;
+                        free(c->out);
+                        c->out = NULL;
+                        c->out_len = c->out_off = 0;
+                        if (c->close_after_write) {
+                                conn_close_tls(c);
+                                return;
+                        }
+                        (void) conn_set_timer(c, c->worker->server->settings.idle_timeout_us);
+                }
+                if (c->in_len > 0 && conn_http_parse(c))
+                        continue;
+                if (c->in_len >= HTTP_MAX_HEADER_BYTES) {
+                        conn_http_error(c, 431);
+                        continue;
+                }
+                if (c->worker->draining && c->in_len == 0) {
+                        conn_close_tls(c);
+                        return;
+                }
+                if (!c->in) {
+                        c->in = malloc(HTTP_MAX_HEADER_BYTES);
+                        if (!c->in) {
+                                conn_abort(c, "out of memory");
+                                return;
+                        }
+                }
+                r = mbedtls_ssl_read(
+                        &c->ssl, (unsigned char *) c->in + c->in_len, HTTP_MAX_HEADER_BYTES - c->in_len);
+                if (r == MBEDTLS_ERR_SSL_WANT_READ) {
+                        (void) conn_want(c, EPOLLIN);
+                        return;
+                }
+                if (r == MBEDTLS_ERR_SSL_WANT_WRITE) {
+                        (void) conn_want(c, EPOLLOUT);
+                        return;
+                }
+                if (r <= 0) {
+                        conn_http_peer_end(c, r);
+                        return;
+                }
+                c->in_len += (size_t) r;
+                if (!conn_http_parse(c) && c->in_len >= HTTP_MAX_HEADER_BYTES)
+                        conn_http_error(c, 431);
+        }
+}
+
+/* ---- lingering close ---- */
+
+static void conn_linger(Conn *c) {
+        if (c->phase == CONN_LINGER)
+                return;
+        c->phase = CONN_LINGER;
+        if (shutdown(c->fd, SHUT_WR) < 0) {
+                conn_free(c);
+                return;
+        }
+        (void) conn_want(c, EPOLLIN);
+        (void) conn_set_timer(c, LINGER_TIMEOUT_US);
+}
+
+static void conn_linger_read(Conn *c) {
+        char buf[4096];
+
+        for (;;) {
+                ssize_t n = recv(c->fd, buf, sizeof buf, 0);
+
+                if (n < 0 && (errno == EAGAIN || errno == EINTR))
+                        return;
+                if (n <= 0) {
+                        conn_free(c);
+                        return;
+                }
+                c->lingered += (size_t) n;
+                if (c->lingered > LINGER_MAX_BYTES) {
+                        conn_free(c);
+                        return;
+                }
+        }
+}
+
+/* ---- events ---- */
+
+static void conn_continue(Conn *c) {
+        switch (c->phase) {
+        case CONN_HANDSHAKE: conn_handshake(c); break;
+        case CONN_HTTP: conn_http(c); break;
+        case CONN_LINGER: conn_linger_read(c); break;
+        }
+}
+
+static int conn_on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        conn_continue(userdata);
+        return 0;
+}
+
+static int conn_on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Conn *c = userdata;
+
+        switch (c->phase) {
+        case CONN_HANDSHAKE: {
+                Attempt *a = c->attempt;
+                int64_t secs = c->worker->server->settings.handshake_timeout_us / USEC_PER_SEC;
+
+                a->ended_us = now_us();
+                a->outcome = OUTCOME_TIMEOUT;
+                if (c->ssl_ready)
+                        conn_note_alert_sent(c);
+                conn_set_error(
+                        c,
+                        0,
+                        c->capture.scanner.bytes == 0 ? "client sent nothing within %" PRIi64 " s"
+                                                      : "handshake not completed within %" PRIi64 " s",
+                        secs);
+                conn_record(c);
+                conn_free(c);
+                break;
+        }
+        case CONN_HTTP: conn_close_tls(c); break; /* idle keep-alive connection */
+        case CONN_LINGER: conn_free(c); break;
+        }
+        return 0;
+}
+
+Conn *conn_next(const Conn *c) {
+        return c->next;
+}
+
+bool conn_is_idle(const Conn *c) {
+        return c->phase == CONN_LINGER || (c->phase == CONN_HTTP && c->in_len == 0 && c->out_len == 0);
+}
+
+void conn_drain(Conn *c) {
+        if (c->phase == CONN_HTTP && conn_is_idle(c))
+                conn_close_tls(c);
+        else if (c->phase == CONN_LINGER)
+                conn_free(c);
+}
+
+void conn_abort(Conn *c, const char *reason) {
+        if (c->attempt && c->phase == CONN_HANDSHAKE) {
+                c->attempt->ended_us = now_us();
+                c->attempt->outcome = OUTCOME_SERVER_ERROR;
+                conn_set_error(c, 0, "%s", reason);
+        }
+        conn_record(c);
+        conn_free(c);
+}
+
+static void conn_free(Conn *c) {
+        Worker *w = c->worker;
+
+        if (c->attempt)
+                conn_record(c);
+        sd_event_source_disable_unref(c->io);
+        sd_event_source_disable_unref(c->timer);
+        if (c->ssl_ready)
+                mbedtls_ssl_free(&c->ssl);
+        tls_context_unref(c->tls);
+        clienthello_capture_done(&c->capture);
+        free(c->in);
+        free(c->out);
+        safe_close(c->fd);
+
+        if (c->prev)
+                c->prev->next = c->next;
+        else
+                w->conns = c->next;
+        if (c->next)
+                c->next->prev = c->prev;
+        w->n_conns--;
+        atomic_fetch_sub(&w->server->counters.open, 1);
+        free(c);
+        if (w->draining && w->n_conns == 0)
+                (void) sd_event_exit(w->event, 0);
+}
+
+int conn_new(Worker *w, int fd, const struct sockaddr *peer, int64_t started_us) {
+        Server *s = w->server;
+        struct sockaddr_storage local;
+        socklen_t local_len = sizeof local;
+        Conn *c;
+        int r;
+
+        c = calloc(1, sizeof *c);
+        if (!c) {
+                safe_close(fd);
+                return log_oom();
+        }
+        c->worker = w;
+        c->fd = fd;
+        clienthello_capture_init(&c->capture);
+        record_scanner_init(&c->out_scanner);
+        c->next = w->conns;
+        if (w->conns)
+                w->conns->prev = c;
+        w->conns = c;
+        w->n_conns++;
+        atomic_fetch_add(&s->counters.open, 1);
+
+        c->attempt = attempt_new();
+        if (!c->attempt) {
+                conn_free(c);
+                return log_oom();
+        }
+        c->attempt->started_us = started_us;
+        (void) sockaddr_to_attempt_addr(peer, c->attempt->peer_addr, &c->attempt->peer_port);
+        if (getsockname(fd, (struct sockaddr *) &local, &local_len) == 0)
+                (void) sockaddr_to_attempt_addr(
+                        (struct sockaddr *) &local, c->attempt->local_addr, &c->attempt->local_port);
+
+        r = sd_event_add_io(w->event, &c->io, fd, EPOLLIN, conn_on_io, c);
+        if (r >= 0) {
+                c->io_events = EPOLLIN;
+                r = sd_event_add_time_relative(
+                        w->event,
+                        &c->timer,
+                        CLOCK_MONOTONIC,
+                        (uint64_t) s->settings.handshake_timeout_us,
+                        10 * USEC_PER_MSEC,
+                        conn_on_timer,
+                        c);
+        }
+        if (r < 0) {
+                conn_abort(c, "cannot watch the connection (event loop error)");
+                return r;
+        }
+        return 0;
+}

@@ -1,0 +1,590 @@
+/* SPDX-License-Identifier: MIT */
+#include <arpa/inet.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-event.h>
+
+#include "cert.h"
+#include "journal.h"
+#include "log.h"
+#include "server.h"
+#include "store.h"
+#include "tls.h"
+
+#define STATUS_INTERVAL_US (2 * USEC_PER_SEC)
+
+static char **arg_listen = NULL;
+static size_t arg_n_listen = 0;
+static const char *arg_state_directory = NULL;
+static const char *arg_database = NULL;
+static bool arg_record = true;
+static const char *arg_cert = NULL, *arg_key = NULL;
+static mbedtls_ssl_protocol_version arg_tls_min = MBEDTLS_SSL_VERSION_TLS1_2,
+                                    arg_tls_max = MBEDTLS_SSL_VERSION_TLS1_3;
+static int64_t arg_handshake_timeout_us = 10 * USEC_PER_SEC;
+static int64_t arg_idle_timeout_us = 30 * USEC_PER_SEC;
+static unsigned arg_max_connections = 10000;
+static unsigned arg_max_requests = 100;
+static unsigned arg_threads = 0;
+static unsigned arg_retention_days = 30;
+static JournalMode arg_journal = JOURNAL_FAILURES;
+
+typedef struct Manager {
+        sd_event *event;
+        Server *server;
+        TlsSettings tls_settings;
+        char *state_dir, *cert_path, *key_path;
+        bool self_signed;
+        sd_event_source *status_timer;
+} Manager;
+
+static void help(void) {
+        printf("%s [OPTIONS...]\n\n"
+               "Serve HTTPS with Mbed TLS and record every TLS handshake attempt.\n\n"
+               "  -l --listen=ADDR:PORT         Listen here instead of on sockets passed by systemd\n"
+               "                                (repeatable; [::1]:8443 for IPv6)\n"
+               "     --state-directory=DIR      Home of the database and the generated certificate\n"
+               "                                (default: $STATE_DIRECTORY, else %s)\n"
+               "     --database=PATH            SQLite database (default: STATE/tlswatch.db)\n"
+               "     --no-record                Record nothing (no database, no journal entries):\n"
+               "                                for benchmarks\n"
+               "     --cert=FILE --key=FILE     PEM certificate chain and key (default: a generated\n"
+               "                                self-signed ECDSA P-256 certificate)\n"
+               "     --tls-min=1.2|1.3          Lowest TLS version (default 1.2)\n"
+               "     --tls-max=1.2|1.3          Highest TLS version (default 1.3)\n"
+               "     --handshake-timeout=SEC    Handshake time limit (default 10)\n"
+               "     --idle-timeout=SEC         Keep-alive idle limit (default 30)\n"
+               "     --max-connections=N        Connections beyond N are closed and recorded (default "
+               "10000)\n"
+               "     --max-requests=N           HTTP requests per connection (default 100)\n"
+               "     --threads=N                Worker threads (default: one per CPU)\n"
+               "     --journal=all|failures|none  Attempts also sent to journald (default failures)\n"
+               "     --retention-days=N         Prune rows older than N days; 0 keeps all (default 30)\n"
+               "     --log-level=LEVEL          debug, info, notice, warning, err (default info)\n"
+               "  -h --help                     Show this help\n"
+               "     --version                  Show the version\n\n"
+               "See tlswatchd(8).\n",
+               program_invocation_short_name,
+               STATE_DIRECTORY_DEFAULT);
+}
+
+static int parse_uint(const char *s, unsigned max, unsigned *ret) {
+        char *end;
+        unsigned long v;
+
+        if (!s || !*s || *s == '-' || *s == '+')
+                return -EINVAL;
+        errno = 0;
+        v = strtoul(s, &end, 10);
+        if (errno != 0 || *end != '\0' || v > max)
+                return -EINVAL;
+        *ret = (unsigned) v;
+        return 0;
+}
+
+static int parse_seconds(const char *s, int64_t *ret) {
+        unsigned v;
+
+        if (parse_uint(s, 86400, &v) < 0 || v == 0)
+                return -EINVAL;
+        *ret = (int64_t) v * USEC_PER_SEC;
+        return 0;
+}
+
+static int parse_argv(int argc, char *argv[]) {
+        enum {
+                ARG_VERSION = 0x100,
+                ARG_STATE_DIRECTORY,
+                ARG_DATABASE,
+                ARG_NO_RECORD,
+                ARG_CERT,
+                ARG_KEY,
+                ARG_TLS_MIN,
+                ARG_TLS_MAX,
+                ARG_HANDSHAKE_TIMEOUT,
+                ARG_IDLE_TIMEOUT,
+                ARG_MAX_CONNECTIONS,
+                ARG_MAX_REQUESTS,
+                ARG_THREADS,
+                ARG_JOURNAL,
+                ARG_RETENTION_DAYS,
+                ARG_LOG_LEVEL,
+        };
+        static const struct option options[] = {
+                {"help", no_argument, NULL, 'h'},
+                {"version", no_argument, NULL, ARG_VERSION},
+                {"listen", required_argument, NULL, 'l'},
+                {"state-directory", required_argument, NULL, ARG_STATE_DIRECTORY},
+                {"database", required_argument, NULL, ARG_DATABASE},
+                {"no-record", no_argument, NULL, ARG_NO_RECORD},
+                {"cert", required_argument, NULL, ARG_CERT},
+                {"key", required_argument, NULL, ARG_KEY},
+                {"tls-min", required_argument, NULL, ARG_TLS_MIN},
+                {"tls-max", required_argument, NULL, ARG_TLS_MAX},
+                {"handshake-timeout", required_argument, NULL, ARG_HANDSHAKE_TIMEOUT},
+                {"idle-timeout", required_argument, NULL, ARG_IDLE_TIMEOUT},
+                {"max-connections", required_argument, NULL, ARG_MAX_CONNECTIONS},
+                {"max-requests", required_argument, NULL, ARG_MAX_REQUESTS},
+                {"threads", required_argument, NULL, ARG_THREADS},
+                {"journal", required_argument, NULL, ARG_JOURNAL},
+                {"retention-days", required_argument, NULL, ARG_RETENTION_DAYS},
+                {"log-level", required_argument, NULL, ARG_LOG_LEVEL},
+                {},
+        };
+        int c, r;
+
+        while ((c = getopt_long(argc, argv, "hl:", options, NULL)) >= 0)
+                switch (c) {
+                case 'h': help(); return 0;
+                case ARG_VERSION: printf("tlswatchd %s\n", PROJECT_VERSION); return 0;
+                case 'l': {
+                        char **n = reallocarray(arg_listen, arg_n_listen + 1, sizeof(char *));
+
+                        if (!n)
+                                return log_oom();
+                        arg_listen = n;
+                        arg_listen[arg_n_listen++] = optarg;
+                        break;
+                }
+                case ARG_STATE_DIRECTORY: arg_state_directory = optarg; break;
+                case ARG_DATABASE: arg_database = optarg; break;
+                case ARG_NO_RECORD: arg_record = false; break;
+                case ARG_CERT: arg_cert = optarg; break;
+                case ARG_KEY: arg_key = optarg; break;
+                case ARG_TLS_MIN:
+                        if (tls_version_from_string(optarg, &arg_tls_min) < 0)
+                                return log_error_errno(
+                                        EINVAL, "--tls-min takes 1.2 or 1.3, not \"%s\".", optarg);
+                        break;
+                case ARG_TLS_MAX:
+                        if (tls_version_from_string(optarg, &arg_tls_max) < 0)
+                                return log_error_errno(
+                                        EINVAL, "--tls-max takes 1.2 or 1.3, not \"%s\".", optarg);
+                        break;
+                case ARG_HANDSHAKE_TIMEOUT:
+                        if (parse_seconds(optarg, &arg_handshake_timeout_us) < 0)
+                                return log_error_errno(
+                                        EINVAL,
+                                        "--handshake-timeout takes seconds (1-86400), not \"%s\".",
+                                        optarg);
+                        break;
+                case ARG_IDLE_TIMEOUT:
+                        if (parse_seconds(optarg, &arg_idle_timeout_us) < 0)
+                                return log_error_errno(
+                                        EINVAL, "--idle-timeout takes seconds (1-86400), not \"%s\".", optarg);
+                        break;
+                case ARG_MAX_CONNECTIONS:
+                        if (parse_uint(optarg, 10000000, &arg_max_connections) < 0 || arg_max_connections == 0)
+                                return log_error_errno(
+                                        EINVAL,
+                                        "--max-connections takes a positive number, not \"%s\".",
+                                        optarg);
+                        break;
+                case ARG_MAX_REQUESTS:
+                        if (parse_uint(optarg, 1000000, &arg_max_requests) < 0 || arg_max_requests == 0)
+                                return log_error_errno(
+                                        EINVAL, "--max-requests takes a positive number, not \"%s\".", optarg);
+                        break;
+                case ARG_THREADS:
+                        if (parse_uint(optarg, 1024, &arg_threads) < 0 || arg_threads == 0)
+                                return log_error_errno(EINVAL, "--threads takes 1-1024, not \"%s\".", optarg);
+                        break;
+                case ARG_JOURNAL:
+                        arg_journal = journal_mode_from_string(optarg);
+                        if (arg_journal < 0)
+                                return log_error_errno(
+                                        EINVAL, "--journal takes all, failures or none, not \"%s\".", optarg);
+                        break;
+                case ARG_RETENTION_DAYS:
+                        if (parse_uint(optarg, 100000, &arg_retention_days) < 0)
+                                return log_error_errno(
+                                        EINVAL, "--retention-days takes a number of days, not \"%s\".", optarg);
+                        break;
+                case ARG_LOG_LEVEL:
+                        r = log_level_from_string(optarg);
+                        if (r < 0)
+                                return log_error_errno(EINVAL, "Unknown log level \"%s\".", optarg);
+                        log_set_max_level(r);
+                        break;
+                case '?': return -EINVAL;
+                default: return -EINVAL;
+                }
+        if (optind < argc)
+                return log_error_errno(EINVAL, "Unexpected argument \"%s\"; see --help.", argv[optind]);
+        if (!!arg_cert != !!arg_key)
+                return log_error_errno(EINVAL, "--cert and --key go together.");
+        if (arg_tls_min > arg_tls_max)
+                return log_error_errno(EINVAL, "--tls-min is above --tls-max.");
+        return 1;
+}
+
+/* "127.0.0.1:8443", "[::1]:8443", "0.0.0.0:443", "[::]:443" */
+static int listen_parse(const char *s, struct sockaddr_storage *ret, socklen_t *ret_len) {
+        _cleanup_free_ char *host = NULL;
+        const char *colon;
+        unsigned port;
+
+        if (s[0] == '[') {
+                const char *end = strchr(s, ']');
+
+                if (!end || end[1] != ':')
+                        return -EINVAL;
+                host = strndup(s + 1, (size_t) (end - s - 1));
+                colon = end + 1;
+        } else {
+                colon = strrchr(s, ':');
+                if (!colon)
+                        return -EINVAL;
+                host = strndup(s, (size_t) (colon - s));
+        }
+        if (!host)
+                return -ENOMEM;
+        if (parse_uint(colon + 1, 65535, &port) < 0)
+                return -EINVAL;
+
+        memset(ret, 0, sizeof *ret);
+        struct sockaddr_in *in = (struct sockaddr_in *) ret;
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *) ret;
+        if (inet_pton(AF_INET, host, &in->sin_addr) == 1) {
+                in->sin_family = AF_INET;
+                in->sin_port = htons((uint16_t) port);
+                *ret_len = sizeof *in;
+        } else if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+                in6->sin6_family = AF_INET6;
+                in6->sin6_port = htons((uint16_t) port);
+                *ret_len = sizeof *in6;
+        } else
+                return -EINVAL;
+        return 0;
+}
+
+static int listen_open(const char *spec) {
+        struct sockaddr_storage sa;
+        socklen_t len;
+        _cleanup_close_ int fd = -EBADF;
+        int one = 1;
+
+        if (listen_parse(spec, &sa, &len) < 0)
+                return log_error_errno(
+                        EINVAL,
+                        "Invalid --listen \"%s\": expected ADDR:PORT, e.g. 127.0.0.1:8443 or [::1]:8443.",
+                        spec);
+        fd = socket(sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+                return log_error_errno(errno, "Failed to create socket for %s: %m", spec);
+        (void) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (sa.ss_family == AF_INET6)
+                (void) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+        if (bind(fd, (struct sockaddr *) &sa, len) < 0)
+                return log_error_errno(errno, "Failed to bind %s: %m", spec);
+        if (listen(fd, SOMAXCONN) < 0)
+                return log_error_errno(errno, "Failed to listen on %s: %m", spec);
+        return TAKE_FD(fd);
+}
+
+static int listen_collect(int **ret_fds, size_t *ret_n) {
+        _cleanup_free_ int *fds = NULL;
+        size_t n = 0;
+        int r;
+
+        if (arg_n_listen > 0) {
+                fds = calloc(arg_n_listen, sizeof(int));
+                if (!fds)
+                        return log_oom();
+                for (size_t i = 0; i < arg_n_listen; i++) {
+                        r = listen_open(arg_listen[i]);
+                        if (r < 0) {
+                                for (size_t k = 0; k < n; k++)
+                                        safe_close(fds[k]);
+                                return r;
+                        }
+                        fds[n++] = r;
+                }
+        } else {
+                r = sd_listen_fds(1);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to read the sockets passed by systemd: %m");
+                if (r == 0)
+                        return log_error_errno(
+                                EINVAL,
+                                "No listening socket: start tlswatchd through tlswatchd.socket (systemctl "
+                                "start "
+                                "tlswatchd.socket) or give --listen ADDR:PORT.");
+                fds = calloc((size_t) r, sizeof(int));
+                if (!fds)
+                        return log_oom();
+                for (int i = 0; i < r; i++) {
+                        int fd = SD_LISTEN_FDS_START + i;
+
+                        if (sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1) <= 0)
+                                return log_error_errno(
+                                        EINVAL,
+                                        "Passed file descriptor %d is not a listening stream socket: "
+                                        "use ListenStream= and Accept=no in the socket unit.",
+                                        fd);
+                        (void) fd_nonblock(fd);
+                        fds[n++] = fd;
+                }
+        }
+        *ret_fds = TAKE_PTR(fds);
+        *ret_n = n;
+        return 0;
+}
+
+static int manager_load_tls(Manager *m) {
+        _cleanup_(tls_context_unrefp) TlsContext *tls = NULL;
+        bool generated;
+        int r;
+
+        if (m->self_signed) {
+                r = cert_ensure_self_signed(m->state_dir, &generated);
+                if (r < 0)
+                        return r;
+        }
+        r = tls_context_new(&m->tls_settings, m->server->tls_shared, &tls);
+        if (r < 0)
+                return r;
+        server_set_tls(m->server, tls);
+        return 0;
+}
+
+static void manager_notify_status(Manager *m, const char *prefix) {
+        char status[1024];
+
+        (void) server_status_format(m->server, status, sizeof status);
+        (void) sd_notifyf(0, "%sSTATUS=%s", strempty(prefix), status);
+}
+
+static int on_status_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+
+        manager_notify_status(m, NULL);
+        (void) sd_event_source_set_time_relative(s, STATUS_INTERVAL_US);
+        return 0;
+}
+
+static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        Manager *m = userdata;
+        struct timespec ts;
+        int r;
+
+        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+        (void) sd_notifyf(
+                0,
+                "RELOADING=1\nMONOTONIC_USEC=%" PRIu64 "\nSTATUS=Reloading the certificate",
+                (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000);
+        r = manager_load_tls(m);
+        if (r < 0)
+                log_error_errno(r, "Reload failed; still serving the previous certificate: %m");
+        else
+                log_info("Reloaded certificate %s.", m->cert_path);
+        manager_notify_status(m, "READY=1\n");
+        return 0;
+}
+
+static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        Manager *m = userdata;
+
+        (void) sd_notify(0, "STOPPING=1\nSTATUS=Draining: finishing open handshakes, writing queued records");
+        log_info("Received %s; draining.", si->ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
+        return sd_event_exit(m->event, 0);
+}
+
+static void manager_done(Manager *m) {
+        sd_event_source_disable_unref(m->status_timer);
+        server_free(m->server);
+        sd_event_unref(m->event);
+        free(m->state_dir);
+        free(m->cert_path);
+        free(m->key_path);
+}
+
+static int state_directory(char **ret) {
+        const char *e = arg_state_directory;
+        char *d;
+
+        if (!e) {
+                e = getenv("STATE_DIRECTORY"); /* systemd may pass several, separated by ':' */
+                if (e && *e)
+                        d = strndup(e, strcspn(e, ":"));
+                else
+                        d = strdup(STATE_DIRECTORY_DEFAULT);
+        } else
+                d = strdup(e);
+        if (!d)
+                return log_oom();
+        if (mkdir(d, 0750) < 0 && errno != EEXIST) {
+                int r = log_error_errno(errno, "Failed to create state directory %s: %m", d);
+
+                free(d);
+                return r;
+        }
+        *ret = d;
+        return 0;
+}
+
+static void raise_nofile_limit(void) {
+        struct rlimit rl;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+                rl.rlim_cur = rl.rlim_max;
+                (void) setrlimit(RLIMIT_NOFILE, &rl);
+        }
+}
+
+static unsigned cpu_count(void) {
+        cpu_set_t set;
+
+        if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+                return (unsigned) CPU_COUNT(&set);
+        return 1;
+}
+
+static int run(int argc, char *argv[]) {
+        _cleanup_(manager_done) Manager m = {};
+        _cleanup_(store_freep) Store *store = NULL;
+        _cleanup_free_ char *db_path = NULL, *store_error = NULL;
+        _cleanup_free_ int *fds = NULL;
+        ServerSettings settings;
+        StoreOptions store_options = STORE_OPTIONS_DEFAULT;
+        size_t n_fds = 0;
+        sigset_t mask;
+        int r;
+
+        log_setup("tlswatchd");
+        r = parse_argv(argc, argv);
+        if (r <= 0)
+                return r;
+
+        raise_nofile_limit();
+        r = tls_global_init();
+        if (r < 0)
+                return r;
+        r = state_directory(&m.state_dir);
+        if (r < 0)
+                return r;
+
+        m.self_signed = !arg_cert;
+        if (m.self_signed) {
+                if (asprintf(&m.cert_path, "%s/%s", m.state_dir, CERT_FILE_NAME) < 0 ||
+                    asprintf(&m.key_path, "%s/%s", m.state_dir, KEY_FILE_NAME) < 0)
+                        return log_oom();
+        } else if (!(m.cert_path = strdup(arg_cert)) || !(m.key_path = strdup(arg_key)))
+                return log_oom();
+        m.tls_settings = (TlsSettings){
+                .min_version = arg_tls_min,
+                .max_version = arg_tls_max,
+                .cert_path = m.cert_path,
+                .key_path = m.key_path,
+        };
+
+        if (arg_record) {
+                if (arg_database)
+                        db_path = strdup(arg_database);
+                else if (asprintf(&db_path, "%s/tlswatch.db", m.state_dir) < 0)
+                        db_path = NULL;
+                if (!db_path)
+                        return log_oom();
+                store_options.retention_days = arg_retention_days;
+                r = store_open(db_path, &store_options, &store, &store_error);
+                if (r < 0)
+                        return log_error_errno(
+                                r, "Cannot open database %s: %s", db_path, store_error ?: strerror(-r));
+        }
+
+        r = listen_collect(&fds, &n_fds);
+        if (r < 0)
+                return r;
+
+        settings = (ServerSettings){
+                .n_threads = arg_threads > 0 ? arg_threads : cpu_count(),
+                .max_connections = arg_max_connections,
+                .handshake_timeout_us = arg_handshake_timeout_us,
+                .idle_timeout_us = arg_idle_timeout_us,
+                .max_requests = arg_max_requests,
+                .journal_mode = arg_record ? arg_journal : JOURNAL_NONE,
+                .database_path = arg_record ? db_path : NULL,
+        };
+        r = server_new(&settings, fds, n_fds, store, &m.server);
+        if (r < 0) {
+                for (size_t i = 0; i < n_fds; i++)
+                        safe_close(fds[i]);
+                return r;
+        }
+        TAKE_PTR(fds);
+        TAKE_PTR(store);
+
+        r = manager_load_tls(&m);
+        if (r < 0)
+                return r;
+
+        r = sd_event_default(&m.event);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create the event loop: %m");
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+        if ((r = sd_event_add_signal(m.event, NULL, SIGTERM, on_sigterm, &m)) < 0 ||
+            (r = sd_event_add_signal(m.event, NULL, SIGINT, on_sigterm, &m)) < 0 ||
+            (r = sd_event_add_signal(m.event, NULL, SIGHUP, on_sighup, &m)) < 0)
+                return log_error_errno(r, "Failed to watch signals: %m");
+        (void) sd_event_set_watchdog(m.event, true);
+        r = sd_event_add_time_relative(
+                m.event,
+                &m.status_timer,
+                CLOCK_MONOTONIC,
+                STATUS_INTERVAL_US,
+                USEC_PER_SEC / 4,
+                on_status_timer,
+                &m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to add the status timer: %m");
+        (void) sd_event_source_set_enabled(m.status_timer, SD_EVENT_ON);
+
+        r = server_start(m.server);
+        if (r < 0)
+                return r;
+
+        log_info(
+                "Serving HTTPS on %zu socket%s with %u thread%s (TLS %s to %s); recording to %s.",
+                n_fds,
+                n_fds == 1 ? "" : "s",
+                m.server->n_workers,
+                m.server->n_workers == 1 ? "" : "s",
+                tls_version_to_string(arg_tls_min),
+                tls_version_to_string(arg_tls_max),
+                arg_record ? db_path : "nowhere (--no-record)");
+        manager_notify_status(&m, "READY=1\n");
+
+        r = sd_event_loop(m.event);
+        if (r < 0)
+                return log_error_errno(r, "Event loop failed: %m");
+
+        server_drain(m.server);
+        if (m.server->store) {
+                StoreStats st;
+
+                r = store_stop(m.server->store);
+                store_get_stats(m.server->store, &st);
+                if (r < 0)
+                        log_error_errno(r, "Stopped with %" PRIu64 " records not written: %m", st.dropped);
+                else
+                        log_info("Stopped; %" PRIu64 " records written.", st.written);
+        }
+        return 0;
+}
+
+int main(int argc, char *argv[]) {
+        int r = run(argc, argv);
+
+        return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,296 @@
+/* SPDX-License-Identifier: MIT */
+#include <inttypes.h>
+#include <time.h>
+
+#include "describe.h"
+#include "escape.h"
+#include "page.h"
+#include "sequence.h"
+#include "server.h"
+#include "store.h"
+
+#define RECENT_WINDOW_US (600 * USEC_PER_SEC)
+#define RECENT_MAX 50
+
+PageKind page_kind_from_target(const char *target, size_t len) {
+        /* the query string does not matter */
+        const char *q = memchr(target, '?', len);
+
+        if (q)
+                len = (size_t) (q - target);
+        if (len == 1 && target[0] == '/')
+                return PAGE_HTML;
+        if ((len == 9 && memcmp(target, "/api/self", 9) == 0) ||
+            (len == 10 && memcmp(target, "/api/self/", 10) == 0))
+                return PAGE_JSON;
+        return PAGE_NONE;
+}
+
+static void json_key_str(FILE *f, bool *first, const char *key, const char *v) {
+        if (!v)
+                return;
+        fprintf(f, "%s\"%s\":", *first ? "" : ",", key);
+        escape_json_fputs(f, v, strlen(v));
+        *first = false;
+}
+
+static void json_key_raw(FILE *f, bool *first, const char *key, const RawString *v) {
+        if (!v->data)
+                return;
+        fprintf(f, "%s\"%s\":", *first ? "" : ",", key);
+        escape_json_fputs(f, v->data, v->len);
+        *first = false;
+}
+
+static void json_key_int(FILE *f, bool *first, const char *key, int64_t v) {
+        fprintf(f, "%s\"%s\":%" PRIi64, *first ? "" : ",", key, v);
+        *first = false;
+}
+
+void attempt_json_fputs(FILE *f, const Attempt *a) {
+        bool first = true;
+
+        fputc('{', f);
+        if (a->id > 0)
+                json_key_int(f, &first, "id", a->id);
+        json_key_int(f, &first, "started_us", a->started_us);
+        if (a->ended_us > 0)
+                json_key_int(f, &first, "ended_us", a->ended_us);
+        json_key_str(f, &first, "peer_addr", a->peer_addr);
+        json_key_int(f, &first, "peer_port", a->peer_port);
+        json_key_str(f, &first, "local_addr", a->local_addr);
+        json_key_int(f, &first, "local_port", a->local_port);
+        json_key_str(f, &first, "outcome", outcome_to_string(a->outcome));
+        json_key_str(f, &first, "state_reached", handshake_step_to_string(a->state_reached));
+        if (a->alert_received >= 0)
+                json_key_int(f, &first, "alert_received", a->alert_received);
+        if (a->alert_sent >= 0)
+                json_key_int(f, &first, "alert_sent", a->alert_sent);
+        if (a->tls_error != 0)
+                json_key_int(f, &first, "tls_error", a->tls_error);
+        json_key_str(f, &first, "error_text", a->error_text);
+        json_key_str(f, &first, "offered_versions", a->offered_versions);
+        json_key_str(f, &first, "version", a->version);
+        json_key_str(f, &first, "cipher", a->cipher);
+        json_key_raw(f, &first, "sni", &a->sni);
+        json_key_raw(f, &first, "alpn_offered", &a->alpn_offered);
+        json_key_raw(f, &first, "alpn", &a->alpn);
+        json_key_str(f, &first, "ja3", a->ja3);
+        json_key_str(f, &first, "ja3_full", a->ja3_full);
+        json_key_str(f, &first, "ja4", a->ja4);
+        json_key_str(f, &first, "ja4_r", a->ja4_r);
+        json_key_str(f, &first, "ja4_o", a->ja4_o);
+        json_key_str(f, &first, "ja4_ro", a->ja4_ro);
+        json_key_str(f, &first, "ja4_stable", a->ja4_stable);
+        json_key_int(f, &first, "hello_retry", a->hello_retry);
+        json_key_int(f, &first, "resumed", a->resumed);
+        json_key_int(f, &first, "bytes_in", (int64_t) a->bytes_in);
+        json_key_int(f, &first, "bytes_out", (int64_t) a->bytes_out);
+        json_key_int(f, &first, "http_requests", a->http_requests);
+        json_key_raw(f, &first, "user_agent", &a->user_agent);
+        fputc('}', f);
+}
+
+/* What the page says about the visitor's recent attempts: found through the same grouping as
+ * tlsreport's, so that both tell the same story. */
+typedef struct Recent {
+        Attempt **attempts; /* newest first */
+        size_t n;
+        unsigned earlier_failures; /* failed attempts in the visitor's current sequence before this one */
+        Pattern pattern;
+        bool have_sequence;
+} Recent;
+
+static int recent_ignore(const Sequence *s, void *userdata) {
+        return 0;
+}
+
+static void recent_load(Server *s, const Attempt *self, Recent *ret) {
+        _cleanup_(sequencer_freep) Sequencer *q = NULL;
+        const Sequence *seq;
+
+        *ret = (Recent){};
+        if (!s || !s->settings.database_path)
+                return;
+        if (store_query_recent(
+                    s->settings.database_path,
+                    self->peer_addr,
+                    self->started_us - RECENT_WINDOW_US,
+                    RECENT_MAX,
+                    &ret->attempts,
+                    &ret->n) < 0)
+                return;
+        if (sequencer_new(NULL, recent_ignore, NULL, &q) < 0)
+                return;
+        for (size_t i = ret->n; i > 0; i--) /* oldest first */
+                (void) sequencer_feed(q, ret->attempts[i - 1]);
+        seq = sequencer_current(q, self);
+        if (seq) {
+                ret->earlier_failures = seq->n_failures;
+                ret->pattern = sequence_classify(seq);
+                ret->have_sequence = true;
+        }
+}
+
+static void recent_done(Recent *r) {
+        store_attempts_free(r->attempts, r->n);
+}
+
+static void html_escaped(FILE *f, const void *data, size_t len) {
+        _cleanup_free_ char *e = escape_display(data, len);
+
+        for (const char *c = e; c && *c; c++)
+                switch (*c) {
+                case '<': fputs("&lt;", f); break;
+                case '>': fputs("&gt;", f); break;
+                case '&': fputs("&amp;", f); break;
+                case '"': fputs("&quot;", f); break;
+                case '\'': fputs("&#39;", f); break;
+                default: fputc(*c, f);
+                }
+}
+
+static void html_row(FILE *f, const char *name, const char *v) {
+        fprintf(f, "<tr><th>%s</th><td>", name);
+        if (v)
+                html_escaped(f, v, strlen(v));
+        else
+                fputs("<i>none</i>", f);
+        fputs("</td></tr>\n", f);
+}
+
+static void html_row_raw(FILE *f, const char *name, const RawString *v) {
+        fprintf(f, "<tr><th>%s</th><td>", name);
+        if (v->data)
+                html_escaped(f, v->data, v->len);
+        else
+                fputs("<i>none</i>", f);
+        fputs("</td></tr>\n", f);
+}
+
+static void format_local_time(int64_t us, char buf[static 32]) {
+        time_t t = (time_t) (us / USEC_PER_SEC);
+        struct tm tm;
+
+        (void) localtime_r(&t, &tm);
+        (void) strftime(buf, 32, "%H:%M:%S", &tm);
+}
+
+static void page_html(FILE *f, const Attempt *a, const Recent *recent) {
+        fputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
+              "<title>tlswatch: your TLS handshake</title>\n"
+              "<style>body{font-family:sans-serif;margin:2em;max-width:70em}th{text-align:left;padding-"
+              "right:1em}"
+              "td{font-family:monospace;word-break:break-all}.fail{color:#b00}.ok{color:#070}</style>\n"
+              "</head><body>\n<h1>Your TLS handshake with this server</h1>\n",
+              f);
+        if (recent->have_sequence && recent->earlier_failures > 0) {
+                fprintf(f,
+                        "<p id=\"sequence\" class=\"fail\">Your client made %u failed attempt%s before this "
+                        "one: %s</p>\n",
+                        recent->earlier_failures,
+                        recent->earlier_failures == 1 ? "" : "s",
+                        pattern_diagnosis(recent->pattern));
+        } else
+                fputs("<p id=\"sequence\" class=\"ok\">Your client connected on its first attempt.</p>\n", f);
+
+        fputs("<h2>This connection</h2>\n<table id=\"connection\">\n", f);
+        html_row(f, "Client address", a->peer_addr);
+        html_row(f, "TLS version", a->version);
+        html_row(f, "Cipher suite", a->cipher);
+        html_row(f, "Versions offered", a->offered_versions);
+        html_row_raw(f, "SNI", &a->sni);
+        html_row_raw(f, "ALPN offered", &a->alpn_offered);
+        html_row_raw(f, "ALPN", &a->alpn);
+        html_row(f, "Resumed", a->resumed ? "yes" : "no");
+        html_row(f, "HelloRetryRequest", a->hello_retry ? "yes" : "no");
+        html_row(f, "JA3", a->ja3);
+        html_row(f, "JA3 string", a->ja3_full);
+        html_row(f, "JA4", a->ja4);
+        html_row(f, "JA4_r", a->ja4_r);
+        html_row(f, "JA4_o", a->ja4_o);
+        html_row(f, "JA4_ro", a->ja4_ro);
+        html_row(f, "Stable JA4 (grouping key)", a->ja4_stable);
+        html_row_raw(f, "User-Agent", &a->user_agent);
+        fputs("</table>\n", f);
+
+        fprintf(f,
+                "<h2>Your recent attempts from %s (last 10 minutes)</h2>\n<table id=\"recent\">\n",
+                a->peer_addr);
+        if (recent->n == 0)
+                fputs("<tr><td>none recorded yet</td></tr>\n", f);
+        for (size_t i = 0; i < recent->n; i++) {
+                const Attempt *r = recent->attempts[i];
+                _cleanup_free_ char *d = attempt_describe(r);
+                char when[32];
+
+                format_local_time(r->started_us, when);
+                fprintf(f,
+                        "<tr class=\"%s\"><td>%s</td><td>%s</td><td>",
+                        outcome_is_failure(r->outcome) ? "fail" : "ok",
+                        when,
+                        outcome_to_string(r->outcome));
+                if (d)
+                        html_escaped(f, d, strlen(d));
+                fputs("</td><td>", f);
+                if (r->ja4)
+                        html_escaped(f, r->ja4, strlen(r->ja4));
+                fputs("</td></tr>\n", f);
+        }
+        fputs("</table>\n<p>JSON: <a href=\"/api/self\">/api/self</a>. Server-side report: "
+              "<code>tlsreport --since today</code>.</p>\n</body></html>\n",
+              f);
+}
+
+static void page_json(FILE *f, const Attempt *a, const Recent *recent) {
+        fputs("{\"connection\":", f);
+        attempt_json_fputs(f, a);
+        fputs(",\"recent\":[", f);
+        for (size_t i = 0; i < recent->n; i++) {
+                if (i > 0)
+                        fputc(',', f);
+                attempt_json_fputs(f, recent->attempts[i]);
+        }
+        fputs("]", f);
+        if (recent->have_sequence) {
+                const char *d = pattern_diagnosis(recent->pattern);
+
+                fprintf(f,
+                        ",\"sequence\":{\"failures_before\":%u,\"pattern\":\"%s\",\"diagnosis\":",
+                        recent->earlier_failures,
+                        pattern_to_string(recent->pattern));
+                escape_json_fputs(f, d, strlen(d));
+                fputc('}', f);
+        }
+        fputs("}\n", f);
+}
+
+int page_render(
+        Server *s, const Attempt *a, PageKind kind, char **ret_body, size_t *ret_len, const char **ret_type) {
+        Recent recent;
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *f;
+
+        if (!a)
+                return -EINVAL;
+        f = open_memstream(&buf, &len);
+        if (!f)
+                return -ENOMEM;
+        recent_load(s, a, &recent);
+        if (kind == PAGE_JSON) {
+                page_json(f, a, &recent);
+                *ret_type = "application/json";
+        } else {
+                page_html(f, a, &recent);
+                *ret_type = "text/html; charset=utf-8";
+        }
+        recent_done(&recent);
+        if (ferror(f) || fclose(f) != 0) {
+                free(buf);
+                return -ENOMEM;
+        }
+        *ret_body = buf;
+        *ret_len = len;
+        return 0;
+}

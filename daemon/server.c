@@ -1,0 +1,292 @@
+/* SPDX-License-Identifier: MIT */
+#include <inttypes.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+
+#include "conn.h"
+#include "log.h"
+#include "server.h"
+
+#define ACCEPT_BATCH 32
+#define ACCEPT_PAUSE_US (100 * USEC_PER_MSEC)
+
+static void worker_pause_accepting(Worker *w, bool pause);
+
+static int worker_on_resume(sd_event_source *s, uint64_t usec, void *userdata) {
+        Worker *w = userdata;
+
+        if (!w->draining)
+                worker_pause_accepting(w, false);
+        return 0;
+}
+
+static void worker_pause_accepting(Worker *w, bool pause) {
+        for (size_t i = 0; i < w->server->n_listen_fds; i++)
+                (void) sd_event_source_set_enabled(w->accept_sources[i], pause ? SD_EVENT_OFF : SD_EVENT_ON);
+}
+
+/* Records a connection we refuse before any TLS (limit reached, out of memory), then closes it. */
+static void worker_reject(Worker *w, int fd, const struct sockaddr *peer, int64_t started_us, const char *reason) {
+        Attempt *a = attempt_new();
+        struct sockaddr_storage local;
+        socklen_t local_len = sizeof local;
+
+        if (a) {
+                a->started_us = started_us;
+                a->ended_us = now_realtime_us();
+                a->outcome = OUTCOME_SERVER_ERROR;
+                a->state_reached = STEP_CONNECTED;
+                a->error_text = strdup(reason);
+                (void) sockaddr_to_attempt_addr(peer, a->peer_addr, &a->peer_port);
+                if (getsockname(fd, (struct sockaddr *) &local, &local_len) == 0)
+                        (void) sockaddr_to_attempt_addr(
+                                (struct sockaddr *) &local, a->local_addr, &a->local_port);
+                server_record(w->server, a);
+        }
+        atomic_fetch_add(&w->server->counters.rejected, 1);
+        safe_close(fd);
+}
+
+static int worker_on_accept(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
+        Worker *w = userdata;
+        Server *s = w->server;
+
+        for (int i = 0; i < ACCEPT_BATCH && !w->draining; i++) {
+                struct sockaddr_storage peer;
+                socklen_t peer_len = sizeof peer;
+                int64_t started;
+                int cfd;
+
+                cfd = accept4(fd, (struct sockaddr *) &peer, &peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+                if (cfd < 0) {
+                        if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED)
+                                return 0;
+                        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                                /* Out of descriptors: pause briefly instead of spinning on the listener. */
+                                log_warning_errno(errno, "Cannot accept connections: %m; pausing for 100 ms.");
+                                worker_pause_accepting(w, true);
+                                (void) sd_event_add_time_relative(
+                                        w->event, NULL, CLOCK_MONOTONIC, ACCEPT_PAUSE_US, 0, worker_on_resume, w);
+                                return 0;
+                        }
+                        log_error_errno(errno, "accept() failed: %m");
+                        return 0;
+                }
+                started = now_realtime_us();
+                atomic_fetch_add(&s->counters.accepted, 1);
+                if (s->settings.max_connections > 0 &&
+                    atomic_load(&s->counters.open) >= s->settings.max_connections) {
+                        char reason[96];
+
+                        (void) snprintf(
+                                reason,
+                                sizeof reason,
+                                "connection limit reached (--max-connections=%u)",
+                                s->settings.max_connections);
+                        worker_reject(w, cfd, (struct sockaddr *) &peer, started, reason);
+                        continue;
+                }
+                (void) conn_new(w, cfd, (struct sockaddr *) &peer, started);
+        }
+        return 0;
+}
+
+static int worker_on_wake(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
+        Worker *w = userdata;
+        uint64_t v;
+
+        (void) !read(fd, &v, sizeof v);
+        if (!atomic_load(&w->server->draining) || w->draining)
+                return 0;
+        w->draining = true;
+        worker_pause_accepting(w, true);
+        /* conn_drain() may free the connection: walk with a saved pointer. */
+        for (Conn *c = w->conns, *next; c; c = next) {
+                next = conn_next(c);
+                conn_drain(c);
+        }
+        if (w->n_conns == 0)
+                (void) sd_event_exit(w->event, 0);
+        return 0;
+}
+
+static void *worker_run(void *userdata) {
+        Worker *w = userdata;
+        int r;
+
+        r = sd_event_loop(w->event);
+        if (r < 0)
+                log_error_errno(r, "Worker %u: event loop failed: %m", w->index);
+        return NULL;
+}
+
+static int worker_init(Server *s, Worker *w, unsigned index) {
+        int r;
+
+        w->server = s;
+        w->index = index;
+        w->wake_fd = -EBADF;
+        r = sd_event_new(&w->event);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create an event loop: %m");
+        w->accept_sources = calloc(s->n_listen_fds, sizeof(sd_event_source *));
+        if (!w->accept_sources)
+                return log_oom();
+        for (size_t i = 0; i < s->n_listen_fds; i++) {
+                r = sd_event_add_io(
+                        w->event, &w->accept_sources[i], s->listen_fds[i], EPOLLIN, worker_on_accept, w);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to watch listening socket: %m");
+        }
+        w->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (w->wake_fd < 0)
+                return log_error_errno(errno, "Failed to create eventfd: %m");
+        r = sd_event_add_io(w->event, &w->wake_source, w->wake_fd, EPOLLIN, worker_on_wake, w);
+        if (r < 0)
+                return log_error_errno(r, "Failed to watch eventfd: %m");
+        return 0;
+}
+
+static void worker_done(Worker *w) {
+        while (w->conns)
+                conn_abort(w->conns, "server shutting down");
+        for (size_t i = 0; w->accept_sources && i < w->server->n_listen_fds; i++)
+                sd_event_source_disable_unref(w->accept_sources[i]);
+        free(w->accept_sources);
+        sd_event_source_disable_unref(w->wake_source);
+        safe_close(w->wake_fd);
+        sd_event_unref(w->event);
+}
+
+int server_new(const ServerSettings *settings, int *listen_fds, size_t n_listen_fds, Store *store, Server **ret) {
+        _cleanup_(server_freep) Server *s = NULL;
+        int r;
+
+        s = calloc(1, sizeof *s);
+        if (!s)
+                return log_oom();
+        s->settings = *settings;
+        s->listen_fds = listen_fds;
+        s->n_listen_fds = n_listen_fds;
+        s->store = store;
+        pthread_mutex_init(&s->tls_lock, NULL);
+        r = tls_shared_new(&s->tls_shared);
+        if (r < 0)
+                return r;
+        s->n_workers = MAX(settings->n_threads, 1u);
+        s->workers = calloc(s->n_workers, sizeof(Worker));
+        if (!s->workers)
+                return log_oom();
+        for (unsigned i = 0; i < s->n_workers; i++) {
+                r = worker_init(s, &s->workers[i], i);
+                if (r < 0)
+                        return r;
+        }
+        *ret = TAKE_PTR(s);
+        return 0;
+}
+
+Server *server_free(Server *s) {
+        if (!s)
+                return NULL;
+        for (unsigned i = 0; s->workers && i < s->n_workers; i++)
+                if (s->workers[i].server)
+                        worker_done(&s->workers[i]);
+        free(s->workers);
+        for (size_t i = 0; i < s->n_listen_fds; i++)
+                safe_close(s->listen_fds[i]);
+        free(s->listen_fds);
+        tls_context_unref(s->tls);
+        tls_shared_free(s->tls_shared);
+        store_free(s->store);
+        pthread_mutex_destroy(&s->tls_lock);
+        free(s);
+        return NULL;
+}
+
+void server_set_tls(Server *s, TlsContext *tls) {
+        TlsContext *old;
+
+        pthread_mutex_lock(&s->tls_lock);
+        old = s->tls;
+        s->tls = tls_context_ref(tls);
+        pthread_mutex_unlock(&s->tls_lock);
+        tls_context_unref(old);
+}
+
+TlsContext *server_get_tls(Server *s) {
+        TlsContext *t;
+
+        pthread_mutex_lock(&s->tls_lock);
+        t = tls_context_ref(s->tls);
+        pthread_mutex_unlock(&s->tls_lock);
+        return t;
+}
+
+int server_start(Server *s) {
+        sigset_t all, old;
+        int r;
+
+        /* Signals are the main thread's: workers start with all of them blocked. */
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, &old);
+        for (unsigned i = 0; i < s->n_workers; i++) {
+                r = pthread_create(&s->workers[i].thread, NULL, worker_run, &s->workers[i]);
+                if (r != 0) {
+                        pthread_sigmask(SIG_SETMASK, &old, NULL);
+                        return log_error_errno(r, "Failed to start worker thread: %m");
+                }
+                s->workers[i].thread_started = true;
+        }
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        return 0;
+}
+
+void server_drain(Server *s) {
+        atomic_store(&s->draining, true);
+        for (unsigned i = 0; i < s->n_workers; i++) {
+                uint64_t one = 1;
+
+                if (s->workers[i].thread_started)
+                        (void) !write(s->workers[i].wake_fd, &one, sizeof one);
+        }
+        for (unsigned i = 0; i < s->n_workers; i++)
+                if (s->workers[i].thread_started) {
+                        pthread_join(s->workers[i].thread, NULL);
+                        s->workers[i].thread_started = false;
+                }
+}
+
+void server_record(Server *s, Attempt *a) {
+        if (a->outcome == OUTCOME_OK)
+                atomic_fetch_add(&s->counters.ok, 1);
+        else
+                atomic_fetch_add(&s->counters.failed, 1);
+        (void) journal_send_attempt(a, s->settings.journal_mode);
+        if (s->store)
+                (void) store_enqueue(s->store, a);
+        else
+                attempt_free(a);
+}
+
+int server_status_format(Server *s, char *buf, size_t size) {
+        char store_line[512] = "";
+        StoreStats st;
+
+        if (s->store) {
+                store_get_stats(s->store, &st);
+                (void) store_stats_format(&st, store_line, sizeof store_line);
+        }
+        return snprintf(
+                buf,
+                size,
+                "%u open; %" PRIuFAST64 " attempts: %" PRIuFAST64 " ok, %" PRIuFAST64 " failed, %" PRIuFAST64
+                " over the limit; %s",
+                atomic_load(&s->counters.open),
+                atomic_load(&s->counters.accepted),
+                atomic_load(&s->counters.ok),
+                atomic_load(&s->counters.failed) - atomic_load(&s->counters.rejected),
+                atomic_load(&s->counters.rejected),
+                store_line);
+}

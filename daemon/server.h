@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* The server: listening sockets, one worker thread with its own sd-event loop per CPU, connection
+ * limits, the current TLS context (swapped on reload), the record sinks (SQLite store, journald), and
+ * live counters for STATUS=. Each worker accepts from every listening socket (whichever worker is idle
+ * wins the accept), so a busy worker never delays a new client while another is free. */
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <systemd/sd-event.h>
+
+#include "attempt.h"
+#include "journal.h"
+#include "store.h"
+#include "tls.h"
+
+typedef struct Conn Conn;
+typedef struct Server Server;
+
+typedef struct ServerSettings {
+        unsigned n_threads;
+        unsigned max_connections;
+        int64_t handshake_timeout_us;
+        int64_t idle_timeout_us;
+        unsigned max_requests;
+        JournalMode journal_mode;
+        const char *database_path; /* for the web page's recent attempts */
+} ServerSettings;
+
+typedef struct Worker {
+        Server *server;
+        unsigned index;
+        pthread_t thread;
+        bool thread_started;
+        sd_event *event;
+        sd_event_source **accept_sources;
+        int wake_fd; /* eventfd: the main thread asks the worker to drain */
+        sd_event_source *wake_source;
+        Conn *conns; /* doubly linked list */
+        unsigned n_conns;
+        bool draining;
+} Worker;
+
+typedef struct ServerCounters {
+        atomic_uint_fast64_t accepted, ok, failed, rejected, http_requests;
+        atomic_uint open;
+} ServerCounters;
+
+struct Server {
+        ServerSettings settings;
+        int *listen_fds;
+        size_t n_listen_fds;
+        Worker *workers;
+        unsigned n_workers;
+
+        pthread_mutex_t tls_lock;
+        TlsContext *tls; /* current context; connections take a reference */
+        TlsShared *tls_shared;
+
+        Store *store;
+        ServerCounters counters;
+        atomic_bool draining;
+};
+
+/* Takes ownership of the listening fds and of store. */
+int server_new(const ServerSettings *settings, int *listen_fds, size_t n_listen_fds, Store *store, Server **ret);
+Server *server_free(Server *s);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Server *, server_free);
+
+/* Replaces the TLS context for new connections (reference taken). */
+void server_set_tls(Server *s, TlsContext *tls);
+/* A new reference to the current TLS context. */
+TlsContext *server_get_tls(Server *s);
+
+/* Starts the worker threads. */
+int server_start(Server *s);
+/* Stops accepting, lets open handshakes finish or time out, closes idle connections, joins the
+ * workers. */
+void server_drain(Server *s);
+
+/* Hands a finished record to the sinks (journald per --journal, then the store). Takes ownership. */
+void server_record(Server *s, Attempt *a);
+
+/* A STATUS= line with live counters. */
+int server_status_format(Server *s, char *buf, size_t size);
