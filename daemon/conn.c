@@ -64,17 +64,20 @@ static void conn_reach(Conn *c, HandshakeStep step) {
                 c->attempt->state_reached = step;
 }
 
-static void conn_record(Conn *c) {
-        Attempt *a = TAKE_PTR(c->attempt);
+/* The counters that grow for the whole connection, copied into the record when it is written or shown. */
+static void conn_update_counters(Conn *c) {
+        c->attempt->bytes_in = c->capture.scanner.bytes;
+        c->attempt->bytes_out = c->out_scanner.bytes;
+        c->attempt->http_requests = c->requests;
+}
 
-        if (!a)
+static void conn_record(Conn *c) {
+        if (!c->attempt)
                 return;
-        if (a->ended_us == 0)
-                a->ended_us = now_us();
-        a->bytes_in = c->capture.scanner.bytes;
-        a->bytes_out = c->out_scanner.bytes;
-        a->http_requests = c->requests;
-        server_record(c->worker->server, a);
+        if (c->attempt->ended_us == 0)
+                c->attempt->ended_us = now_us();
+        conn_update_counters(c);
+        server_record(c->worker->server, TAKE_PTR(c->attempt));
 }
 
 static int conn_set_timer(Conn *c, int64_t usec) {
@@ -388,6 +391,7 @@ static void conn_http_respond(Conn *c, const HttpRequest *req) {
                 if (kind == PAGE_NONE)
                         status = 404;
                 else {
+                        conn_update_counters(c);
                         r = page_render(c->worker->server, c->attempt, kind, &body, &body_len, &ctype);
                         if (r < 0)
                                 status = 500;

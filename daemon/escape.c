@@ -81,25 +81,37 @@ char *escape_display(const void *data, size_t len) {
 
 void escape_json_fputs(FILE *f, const void *data, size_t len) {
         const unsigned char *p = data;
+        size_t run = 0; /* start of the pending run of bytes that are written as they are */
 
         fputc('"', f);
         for (size_t i = 0; i < len;) {
                 uint32_t cp;
-                size_t n = utf8_decode(p + i, len - i, &cp);
+                size_t n;
 
-                if (n == 0) {
-                        fprintf(f, "\\u%04x", p[i]);
+                /* fast path: printable ASCII other than '"' and '\\' */
+                if (p[i] >= 0x20 && p[i] < 0x7f && p[i] != '"' && p[i] != '\\') {
                         i++;
                         continue;
                 }
-                if (cp == '"' || cp == '\\')
+                n = utf8_decode(p + i, len - i, &cp);
+                if (n > 0 && cp >= 0x80 && !dangerous_cp(cp)) {
+                        i += n;
+                        continue;
+                }
+                if (i > run)
+                        fwrite(p + run, 1, i - run, f);
+                if (n == 0) {
+                        fprintf(f, "\\u%04x", p[i]);
+                        n = 1;
+                } else if (cp == '"' || cp == '\\')
                         fprintf(f, "\\%c", (char) cp);
-                else if (dangerous_cp(cp))
-                        fprintf(f, "\\u%04x", (unsigned) cp);
                 else
-                        fwrite(p + i, 1, n, f);
+                        fprintf(f, "\\u%04x", (unsigned) cp);
                 i += n;
+                run = i;
         }
+        if (len > run)
+                fwrite(p + run, 1, len - run, f);
         fputc('"', f);
 }
 

@@ -464,6 +464,9 @@ static int run(int argc, char *argv[]) {
                 return r;
 
         raise_nofile_limit();
+        r = listen_collect(&fds, &n_fds); /* first: a bad --listen is a usage error */
+        if (r < 0)
+                return r;
         r = tls_global_init();
         if (r < 0)
                 return r;
@@ -499,10 +502,6 @@ static int run(int argc, char *argv[]) {
                                 r, "Cannot open database %s: %s", db_path, store_error ?: strerror(-r));
         }
 
-        r = listen_collect(&fds, &n_fds);
-        if (r < 0)
-                return r;
-
         settings = (ServerSettings){
                 .n_threads = arg_threads > 0 ? arg_threads : cpu_count(),
                 .max_connections = arg_max_connections,
@@ -512,14 +511,9 @@ static int run(int argc, char *argv[]) {
                 .journal_mode = arg_record ? arg_journal : JOURNAL_NONE,
                 .database_path = arg_record ? db_path : NULL,
         };
-        r = server_new(&settings, fds, n_fds, store, &m.server);
-        if (r < 0) {
-                for (size_t i = 0; i < n_fds; i++)
-                        safe_close(fds[i]);
+        r = server_new(&settings, TAKE_PTR(fds), n_fds, TAKE_PTR(store), &m.server);
+        if (r < 0)
                 return r;
-        }
-        TAKE_PTR(fds);
-        TAKE_PTR(store);
 
         r = manager_load_tls(&m);
         if (r < 0)

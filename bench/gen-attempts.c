@@ -1,0 +1,311 @@
+/* SPDX-License-Identifier: MIT */
+/* Generates a realistic attempts database for benchmarks and manual tests:
+ *   gen-attempts DB [ATTEMPTS [DAY_START_EPOCH [SEED]]]
+ * ATTEMPTS (default 1000000) spread over one day from DAY_START (default: today's local midnight), as
+ * episodes: Chromium-like clients against an untrusted certificate (alert 46 bursts around a success,
+ * resumed hellos among them), clean clients, Firefox's alert 42, probes, plain HTTP, version mismatches.
+ * The schema comes from the embedded migrations. */
+#include <inttypes.h>
+#include <sqlite3.h>
+#include <time.h>
+
+#include "attempt.h"
+#include "schema.h"
+
+#define CHROME_FRESH "t13d1516h2_8daaf6152771_02713d6af862"
+#define CHROME_RESUMED "t13d1517h2_8daaf6152771_b1ff8ab2d16f"
+#define CHROME_STABLE "t13d15_8daaf6152771_0123456789ab"
+#define CHROME_UA                                                                                  \
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 " \
+        "Safari/537.36"
+#define FIREFOX_FULL "t13d1715h2_5b57614c22b0_3d5424432f57"
+#define FIREFOX_STABLE "t13d17_5b57614c22b0_93fa27f9c4d1"
+#define FIREFOX_UA "Mozilla/5.0 (X11; Linux x86_64; rv:153.0) Gecko/20100101 Firefox/153.0"
+#define CURL_FULL "t13d3112h2_e8f1e7e78f70_6bebaf5329ac"
+#define CURL_STABLE "t13d31_e8f1e7e78f70_4c8a1f2e0b7d"
+#define CURL_UA "curl/7.88.1"
+#define OLD_FULL "t12d1207h1_c866b44c5a26_7fd5fd3a4d3b"
+#define OLD_STABLE "t12d12_c866b44c5a26_aa57c2f1d0e3"
+
+static sqlite3_stmt *ins;
+static uint64_t rng_state = 88172645463325252ULL;
+static uint64_t n_rows;
+
+static uint64_t rnd(void) {
+        rng_state ^= rng_state << 13;
+        rng_state ^= rng_state >> 7;
+        rng_state ^= rng_state << 17;
+        return rng_state;
+}
+
+static unsigned rnd_below(unsigned n) {
+        return (unsigned) (rnd() % n);
+}
+
+typedef struct Row {
+        int64_t started_us;
+        const char *addr;
+        const char *outcome, *state;
+        int alert_received, alert_sent, tls_error;
+        const char *ja4, *ja4_stable, *ua, *version, *sni;
+        bool resumed;
+} Row;
+
+static int insert(const Row *r) {
+        int i = 1;
+
+        sqlite3_reset(ins);
+        sqlite3_bind_int64(ins, i++, r->started_us);
+        sqlite3_bind_int64(ins, i++, r->started_us + 3000 + rnd_below(30000));
+        sqlite3_bind_text(ins, i++, r->addr, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int(ins, i++, 32768 + (int) rnd_below(28000));
+        sqlite3_bind_text(ins, i++, "127.0.0.1", -1, SQLITE_STATIC);
+        sqlite3_bind_int(ins, i++, 8443);
+        sqlite3_bind_text(ins, i++, r->outcome, -1, SQLITE_STATIC);
+        sqlite3_bind_text(ins, i++, r->state, -1, SQLITE_STATIC);
+        if (r->alert_received >= 0)
+                sqlite3_bind_int(ins, i, r->alert_received);
+        else
+                sqlite3_bind_null(ins, i);
+        i++;
+        if (r->alert_sent >= 0)
+                sqlite3_bind_int(ins, i, r->alert_sent);
+        else
+                sqlite3_bind_null(ins, i);
+        i++;
+        if (r->tls_error)
+                sqlite3_bind_int(ins, i, r->tls_error);
+        else
+                sqlite3_bind_null(ins, i);
+        i++;
+        sqlite3_bind_text(ins, i++, r->tls_error ? "fatal alert received" : NULL, -1, SQLITE_STATIC);
+        sqlite3_bind_text(ins, i++, r->ja4 ? "TLSv1.3,TLSv1.2" : NULL, -1, SQLITE_STATIC);
+        sqlite3_bind_text(ins, i++, r->version, -1, SQLITE_STATIC);
+        sqlite3_bind_text(ins, i++, r->version ? "TLS_AES_128_GCM_SHA256" : NULL, -1, SQLITE_STATIC);
+        sqlite3_bind_text(ins, i++, r->sni, -1, SQLITE_STATIC);
+        sqlite3_bind_text(ins, i++, r->ja4 ? "h2,http/1.1" : NULL, -1, SQLITE_STATIC);
+        sqlite3_bind_text(ins, i++, r->version ? "http/1.1" : NULL, -1, SQLITE_STATIC);
+        sqlite3_bind_text(ins, i++, r->ja4 ? "cd08e31494f9531f560d64c695473da9" : NULL, -1, SQLITE_STATIC);
+        sqlite3_bind_text(ins, i++, r->ja4, -1, SQLITE_STATIC);
+        sqlite3_bind_text(ins, i++, r->ja4_stable, -1, SQLITE_STATIC);
+        sqlite3_bind_int(ins, i++, r->resumed);
+        sqlite3_bind_int(ins, i++, r->ja4 ? 1800 : 0);
+        sqlite3_bind_int(ins, i++, r->version ? 1500 : 0);
+        sqlite3_bind_int(ins, i++, r->ua ? 1 : 0);
+        sqlite3_bind_text(ins, i++, r->ua, -1, SQLITE_STATIC);
+        if (sqlite3_step(ins) != SQLITE_DONE)
+                return -EIO;
+        n_rows++;
+        return 0;
+}
+
+static void client_addr(char buf[static 46]) {
+        unsigned c = rnd_below(20000);
+
+        if (c % 10 == 0)
+                (void) snprintf(buf, 46, "2001:db8:%x:%x::%x", c >> 8, c & 255, rnd_below(65536));
+        else
+                (void) snprintf(buf, 46, "10.%u.%u.%u", (c >> 16) & 255, (c >> 8) & 255, c & 255);
+}
+
+/* One episode at t; returns the number of rows written. */
+static int episode(int64_t t) {
+        char addr[46];
+        unsigned kind = rnd_below(100);
+        Row r = {.addr = addr, .alert_received = -1, .alert_sent = -1, .sni = "localhost"};
+
+        client_addr(addr);
+        if (kind < 35) {
+                /* Chromium after "Proceed": 1-3 alert-46 failures then ok, sometimes a straggler */
+                unsigned fails = 1 + rnd_below(3);
+                bool resumed = rnd_below(4) == 0;
+
+                for (unsigned i = 0; i < fails; i++) {
+                        r = (Row){
+                                .started_us = t,
+                                .addr = addr,
+                                .outcome = "peer_alert",
+                                .state = "server_flight",
+                                .alert_received = 46,
+                                .alert_sent = -1,
+                                .tls_error = -30592,
+                                .ja4 = resumed && i > 0 ? CHROME_RESUMED : CHROME_FRESH,
+                                .ja4_stable = CHROME_STABLE,
+                                .sni = "localhost",
+                                .resumed = resumed && i > 0};
+                        if (insert(&r) < 0)
+                                return -EIO;
+                        t += 5000 + rnd_below(50000);
+                }
+                r = (Row){
+                        .started_us = t,
+                        .addr = addr,
+                        .outcome = "ok",
+                        .state = "done",
+                        .alert_received = -1,
+                        .alert_sent = -1,
+                        .ja4 = CHROME_FRESH,
+                        .ja4_stable = CHROME_STABLE,
+                        .ua = CHROME_UA,
+                        .version = "TLSv1.3",
+                        .sni = "localhost"};
+                if (insert(&r) < 0)
+                        return -EIO;
+                if (rnd_below(5) == 0) {
+                        r = (Row){
+                                .started_us = t + 3000,
+                                .addr = addr,
+                                .outcome = "peer_alert",
+                                .state = "server_flight",
+                                .alert_received = 46,
+                                .alert_sent = -1,
+                                .tls_error = -30592,
+                                .ja4 = CHROME_FRESH,
+                                .ja4_stable = CHROME_STABLE,
+                                .sni = "localhost"};
+                        if (insert(&r) < 0)
+                                return -EIO;
+                }
+        } else if (kind < 75) {
+                bool firefox = rnd_below(2);
+
+                r = (Row){
+                        .started_us = t,
+                        .addr = addr,
+                        .outcome = "ok",
+                        .state = "done",
+                        .alert_received = -1,
+                        .alert_sent = -1,
+                        .ja4 = firefox ? FIREFOX_FULL : CURL_FULL,
+                        .ja4_stable = firefox ? FIREFOX_STABLE : CURL_STABLE,
+                        .ua = firefox ? FIREFOX_UA : CURL_UA,
+                        .version = "TLSv1.3",
+                        .sni = "localhost"};
+                if (insert(&r) < 0)
+                        return -EIO;
+        } else if (kind < 80) {
+                /* Firefox without an exception: three alert 42 */
+                for (unsigned i = 0; i < 3; i++) {
+                        r = (Row){
+                                .started_us = t,
+                                .addr = addr,
+                                .outcome = "peer_alert",
+                                .state = "server_flight",
+                                .alert_received = 42,
+                                .alert_sent = -1,
+                                .tls_error = -30592,
+                                .ja4 = FIREFOX_FULL,
+                                .ja4_stable = FIREFOX_STABLE,
+                                .sni = "localhost"};
+                        if (insert(&r) < 0)
+                                return -EIO;
+                        t += 20000 + rnd_below(300000);
+                }
+        } else if (kind < 90) {
+                r = (Row){
+                        .started_us = t,
+                        .addr = addr,
+                        .outcome = "no_data",
+                        .state = "connected",
+                        .alert_received = -1,
+                        .alert_sent = -1};
+                if (insert(&r) < 0)
+                        return -EIO;
+        } else if (kind < 95) {
+                r = (Row){
+                        .started_us = t,
+                        .addr = addr,
+                        .outcome = "not_tls",
+                        .state = "connected",
+                        .alert_received = -1,
+                        .alert_sent = -1,
+                        .tls_error = -29312};
+                if (insert(&r) < 0)
+                        return -EIO;
+        } else {
+                r = (Row){
+                        .started_us = t,
+                        .addr = addr,
+                        .outcome = "tls_error",
+                        .state = "client_hello",
+                        .alert_received = -1,
+                        .alert_sent = 70,
+                        .tls_error = -28928,
+                        .ja4 = OLD_FULL,
+                        .ja4_stable = OLD_STABLE,
+                        .sni = "localhost"};
+                if (insert(&r) < 0)
+                        return -EIO;
+        }
+        return 0;
+}
+
+int main(int argc, char *argv[]) {
+        sqlite3 *db = NULL;
+        uint64_t target = argc > 2 ? strtoull(argv[2], NULL, 10) : 1000000;
+        int64_t day_start, step;
+        char *err = NULL;
+
+        if (argc < 2 || target == 0) {
+                fprintf(stderr, "usage: %s DB [ATTEMPTS [DAY_START_EPOCH [SEED]]]\n", argv[0]);
+                return EXIT_FAILURE;
+        }
+        if (argc > 3)
+                day_start = strtoll(argv[3], NULL, 10) * USEC_PER_SEC;
+        else {
+                time_t now = time(NULL);
+                struct tm tm;
+
+                localtime_r(&now, &tm);
+                tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+                tm.tm_isdst = -1;
+                day_start = (int64_t) mktime(&tm) * USEC_PER_SEC;
+        }
+        if (argc > 4)
+                rng_state ^= strtoull(argv[4], NULL, 10) * 0x9e3779b97f4a7c15ULL;
+
+        (void) unlink(argv[1]);
+        if (sqlite3_open(argv[1], &db) != SQLITE_OK) {
+                fprintf(stderr, "cannot create %s: %s\n", argv[1], sqlite3_errmsg(db));
+                return EXIT_FAILURE;
+        }
+        for (unsigned v = 0; v < schema_version; v++)
+                if (sqlite3_exec(db, schema_migrations[v], NULL, NULL, &err) != SQLITE_OK) {
+                        fprintf(stderr, "migration %u failed: %s\n", v + 1, err);
+                        return EXIT_FAILURE;
+                }
+        char pragma[64];
+        (void) snprintf(pragma, sizeof pragma, "PRAGMA user_version = %u", schema_version);
+        sqlite3_exec(db, pragma, NULL, NULL, NULL);
+        sqlite3_exec(db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF", NULL, NULL, NULL);
+        if (sqlite3_prepare_v2(
+                    db,
+                    "INSERT INTO attempts (started_us, ended_us, peer_addr, peer_port, local_addr, "
+                    "local_port,"
+                    " outcome, state_reached, alert_received, alert_sent, tls_error, error_text,"
+                    " offered_versions, version, cipher, sni, alpn_offered, alpn, ja3, ja4, ja4_stable,"
+                    " resumed, bytes_in, bytes_out, http_requests, user_agent)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    -1,
+                    &ins,
+                    NULL) != SQLITE_OK) {
+                fprintf(stderr, "prepare: %s\n", sqlite3_errmsg(db));
+                return EXIT_FAILURE;
+        }
+        /* about 1.9 attempts per episode */
+        step = (int64_t) (86400 * USEC_PER_SEC * 1.9 / (double) target);
+        sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+        for (int64_t t = day_start; n_rows < target; t += 1 + (int64_t) rnd_below((unsigned) (2 * step))) {
+                if (episode(t) < 0) {
+                        fprintf(stderr, "insert: %s\n", sqlite3_errmsg(db));
+                        return EXIT_FAILURE;
+                }
+                if (n_rows % 50000 < 4)
+                        sqlite3_exec(db, "COMMIT; BEGIN", NULL, NULL, NULL);
+        }
+        sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+        sqlite3_finalize(ins);
+        sqlite3_close(db);
+        printf("%" PRIu64 " attempts written to %s\n", n_rows, argv[1]);
+        return EXIT_SUCCESS;
+}

@@ -1,0 +1,58 @@
+# bash completion for tlsreport(1)                                              -*- shell-script -*-
+# SPDX-License-Identifier: MIT
+
+_tlsreport() {
+        local cur prev words cword
+        _init_completion -n = || return
+
+        local opts_arg='-S --since -U --until --database -o --output --client --ja4 --sni --burst-gap --retry-window --color'
+        local opts_flag='--all --no-pager -h --help --version'
+        local commands='sequences attempts clients summary'
+
+        case $prev in
+        -o | --output)
+                COMPREPLY=($(compgen -W 'table json json-pretty csv' -- "$cur"))
+                return
+                ;;
+        -S | --since | -U | --until)
+                COMPREPLY=($(compgen -W 'now today yesterday tomorrow -1h -30min -2d' -- "$cur"))
+                return
+                ;;
+        --database)
+                _filedir db
+                return
+                ;;
+        --color)
+                COMPREPLY=($(compgen -W 'auto always never' -- "$cur"))
+                return
+                ;;
+        --client | --ja4 | --sni | --burst-gap | --retry-window)
+                return
+                ;;
+        esac
+
+        case $cur in
+        --color=*)
+                COMPREPLY=($(compgen -W 'auto always never' -- "${cur#--color=}"))
+                return
+                ;;
+        --output=*)
+                COMPREPLY=($(compgen -W 'table json json-pretty csv' -- "${cur#--output=}"))
+                return
+                ;;
+        -*)
+                COMPREPLY=($(compgen -W "$opts_arg $opts_flag" -- "$cur"))
+                return
+                ;;
+        esac
+
+        local i
+        for ((i = 1; i < cword; i++)); do
+                if [[ " $commands " == *" ${words[i]} "* ]]; then
+                        return
+                fi
+        done
+        COMPREPLY=($(compgen -W "$commands" -- "$cur"))
+}
+
+complete -F _tlsreport tlsreport

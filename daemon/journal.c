@@ -1,0 +1,272 @@
+/* SPDX-License-Identifier: MIT */
+#include <assert.h>
+#include <inttypes.h>
+#include <systemd/sd-journal.h>
+
+#include "describe.h"
+#include "escape.h"
+#include "journal.h"
+#include "log.h"
+
+static const char *const journal_mode_table[_JOURNAL_MODE_MAX] = {
+        [JOURNAL_ALL] = "all",
+        [JOURNAL_FAILURES] = "failures",
+        [JOURNAL_NONE] = "none",
+};
+
+const char *journal_mode_to_string(JournalMode m) {
+        return m >= 0 && m < _JOURNAL_MODE_MAX ? journal_mode_table[m] : NULL;
+}
+
+JournalMode journal_mode_from_string(const char *s) {
+        for (int i = 0; s && i < _JOURNAL_MODE_MAX; i++)
+                if (streq(s, journal_mode_table[i]))
+                        return (JournalMode) i;
+        return _JOURNAL_MODE_INVALID;
+}
+
+bool journal_mode_wants(JournalMode mode, const Attempt *a) {
+        switch (mode) {
+        case JOURNAL_ALL: return true;
+        case JOURNAL_FAILURES: return outcome_is_failure(a->outcome);
+        default: return false;
+        }
+}
+
+/* Fields are added twice: a first pass (buf == NULL) only measures, the second copies into buf. */
+typedef struct Builder {
+        JournalFields *f;
+        char *buf;
+        size_t used;
+} Builder;
+
+static void add_field(Builder *b, const char *name, const void *value, size_t len) {
+        size_t n = strlen(name);
+
+        if (b->buf) {
+                char *p = b->buf + b->used;
+
+                memcpy(p, name, n);
+                p[n] = '=';
+                if (len > 0)
+                        memcpy(p + n + 1, value, len);
+                assert(b->f->n < JOURNAL_FIELDS_MAX);
+                b->f->iov[b->f->n++] = (struct iovec){.iov_base = p, .iov_len = n + 1 + len};
+        }
+        b->used += n + 1 + len;
+}
+
+static void add_str(Builder *b, const char *name, const char *value) {
+        if (value)
+                add_field(b, name, value, strlen(value));
+}
+
+static void add_raw(Builder *b, const char *name, const RawString *value) {
+        if (value->data)
+                add_field(b, name, value->data, value->len);
+}
+
+static void add_int(Builder *b, const char *name, int64_t value) {
+        char buf[24];
+        int n = snprintf(buf, sizeof buf, "%" PRIi64, value);
+
+        add_field(b, name, buf, (size_t) n);
+}
+
+static void add_uint(Builder *b, const char *name, uint64_t value) {
+        char buf[24];
+        int n = snprintf(buf, sizeof buf, "%" PRIu64, value);
+
+        add_field(b, name, buf, (size_t) n);
+}
+
+/* Every column of the attempts table that is not NULL, in the table's order. */
+static void add_columns(Builder *b, const Attempt *a) {
+        if (a->id > 0)
+                add_int(b, "TLSWATCH_ID", a->id);
+        add_int(b, "TLSWATCH_STARTED_US", a->started_us);
+        add_int(b, "TLSWATCH_ENDED_US", a->ended_us);
+        add_str(b, "TLSWATCH_PEER_ADDR", a->peer_addr);
+        add_uint(b, "TLSWATCH_PEER_PORT", a->peer_port);
+        add_str(b, "TLSWATCH_LOCAL_ADDR", a->local_addr);
+        add_uint(b, "TLSWATCH_LOCAL_PORT", a->local_port);
+        add_str(b, "TLSWATCH_OUTCOME", outcome_to_string(a->outcome));
+        add_str(b, "TLSWATCH_STATE_REACHED", handshake_step_to_string(a->state_reached));
+        if (a->alert_received >= 0)
+                add_int(b, "TLSWATCH_ALERT_RECEIVED", a->alert_received);
+        if (a->alert_sent >= 0)
+                add_int(b, "TLSWATCH_ALERT_SENT", a->alert_sent);
+        if (a->tls_error != 0)
+                add_int(b, "TLSWATCH_TLS_ERROR", a->tls_error);
+        add_str(b, "TLSWATCH_ERROR_TEXT", a->error_text);
+        add_str(b, "TLSWATCH_OFFERED_VERSIONS", a->offered_versions);
+        add_str(b, "TLSWATCH_VERSION", a->version);
+        add_str(b, "TLSWATCH_CIPHER", a->cipher);
+        add_raw(b, "TLSWATCH_SNI", &a->sni);
+        add_raw(b, "TLSWATCH_ALPN_OFFERED", &a->alpn_offered);
+        add_raw(b, "TLSWATCH_ALPN", &a->alpn);
+        add_str(b, "TLSWATCH_JA3", a->ja3);
+        add_str(b, "TLSWATCH_JA3_FULL", a->ja3_full);
+        add_str(b, "TLSWATCH_JA4", a->ja4);
+        add_str(b, "TLSWATCH_JA4_R", a->ja4_r);
+        add_str(b, "TLSWATCH_JA4_O", a->ja4_o);
+        add_str(b, "TLSWATCH_JA4_RO", a->ja4_ro);
+        add_str(b, "TLSWATCH_JA4_STABLE", a->ja4_stable);
+        add_uint(b, "TLSWATCH_HELLO_RETRY", a->hello_retry);
+        add_uint(b, "TLSWATCH_RESUMED", a->resumed);
+        add_uint(b, "TLSWATCH_BYTES_IN", a->bytes_in);
+        add_uint(b, "TLSWATCH_BYTES_OUT", a->bytes_out);
+        add_uint(b, "TLSWATCH_HTTP_REQUESTS", a->http_requests);
+        add_raw(b, "TLSWATCH_USER_AGENT", &a->user_agent);
+}
+
+/* s itself when it is plain printable ASCII (the common case: our own strings), else an escaped copy in
+ * *copy. NULL stays NULL; returns NULL with *copy NULL and s non-NULL only on out of memory. */
+static const char *displayable(const char *s, size_t len, char **copy) {
+        *copy = NULL;
+        if (!s)
+                return NULL;
+        for (size_t i = 0; i < len; i++)
+                if (s[i] < 0x20 || s[i] >= 0x7f || s[i] == '\\')
+                        return *copy = escape_display(s, len);
+        return s;
+}
+
+/* "TLS handshake from 127.0.0.1:51234 failed: <describe> (TLSv1.3, JA4 ...)", or "... completed (...)".
+ * Returns a malloc'ed string, or NULL on out of memory. */
+static char *journal_message(const Attempt *a) {
+        _cleanup_free_ char *what = NULL, *version_copy = NULL, *cipher_copy = NULL, *alpn_copy = NULL,
+                            *ja4_copy = NULL, *peer_copy = NULL, *msg = NULL;
+        const char *peer, *version, *cipher = NULL, *alpn = NULL, *ja4, *sep = " (";
+        size_t peer_len = strnlen(a->peer_addr, sizeof a->peer_addr);
+        bool v6 = memchr(a->peer_addr, ':', peer_len);
+        size_t size = 0;
+        FILE *f;
+        bool failed;
+
+        peer = displayable(a->peer_addr, peer_len, &peer_copy);
+        if (!peer)
+                return NULL;
+        version = displayable(a->version, a->version ? strlen(a->version) : 0, &version_copy);
+        ja4 = displayable(a->ja4, a->ja4 ? strlen(a->ja4) : 0, &ja4_copy);
+        if ((a->version && !version) || (a->ja4 && !ja4))
+                return NULL;
+        if (a->outcome == OUTCOME_OK) {
+                cipher = displayable(a->cipher, a->cipher ? strlen(a->cipher) : 0, &cipher_copy);
+                alpn = displayable(a->alpn.data, a->alpn.len, &alpn_copy);
+                if ((a->cipher && !cipher) || (a->alpn.data && !alpn))
+                        return NULL;
+        } else {
+                what = attempt_describe(a);
+                if (!what)
+                        return NULL;
+        }
+
+        f = open_memstream(&msg, &size);
+        if (!f)
+                return NULL;
+        fprintf(f,
+                "TLS handshake from %s%.*s%s:%u ",
+                v6 ? "[" : "",
+                (int) (peer_copy ? strlen(peer_copy) : peer_len),
+                peer,
+                v6 ? "]" : "",
+                (unsigned) a->peer_port);
+        if (what)
+                fprintf(f, "failed: %s", what);
+        else
+                fputs("completed", f);
+        if (version) {
+                fprintf(f, "%s%s", sep, version);
+                sep = ", ";
+        }
+        if (cipher) {
+                fprintf(f, "%s%s", sep, cipher);
+                sep = ", ";
+        }
+        if (alpn) {
+                fprintf(f, "%sALPN %s", sep, alpn);
+                sep = ", ";
+        }
+        if (a->outcome == OUTCOME_OK && a->resumed) {
+                fprintf(f, "%sresumed", sep);
+                sep = ", ";
+        }
+        if (a->outcome == OUTCOME_OK && a->hello_retry) {
+                fprintf(f, "%safter HelloRetryRequest", sep);
+                sep = ", ";
+        }
+        if (ja4) {
+                fprintf(f, "%sJA4 %s", sep, ja4);
+                sep = ", ";
+        }
+        if (sep[0] == ',')
+                fputc(')', f);
+        failed = ferror(f);
+        if (fclose(f) != 0 || failed)
+                return NULL;
+        return TAKE_PTR(msg);
+}
+
+void journal_fields_done(JournalFields *f) {
+        free(f->buf);
+        *f = (JournalFields){};
+}
+
+int journal_fields_build(const Attempt *a, JournalFields *ret) {
+        _cleanup_free_ char *msg = journal_message(a);
+        bool ok = a->outcome == OUTCOME_OK;
+        JournalFields f = {};
+        Builder b = {.f = &f};
+
+        if (!msg)
+                return -ENOMEM;
+        for (int pass = 0; pass < 2; pass++) {
+                if (pass == 1) {
+                        f.buf = malloc(b.used);
+                        if (!f.buf)
+                                return -ENOMEM;
+                        b.buf = f.buf;
+                        b.used = 0;
+                }
+                add_str(&b, "MESSAGE", msg);
+                add_str(&b,
+                        "MESSAGE_ID",
+                        ok ? TLSWATCH_MESSAGE_ID_HANDSHAKE_OK : TLSWATCH_MESSAGE_ID_HANDSHAKE_FAILED);
+                add_int(&b, "PRIORITY", ok ? LOG_DEBUG : LOG_INFO);
+                add_str(&b, "SYSLOG_IDENTIFIER", TLSWATCH_SYSLOG_IDENTIFIER);
+                add_columns(&b, a);
+        }
+        *ret = f;
+        return 0;
+}
+
+const char *journal_fields_get(const JournalFields *f, const char *name, size_t *ret_len) {
+        size_t n = strlen(name);
+
+        for (size_t i = 0; i < f->n; i++) {
+                const char *p = f->iov[i].iov_base;
+
+                if (f->iov[i].iov_len > n && memcmp(p, name, n) == 0 && p[n] == '=') {
+                        if (ret_len)
+                                *ret_len = f->iov[i].iov_len - n - 1;
+                        return p + n + 1;
+                }
+        }
+        return NULL;
+}
+
+int journal_send_attempt(const Attempt *a, JournalMode mode) {
+        _cleanup_(journal_fields_done) JournalFields f = {};
+        int r;
+
+        if (!journal_mode_wants(mode, a))
+                return 0;
+        r = journal_fields_build(a, &f);
+        if (r < 0)
+                return log_debug_errno(r, "Failed to build the journal entry of an attempt: %m");
+        r = sd_journal_sendv(f.iov, (int) f.n);
+        if (r < 0)
+                return log_debug_errno(r, "Failed to send the journal entry of an attempt: %m");
+        return 1;
+}

@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* One structured journal entry per attempt: a readable MESSAGE, a MESSAGE_ID for successful and one for
+ * failed attempts (explained in units/tlswatch.catalog), PRIORITY info for failures and debug for
+ * successes, SYSLOG_IDENTIFIER=tlswatchd, and TLSWATCH_<COLUMN>=value for every column of the attempts
+ * table that is not NULL, losslessly: client-chosen strings go as raw bytes (journal fields may be
+ * binary), while MESSAGE only ever holds escaped text (see describe.h). */
+
+#include <stdbool.h>
+#include <sys/uio.h>
+
+#include "attempt.h"
+
+/* Generated with systemd-id128 new; never change them, users filter on them. */
+#define TLSWATCH_MESSAGE_ID_HANDSHAKE_OK "b865240ac5e245e1a456c8849da3ab5b"
+#define TLSWATCH_MESSAGE_ID_HANDSHAKE_FAILED "14502e3cce2d4b15a6d9fc9ca932feb5"
+
+#define TLSWATCH_SYSLOG_IDENTIFIER "tlswatchd"
+
+typedef enum JournalMode {
+        JOURNAL_ALL,
+        JOURNAL_FAILURES,
+        JOURNAL_NONE,
+        _JOURNAL_MODE_MAX,
+        _JOURNAL_MODE_INVALID = -EINVAL,
+} JournalMode;
+
+const char *journal_mode_to_string(JournalMode m) _pure_;
+JournalMode journal_mode_from_string(const char *s) _pure_;
+
+/* Whether an attempt goes to the journal under this --journal mode. */
+bool journal_mode_wants(JournalMode mode, const Attempt *a) _pure_;
+
+/* Enough for the 4 fixed fields and one per column, with room to grow. */
+#define JOURNAL_FIELDS_MAX 48
+
+/* The fields of one entry, ready for sd_journal_sendv(): every iovec is "NAME=value" and points into
+ * buf, the one allocation behind the entry. */
+typedef struct JournalFields {
+        struct iovec iov[JOURNAL_FIELDS_MAX];
+        size_t n;
+        char *buf;
+} JournalFields;
+
+/* Builds the entry for a (whatever the mode). Returns 0, or -ENOMEM. Free with journal_fields_done(). */
+int journal_fields_build(const Attempt *a, JournalFields *ret);
+void journal_fields_done(JournalFields *f);
+
+/* A field's value in a built entry (not NUL-terminated: use *ret_len); NULL if absent. For tests. */
+const char *journal_fields_get(const JournalFields *f, const char *name, size_t *ret_len);
+
+/* Sends the entry for a if mode wants it. Thread-safe; logs at debug level only. Returns 1 if sent,
+ * 0 if the mode filtered it out, negative errno on failure (-ENOMEM, or a send error such as -EAGAIN
+ * when journald's socket is full). Without a journal socket at all, sd_journal_sendv() drops the entry
+ * silently and this returns 1. */
+int journal_send_attempt(const Attempt *a, JournalMode mode);

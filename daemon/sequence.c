@@ -1,0 +1,651 @@
+/* SPDX-License-Identifier: MIT */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include "sequence.h"
+
+/* One per key that had an attempt within the hold time: its open sequence and when it last succeeded. */
+typedef struct KeyEntry {
+        uint64_t hash;
+        char client[SEQUENCE_CLIENT_MAX];
+        char *ja4;
+        RawString sni;
+        Sequence *open;
+        int64_t last_us, last_ok_us; /* last_ok_us is INT64_MIN without a success */
+        struct KeyEntry *chain_next, *lru_prev, *lru_next;
+} KeyEntry;
+
+struct Sequencer {
+        SequenceParams params;
+        SequenceHandler handler;
+        void *userdata;
+
+        KeyEntry **buckets;
+        size_t n_buckets, n_entries;
+        KeyEntry *lru_head, *lru_tail; /* ordered by last_us, since time only advances */
+
+        Sequence *queue_head, *queue_tail; /* every held sequence, in order of creation */
+        size_t n_queued;
+        uint64_t next_serial;
+        int64_t now_us;
+};
+
+static const char *const sequence_outcome_table[_SEQUENCE_OUTCOME_MAX] = {
+        [SEQUENCE_OK] = "ok",
+        [SEQUENCE_ABANDONED] = "abandoned",
+        [SEQUENCE_OPEN] = "open",
+};
+
+static const struct {
+        const char *name;
+        const char *diagnosis;
+} pattern_table[_PATTERN_MAX] = {
+        [PATTERN_CLEAN] = {"clean", "The handshake succeeded at the first attempt; nothing to fix."},
+        [PATTERN_CERT_REJECTED_THEN_OK] =
+                {
+                        "cert_rejected_then_ok",
+                        "The client does not trust the certificate and was let through by the user (a "
+                        "browser fails "
+                        "each new connection once or more before a remembered \"Proceed\"); install the CA "
+                        "in the "
+                        "client's trust store or use a certificate from a CA it trusts.",
+                },
+        [PATTERN_CERT_REJECTED_ABANDONED] =
+                {
+                        "cert_rejected_abandoned",
+                        "The client rejected the certificate (alert 42, 46 or 48, or a close right after "
+                        "it) and never "
+                        "connected; install the CA in the client's trust store or use a certificate from a "
+                        "CA it "
+                        "trusts, valid for the name the client uses.",
+                },
+        [PATTERN_CERT_REJECTED_AFTER_OK] =
+                {
+                        "cert_rejected_after_ok",
+                        "Connections the client had opened in parallel (preconnects) before it accepted the "
+                        "certificate were rejected right after its success; same cause and fix as "
+                        "cert_rejected_then_ok: use a certificate the client trusts.",
+                },
+        [PATTERN_VERSION_MISMATCH] =
+                {
+                        "version_mismatch",
+                        "Client and server have no TLS version in common; enable a version the client "
+                        "offers "
+                        "(--tls-min/--tls-max) or upgrade the client.",
+                },
+        [PATTERN_NO_SHARED_CIPHER] =
+                {
+                        "no_shared_cipher",
+                        "Client and server have no cipher suite, group or signature algorithm in common; "
+                        "compare the "
+                        "client's offer with the server's configuration and enable one they share.",
+                },
+        [PATTERN_NOT_TLS] =
+                {
+                        "not_tls",
+                        "The client did not speak TLS (usually plain HTTP to the HTTPS port); use an "
+                        "https:// URL or "
+                        "serve a redirect on a plain-HTTP port.",
+                },
+        [PATTERN_PROBE] =
+                {
+                        "probe",
+                        "Connections were closed without a byte sent (port checks, health checks or unused "
+                        "browser "
+                        "preconnects); harmless, nothing to fix unless they are unexpected.",
+                },
+        [PATTERN_TIMEOUT] =
+                {
+                        "timeout",
+                        "The client started the handshake but did not finish it in time; look for packet "
+                        "loss, a "
+                        "middlebox or an MTU problem on the path, or raise --handshake-timeout for slow "
+                        "clients.",
+                },
+        [PATTERN_TRANSIENT_THEN_OK] =
+                {
+                        "transient_then_ok",
+                        "The first attempts broke off before the certificate was sent (reset, close or "
+                        "timeout) and a "
+                        "retry succeeded; a flaky network or a client fallback, nothing to fix unless it "
+                        "repeats.",
+                },
+        [PATTERN_FAILED] =
+                {
+                        "failed",
+                        "The handshakes failed in a way that matches no known pattern; read the attempts' "
+                        "outcome, "
+                        "alerts and error_text with \"tlsreport attempts --client ADDR\".",
+                },
+};
+
+const char *sequence_outcome_to_string(SequenceOutcome o) {
+        return o >= 0 && o < _SEQUENCE_OUTCOME_MAX ? sequence_outcome_table[o] : NULL;
+}
+
+SequenceOutcome sequence_outcome_from_string(const char *s) {
+        for (int i = 0; s && i < _SEQUENCE_OUTCOME_MAX; i++)
+                if (streq(s, sequence_outcome_table[i]))
+                        return (SequenceOutcome) i;
+        return _SEQUENCE_OUTCOME_INVALID;
+}
+
+const char *pattern_to_string(Pattern p) {
+        return p >= 0 && p < _PATTERN_MAX ? pattern_table[p].name : NULL;
+}
+
+Pattern pattern_from_string(const char *s) {
+        for (int i = 0; s && i < _PATTERN_MAX; i++)
+                if (streq(s, pattern_table[i].name))
+                        return (Pattern) i;
+        return _PATTERN_INVALID;
+}
+
+const char *pattern_diagnosis(Pattern p) {
+        return p >= 0 && p < _PATTERN_MAX ? pattern_table[p].diagnosis : NULL;
+}
+
+void sequence_client_key(const char *peer_addr, char ret[static SEQUENCE_CLIENT_MAX]) {
+        struct in6_addr in6;
+
+        if (peer_addr && strchr(peer_addr, ':') && inet_pton(AF_INET6, peer_addr, &in6) == 1 &&
+            !IN6_IS_ADDR_V4MAPPED(&in6)) {
+                char buf[INET6_ADDRSTRLEN];
+
+                memset(in6.s6_addr + 8, 0, 8);
+                if (inet_ntop(AF_INET6, &in6, buf, sizeof buf)) {
+                        (void) snprintf(ret, SEQUENCE_CLIENT_MAX, "%s/64", buf);
+                        return;
+                }
+        }
+        if (peer_addr && strchr(peer_addr, ':') && inet_pton(AF_INET6, peer_addr, &in6) == 1 &&
+            inet_ntop(AF_INET, in6.s6_addr + 12, ret, SEQUENCE_CLIENT_MAX))
+                return; /* ::ffff:a.b.c.d, should the record not have converted it */
+        (void) snprintf(ret, SEQUENCE_CLIENT_MAX, "%s", strempty(peer_addr));
+}
+
+static bool alert_is_certificate(int alert) {
+        /* bad_certificate, unsupported_certificate, certificate_revoked, certificate_expired,
+         * certificate_unknown, unknown_ca */
+        return (alert >= 42 && alert <= 46) || alert == 48;
+}
+
+bool sequence_attempt_is_cert_rejection(const SequenceAttempt *a) {
+        if (a->outcome == OUTCOME_OK)
+                return false;
+        if (alert_is_certificate(a->alert_received))
+                return true;
+        return (a->outcome == OUTCOME_PEER_RESET || a->outcome == OUTCOME_PEER_CLOSED) &&
+                a->state_reached == STEP_SERVER_FLIGHT;
+}
+
+static bool attempt_is_version_mismatch(const SequenceAttempt *a) {
+        return a->outcome != OUTCOME_OK && (a->alert_received == 70 || a->alert_sent == 70);
+}
+
+static bool attempt_is_no_shared(const SequenceAttempt *a) {
+        /* Mbed TLS answers "no common cipher suite/group/signature algorithm" with handshake_failure (40);
+         * insufficient_security (71) means the same from either side. */
+        return (a->outcome == OUTCOME_TLS_ERROR && a->alert_sent == 40) || a->alert_sent == 71 ||
+                (a->outcome == OUTCOME_PEER_ALERT && a->alert_received == 71);
+}
+
+static bool attempt_is_transient(const SequenceAttempt *a) {
+        return a->outcome == OUTCOME_TIMEOUT || a->outcome == OUTCOME_NO_DATA ||
+                ((a->outcome == OUTCOME_PEER_RESET || a->outcome == OUTCOME_PEER_CLOSED) &&
+                 a->state_reached < STEP_SERVER_FLIGHT);
+}
+
+Pattern sequence_classify(const Sequence *s) {
+        unsigned cert = 0, version = 0, cipher = 0, not_tls = 0, no_data = 0, timeout = 0, transient = 0,
+                 failures = 0;
+
+        FOREACH_ARRAY(a, s->attempts, s->n_details) {
+                if (a->outcome == OUTCOME_OK)
+                        continue;
+                failures++;
+                cert += sequence_attempt_is_cert_rejection(a);
+                version += attempt_is_version_mismatch(a);
+                cipher += attempt_is_no_shared(a);
+                not_tls += a->outcome == OUTCOME_NOT_TLS;
+                no_data += a->outcome == OUTCOME_NO_DATA;
+                timeout += a->outcome == OUTCOME_TIMEOUT;
+                transient += attempt_is_transient(a);
+        }
+
+        if (failures == 0)
+                return s->outcome == SEQUENCE_OK ? PATTERN_CLEAN : PATTERN_FAILED;
+        if (cert > 0) {
+                if (s->outcome == SEQUENCE_OK)
+                        return PATTERN_CERT_REJECTED_THEN_OK;
+                return s->after_ok ? PATTERN_CERT_REJECTED_AFTER_OK : PATTERN_CERT_REJECTED_ABANDONED;
+        }
+        if (version > 0)
+                return PATTERN_VERSION_MISMATCH;
+        if (cipher > 0)
+                return PATTERN_NO_SHARED_CIPHER;
+        if (not_tls == failures)
+                return PATTERN_NOT_TLS;
+        if (no_data == failures)
+                return PATTERN_PROBE;
+        if (s->outcome == SEQUENCE_OK && transient == failures)
+                return PATTERN_TRANSIENT_THEN_OK;
+        if (timeout == failures)
+                return PATTERN_TIMEOUT;
+        return PATTERN_FAILED;
+}
+
+const char *sequence_attempt_token(const SequenceAttempt *a, bool ascii, char buf[static 24]) {
+        const char *x = ascii ? "x" : "\u2717", *r = a->resumed ? "r" : "";
+
+        switch (a->outcome) {
+        case OUTCOME_OK: (void) snprintf(buf, 24, "%s%s", ascii ? "ok" : "\u2713", r); break;
+        case OUTCOME_PEER_ALERT:
+                if (a->alert_received >= 0)
+                        (void) snprintf(buf, 24, "%s%d%s", x, a->alert_received, r);
+                else
+                        (void) snprintf(buf, 24, "%salert%s", x, r);
+                break;
+        case OUTCOME_TLS_ERROR:
+                if (a->alert_sent >= 0)
+                        (void) snprintf(buf, 24, "%ss%d%s", x, a->alert_sent, r);
+                else
+                        (void) snprintf(buf, 24, "%serr%s", x, r);
+                break;
+        case OUTCOME_PEER_RESET:
+        case OUTCOME_PEER_CLOSED:
+                /* a reset/close that carried an alert first shows the alert */
+                if (a->alert_received >= 0)
+                        (void) snprintf(buf, 24, "%s%d%s", x, a->alert_received, r);
+                else
+                        (void) snprintf(
+                                buf, 24, "%s%s%s", x, a->outcome == OUTCOME_PEER_RESET ? "rst" : "fin", r);
+                break;
+        case OUTCOME_NO_DATA: (void) snprintf(buf, 24, "%snone", x); break;
+        case OUTCOME_TIMEOUT: (void) snprintf(buf, 24, "%stime%s", x, r); break;
+        case OUTCOME_NOT_TLS: (void) snprintf(buf, 24, "%stls", x); break;
+        default: (void) snprintf(buf, 24, "%ssrv%s", x, r); break;
+        }
+        return buf;
+}
+
+size_t sequence_format_attempts(const Sequence *s, bool ascii, char *buf, size_t size) {
+        size_t len = 0;
+
+        if (size > 0)
+                buf[0] = '\0';
+        for (unsigned i = 0; i < s->n_details; i++) {
+                char token[24];
+                int n;
+
+                n = snprintf(
+                        size > len ? buf + len : NULL,
+                        size > len ? size - len : 0,
+                        "%s%s",
+                        i > 0 ? " " : "",
+                        sequence_attempt_token(&s->attempts[i], ascii, token));
+                len += (size_t) MAX(n, 0);
+        }
+        if (s->n_attempts > s->n_details) {
+                int n = snprintf(
+                        size > len ? buf + len : NULL,
+                        size > len ? size - len : 0,
+                        " %s+%u",
+                        ascii ? "..." : "\u2026",
+                        s->n_attempts - s->n_details);
+                len += (size_t) MAX(n, 0);
+        }
+        return len;
+}
+
+static Sequence *sequence_free(Sequence *s) {
+        if (!s)
+                return NULL;
+        free(s->ja4);
+        raw_string_clear(&s->sni);
+        free(s->attempts);
+        free(s);
+        return NULL;
+}
+DEFINE_TRIVIAL_CLEANUP_FUNC(Sequence *, sequence_free);
+
+static uint64_t key_hash(const char *client, const char *ja4, const RawString *sni) {
+        uint64_t h = UINT64_C(14695981039346656037);
+
+#define HASH_BYTES(p, n)                       \
+        for (size_t _i_ = 0; _i_ < (n); _i_++) \
+        h = (h ^ ((const unsigned char *) (p))[_i_]) * UINT64_C(1099511628211)
+        HASH_BYTES(client, strlen(client) + 1);
+        if (ja4)
+                HASH_BYTES(ja4, strlen(ja4) + 1);
+        else
+                HASH_BYTES("\xff", 1);
+        if (sni->data)
+                HASH_BYTES(sni->data, sni->len);
+        else
+                HASH_BYTES("\xff\xff", 2);
+#undef HASH_BYTES
+        return h;
+}
+
+static bool key_equal(const KeyEntry *e, const char *client, const char *ja4, const RawString *sni) {
+        return streq(e->client, client) && streq_ptr(e->ja4, ja4) && !!e->sni.data == !!sni->data &&
+                e->sni.len == sni->len && (e->sni.len == 0 || memcmp(e->sni.data, sni->data, sni->len) == 0);
+}
+
+static KeyEntry *key_entry_free(KeyEntry *e) {
+        if (!e)
+                return NULL;
+        free(e->ja4);
+        raw_string_clear(&e->sni);
+        free(e);
+        return NULL;
+}
+DEFINE_TRIVIAL_CLEANUP_FUNC(KeyEntry *, key_entry_free);
+
+static int sequencer_grow(Sequencer *s) {
+        size_t n = s->n_buckets * 2;
+        KeyEntry **b = calloc(n, sizeof *b);
+
+        if (!b)
+                return -ENOMEM;
+        for (size_t i = 0; i < s->n_buckets; i++)
+                for (KeyEntry *e = s->buckets[i], *next; e; e = next) {
+                        next = e->chain_next;
+                        e->chain_next = b[e->hash & (n - 1)];
+                        b[e->hash & (n - 1)] = e;
+                }
+        free(s->buckets);
+        s->buckets = b;
+        s->n_buckets = n;
+        return 0;
+}
+
+int sequencer_new(const SequenceParams *params, SequenceHandler handler, void *userdata, Sequencer **ret) {
+        _cleanup_free_ Sequencer *s = NULL;
+
+        if (params && (params->burst_gap_us < 0 || params->retry_window_us < 0))
+                return -EINVAL;
+        s = calloc(1, sizeof *s);
+        if (!s)
+                return -ENOMEM;
+        s->params = params ? *params
+                           : (SequenceParams){
+                                     .burst_gap_us = SEQUENCE_BURST_GAP_DEFAULT_US,
+                                     .retry_window_us = SEQUENCE_RETRY_WINDOW_DEFAULT_US,
+                             };
+        s->handler = handler;
+        s->userdata = userdata;
+        s->n_buckets = 64;
+        s->buckets = calloc(s->n_buckets, sizeof *s->buckets);
+        if (!s->buckets)
+                return -ENOMEM;
+        s->now_us = INT64_MIN;
+        *ret = TAKE_PTR(s);
+        return 0;
+}
+
+static void lru_unlink(Sequencer *s, KeyEntry *e) {
+        if (e->lru_prev)
+                e->lru_prev->lru_next = e->lru_next;
+        else
+                s->lru_head = e->lru_next;
+        if (e->lru_next)
+                e->lru_next->lru_prev = e->lru_prev;
+        else
+                s->lru_tail = e->lru_prev;
+        e->lru_prev = e->lru_next = NULL;
+}
+
+static void lru_append(Sequencer *s, KeyEntry *e) {
+        e->lru_prev = s->lru_tail;
+        e->lru_next = NULL;
+        if (s->lru_tail)
+                s->lru_tail->lru_next = e;
+        else
+                s->lru_head = e;
+        s->lru_tail = e;
+}
+
+static void sequencer_remove_entry(Sequencer *s, KeyEntry *e) {
+        KeyEntry **p = &s->buckets[e->hash & (s->n_buckets - 1)];
+
+        while (*p != e)
+                p = &(*p)->chain_next;
+        *p = e->chain_next;
+        lru_unlink(s, e);
+        s->n_entries--;
+        key_entry_free(e);
+}
+
+Sequencer *sequencer_free(Sequencer *s) {
+        if (!s)
+                return NULL;
+        while (s->lru_head)
+                sequencer_remove_entry(s, s->lru_head);
+        for (Sequence *q = s->queue_head, *next; q; q = next) {
+                next = q->queue_next;
+                sequence_free(q);
+        }
+        free(s->buckets);
+        free(s);
+        return NULL;
+}
+
+static void sequence_finish(Sequence *q, SequenceOutcome outcome) {
+        q->finished = true;
+        q->outcome = outcome;
+        q->pattern = sequence_classify(q);
+}
+
+/* Hands out the finished sequences at the head of the queue. */
+static int sequencer_drain(Sequencer *s) {
+        int r = 0;
+
+        while (s->queue_head && s->queue_head->finished) {
+                Sequence *q = s->queue_head;
+
+                s->queue_head = q->queue_next;
+                if (!s->queue_head)
+                        s->queue_tail = NULL;
+                s->n_queued--;
+                if (r >= 0 && s->handler)
+                        r = s->handler(q, s->userdata);
+                sequence_free(q);
+        }
+        return MIN(r, 0);
+}
+
+static int64_t sequencer_hold_us(const Sequencer *s) {
+        return MAX(s->params.burst_gap_us, s->params.retry_window_us);
+}
+
+static void sequencer_expire(Sequencer *s) {
+        int64_t hold = sequencer_hold_us(s);
+
+        while (s->lru_head && s->now_us - s->lru_head->last_us > hold) {
+                KeyEntry *e = s->lru_head;
+
+                if (e->open)
+                        sequence_finish(e->open, SEQUENCE_ABANDONED);
+                sequencer_remove_entry(s, e);
+        }
+}
+
+static KeyEntry *
+sequencer_find(Sequencer *s, uint64_t h, const char *client, const char *ja4, const RawString *sni) {
+        for (KeyEntry *e = s->buckets[h & (s->n_buckets - 1)]; e; e = e->chain_next)
+                if (e->hash == h && key_equal(e, client, ja4, sni))
+                        return e;
+        return NULL;
+}
+
+static int sequencer_add_entry(
+        Sequencer *s, uint64_t h, const char *client, const char *ja4, const RawString *sni, KeyEntry **ret) {
+        _cleanup_(key_entry_freep) KeyEntry *e = NULL;
+
+        if (s->n_entries >= s->n_buckets && sequencer_grow(s) < 0)
+                return -ENOMEM;
+        e = calloc(1, sizeof *e);
+        if (!e)
+                return -ENOMEM;
+        e->hash = h;
+        memcpy(e->client, client, SEQUENCE_CLIENT_MAX);
+        if (ja4) {
+                e->ja4 = strdup(ja4);
+                if (!e->ja4)
+                        return -ENOMEM;
+        }
+        if (raw_string_set(&e->sni, sni->data, sni->len) < 0)
+                return -ENOMEM;
+        e->last_ok_us = INT64_MIN;
+        e->chain_next = s->buckets[h & (s->n_buckets - 1)];
+        s->buckets[h & (s->n_buckets - 1)] = e;
+        lru_append(s, e);
+        s->n_entries++;
+        *ret = TAKE_PTR(e);
+        return 0;
+}
+
+static int sequence_new(Sequencer *s, const KeyEntry *e, int64_t t, Sequence **ret) {
+        _cleanup_(sequence_freep) Sequence *q = calloc(1, sizeof *q);
+
+        if (!q)
+                return -ENOMEM;
+        memcpy(q->client, e->client, SEQUENCE_CLIENT_MAX);
+        if (e->ja4) {
+                q->ja4 = strdup(e->ja4);
+                if (!q->ja4)
+                        return -ENOMEM;
+        }
+        if (raw_string_set(&q->sni, e->sni.data, e->sni.len) < 0)
+                return -ENOMEM;
+        q->first_us = q->last_us = t;
+        q->outcome = SEQUENCE_OPEN;
+        q->pattern = _PATTERN_INVALID;
+        q->after_ok = e->last_ok_us != INT64_MIN && t - e->last_ok_us <= s->params.burst_gap_us;
+        q->serial = s->next_serial++;
+        *ret = TAKE_PTR(q);
+        return 0;
+}
+
+static int sequence_add(Sequence *q, const Attempt *a, int64_t t) {
+        q->n_attempts++;
+        q->n_failures += outcome_is_failure(a->outcome);
+        q->last_us = t;
+        if (q->n_details >= SEQUENCE_DETAILS_MAX)
+                return 0;
+        if (q->n_details >= q->n_details_allocated) {
+                unsigned n = MIN(MAX(q->n_details_allocated * 2, 4u), (unsigned) SEQUENCE_DETAILS_MAX);
+                SequenceAttempt *p = realloc(q->attempts, n * sizeof *p);
+
+                if (!p)
+                        return -ENOMEM;
+                q->attempts = p;
+                q->n_details_allocated = n;
+        }
+        q->attempts[q->n_details++] = (SequenceAttempt){
+                .id = a->id,
+                .started_us = a->started_us,
+                .outcome = a->outcome,
+                .state_reached = a->state_reached,
+                .alert_received =
+                        (int16_t) (a->alert_received >= 0 && a->alert_received < 256 ? a->alert_received : -1),
+                .alert_sent = (int16_t) (a->alert_sent >= 0 && a->alert_sent < 256 ? a->alert_sent : -1),
+                .resumed = a->resumed,
+        };
+        return 0;
+}
+
+static void sequencer_queue(Sequencer *s, Sequence *q) {
+        if (s->queue_tail)
+                s->queue_tail->queue_next = q;
+        else
+                s->queue_head = q;
+        s->queue_tail = q;
+        s->n_queued++;
+}
+
+int sequencer_feed(Sequencer *s, const Attempt *a) {
+        char client[SEQUENCE_CLIENT_MAX];
+        const char *ja4;
+        KeyEntry *e;
+        uint64_t h;
+        int64_t t;
+        int r;
+
+        if (!s || !a)
+                return -EINVAL;
+        t = s->now_us = MAX(s->now_us, a->started_us);
+        sequencer_expire(s);
+
+        sequence_client_key(a->peer_addr, client);
+        ja4 = a->ja4_stable && a->ja4_stable[0] ? a->ja4_stable : NULL;
+        h = key_hash(client, ja4, &a->sni);
+        e = sequencer_find(s, h, client, ja4, &a->sni);
+        if (!e) {
+                r = sequencer_add_entry(s, h, client, ja4, &a->sni, &e);
+                if (r < 0)
+                        return r;
+        } else {
+                /* An open sequence's last attempt failed, so both rules reduce to the larger limit. */
+                if (e->open && t - e->last_us > sequencer_hold_us(s)) {
+                        sequence_finish(e->open, SEQUENCE_ABANDONED);
+                        e->open = NULL;
+                }
+                lru_unlink(s, e);
+                lru_append(s, e);
+        }
+        e->last_us = t;
+
+        if (!e->open) {
+                r = sequence_new(s, e, t, &e->open);
+                if (r < 0)
+                        return r;
+                sequencer_queue(s, e->open);
+        }
+        r = sequence_add(e->open, a, t);
+        if (r < 0)
+                return r;
+        if (!outcome_is_failure(a->outcome)) {
+                e->last_ok_us = t;
+                sequence_finish(e->open, SEQUENCE_OK);
+                e->open = NULL;
+        }
+        return sequencer_drain(s);
+}
+
+int sequencer_advance(Sequencer *s, int64_t now_us) {
+        s->now_us = MAX(s->now_us, now_us);
+        sequencer_expire(s);
+        return sequencer_drain(s);
+}
+
+int sequencer_flush(Sequencer *s, int64_t now_us) {
+        now_us = MAX(s->now_us, now_us);
+        for (KeyEntry *e = s->lru_head; e; e = e->lru_next)
+                if (e->open) {
+                        sequence_finish(
+                                e->open,
+                                now_us - e->last_us > s->params.retry_window_us ? SEQUENCE_ABANDONED
+                                                                                : SEQUENCE_OPEN);
+                        e->open = NULL;
+                }
+        while (s->lru_head)
+                sequencer_remove_entry(s, s->lru_head);
+        return sequencer_drain(s);
+}
+
+const Sequence *sequencer_current(Sequencer *s, const Attempt *a) {
+        char client[SEQUENCE_CLIENT_MAX];
+        const char *ja4 = a->ja4_stable && a->ja4_stable[0] ? a->ja4_stable : NULL;
+        KeyEntry *e;
+
+        sequence_client_key(a->peer_addr, client);
+        e = sequencer_find(s, key_hash(client, ja4, &a->sni), client, ja4, &a->sni);
+        return e ? e->open : NULL;
+}
+
+size_t sequencer_held(Sequencer *s) {
+        return s->n_queued;
+}

@@ -1,0 +1,1040 @@
+/* SPDX-License-Identifier: MIT */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "log.h"
+#include "schema.h"
+#include "store.h"
+
+#define STORE_FILE_MODE 0640
+#define STORE_DIRECTORY_MODE 0750
+#define STORE_JOURNAL_SIZE_LIMIT 67108864 /* 64 MiB */
+#define STORE_RETENTION_DAYS_MAX 36500u   /* keeps the cutoff arithmetic far from overflow */
+#define STORE_DROP_LOG_INTERVAL_US (10 * USEC_PER_SEC)
+
+#define sizeof_field(type, member) sizeof(((type *) 0)->member)
+#define IS_EITHER(x, a, b)                \
+        ({                                \
+                __typeof__(x) _x_ = (x);  \
+                _x_ == (a) || _x_ == (b); \
+        })
+
+/* The columns written per record, in the order of the insert statement's parameters. */
+#define STORE_COLUMNS                                                                                      \
+        "started_us, ended_us, peer_addr, peer_port, local_addr, local_port, outcome, state_reached, "     \
+        "alert_received, alert_sent, tls_error, error_text, offered_versions, version, cipher, sni, "      \
+        "alpn_offered, alpn, ja3, ja3_full, ja4, ja4_r, ja4_o, ja4_ro, ja4_stable, hello_retry, resumed, " \
+        "bytes_in, bytes_out, http_requests, user_agent"
+
+enum {
+        STMT_BEGIN,
+        STMT_COMMIT,
+        STMT_ROLLBACK,
+        STMT_INSERT,
+        STMT_PRUNE,
+        _STMT_MAX,
+};
+
+static const char *const stmt_sql[_STMT_MAX] = {
+        [STMT_BEGIN] = "BEGIN IMMEDIATE",
+        [STMT_COMMIT] = "COMMIT",
+        [STMT_ROLLBACK] = "ROLLBACK",
+        [STMT_INSERT] = "INSERT INTO attempts (" STORE_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
+                        "?9, "
+                        "?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, "
+                        "?26, "
+                        "?27, ?28, ?29, ?30, ?31)",
+        [STMT_PRUNE] = "DELETE FROM attempts WHERE id IN "
+                       "(SELECT id FROM attempts WHERE started_us < ?1 ORDER BY started_us LIMIT ?2)",
+};
+
+struct Store {
+        char *path;
+        StoreOptions opt;
+
+        pthread_mutex_t lock;
+        pthread_cond_t wake;
+        pthread_t thread;
+        bool thread_started;
+
+        /* Protected by lock. The queue is a ring of queue_max records; the writer leaves the records of
+         * the batch it is writing at the head until they are committed, so a failed batch stays queued. */
+        Attempt **ring;
+        int64_t *ring_us; /* CLOCK_MONOTONIC time each record was queued */
+        size_t head, count;
+        bool stopping;
+        int64_t stop_deadline_us;
+        int stop_result;
+        StoreStats stats;
+
+        /* Writer thread only (and store_open() before the thread starts). */
+        sqlite3 *db;
+        sqlite3_stmt *stmt[_STMT_MAX];
+        Attempt **batch;
+        int64_t next_retry_us, next_prune_us, next_drop_log_us;
+        bool prune_active, last_was_write;
+        uint64_t dropped_logged;
+        char error_text[sizeof_field(StoreStats, last_error_text)];
+        struct {
+                int level, error;
+                char text[512];
+        } pending[3];
+        size_t n_pending;
+};
+
+static int64_t now_monotonic_us(void) {
+        struct timespec ts;
+
+        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t) ts.tv_sec * USEC_PER_SEC + ts.tv_nsec / 1000;
+}
+
+/* a + b for times, saturating instead of overflowing (b >= 0). */
+static int64_t usec_add(int64_t a, int64_t b) {
+        return a > INT64_MAX - b ? INT64_MAX : a + b;
+}
+
+/* Foreign error codes stay here: SQLite's result codes become negative errno. */
+static int sqlite_to_errno(sqlite3 *db, int rc) {
+        int sys = db ? sqlite3_system_errno(db) : 0;
+
+        if (rc == SQLITE_IOERR_NOMEM)
+                return -ENOMEM;
+        switch (rc & 0xff) {
+        case SQLITE_OK:
+        case SQLITE_ROW:
+        case SQLITE_DONE: return 0;
+        case SQLITE_NOMEM: return -ENOMEM;
+        case SQLITE_FULL: return -ENOSPC;
+        case SQLITE_READONLY: return -EROFS;
+        case SQLITE_BUSY:
+        case SQLITE_LOCKED: return -EBUSY;
+        case SQLITE_PERM:
+        case SQLITE_AUTH: return -EPERM;
+        case SQLITE_IOERR:
+        case SQLITE_CANTOPEN: return sys > 0 ? -sys : -EIO;
+        case SQLITE_CORRUPT:
+        case SQLITE_NOTADB: return -EBADMSG;
+        case SQLITE_TOOBIG: return -E2BIG;
+        case SQLITE_CONSTRAINT:
+        case SQLITE_MISMATCH:
+        case SQLITE_RANGE: return -EINVAL;
+        case SQLITE_INTERRUPT:
+        case SQLITE_ABORT: return -ECANCELED;
+        default: return -EIO;
+        }
+}
+
+static const char *sqlite_message(sqlite3 *db, int rc) {
+        return db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+}
+
+/* Sets *ret_error (if not NULL) to a formatted reason, logs it at debug level, returns r. */
+_printf_(3, 4) static int store_error(char **ret_error, int r, const char *format, ...) {
+        _cleanup_free_ char *msg = NULL;
+        va_list ap;
+
+        va_start(ap, format);
+        if (vasprintf(&msg, format, ap) < 0)
+                msg = NULL;
+        va_end(ap);
+        log_debug_errno(r, "%s", strna(msg));
+        if (ret_error) {
+                free(*ret_error);
+                *ret_error = TAKE_PTR(msg);
+        }
+        return r;
+}
+
+static int mkdir_parents(const char *path, mode_t mode) {
+        _cleanup_free_ char *p = strdup(path);
+
+        if (!p)
+                return -ENOMEM;
+        for (char *slash = strchr(p + 1, '/'); slash; slash = strchr(slash + 1, '/')) {
+                *slash = '\0';
+                if (mkdir(p, mode) < 0 && errno != EEXIST)
+                        return negative_errno();
+                *slash = '/';
+        }
+        return 0;
+}
+
+static int store_exec(sqlite3 *db, const char *sql) {
+        return sqlite_to_errno(db, sqlite3_exec(db, sql, NULL, NULL, NULL));
+}
+
+static int store_user_version(sqlite3 *db, unsigned *ret) {
+        sqlite3_stmt *st = NULL;
+        int rc, r;
+
+        rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL);
+        if (rc == SQLITE_OK)
+                rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+                int64_t v = sqlite3_column_int64(st, 0);
+                *ret = v < 0 || v > UINT_MAX ? UINT_MAX : (unsigned) v;
+                r = 0;
+        } else
+                r = sqlite_to_errno(db, rc) ?: -EIO;
+        sqlite3_finalize(st);
+        return r;
+}
+
+/* Reads the schema version and refuses a database newer than us. */
+static int store_check_version(sqlite3 *db, const char *path, unsigned *ret_version, char **ret_error) {
+        unsigned v;
+        int r;
+
+        r = store_user_version(db, &v);
+        if (r < 0)
+                return store_error(
+                        ret_error, r, "Failed to read the schema version of %s: %s", path, sqlite3_errmsg(db));
+        if (v > schema_version)
+                return store_error(
+                        ret_error,
+                        -EPROTONOSUPPORT,
+                        "Database %s has schema version %u, newer than version %u that this tlswatch knows; "
+                        "refusing to use it (upgrade tlswatch or use another database)",
+                        path,
+                        v,
+                        schema_version);
+        *ret_version = v;
+        return 0;
+}
+
+/* Applies the missing migrations, each in its own transaction. */
+static int store_migrate(sqlite3 *db, const char *path, char **ret_error) {
+        unsigned v;
+        int r;
+
+        for (;;) {
+                r = store_check_version(db, path, &v, ret_error);
+                if (r < 0)
+                        return r;
+                if (v == schema_version)
+                        return 0;
+
+                r = store_exec(db, "BEGIN IMMEDIATE");
+                if (r < 0)
+                        return store_error(
+                                ret_error, r, "Failed to start migrating %s: %s", path, sqlite3_errmsg(db));
+                /* Another process may have migrated it between our read and our lock. */
+                r = store_user_version(db, &v);
+                if (r >= 0 && v < schema_version) {
+                        char sql[64];
+
+                        r = store_exec(db, schema_migrations[v]);
+                        if (r >= 0) {
+                                (void) snprintf(sql, sizeof sql, "PRAGMA user_version = %u", v + 1);
+                                r = store_exec(db, sql);
+                        }
+                }
+                if (r >= 0)
+                        r = store_exec(db, "COMMIT");
+                if (r < 0) {
+                        (void) store_error(
+                                ret_error,
+                                r,
+                                "Failed to migrate %s from schema version %u to %u: %s",
+                                path,
+                                v,
+                                v + 1,
+                                sqlite3_errmsg(db));
+                        if (!sqlite3_get_autocommit(db))
+                                (void) store_exec(db, "ROLLBACK");
+                        return r;
+                }
+                log_debug("Migrated %s to schema version %u.", path, v + 1);
+        }
+}
+
+static void store_db_close(Store *s) {
+        FOREACH_ARRAY(st, s->stmt, _STMT_MAX)
+                *st = (sqlite3_finalize(*st), NULL);
+        if (s->db) {
+                (void) sqlite3_close(s->db);
+                s->db = NULL;
+        }
+}
+
+static int store_db_open(Store *s, char **ret_error) {
+        _cleanup_close_ int fd = -EBADF;
+        sqlite3_stmt *st = NULL;
+        sqlite3 *db = NULL;
+        unsigned version;
+        int rc, r;
+
+        r = mkdir_parents(s->path, STORE_DIRECTORY_MODE);
+        if (r < 0)
+                return store_error(
+                        ret_error, r, "Failed to create the directory of %s: %s", s->path, strerror(-r));
+        /* Create the file ourselves, so that its mode is ours and not SQLite's 0644; the -wal and -shm
+         * files get the mode of the database file. */
+        fd = open(s->path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, STORE_FILE_MODE);
+        if (fd < 0) {
+                r = negative_errno();
+                return store_error(ret_error, r, "Failed to open %s for writing: %s", s->path, strerror(-r));
+        }
+        fd = safe_close(fd);
+
+        rc = sqlite3_open_v2(
+                s->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE, NULL);
+        if (rc != SQLITE_OK) {
+                r = sqlite_to_errno(db, rc);
+                (void) store_error(
+                        ret_error, r, "Failed to open database %s: %s", s->path, sqlite_message(db, rc));
+                goto fail;
+        }
+        if (sqlite3_db_readonly(db, "main") == 1) {
+                r = store_error(ret_error, -EROFS, "Database %s can only be opened read-only", s->path);
+                goto fail;
+        }
+        (void) sqlite3_busy_timeout(db, (int) MIN(s->opt.busy_timeout_ms, INT_MAX));
+
+        /* Check the version before the first write, so that a newer database is not touched at all. */
+        r = store_check_version(db, s->path, &version, ret_error);
+        if (r < 0)
+                goto fail;
+
+        rc = sqlite3_prepare_v2(db, "PRAGMA journal_mode = WAL", -1, &st, NULL);
+        if (rc == SQLITE_OK)
+                rc = sqlite3_step(st);
+        if (rc != SQLITE_ROW) {
+                r = sqlite_to_errno(db, rc) ?: -EIO;
+                (void) store_error(ret_error, r, "Failed to switch %s to WAL: %s", s->path, sqlite3_errmsg(db));
+                goto fail;
+        }
+        if (!streq_ptr((const char *) sqlite3_column_text(st, 0), "wal")) {
+                r = store_error(ret_error, -EOPNOTSUPP, "Database %s cannot use WAL journaling", s->path);
+                goto fail;
+        }
+        st = (sqlite3_finalize(st), NULL);
+
+        r = store_exec(
+                db,
+                "PRAGMA synchronous = NORMAL; PRAGMA journal_size_limit = " STRINGIFY(
+                        STORE_JOURNAL_SIZE_LIMIT));
+        if (r < 0) {
+                (void) store_error(ret_error, r, "Failed to configure %s: %s", s->path, sqlite3_errmsg(db));
+                goto fail;
+        }
+
+        r = store_migrate(db, s->path, ret_error);
+        if (r < 0)
+                goto fail;
+
+        for (size_t i = 0; i < _STMT_MAX; i++) {
+                rc = sqlite3_prepare_v3(db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->stmt[i], NULL);
+                if (rc != SQLITE_OK) {
+                        r = sqlite_to_errno(db, rc);
+                        (void) store_error(ret_error, r, "Failed to prepare statement: %s", sqlite3_errmsg(db));
+                        goto fail;
+                }
+        }
+        s->db = db;
+        return 0;
+
+fail:
+        sqlite3_finalize(st);
+        s->db = db;
+        store_db_close(s);
+        return r;
+}
+
+static int bind_text(sqlite3_stmt *st, int i, const char *text) {
+        return text ? sqlite3_bind_text(st, i, text, -1, SQLITE_STATIC) : sqlite3_bind_null(st, i);
+}
+
+/* Client-chosen bytes, stored exactly as received: with their length, whatever they contain. */
+static int bind_raw(sqlite3_stmt *st, int i, const RawString *s) {
+        return s->data ? sqlite3_bind_text64(st, i, s->data, s->len, SQLITE_STATIC, SQLITE_UTF8)
+                       : sqlite3_bind_null(st, i);
+}
+
+static int bind_optional_int(sqlite3_stmt *st, int i, int v, int none) {
+        return v == none ? sqlite3_bind_null(st, i) : sqlite3_bind_int(st, i, v);
+}
+
+static int64_t clamp_u64(uint64_t v) {
+        return v > INT64_MAX ? INT64_MAX : (int64_t) v;
+}
+
+static int store_insert(Store *s, const Attempt *a) {
+        sqlite3_stmt *st = s->stmt[STMT_INSERT];
+        int rc = SQLITE_OK, i = 0;
+
+#define BIND(call)                   \
+        do {                         \
+                i++;                 \
+                if (rc == SQLITE_OK) \
+                        rc = (call); \
+        } while (0)
+
+        BIND(sqlite3_bind_int64(st, i, a->started_us));
+        BIND(sqlite3_bind_int64(st, i, a->ended_us));
+        BIND(bind_text(st, i, a->peer_addr));
+        BIND(sqlite3_bind_int(st, i, a->peer_port));
+        BIND(bind_text(st, i, a->local_addr));
+        BIND(sqlite3_bind_int(st, i, a->local_port));
+        BIND(bind_text(st, i, outcome_to_string(a->outcome)));
+        BIND(bind_text(st, i, handshake_step_to_string(a->state_reached)));
+        BIND(bind_optional_int(st, i, a->alert_received, -1));
+        BIND(bind_optional_int(st, i, a->alert_sent, -1));
+        BIND(bind_optional_int(st, i, a->tls_error, 0));
+        BIND(bind_text(st, i, a->error_text));
+        BIND(bind_text(st, i, a->offered_versions));
+        BIND(bind_text(st, i, a->version));
+        BIND(bind_text(st, i, a->cipher));
+        BIND(bind_raw(st, i, &a->sni));
+        BIND(bind_raw(st, i, &a->alpn_offered));
+        BIND(bind_raw(st, i, &a->alpn));
+        BIND(bind_text(st, i, a->ja3));
+        BIND(bind_text(st, i, a->ja3_full));
+        BIND(bind_text(st, i, a->ja4));
+        BIND(bind_text(st, i, a->ja4_r));
+        BIND(bind_text(st, i, a->ja4_o));
+        BIND(bind_text(st, i, a->ja4_ro));
+        BIND(bind_text(st, i, a->ja4_stable));
+        BIND(sqlite3_bind_int(st, i, a->hello_retry));
+        BIND(sqlite3_bind_int(st, i, a->resumed));
+        BIND(sqlite3_bind_int64(st, i, clamp_u64(a->bytes_in)));
+        BIND(sqlite3_bind_int64(st, i, clamp_u64(a->bytes_out)));
+        BIND(sqlite3_bind_int64(st, i, a->http_requests));
+        BIND(bind_raw(st, i, &a->user_agent));
+#undef BIND
+
+        if (rc == SQLITE_OK)
+                rc = sqlite3_step(st);
+        (void) sqlite3_reset(st);
+        return rc == SQLITE_DONE ? 0 : sqlite_to_errno(s->db, rc) ?: -EIO;
+}
+
+static int store_step(Store *s, int which) {
+        sqlite3_stmt *st = s->stmt[which];
+        int rc = sqlite3_step(st);
+
+        (void) sqlite3_reset(st);
+        return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : sqlite_to_errno(s->db, rc) ?: -EIO;
+}
+
+static void store_note_error(Store *s, const char *what) {
+        (void) snprintf(
+                s->error_text, sizeof s->error_text, "%s: %s", what, s->db ? sqlite3_errmsg(s->db) : "?");
+}
+
+/* Writes s->batch[0..n) in one transaction. Records SQLite refuses for their own content (a
+ * constraint, a string too big) are skipped and counted in *ret_rejected; any other error fails the
+ * whole batch and closes the connection, so that the retry starts afresh. */
+static int store_write_batch(Store *s, size_t n, uint64_t *ret_rejected) {
+        _cleanup_free_ char *error = NULL;
+        uint64_t rejected = 0;
+        int r;
+
+        if (!s->db) {
+                r = store_db_open(s, &error);
+                if (r < 0) {
+                        (void) snprintf(s->error_text, sizeof s->error_text, "%s", strna(error));
+                        return r;
+                }
+        }
+
+        r = store_step(s, STMT_BEGIN);
+        if (r < 0) {
+                store_note_error(s, "Failed to begin a transaction");
+                goto fail;
+        }
+        FOREACH_ARRAY(a, s->batch, n) {
+                r = store_insert(s, *a);
+                if (IS_EITHER(r, -EINVAL, -E2BIG)) {
+                        log_debug_errno(
+                                r,
+                                "Record from %s refused by the database, dropping it: %s",
+                                (*a)->peer_addr,
+                                sqlite3_errmsg(s->db));
+                        rejected++;
+                        continue;
+                }
+                if (r < 0) {
+                        store_note_error(s, "Failed to insert a record");
+                        goto fail;
+                }
+        }
+        r = store_step(s, STMT_COMMIT);
+        if (r < 0) {
+                store_note_error(s, "Failed to commit");
+                goto fail;
+        }
+        *ret_rejected = rejected;
+        return 0;
+
+fail:
+        if (!sqlite3_get_autocommit(s->db))
+                (void) store_step(s, STMT_ROLLBACK);
+        store_db_close(s);
+        return r;
+}
+
+/* Deletes one small batch of rows older than the retention period. Returns the number deleted. */
+static int store_prune_step(Store *s, uint64_t *ret_deleted) {
+        sqlite3_stmt *st = s->stmt[STMT_PRUNE];
+        int64_t cutoff = now_realtime_us() - (int64_t) s->opt.retention_days * 86400 * USEC_PER_SEC;
+        int r;
+
+        if (!s->db)
+                return -ENOTCONN;
+        if (sqlite3_bind_int64(st, 1, cutoff) != SQLITE_OK ||
+            sqlite3_bind_int64(st, 2, (int64_t) MIN(s->opt.prune_batch, (size_t) INT64_MAX)) != SQLITE_OK)
+                return sqlite_to_errno(s->db, sqlite3_errcode(s->db)) ?: -EIO;
+        r = store_step(s, STMT_PRUNE);
+        if (r < 0)
+                return log_debug_errno(r, "Failed to prune old rows: %s", sqlite3_errmsg(s->db));
+        *ret_deleted = (uint64_t) sqlite3_changes64(s->db);
+        return 0;
+}
+
+static void store_timed_wait(Store *s, int64_t until_us) {
+        struct timespec ts;
+
+        if (until_us == INT64_MAX) {
+                (void) pthread_cond_wait(&s->wake, &s->lock);
+                return;
+        }
+        ts.tv_sec = until_us / USEC_PER_SEC;
+        ts.tv_nsec = (until_us % USEC_PER_SEC) * 1000;
+        (void) pthread_cond_timedwait(&s->wake, &s->lock, &ts);
+}
+
+/* Called with the lock held, after a write attempt. */
+/* Messages are formatted under the lock and logged after it is released (store_log_pending()). */
+_printf_(4, 5) static void store_pending_log(Store *s, int level, int error, const char *format, ...) {
+        va_list ap;
+
+        if (s->n_pending >= ELEMENTSOF(s->pending))
+                return;
+        s->pending[s->n_pending].level = level;
+        s->pending[s->n_pending].error = error;
+        va_start(ap, format);
+        (void) vsnprintf(s->pending[s->n_pending].text, sizeof s->pending[s->n_pending].text, format, ap);
+        va_end(ap);
+        s->n_pending++;
+}
+
+static void store_log_pending(Store *s) {
+        FOREACH_ARRAY(p, s->pending, s->n_pending)
+                (void) log_full_errno(p->level, p->error, "%s", p->text);
+        s->n_pending = 0;
+}
+
+/* Called with the lock held, after a write attempt. */
+static void store_account_write(Store *s, int r, size_t n, uint64_t rejected, int64_t now) {
+        if (r >= 0) {
+                s->head = (s->head + n) % s->opt.queue_max;
+                s->count -= n;
+                s->stats.written += n - rejected;
+                s->stats.dropped += rejected;
+                if (s->stats.failing)
+                        store_pending_log(
+                                s,
+                                LOG_NOTICE,
+                                0,
+                                "Database writes to %s resumed after %" PRIu64 " failed attempts, %zu "
+                                "records "
+                                "still queued.",
+                                s->path,
+                                s->stats.write_errors,
+                                s->count);
+                s->stats.failing = false;
+                return;
+        }
+
+        s->stats.write_errors++;
+        s->stats.last_error = r;
+        (void) snprintf(s->stats.last_error_text, sizeof s->stats.last_error_text, "%s", s->error_text);
+        if (!s->stats.failing)
+                store_pending_log(
+                        s,
+                        LOG_WARNING,
+                        r,
+                        "Database writes to %s failing, keeping up to %zu records queued and retrying: %s",
+                        s->path,
+                        s->opt.queue_max,
+                        s->error_text);
+        s->stats.failing = true;
+        s->next_retry_us = usec_add(now, s->opt.retry_interval_us);
+}
+
+/* Called with the lock held: at most one message every 10 s about records that were dropped. */
+static void store_account_drops(Store *s, int64_t now) {
+        if (s->stats.dropped == s->dropped_logged || now < s->next_drop_log_us)
+                return;
+        store_pending_log(
+                s,
+                LOG_WARNING,
+                0,
+                "%" PRIu64 " attempt records could not be written to %s (queue full or refused), %" PRIu64
+                " in total.",
+                s->stats.dropped - s->dropped_logged,
+                s->path,
+                s->stats.dropped);
+        s->dropped_logged = s->stats.dropped;
+        s->next_drop_log_us = usec_add(now, STORE_DROP_LOG_INTERVAL_US);
+}
+
+static void *store_writer(void *userdata) {
+        Store *s = userdata;
+
+        pthread_mutex_lock(&s->lock);
+        for (;;) {
+                int64_t now = now_monotonic_us(), wait_until = INT64_MAX;
+                uint64_t rejected = 0, deleted = 0;
+                bool prune = false, prunable;
+                size_t n = 0;
+                int r;
+
+                if (s->stopping && (s->count == 0 || now >= s->stop_deadline_us))
+                        break;
+
+                if (s->count > 0) {
+                        int64_t due = usec_add(s->ring_us[s->head], s->opt.commit_interval_us);
+
+                        if (s->stats.failing)
+                                due = s->next_retry_us;
+                        else if (s->stopping || s->count >= s->opt.batch_max)
+                                due = now;
+                        if (due <= now)
+                                n = MIN(s->count, s->opt.batch_max);
+                        else
+                                wait_until = due;
+                }
+                /* Pruning takes turns with writing, so neither stalls the other. */
+                prunable = s->opt.retention_days > 0 && !s->stopping && !s->stats.failing && s->db;
+                if (prunable && (s->prune_active || now >= s->next_prune_us) && (n == 0 || s->last_was_write)) {
+                        prune = true;
+                        n = 0;
+                } else if (prunable && !s->prune_active)
+                        wait_until = MIN(wait_until, s->next_prune_us);
+
+                if (n == 0 && !prune) {
+                        if (s->stopping)
+                                wait_until = MIN(wait_until, s->stop_deadline_us);
+                        store_timed_wait(s, wait_until);
+                        continue;
+                }
+
+                for (size_t i = 0; i < n; i++)
+                        s->batch[i] = s->ring[(s->head + i) % s->opt.queue_max];
+                pthread_mutex_unlock(&s->lock);
+
+                if (prune)
+                        r = store_prune_step(s, &deleted);
+                else
+                        r = store_write_batch(s, n, &rejected);
+                now = now_monotonic_us();
+
+                pthread_mutex_lock(&s->lock);
+                if (prune) {
+                        s->last_was_write = false;
+                        s->prune_active = r >= 0 && deleted >= s->opt.prune_batch;
+                        if (!s->prune_active)
+                                s->next_prune_us = usec_add(now, s->opt.prune_interval_us);
+                        s->stats.pruned += deleted;
+                        continue;
+                }
+                s->last_was_write = true;
+                store_account_write(s, r, n, rejected, now);
+                store_account_drops(s, now);
+                pthread_mutex_unlock(&s->lock);
+
+                /* Committed records are ours alone now: free them without holding up producers. */
+                if (r >= 0)
+                        FOREACH_ARRAY(a, s->batch, n)
+                                *a = attempt_free(*a);
+                store_log_pending(s);
+                pthread_mutex_lock(&s->lock);
+        }
+
+        store_account_drops(s, INT64_MAX);
+        s->stop_result = 0;
+        if (s->count > 0) {
+                s->stop_result = s->stats.last_error ?: -EIO;
+                store_pending_log(
+                        s,
+                        LOG_WARNING,
+                        s->stop_result,
+                        "Giving up on %zu queued attempt records, database %s is failing: %s",
+                        s->count,
+                        s->path,
+                        s->stats.last_error_text);
+                s->stats.dropped += s->count;
+                for (; s->count > 0; s->count--, s->head = (s->head + 1) % s->opt.queue_max)
+                        s->ring[s->head] = attempt_free(s->ring[s->head]);
+        }
+        pthread_mutex_unlock(&s->lock);
+        store_log_pending(s);
+
+        store_db_close(s);
+        return NULL;
+}
+
+static int store_start_thread(Store *s) {
+        sigset_t all, saved;
+        int r;
+
+        /* The writer never handles signals: the daemon's event loop does. */
+        (void) sigfillset(&all);
+        (void) pthread_sigmask(SIG_SETMASK, &all, &saved);
+        r = -pthread_create(&s->thread, NULL, store_writer, s);
+        (void) pthread_sigmask(SIG_SETMASK, &saved, NULL);
+        if (r < 0)
+                return r;
+        s->thread_started = true;
+        return 0;
+}
+
+static int store_options_check(const StoreOptions *o) {
+        if (o->queue_max == 0 || o->batch_max == 0 || o->batch_max > o->queue_max || o->prune_batch == 0 ||
+            o->commit_interval_us < 0 || o->retry_interval_us < 0 || o->stop_timeout_us < 0 ||
+            o->busy_timeout_ms < 0 || o->retention_days > STORE_RETENTION_DAYS_MAX ||
+            o->prune_interval_us < 0 || o->queue_max > SIZE_MAX / sizeof(Attempt *))
+                return -EINVAL;
+        return 0;
+}
+
+int store_open(const char *path, const StoreOptions *options, Store **ret_store, char **ret_error) {
+        _cleanup_(store_freep) Store *s = NULL;
+        pthread_condattr_t attr;
+        int r;
+
+        if (ret_error)
+                *ret_error = NULL;
+        if (!path || !ret_store)
+                return -EINVAL;
+        if (options && store_options_check(options) < 0)
+                return store_error(ret_error, -EINVAL, "Invalid store options");
+
+        s = calloc(1, sizeof *s);
+        if (!s)
+                return store_error(ret_error, -ENOMEM, "Out of memory");
+        s->opt = options ? *options : STORE_OPTIONS_DEFAULT;
+        pthread_mutex_init(&s->lock, NULL);
+        (void) pthread_condattr_init(&attr);
+        (void) pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+        pthread_cond_init(&s->wake, &attr);
+        (void) pthread_condattr_destroy(&attr);
+
+        s->path = strdup(path);
+        s->ring = calloc(s->opt.queue_max, sizeof *s->ring);
+        s->ring_us = calloc(s->opt.queue_max, sizeof *s->ring_us);
+        s->batch = calloc(s->opt.batch_max, sizeof *s->batch);
+        if (!s->path || !s->ring || !s->ring_us || !s->batch)
+                return store_error(ret_error, -ENOMEM, "Out of memory");
+
+        r = store_db_open(s, ret_error);
+        if (r < 0)
+                return r;
+        s->next_prune_us = now_monotonic_us();
+
+        r = store_start_thread(s);
+        if (r < 0)
+                return store_error(
+                        ret_error, r, "Failed to start the database writer thread: %s", strerror(-r));
+
+        *ret_store = TAKE_PTR(s);
+        return 0;
+}
+
+int store_enqueue(Store *s, Attempt *a) {
+        int64_t now = now_monotonic_us();
+        int r = 0;
+
+        if (!s || !a) {
+                attempt_free(a);
+                return -EINVAL;
+        }
+
+        pthread_mutex_lock(&s->lock);
+        if (!outcome_to_string(a->outcome) || !handshake_step_to_string(a->state_reached))
+                r = -EINVAL;
+        else if (s->stopping || !s->thread_started)
+                r = -ESHUTDOWN;
+        else if (s->count >= s->opt.queue_max)
+                r = -ENOBUFS;
+        else {
+                size_t tail = (s->head + s->count) % s->opt.queue_max;
+
+                s->ring[tail] = a;
+                s->ring_us[tail] = now;
+                s->count++;
+                /* The writer sleeps until the head is due; wake it for a new head or a full batch. */
+                if (s->count == 1 || s->count == s->opt.batch_max)
+                        pthread_cond_signal(&s->wake);
+        }
+        if (r < 0)
+                s->stats.dropped++;
+        pthread_mutex_unlock(&s->lock);
+
+        if (r < 0)
+                attempt_free(a);
+        return r;
+}
+
+void store_get_stats(Store *s, StoreStats *ret) {
+        pthread_mutex_lock(&s->lock);
+        *ret = s->stats;
+        ret->queued = s->count;
+        pthread_mutex_unlock(&s->lock);
+}
+
+int store_stats_format(const StoreStats *st, char *buf, size_t size) {
+        int n;
+
+        if (st->failing) {
+                errno = -st->last_error;
+                n = snprintf(
+                        buf,
+                        size,
+                        "database writes failing (%m: %s): %" PRIu64 " queued, %" PRIu64 " dropped",
+                        st->last_error_text,
+                        st->queued,
+                        st->dropped);
+        } else if (st->dropped > 0)
+                n = snprintf(
+                        buf,
+                        size,
+                        "database: %" PRIu64 " stored, %" PRIu64 " queued, %" PRIu64 " dropped",
+                        st->written,
+                        st->queued,
+                        st->dropped);
+        else
+                n = snprintf(
+                        buf, size, "database: %" PRIu64 " stored, %" PRIu64 " queued", st->written, st->queued);
+        return n < 0 ? -EIO : (size_t) n >= size ? -ENOBUFS : 0;
+}
+
+int store_stop(Store *s) {
+        if (!s)
+                return 0;
+
+        pthread_mutex_lock(&s->lock);
+        if (!s->thread_started) {
+                pthread_mutex_unlock(&s->lock);
+                return s->stop_result;
+        }
+        if (!s->stopping) {
+                s->stopping = true;
+                s->stop_deadline_us = usec_add(now_monotonic_us(), s->opt.stop_timeout_us);
+        }
+        pthread_cond_signal(&s->wake);
+        pthread_mutex_unlock(&s->lock);
+
+        (void) pthread_join(s->thread, NULL);
+        s->thread_started = false;
+        return s->stop_result;
+}
+
+Store *store_free(Store *s) {
+        if (!s)
+                return NULL;
+        (void) store_stop(s);
+        store_db_close(s);
+        for (; s->count > 0; s->count--, s->head = (s->head + 1) % s->opt.queue_max)
+                attempt_free(s->ring[s->head]);
+        free(s->ring);
+        free(s->ring_us);
+        free(s->batch);
+        free(s->path);
+        pthread_cond_destroy(&s->wake);
+        pthread_mutex_destroy(&s->lock);
+        free(s);
+        return NULL;
+}
+
+/* Reading back, for the daemon's web page and the tests. */
+
+static int column_strdup(sqlite3_stmt *st, int i, char **ret) {
+        const char *p;
+
+        free(*ret);
+        *ret = NULL;
+        if (sqlite3_column_type(st, i) == SQLITE_NULL)
+                return 0;
+        p = (const char *) sqlite3_column_text(st, i);
+        if (!p)
+                return -ENOMEM;
+        *ret = strndup(p, (size_t) sqlite3_column_bytes(st, i));
+        return *ret ? 0 : -ENOMEM;
+}
+
+static int column_raw(sqlite3_stmt *st, int i, RawString *ret) {
+        const void *p;
+        int n;
+
+        if (sqlite3_column_type(st, i) == SQLITE_NULL)
+                return raw_string_set(ret, NULL, 0);
+        p = sqlite3_column_blob(st, i);
+        n = sqlite3_column_bytes(st, i);
+        if (!p && n > 0)
+                return -ENOMEM;
+        if (!p && sqlite3_errcode(sqlite3_db_handle(st)) == SQLITE_NOMEM)
+                return -ENOMEM;
+        return raw_string_set(ret, p ?: "", (size_t) n);
+}
+
+static void column_addr(sqlite3_stmt *st, int i, char ret[static 46]) {
+        const char *p = (const char *) sqlite3_column_text(st, i);
+
+        (void) snprintf(ret, 46, "%s", strempty(p));
+}
+
+static int column_optional_int(sqlite3_stmt *st, int i, int none) {
+        return sqlite3_column_type(st, i) == SQLITE_NULL ? none : sqlite3_column_int(st, i);
+}
+
+static uint64_t column_unsigned(sqlite3_stmt *st, int i) {
+        int64_t v = sqlite3_column_int64(st, i);
+
+        return v < 0 ? 0 : (uint64_t) v;
+}
+
+static int store_row_to_attempt(sqlite3_stmt *st, Attempt **ret) {
+        _cleanup_(attempt_freep) Attempt *a = attempt_new();
+        uint64_t requests;
+        int r = 0, i = 0;
+
+        if (!a)
+                return -ENOMEM;
+        a->id = sqlite3_column_int64(st, i++);
+        a->started_us = sqlite3_column_int64(st, i++);
+        a->ended_us = sqlite3_column_int64(st, i++);
+        column_addr(st, i++, a->peer_addr);
+        a->peer_port = (uint16_t) sqlite3_column_int(st, i++);
+        column_addr(st, i++, a->local_addr);
+        a->local_port = (uint16_t) sqlite3_column_int(st, i++);
+        a->outcome = outcome_from_string((const char *) sqlite3_column_text(st, i++));
+        a->state_reached = handshake_step_from_string((const char *) sqlite3_column_text(st, i++));
+        if (a->outcome < 0 || a->state_reached < 0)
+                return -EBADMSG;
+        a->alert_received = column_optional_int(st, i++, -1);
+        a->alert_sent = column_optional_int(st, i++, -1);
+        a->tls_error = column_optional_int(st, i++, 0);
+        r = r ?: column_strdup(st, i++, &a->error_text);
+        r = r ?: column_strdup(st, i++, &a->offered_versions);
+        r = r ?: column_strdup(st, i++, &a->version);
+        r = r ?: column_strdup(st, i++, &a->cipher);
+        r = r ?: column_raw(st, i++, &a->sni);
+        r = r ?: column_raw(st, i++, &a->alpn_offered);
+        r = r ?: column_raw(st, i++, &a->alpn);
+        r = r ?: column_strdup(st, i++, &a->ja3);
+        r = r ?: column_strdup(st, i++, &a->ja3_full);
+        r = r ?: column_strdup(st, i++, &a->ja4);
+        r = r ?: column_strdup(st, i++, &a->ja4_r);
+        r = r ?: column_strdup(st, i++, &a->ja4_o);
+        r = r ?: column_strdup(st, i++, &a->ja4_ro);
+        r = r ?: column_strdup(st, i++, &a->ja4_stable);
+        if (r < 0)
+                return r;
+        a->hello_retry = sqlite3_column_int(st, i++) != 0;
+        a->resumed = sqlite3_column_int(st, i++) != 0;
+        a->bytes_in = column_unsigned(st, i++);
+        a->bytes_out = column_unsigned(st, i++);
+        requests = column_unsigned(st, i++); /* not inside MIN(), which evaluates twice */
+        a->http_requests = (unsigned) MIN(requests, (uint64_t) UINT_MAX);
+        r = column_raw(st, i++, &a->user_agent);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(a);
+        return 0;
+}
+
+Attempt **store_attempts_free(Attempt **array, size_t n) {
+        FOREACH_ARRAY(a, array, n)
+                attempt_free(*a);
+        free(array);
+        return NULL;
+}
+
+int store_query_recent(
+        const char *db_path, const char *peer_addr, int64_t since_us, size_t max, Attempt ***ret, size_t *ret_n) {
+        Attempt **array = NULL;
+        sqlite3_stmt *st = NULL;
+        sqlite3 *db = NULL;
+        size_t n = 0;
+        int rc, r;
+
+        if (!db_path || !peer_addr || !ret || !ret_n)
+                return -EINVAL;
+
+        rc = sqlite3_open_v2(
+                db_path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE, NULL);
+        if (rc == SQLITE_OK) {
+                (void) sqlite3_busy_timeout(db, 1000);
+                rc = sqlite3_prepare_v2(
+                        db,
+                        "SELECT id, " STORE_COLUMNS " FROM attempts WHERE peer_addr = ?1 AND "
+                        "started_us >= ?2 ORDER BY started_us DESC, id DESC LIMIT ?3",
+                        -1,
+                        &st,
+                        NULL);
+        }
+        if (rc == SQLITE_OK)
+                rc = sqlite3_bind_text(st, 1, peer_addr, -1, SQLITE_STATIC);
+        if (rc == SQLITE_OK)
+                rc = sqlite3_bind_int64(st, 2, since_us);
+        if (rc == SQLITE_OK)
+                rc = sqlite3_bind_int64(st, 3, (int64_t) MIN(max, (size_t) INT64_MAX));
+        if (rc != SQLITE_OK) {
+                r = sqlite_to_errno(db, rc) ?: -EIO;
+                log_debug_errno(r, "Failed to query %s: %s", db_path, sqlite_message(db, rc));
+                goto finish;
+        }
+
+        if (max > 0) {
+                array = calloc(MIN(max, (size_t) 1024), sizeof *array);
+                if (!array) {
+                        r = -ENOMEM;
+                        goto finish;
+                }
+        }
+        for (size_t allocated = MIN(max, (size_t) 1024);;) {
+                rc = sqlite3_step(st);
+                if (rc == SQLITE_DONE)
+                        break;
+                if (rc != SQLITE_ROW) {
+                        r = sqlite_to_errno(db, rc) ?: -EIO;
+                        log_debug_errno(r, "Failed to read %s: %s", db_path, sqlite3_errmsg(db));
+                        goto finish;
+                }
+                if (n == allocated) {
+                        size_t m = MIN(max, allocated * 2);
+                        Attempt **grown = reallocarray(array, m, sizeof *array);
+
+                        if (!grown) {
+                                r = -ENOMEM;
+                                goto finish;
+                        }
+                        array = grown;
+                        allocated = m;
+                }
+                r = store_row_to_attempt(st, &array[n]);
+                if (r < 0)
+                        goto finish;
+                n++;
+        }
+
+        *ret = TAKE_PTR(array);
+        *ret_n = n;
+        r = 0;
+finish:
+        store_attempts_free(array, n);
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+        return r;
+}

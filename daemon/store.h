@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* The SQLite store: one writer thread fed by a bounded queue of finished attempt records.
+ *
+ * store_enqueue() never waits on SQLite: it takes a mutex that the writer holds only to move
+ * pointers, appends the record and returns. The writer commits a batch when batch_max records are
+ * waiting or when the oldest waiting record is commit_interval old, whichever comes first, in one
+ * transaction (WAL, synchronous=NORMAL, so readers never block it). When the database fails (disk
+ * full, read-only, locked, I/O error, out of memory) the records stay queued up to the queue bound,
+ * the writer closes the connection and retries every retry_interval with a fresh one, counts the
+ * failures, logs a warning once when writing stops and a notice when it resumes. Records that do not
+ * fit into the queue are freed and counted as dropped. Old rows are pruned in small batches between
+ * write batches. Functions return 0 or a negative errno; SQLite's codes stay inside store.c. */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "attempt.h"
+
+typedef struct Store Store;
+
+typedef struct StoreOptions {
+        size_t queue_max;           /* records waiting (including the batch being written); default 16384 */
+        size_t batch_max;           /* records per transaction; default 1000 */
+        int64_t commit_interval_us; /* longest a record waits before its batch is committed; default 200 ms */
+        int64_t retry_interval_us;  /* after a failed write; default 1 s */
+        int64_t stop_timeout_us;    /* how long store_stop() retries a failing database; default 10 s */
+        int64_t busy_timeout_ms;    /* SQLite busy timeout on the writer's connection; default 1000 */
+        unsigned retention_days;    /* rows older than this are pruned; 0 keeps everything; default 30 */
+        int64_t prune_interval_us;  /* a pruning pass starts at most this often; default 60 s */
+        size_t prune_batch;         /* rows deleted per pruning transaction; default 1000 */
+} StoreOptions;
+
+#define STORE_OPTIONS_DEFAULT                              \
+        ((StoreOptions){                                   \
+                .queue_max = 16384,                        \
+                .batch_max = 1000,                         \
+                .commit_interval_us = 200 * USEC_PER_MSEC, \
+                .retry_interval_us = 1 * USEC_PER_SEC,     \
+                .stop_timeout_us = 10 * USEC_PER_SEC,      \
+                .busy_timeout_ms = 1000,                   \
+                .retention_days = 30,                      \
+                .prune_interval_us = 60 * USEC_PER_SEC,    \
+                .prune_batch = 1000,                       \
+        })
+
+typedef struct StoreStats {
+        uint64_t written; /* rows committed */
+        uint64_t queued;  /* records waiting now, including a batch being written */
+        uint64_t dropped; /* records that will never be written: queue full, rejected, given up at stop */
+        uint64_t write_errors;     /* failed attempts to open the database or to commit a batch */
+        uint64_t pruned;           /* rows deleted by retention */
+        bool failing;              /* the last write attempt failed */
+        int last_error;            /* negative errno of the last failure, 0 if none yet */
+        char last_error_text[256]; /* SQLite's message for it, "" if none yet */
+} StoreStats;
+
+/* Opens (creating the file 0640 and its directory 0750 if needed) and migrates the database, then
+ * starts the writer thread. options may be NULL for the defaults. On failure returns a negative errno
+ * and, if ret_error is not NULL, a malloc'ed human-readable reason in *ret_error (e.g. the database
+ * is newer than this program, naming both schema versions). */
+int store_open(const char *path, const StoreOptions *options, Store **ret_store, char **ret_error);
+
+/* Takes ownership of a. Never blocks on the database. Returns 0 when queued; -ENOBUFS when the
+ * queue is full, -ESHUTDOWN after store_stop(), -EINVAL for a record with an invalid outcome or
+ * state: in these cases a is freed and counted as dropped. */
+int store_enqueue(Store *s, Attempt *a);
+
+void store_get_stats(Store *s, StoreStats *ret);
+
+/* A short line for systemd's STATUS=, e.g. "database: 1234 stored, 3 queued" or
+ * "database writes failing (No space left on device: database or disk is full): 812 queued, 0 dropped". */
+int store_stats_format(const StoreStats *st, char *buf, size_t size);
+
+/* Writes every queued record (retrying a failing database for up to stop_timeout), then stops the
+ * writer. Returns 0 when everything was written, otherwise the last error (the records that could not
+ * be written are counted as dropped). Idempotent. */
+int store_stop(Store *s);
+
+/* Stops (as store_stop()) if needed and frees everything. NULL-safe, returns NULL. */
+Store *store_free(Store *s);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Store *, store_free);
+
+/* Reads, through its own read-only connection, the attempts from peer_addr that started at or
+ * after since_us, newest first, at most max of them. Returns 0 and a malloc'ed array of *ret_n
+ * records (free it with store_attempts_free()), or a negative errno. */
+int store_query_recent(
+        const char *db_path, const char *peer_addr, int64_t since_us, size_t max, Attempt ***ret, size_t *ret_n);
+Attempt **store_attempts_free(Attempt **array, size_t n);

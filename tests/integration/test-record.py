@@ -1,0 +1,236 @@
+#!/usr/bin/env python3
+"""One row per connection, with the exact outcome, step, alerts and error, for every way a handshake
+ends: real clients (curl, openssl s_client) and hand-built byte streams for what no client does on its
+own. Then durability: parallel clients and SIGTERM, SIGKILL under load."""
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import threading
+import time
+
+from twlib import (Daemon, client_hello, curl, diag, done, eq, ok, read_records_until, records, reset_close,
+                   run, s_client, tls_get)
+
+MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE = -0x7780
+MBEDTLS_ERR_SSL_INVALID_MAC = -0x7180
+MBEDTLS_ERR_NET_CONN_RESET = -0x50
+MBEDTLS_ERR_SSL_CONN_EOF = -0x7280
+
+
+def new_rows(d, before, count=1, timeout=5.0):
+    """The rows added after id `before`, waiting until `count` of them are there."""
+    return d.rows('id > ?', (before,), count=count, timeout=timeout)
+
+
+def last_id(d):
+    d.settle()
+    rows = d.rows()
+    return rows[-1]['id'] if rows else 0
+
+
+def check(d, name, action, want, count=1):
+    before = last_id(d)
+    action()
+    rows = new_rows(d, before, count)
+    if not eq(len(rows), count, f'{name}: exactly {count} row(s)'):
+        diag(rows)
+        return rows
+    r = rows[-1]
+    got = {k: r.get(k) for k in want}
+    eq(got, want, f'{name}: {", ".join(f"{k}={v}" for k, v in want.items())}')
+    return rows
+
+
+def raw_connect(d):
+    return socket.create_connection(('127.0.0.1', d.port))
+
+
+def tls12_reset_after_certificate(d):
+    s = raw_connect(d)
+    s.sendall(records(client_hello(versions=(0x0303,), ciphers=(0xc02b, 0xc02c))))
+    read_records_until(s, lambda t, b: t == 22 and b'\x0e\x00\x00\x00' in b)
+    reset_close(s)
+
+
+def tls12_alert46_after_certificate(d, rst=False):
+    s = raw_connect(d)
+    s.sendall(records(client_hello(versions=(0x0303,), ciphers=(0xc02b, 0xc02c))))
+    read_records_until(s, lambda t, b: t == 22 and b'\x0e\x00\x00\x00' in b)
+    s.sendall(bytes.fromhex('15030300020' + '22e'))
+    if rst:
+        reset_close(s)
+    else:
+        s.close()
+
+
+def half_hello_then_fin(d):
+    s = raw_connect(d)
+    rec = records(client_hello())
+    s.sendall(rec[:len(rec) // 2])
+    time.sleep(0.1)
+    s.shutdown(socket.SHUT_WR)
+    s.recv(100)
+    s.close()
+
+
+def connect_close(d):
+    raw_connect(d).close()
+
+
+def stalled(d):
+    s = raw_connect(d)
+    s.sendall(records(client_hello())[:20])
+    time.sleep(2.6)  # --handshake-timeout 2
+    s.close()
+
+
+def plain_http(d):
+    r = curl('-s', '-o', '-', '-w', '%{http_code}', f'http://127.0.0.1:{d.port}/')
+    ok(r.stdout.endswith(b'400'), 'plain HTTP: the client got an HTTP 400')
+
+
+def hostile_hello(d):
+    s = raw_connect(d)
+    s.sendall(records(client_hello(sni=b'evil\x1b[31m\x00\xff\xfe.example', alpn=[b'h2\x07', b'\xc3\x28'])))
+    read_records_until(s, lambda t, b: False, timeout=1.0)
+    s.close()
+
+
+def resumed_tls12(d, tmp):
+    sess = os.path.join(tmp, 'sess12.pem')
+    s_client(d.port, '-tls1_2', '-sess_out', sess)
+    return lambda: s_client(d.port, '-tls1_2', '-sess_in', sess)
+
+
+def resumed_tls13(d, tmp):
+    sess = os.path.join(tmp, 'sess13.pem')
+    s_client(d.port, '-tls1_3', '-ign_eof', '-sess_out', sess,
+             input=b'GET /api/self HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+    return lambda: s_client(d.port, '-tls1_3', '-ign_eof', '-sess_in', sess,
+                            input=b'GET /api/self HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+
+
+def test_outcomes():
+    with Daemon('--handshake-timeout', '2', '--journal', 'none', v6=False) as d:
+        check(d, 'curl -k', lambda: curl('-k', '-o', '/dev/null', '-A', 'curl-test', f'https://127.0.0.1:{d.port}/'),
+              {'outcome': 'ok', 'state_reached': 'done', 'version': 'TLSv1.3', 'alert_received': None,
+               'tls_error': None, 'http_requests': 1, 'user_agent': 'curl-test', 'alpn': 'http/1.1',
+               'alpn_offered': 'h2,http/1.1'})
+        rows = check(d, 'curl without -k (TLS 1.3: plaintext alert, Mbed TLS says bad MAC)',
+                     lambda: curl('-o', '/dev/null', f'https://127.0.0.1:{d.port}/'),
+                     {'outcome': 'peer_alert', 'state_reached': 'server_flight', 'alert_received': 48,
+                      'tls_error': MBEDTLS_ERR_SSL_INVALID_MAC})
+        check(d, 'curl without -k, TLS 1.2', lambda: curl('--tls-max', '1.2', '-o', '/dev/null',
+                                                         f'https://127.0.0.1:{d.port}/'),
+              {'outcome': 'peer_alert', 'state_reached': 'server_flight', 'alert_received': 48,
+               'tls_error': MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE, 'version': None})
+        check(d, 's_client -verify_return_error', lambda: s_client(d.port, '-verify_return_error'),
+              {'outcome': 'peer_alert', 'alert_received': 48, 'state_reached': 'server_flight'})
+        check(d, 'TLS 1.2 client resets after our certificate', lambda: tls12_reset_after_certificate(d),
+              {'outcome': 'peer_reset', 'state_reached': 'server_flight', 'alert_received': None,
+               'tls_error': MBEDTLS_ERR_NET_CONN_RESET})
+        check(d, 'TLS 1.2 client sends alert 46 then RST (Chromium)',
+              lambda: tls12_alert46_after_certificate(d, rst=True),
+              {'outcome': 'peer_alert', 'state_reached': 'server_flight', 'alert_received': 46})
+        check(d, 'half a hello then FIN', lambda: half_hello_then_fin(d),
+              {'outcome': 'peer_closed', 'state_reached': 'connected', 'tls_error': MBEDTLS_ERR_SSL_CONN_EOF,
+               'ja4': None})
+        check(d, 'connect and close', lambda: connect_close(d),
+              {'outcome': 'no_data', 'state_reached': 'connected', 'bytes_in': 0})
+        check(d, 'stalled client', lambda: stalled(d), {'outcome': 'timeout', 'state_reached': 'connected'})
+        check(d, 'plain HTTP', lambda: plain_http(d), {'outcome': 'not_tls', 'state_reached': 'connected'})
+        check(d, 'TLS 1.1-only client', lambda: s_client(d.port, '-tls1_1', '-cipher', 'DEFAULT@SECLEVEL=0'),
+              {'outcome': 'tls_error', 'alert_sent': 70, 'state_reached': 'client_hello',
+               'offered_versions': 'TLSv1.1'})
+        check(d, 'no cipher in common', lambda: s_client(d.port, '-tls1_2', '-cipher', 'AES128-SHA'),
+              {'outcome': 'tls_error', 'alert_sent': 40, 'state_reached': 'client_hello'})
+        tmp = d.state
+        again = resumed_tls12(d, tmp)
+        check(d, 'resumed TLS 1.2 session', again,
+              {'outcome': 'ok', 'resumed': 1, 'version': 'TLSv1.2', 'state_reached': 'done'})
+        again = resumed_tls13(d, tmp)
+        check(d, 'resumed TLS 1.3 session', again,
+              {'outcome': 'ok', 'resumed': 1, 'version': 'TLSv1.3', 'state_reached': 'done'})
+        check(d, 'HelloRetryRequest', lambda: s_client(d.port, '-tls1_3', '-groups', 'P-384:X25519'),
+              {'hello_retry': 1, 'state_reached': 'done'})
+
+        before = last_id(d)
+        hostile_hello(d)
+        rows = new_rows(d, before)
+        con = sqlite3.connect(d.db)
+        raw = con.execute('SELECT CAST(sni AS BLOB), CAST(alpn_offered AS BLOB) FROM attempts WHERE id = ?',
+                          (rows[-1]['id'],)).fetchone() if rows else None
+        con.close()
+        eq(raw, (b'evil\x1b[31m\x00\xff\xfe.example', b'h2\x07,\xc3\x28'),
+           'SNI and ALPN with control bytes, NUL and invalid UTF-8 are stored raw')
+        r = run(['sqlite3', d.db, 'PRAGMA integrity_check'])
+        eq(r.stdout.strip(), b'ok', 'database intact')
+
+        # every row has the columns that always make sense
+        for r in d.rows():
+            ok(r['started_us'] <= r['ended_us'] and r['peer_addr'] == '127.0.0.1' and r['local_port'] == d.port,
+               f'row {r["id"]} ({r["outcome"]}): times, addresses')
+
+
+def test_connection_limit():
+    with Daemon('--max-connections', '3', '--journal', 'none', v6=False) as d:
+        d.settle()
+        idle = [socket.create_connection(('127.0.0.1', d.port)) for _ in range(3)]
+        time.sleep(0.3)
+        before = last_id(d)
+        s = socket.create_connection(('127.0.0.1', d.port))
+        s.settimeout(3)
+        ok(s.recv(10) == b'', 'over the limit: the connection is closed at once')
+        rows = new_rows(d, before)
+        eq([(r['outcome'], r['state_reached']) for r in rows], [('server_error', 'connected')],
+           'over the limit: recorded as server_error')
+        ok(rows and 'limit' in rows[0]['error_text'], 'over the limit: error_text says why')
+        for x in idle:
+            x.close()
+
+
+def test_parallel_then_sigterm():
+    n = 40
+    with Daemon('--journal', 'none', v6=False) as d:
+        before = last_id(d)
+        procs = [subprocess.Popen(['curl', '-sk', '-o', '/dev/null', f'https://127.0.0.1:{d.port}/'])
+                 for _ in range(n)]
+        for p in procs:
+            p.wait(30)
+        eq(d.stop(signal.SIGTERM), 0, 'SIGTERM after parallel clients: exit 0')
+        rows = d.rows('id > ?', (before,))
+        eq((len(rows), sum(r['outcome'] == 'ok' for r in rows)), (n, n),
+           f'{n} parallel clients then SIGTERM: exactly {n} rows, all ok')
+        eq(len({r['peer_port'] for r in rows}), n, 'no row doubled')
+
+
+def test_sigkill_under_load():
+    with Daemon('--journal', 'none', v6=False) as d:
+        stop = threading.Event()
+
+        def load():
+            while not stop.is_set():
+                subprocess.run(['curl', '-sk', '-o', '/dev/null', '--max-time', '2',
+                                f'https://127.0.0.1:{d.port}/'])
+        threads = [threading.Thread(target=load) for _ in range(4)]
+        for t in threads:
+            t.start()
+        time.sleep(2)
+        d.proc.send_signal(signal.SIGKILL)
+        d.proc.wait()
+        stop.set()
+        for t in threads:
+            t.join()
+        r = run(['sqlite3', d.db, 'PRAGMA integrity_check'])
+        eq(r.stdout.strip(), b'ok', 'SIGKILL under load: integrity_check ok')
+        n = len(d.rows())
+        ok(n > 0, f'SIGKILL under load: {n} rows kept')
+
+
+test_outcomes()
+test_connection_limit()
+test_parallel_then_sigterm()
+test_sigkill_under_load()
+done()

@@ -1,0 +1,198 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""tlsreport end to end on a real SQLite database (made by bench/gen-attempts from the embedded schema,
+plus hand-written hostile rows): exit codes and messages, every command in every format (JSON parsed,
+CSV parsed per RFC 4180, no raw control byte in table output), filters, time options, and reading while
+another connection holds a write transaction. TAP output.
+
+usage: test-tlsreport.py TLSREPORT GEN_ATTEMPTS"""
+import csv
+import io
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+
+TLSREPORT, GEN = sys.argv[1], sys.argv[2]
+DAY = 1795737600  # 2026-11-27 00:00 UTC
+n = 0
+failed = 0
+
+
+def ok(cond, what):
+    global n, failed
+    n += 1
+    print(("ok" if cond else "not ok") + f" {n} - {what}")
+    if not cond:
+        failed += 1
+    return cond
+
+
+def report(*args, env=None):
+    e = dict(os.environ, TZ="UTC", LC_ALL="C.UTF-8")
+    e.pop("NO_COLOR", None)
+    e.update(env or {})
+    return subprocess.run([TLSREPORT, *args], capture_output=True, env=e, timeout=120)
+
+
+def control_free(b, allow=b"\n"):
+    return all(c >= 0x20 and c != 0x7f or c in allow for c in b)
+
+
+tmp = tempfile.mkdtemp(prefix="tlsreport-test-")
+db = os.path.join(tmp, "t.db")
+subprocess.run([GEN, db, "3000", str(DAY), "7"], check=True, capture_output=True)
+
+# hostile rows: a client with control bytes, NUL, invalid UTF-8 and a bidi override in SNI, ALPN and UA
+con = sqlite3.connect(db)
+cols = ("started_us, ended_us, peer_addr, peer_port, local_addr, local_port, outcome, state_reached,"
+        " alert_received, sni, alpn_offered, ja4, ja4_stable, user_agent")
+evil_sni = "ev\x1b]0;pwned\x07il\x00\u202e,\"q\""
+evil = [
+    (DAY * 10**6 + 3600 * 10**6, "peer_alert", "server_flight", 46, None),
+    (DAY * 10**6 + 3600 * 10**6 + 30000, "ok", "done", None, "Evil\r\n\x1b[2J/6.6 \u202e"),
+]
+for t, outcome, state, alert, ua in evil:
+    con.execute(
+        f"INSERT INTO attempts ({cols}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        (t, t + 5000, "2001:db8:aa:bb::1", 50000, "::1", 8443, outcome, state, alert,
+         evil_sni, "h2\x00x",
+         "t13d0101h1_aaaaaaaaaaaa_bbbbbbbbbbbb", "t13d01_aaaaaaaaaaaa_bbbbbbbbbbbb",
+         ua))
+# a raw invalid UTF-8 byte, stored as SQLite stores what the daemon binds (text with any bytes)
+con.execute("UPDATE attempts SET sni = CAST(X'6576FF696C1B5B33316D00' AS TEXT) || sni WHERE peer_addr = '2001:db8:aa:bb::1'")
+con.commit()
+con.close()
+
+# --- errors and exit codes ---
+r = report("--database", os.path.join(tmp, "nope.db"))
+ok(r.returncode != 0, "missing database: non-zero exit")
+ok(b"no database at" in r.stderr.lower() and b"is tlswatchd running" in r.stderr and b"--database" in r.stderr,
+   "missing database: clear message")
+r = report("--database", db, "--since", "last tuesday")
+ok(r.returncode != 0 and b"--since" in r.stderr and b"yesterday" in r.stderr, "bad --since: message lists the forms")
+r = report("--database", db, "-o", "xml")
+ok(r.returncode != 0 and b"xml" in r.stderr, "bad output format refused")
+r = report("--database", db, "frobnicate")
+ok(r.returncode != 0 and b"frobnicate" in r.stderr, "unknown command refused")
+r = report("--database", db, "--burst-gap", "-1")
+ok(r.returncode != 0, "negative burst gap refused")
+r = report("--database", db, "--since", "2026-11-28", "--until", "2026-11-27")
+ok(r.returncode != 0, "since after until refused")
+notdb = os.path.join(tmp, "not.db")
+with open(notdb, "w") as f:
+    f.write("hello, I am not a database\n" * 100)
+r = report("--database", notdb)
+ok(r.returncode != 0 and b"not a tlswatch database" in r.stderr, "a non-database file is refused clearly")
+r = report("--database", db, "--since", "2030-01-01")
+ok(r.returncode == 0 and b"No attempts matched" in r.stderr and r.stdout == b"", "nothing matched: exit 0, note on stderr")
+r = report("--help")
+ok(r.returncode == 0 and b"--since" in r.stdout, "--help")
+
+# --- every command in every format ---
+for cmd in ("sequences", "attempts", "clients", "summary"):
+    for fmt in ("table", "json", "json-pretty", "csv"):
+        r = report("--database", db, "-o", fmt, "--all", cmd)
+        good = ok(r.returncode == 0 and len(r.stdout) > 0, f"{cmd} -o {fmt} runs")
+        if not good:
+            print("# " + r.stderr.decode(errors="replace"))
+            continue
+        out = r.stdout
+        if fmt == "table":
+            ok(control_free(out), f"{cmd} table: no raw control bytes")
+        elif fmt == "json":
+            try:
+                objs = [json.loads(line) for line in out.decode("utf-8").splitlines()]
+                ok(len(objs) > 0, f"{cmd} json: every line parses ({len(objs)})")
+            except ValueError as e:
+                ok(False, f"{cmd} json parses: {e}")
+        elif fmt == "json-pretty":
+            dec, text, pos, count = json.JSONDecoder(), out.decode("utf-8"), 0, 0
+            try:
+                while pos < len(text):
+                    while pos < len(text) and text[pos].isspace():
+                        pos += 1
+                    if pos < len(text):
+                        _, pos = dec.raw_decode(text, pos)
+                        count += 1
+                ok(count > 0, f"{cmd} json-pretty: {count} objects parse")
+            except ValueError as e:
+                ok(False, f"{cmd} json-pretty parses: {e}")
+        else:
+            ok(control_free(out, b"\r\n"), f"{cmd} csv: no raw control bytes")
+            ok(b"\n" not in out.replace(b"\r\n", b""), f"{cmd} csv: CRLF line ends only")
+            rows = list(csv.reader(io.StringIO(out.decode("utf-8"), newline="")))
+            ok(len(rows) > 1 and all(len(row) == len(rows[0]) for row in rows), f"{cmd} csv: {len(rows)} rows, same width")
+
+# --- contents ---
+r = report("--database", db, "-o", "json", "--all")
+seqs = [json.loads(line) for line in r.stdout.decode().splitlines()]
+pinned = {"client", "sni", "ja4", "key", "first_us", "last_us", "attempts", "failures", "outcome", "pattern",
+          "diagnosis", "attempt_ids"}
+ok(all(pinned <= set(s) for s in seqs), "every sequence has the pinned JSON fields")
+ok({s["outcome"] for s in seqs} <= {"ok", "abandoned", "open"}, "sequence outcomes from the closed set")
+ok(any(s["pattern"] == "cert_rejected_then_ok" and s["label"] == "Chrome/156 (Linux)" for s in seqs),
+   "Chromium sequences are cert_rejected_then_ok and labelled by their User-Agent")
+ok(sum(s["attempts"] for s in seqs) == 3000 + 2 or sum(s["attempts"] for s in seqs) >= 3002,
+   "every attempt is in a sequence")
+firsts = [s["first_us"] for s in seqs]
+ok(firsts == sorted(firsts), "sequences in order of their start")
+evil_seq = [s for s in seqs if s["client"] == "2001:db8:aa:bb::/64"]
+ok(len(evil_seq) == 1 and evil_seq[0]["attempts"] == 2, "the hostile client's two attempts form one /64 sequence")
+
+r = report("--database", db, "-o", "json")
+ok(all(json.loads(line)["failures"] > 0 for line in r.stdout.decode().splitlines()), "without --all only sequences with failures")
+
+r = report("--database", db, "-o", "json", "--client", "2001:db8:aa:bb::1234", "--all")
+lines = r.stdout.decode().splitlines()
+ok(len(lines) == 1 and json.loads(lines[0])["client"] == "2001:db8:aa:bb::/64", "--client with an IPv6 address selects its /64")
+r = report("--database", db, "-o", "json", "--ja4", "t13d01_aaaaaaaaaaaa_bbbbbbbbbbbb", "--all")
+ok(len(r.stdout.decode().splitlines()) == 1, "--ja4 with the stable JA4")
+r = report("--database", db, "-o", "json", "--ja4", "t13d0101h1_aaaaaaaaaaaa_bbbbbbbbbbbb", "--all", "attempts")
+ok(len(r.stdout.decode().splitlines()) == 2, "--ja4 with the full JA4 (attempts)")
+r = report("--database", db, "-o", "json", "--sni", "localhost", "--all")
+ok(r.returncode == 0 and all(json.loads(line)["sni"] == "localhost" for line in r.stdout.decode().splitlines()),
+   "--sni filters")
+r = report("--database", db, "-o", "json", "attempts", "--since", "2026-11-27 01:00", "--until", "@1795741200.030001")
+ats = [json.loads(line) for line in r.stdout.decode().splitlines()]
+ok(all(1795741200 * 10**6 <= a["started_us"] < 1795741200 * 10**6 + 30001 for a in ats) and len(ats) >= 2,
+   "--since/--until bound the attempts (until is exclusive)")
+
+r = report("--database", db, "-o", "json", "summary")
+s = json.loads(r.stdout)
+ok(s["attempts"] == 3002, "summary counts every attempt")
+ok(sum(s["outcomes"].values()) == s["attempts"], "summary outcomes add up")
+ok(sum(s["attempts_to_success"].values()) == s["sequence_outcomes"]["ok"], "retry distribution covers the ok sequences")
+
+r = report("--database", db, "attempts")
+table = r.stdout
+ok(b"\\x1b" in table and b"\x1b" not in table and b"\\xff" in table,
+   "attempts table shows escaped ESC and invalid bytes, never raw ones (no pager, no colour off a TTY)")
+r = report("--database", db)
+ok(b"sequences" in r.stdout.splitlines()[-1], "sequences table ends with a short summary")
+r = report("--database", db, "--all", "--color=always")
+ok(b"\x1b[31m" in r.stdout, "--color=always colours")
+r = report("--database", db, "--all", "--color=always", "attempts")
+ok(b"\x1b]0;" not in r.stdout and b"\x07" not in r.stdout, "colour does not let client bytes through")
+
+# --- reading while a writer holds a transaction (WAL) ---
+w = sqlite3.connect(db, isolation_level=None)
+w.execute("PRAGMA journal_mode=WAL")
+w.execute("BEGIN IMMEDIATE")
+w.execute(f"INSERT INTO attempts ({cols}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+          (DAY * 10**6 + 7200 * 10**6, DAY * 10**6 + 7200 * 10**6, "192.0.2.99", 1, "127.0.0.1", 8443, "ok",
+           "done", None, None, None, None, None, None))
+r = report("--database", db, "-o", "json", "summary")
+ok(r.returncode == 0 and json.loads(r.stdout)["attempts"] == 3002, "reads while a writer holds an open transaction")
+w.execute("COMMIT")
+w.close()
+r = report("--database", db, "-o", "json", "summary")
+ok(json.loads(r.stdout)["attempts"] == 3003, "sees the committed row")
+before = os.stat(db).st_mtime_ns
+report("--database", db, "summary")
+ok(os.stat(db).st_mtime_ns == before, "the database file is not modified")
+
+print(f"1..{n}")
+sys.exit(1 if failed else 0)

@@ -1,0 +1,340 @@
+/* SPDX-License-Identifier: MIT */
+/* The report's formatters against golden outputs (tests/golden/report-*), on attempts that go through the
+ * real sequencer, labels and statistics, with hostile client strings. TZ is Europe/Berlin.
+ * TLSWATCH_UPDATE_GOLDEN=1 rewrites the golden files instead of comparing (review the diff!). */
+#include <time.h>
+
+#include "report.h"
+#include "tap.h"
+
+#define T0 INT64_C(1795771815000000) /* 2026-11-27 10:30:15 Berlin */
+#define MS(x) ((int64_t) (x) *1000)
+
+#define CHROME "t13d15_8daaf6152771_0123456789ab"
+#define CHROME_FULL "t13d1516h2_8daaf6152771_02713d6af862"
+#define CHROME_UA                                                                                  \
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 " \
+        "Safari/537.36"
+/* SNI with an escape sequence, a NUL, an invalid byte, a quote and a comma; UA with CR LF and a bidi override */
+#define EVIL_SNI "ev\x1b[2Jil\0x\xff\",y"
+#define EVIL_UA "evil/1.0\r\nSet-Cookie: x\xe2\x80\xae"
+
+typedef struct Spec {
+        int64_t t;
+        const char *addr;
+        Outcome outcome;
+        HandshakeStep state;
+        int alert_received, alert_sent;
+        const char *ja4, *ja4_stable;
+        const char *sni;
+        size_t sni_len;
+        const char *ua;
+        size_t ua_len;
+        bool resumed;
+} Spec;
+
+#define EVIL(x) x, sizeof(x) - 1
+
+static const Spec specs[] = {
+        /* Chromium: fail, fail, ok, straggler */
+        {T0,
+         "192.0.2.10",
+         OUTCOME_PEER_ALERT,
+         STEP_SERVER_FLIGHT,
+         46,
+         -1,
+         CHROME_FULL,
+         CHROME,
+         EVIL("localhost"),
+         NULL,
+         0,
+         false},
+        {T0 + MS(20),
+         "192.0.2.10",
+         OUTCOME_PEER_ALERT,
+         STEP_SERVER_FLIGHT,
+         46,
+         -1,
+         CHROME_FULL,
+         CHROME,
+         EVIL("localhost"),
+         NULL,
+         0,
+         true},
+        {T0 + MS(45),
+         "192.0.2.10",
+         OUTCOME_OK,
+         STEP_DONE,
+         -1,
+         -1,
+         CHROME_FULL,
+         CHROME,
+         EVIL("localhost"),
+         EVIL(CHROME_UA),
+         false},
+        {T0 + MS(50),
+         "192.0.2.10",
+         OUTCOME_PEER_ALERT,
+         STEP_SERVER_FLIGHT,
+         46,
+         -1,
+         CHROME_FULL,
+         CHROME,
+         EVIL("localhost"),
+         NULL,
+         0,
+         false},
+        /* a hostile client: resets after our flight, then succeeds with an evil UA */
+        {T0 + MS(100),
+         "2001:db8:1:2::99",
+         OUTCOME_PEER_RESET,
+         STEP_SERVER_FLIGHT,
+         -1,
+         -1,
+         "t13d0101h1_aaaaaaaaaaaa_bbbbbbbbbbbb",
+         "t13d01_aaaaaaaaaaaa_bbbbbbbbbbbb",
+         EVIL(EVIL_SNI),
+         NULL,
+         0,
+         false},
+        {T0 + MS(150),
+         "2001:db8:1:2::98",
+         OUTCOME_OK,
+         STEP_DONE,
+         -1,
+         -1,
+         "t13d0101h1_aaaaaaaaaaaa_bbbbbbbbbbbb",
+         "t13d01_aaaaaaaaaaaa_bbbbbbbbbbbb",
+         EVIL(EVIL_SNI),
+         EVIL(EVIL_UA),
+         false},
+        /* a clean curl */
+        {T0 + MS(300),
+         "198.51.100.7",
+         OUTCOME_OK,
+         STEP_DONE,
+         -1,
+         -1,
+         "t13d3112h2_e8f1e7e78f70_6bebaf5329ac",
+         "t13d31_e8f1e7e78f70_4c8a1f2e0b7d",
+         EVIL("localhost"),
+         EVIL("curl/7.88.1"),
+         false},
+        /* an old client */
+        {T0 + MS(400),
+         "203.0.113.9",
+         OUTCOME_TLS_ERROR,
+         STEP_CLIENT_HELLO,
+         -1,
+         70,
+         "t12d1207h1_c866b44c5a26_7fd5fd3a4d3b",
+         "t12d12_c866b44c5a26_aa57c2f1d0e3",
+         NULL,
+         0,
+         NULL,
+         0,
+         false},
+        /* a port check */
+        {T0 + MS(500), "203.0.113.10", OUTCOME_NO_DATA, STEP_CONNECTED, -1, -1, NULL, NULL, NULL, 0, NULL, 0, false},
+};
+
+static Attempt make(const Spec *s, int64_t id) {
+        Attempt a = {
+                .id = id,
+                .started_us = s->t,
+                .ended_us = s->t + MS(7),
+                .peer_port = (uint16_t) (40000 + id),
+                .local_port = 8443,
+                .outcome = s->outcome,
+                .state_reached = s->state,
+                .alert_received = s->alert_received,
+                .alert_sent = s->alert_sent,
+                .tls_error = s->outcome == OUTCOME_OK ? 0 : -30592,
+                .error_text = s->outcome == OUTCOME_OK ? NULL : (char *) "fatal alert received",
+                .version = s->outcome == OUTCOME_OK ? (char *) "TLSv1.3" : NULL,
+                .ja4 = (char *) s->ja4,
+                .ja4_stable = (char *) s->ja4_stable,
+                .sni = {.data = (char *) s->sni, .len = s->sni_len},
+                .user_agent = {.data = (char *) s->ua, .len = s->ua_len},
+                .resumed = s->resumed,
+                .http_requests = s->ua ? 1 : 0,
+        };
+
+        (void) snprintf(a.peer_addr, sizeof a.peer_addr, "%s", s->addr);
+        (void) snprintf(a.local_addr, sizeof a.local_addr, "127.0.0.1");
+        return a;
+}
+
+typedef struct Ctx {
+        ReportOutput *out;
+        ReportSummary *summary;
+        ReportClients *clients;
+        ReportLabels *labels;
+        bool all;
+} Ctx;
+
+static int on_sequence(const Sequence *q, void *userdata) {
+        Ctx *c = userdata;
+
+        report_summary_add_sequence(c->summary, q);
+        report_clients_add_sequence(c->clients, q);
+        if (c->all || q->n_failures > 0)
+                report_output_sequence(c->out, q, report_labels_get(c->labels, q->ja4, NULL, NULL));
+        return 0;
+}
+
+/* Renders one command in one mode into a string. */
+static char *render(const char *command, OutputMode mode, bool all, bool color) {
+        _cleanup_(sequencer_freep) Sequencer *sq = NULL;
+        _cleanup_(report_labels_freep) ReportLabels *labels = NULL;
+        _cleanup_(report_clients_freep) ReportClients *clients = NULL;
+        ReportSummary summary;
+        char *buf = NULL;
+        size_t size = 0;
+        FILE *f = open_memstream(&buf, &size);
+        ReportOutput out = {.f = f, .mode = mode, .color = color};
+        Ctx c = {.out = &out, .summary = &summary, .all = all};
+
+        if (!f)
+                return NULL;
+        report_summary_init(&summary);
+        if (report_labels_new(&labels) < 0 || report_clients_new(&clients) < 0)
+                return NULL;
+        for (size_t i = 0; i < ELEMENTSOF(specs); i++)
+                if (specs[i].outcome == OUTCOME_OK && specs[i].ua) {
+                        RawString ua = {.data = (char *) specs[i].ua, .len = specs[i].ua_len};
+                        report_labels_add(labels, specs[i].ja4_stable, &ua, 1);
+                }
+        report_labels_seal(labels);
+        c.labels = labels;
+        c.clients = clients;
+        if (sequencer_new(NULL, on_sequence, &c, &sq) < 0)
+                return NULL;
+        for (size_t i = 0; i < ELEMENTSOF(specs); i++) {
+                Attempt a = make(&specs[i], (int64_t) i + 1);
+
+                report_summary_add_attempt(&summary, &a);
+                report_clients_add_attempt(clients, &a);
+                if (streq(command, "attempts"))
+                        report_output_attempt(&out, &a);
+                else
+                        sequencer_feed(sq, &a);
+        }
+        sequencer_flush(sq, T0 + 3600 * INT64_C(1000000));
+        if (streq(command, "sequences"))
+                report_output_sequences_footer(&out, &summary, out.rows);
+        else if (streq(command, "clients"))
+                report_output_clients(&out, clients, labels);
+        else if (streq(command, "summary"))
+                report_output_summary(&out, &summary);
+        fclose(f);
+        return buf;
+}
+
+static char *read_file(const char *path) {
+        _cleanup_fclose_ FILE *f = fopen(path, "re");
+        char *buf = NULL;
+        size_t size = 0;
+        FILE *m;
+        int ch;
+
+        if (!f)
+                return NULL;
+        m = open_memstream(&buf, &size);
+        if (!m)
+                return NULL;
+        while ((ch = fgetc(f)) != EOF)
+                fputc(ch, m);
+        fclose(m);
+        return buf;
+}
+
+static bool no_raw_controls(const char *s, bool color, OutputMode mode) {
+        for (; *s; s++) {
+                unsigned char c = (unsigned char) *s;
+
+                if (c == '\n' || (mode == OUTPUT_CSV && c == '\r') ||
+                    (mode == OUTPUT_JSON_PRETTY && c == '\t') || (color && c == 0x1b && s[1] == '['))
+                        continue;
+                if (c < 0x20 || c == 0x7f)
+                        return false;
+        }
+        return true;
+}
+
+static void golden(const char *command, OutputMode mode, bool all, bool color) {
+        _cleanup_free_ char *got = render(command, mode, all, color), *want = NULL;
+        char path[256];
+
+        (void) snprintf(
+                path,
+                sizeof path,
+                "golden/report-%s%s%s.%s",
+                command,
+                all ? "-all" : "",
+                color ? "-color" : "",
+                output_mode_to_string(mode));
+        if (!ok(got != NULL, "%s rendered", path))
+                return;
+        ok(no_raw_controls(got, color, mode), "%s: no raw control bytes", path);
+        if (getenv("TLSWATCH_UPDATE_GOLDEN")) {
+                _cleanup_fclose_ FILE *f = fopen(path, "we");
+
+                ok(f && fputs(got, f) >= 0, "%s updated", path);
+                return;
+        }
+        want = read_file(path);
+        if (!ok(want != NULL, "%s exists", path))
+                return;
+        if (!ok(streq(got, want), "%s matches", path)) {
+                diag("got:");
+                fputs(got, stdout);
+        }
+}
+
+static void test_labels(void) {
+        char s[REPORT_LABEL_MAX];
+
+        report_user_agent_summary(EVIL(CHROME_UA), s);
+        is_str(s, "Chrome/156 (Linux)", "Chrome on Linux");
+        report_user_agent_summary(
+                EVIL("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+                     "Chrome/120.0.0.0 Safari/537.36 Edg/120.0.2210.91"),
+                s);
+        is_str(s, "Edge/120 (Windows)", "Edge on Windows");
+        report_user_agent_summary(
+                EVIL("Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, "
+                     "like Gecko) Version/17.1 Mobile/15E148 Safari/604.1"),
+                s);
+        is_str(s, "Safari/17 (iOS)", "Safari on iOS");
+        report_user_agent_summary(
+                EVIL("Mozilla/5.0 (X11; Linux x86_64; rv:153.0) Gecko/20100101 Firefox/153.0"), s);
+        is_str(s, "Firefox/153 (Linux)", "Firefox");
+        report_user_agent_summary(EVIL("curl/7.88.1"), s);
+        is_str(s, "curl/7.88.1", "curl");
+        report_user_agent_summary(EVIL("Java-http-client/17.0.9"), s);
+        is_str(s, "Java-http-client/17.0.9", "Java");
+        report_user_agent_summary(EVIL(EVIL_UA), s);
+        is_str(s, "evil/1.0", "hostile UA cut at the first odd byte");
+        report_user_agent_summary(EVIL("\x1b[31m"), s);
+        is_str(s, "?", "nothing usable");
+        report_user_agent_summary(
+                EVIL("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA/"
+                     "BBBBBBBBBBBBBBBBBBBBBBBBB"),
+                s);
+        ok(strlen(s) < REPORT_LABEL_MAX, "long UA bounded (%s)", s);
+}
+
+int main(void) {
+        static const char *const commands[] = {"sequences", "attempts", "clients", "summary"};
+
+        setenv("TZ", "Europe/Berlin", 1);
+        tzset();
+        test_labels();
+        FOREACH_ARRAY(cmd, commands, ELEMENTSOF(commands))
+                for (OutputMode m = 0; m < _OUTPUT_MAX; m++)
+                        golden(*cmd, m, false, false);
+        golden("sequences", OUTPUT_TABLE, true, false);
+        golden("sequences", OUTPUT_TABLE, false, true);
+        return tap_done();
+}

@@ -1,0 +1,701 @@
+/* SPDX-License-Identifier: MIT */
+#include <inttypes.h>
+
+#include "escape.h"
+#include "report-time.h"
+#include "report.h"
+
+#define ANSI_RED "\x1b[31m"
+#define ANSI_GREEN "\x1b[32m"
+#define ANSI_YELLOW "\x1b[33m"
+#define ANSI_BOLD "\x1b[1m"
+#define ANSI_GREY "\x1b[2m"
+#define ANSI_RESET "\x1b[0m"
+
+static const char *const output_mode_table[_OUTPUT_MAX] = {
+        [OUTPUT_TABLE] = "table",
+        [OUTPUT_JSON] = "json",
+        [OUTPUT_JSON_PRETTY] = "json-pretty",
+        [OUTPUT_CSV] = "csv",
+};
+
+const char *output_mode_to_string(OutputMode m) {
+        return m >= 0 && m < _OUTPUT_MAX ? output_mode_table[m] : NULL;
+}
+
+OutputMode output_mode_from_string(const char *s) {
+        for (int i = 0; s && i < _OUTPUT_MAX; i++)
+                if (streq(s, output_mode_table[i]))
+                        return (OutputMode) i;
+        return _OUTPUT_INVALID;
+}
+
+static const char *color(const ReportOutput *o, const char *c) {
+        return o->color ? c : "";
+}
+
+/* ---- JSON: flat objects, one per line, or indented with json-pretty ---- */
+
+typedef struct Json {
+        ReportOutput *o;
+        unsigned fields, depth;
+} Json;
+
+static void json_begin(Json *j, ReportOutput *o) {
+        *j = (Json){.o = o};
+        fputc('{', o->f);
+}
+
+static void json_key(Json *j, const char *key) {
+        FILE *f = j->o->f;
+
+        if (j->fields++ > 0)
+                fputc(',', f);
+        if (j->o->mode == OUTPUT_JSON_PRETTY) {
+                fputc('\n', f);
+                for (unsigned i = 0; i <= j->depth; i++)
+                        fputc('\t', f);
+                fprintf(f, "\"%s\" : ", key);
+        } else
+                fprintf(f, "\"%s\":", key);
+}
+
+static void json_end(Json *j) {
+        if (j->o->mode == OUTPUT_JSON_PRETTY) {
+                fputc('\n', j->o->f);
+                for (unsigned i = 0; i < j->depth; i++)
+                        fputc('\t', j->o->f);
+        }
+        fputc('}', j->o->f);
+        if (j->depth == 0)
+                fputc('\n', j->o->f);
+}
+
+static void json_str(Json *j, const char *key, const char *value) {
+        json_key(j, key);
+        if (value)
+                escape_json_fputs(j->o->f, value, strlen(value));
+        else
+                fputs("null", j->o->f);
+}
+
+static void json_raw(Json *j, const char *key, const RawString *value) {
+        json_key(j, key);
+        if (value->data)
+                escape_json_fputs(j->o->f, value->data, value->len);
+        else
+                fputs("null", j->o->f);
+}
+
+static void json_int(Json *j, const char *key, int64_t v) {
+        json_key(j, key);
+        fprintf(j->o->f, "%" PRId64, v);
+}
+
+static void json_int_or_null(Json *j, const char *key, int64_t v, bool null) {
+        json_key(j, key);
+        if (null)
+                fputs("null", j->o->f);
+        else
+                fprintf(j->o->f, "%" PRId64, v);
+}
+
+static void json_double(Json *j, const char *key, double v, bool null) {
+        json_key(j, key);
+        if (null)
+                fputs("null", j->o->f);
+        else
+                fprintf(j->o->f, "%.4g", v);
+}
+
+/* ---- CSV (RFC 4180: CRLF line ends, quoted fields) ---- */
+
+static void csv_str(ReportOutput *o, bool first, const char *s) {
+        if (!first)
+                fputc(',', o->f);
+        if (s)
+                escape_csv_fputs(o->f, s, strlen(s));
+}
+
+static void csv_raw(ReportOutput *o, bool first, const RawString *s) {
+        if (!first)
+                fputc(',', o->f);
+        if (s->data)
+                escape_csv_fputs(o->f, s->data, s->len);
+}
+
+static void csv_int(ReportOutput *o, int64_t v, bool null) {
+        fputc(',', o->f);
+        if (!null)
+                fprintf(o->f, "%" PRId64, v);
+}
+
+static void csv_end(ReportOutput *o) {
+        fputs("\r\n", o->f);
+}
+
+/* ---- table helpers ---- */
+
+/* Display width of UTF-8 text that escape_display() produced (no control or combining trickery). */
+static size_t text_width(const char *s) {
+        size_t w = 0;
+
+        for (; *s; s++)
+                w += ((unsigned char) *s & 0xc0) != 0x80;
+        return w;
+}
+
+static void table_padded(ReportOutput *o, const char *s, size_t width) {
+        size_t w = text_width(s);
+
+        fputs(s, o->f);
+        for (; w < width; w++)
+                fputc(' ', o->f);
+}
+
+/* Escaped raw string for a table cell; "-" when absent. */
+static char *display(const RawString *s) {
+        return s->data ? escape_display(s->data, s->len) : strdup("-");
+}
+
+static const char *pattern_color(Pattern p) {
+        switch (p) {
+        case PATTERN_CLEAN: return ANSI_GREEN;
+        case PATTERN_CERT_REJECTED_THEN_OK:
+        case PATTERN_CERT_REJECTED_AFTER_OK:
+        case PATTERN_TRANSIENT_THEN_OK:
+        case PATTERN_PROBE: return ANSI_YELLOW;
+        default: return ANSI_RED;
+        }
+}
+
+/* ---- sequences ---- */
+
+static char *sequence_key(const Sequence *q) {
+        size_t l = strlen(q->client) + strlen(strempty(q->ja4)) + q->sni.len + 4;
+        char *k = malloc(l);
+
+        if (!k)
+                return NULL;
+        (void) snprintf(k, l, "%s|%s|", q->client, q->ja4 ?: "-");
+        if (q->sni.data)
+                memcpy(k + strlen(k), q->sni.data, q->sni.len + 1);
+        return k;
+}
+
+static void sequence_json(ReportOutput *o, const Sequence *q, const char *label, const char *compact) {
+        _cleanup_free_ char *key = sequence_key(q);
+        Json j;
+
+        json_begin(&j, o);
+        json_str(&j, "client", q->client);
+        json_raw(&j, "sni", &q->sni);
+        json_str(&j, "ja4", q->ja4);
+        json_key(&j, "key");
+        if (key)
+                escape_json_fputs(o->f, key, strlen(q->client) + strlen(q->ja4 ?: "-") + 2 + q->sni.len);
+        else
+                fputs("null", o->f);
+        json_int(&j, "first_us", q->first_us);
+        json_int(&j, "last_us", q->last_us);
+        json_int(&j, "attempts", q->n_attempts);
+        json_int(&j, "failures", q->n_failures);
+        json_str(&j, "outcome", sequence_outcome_to_string(q->outcome));
+        json_str(&j, "pattern", pattern_to_string(q->pattern));
+        json_str(&j, "diagnosis", pattern_diagnosis(q->pattern));
+        json_key(&j, "attempt_ids");
+        fputc('[', o->f);
+        for (unsigned i = 0; i < q->n_details; i++)
+                fprintf(o->f, "%s%" PRId64, i > 0 ? "," : "", q->attempts[i].id);
+        fputc(']', o->f);
+        json_str(&j, "label", label);
+        json_str(&j, "compact", compact);
+        json_end(&j);
+}
+
+static void sequence_csv(ReportOutput *o, const Sequence *q, const char *label, const char *compact) {
+        if (!o->header_done) {
+                fputs("first_us,last_us,client,sni,ja4,label,attempts,failures,outcome,pattern,compact,"
+                      "diagnosis,"
+                      "attempt_ids",
+                      o->f);
+                csv_end(o);
+                o->header_done = true;
+        }
+        fprintf(o->f, "%" PRId64 ",%" PRId64, q->first_us, q->last_us);
+        csv_str(o, false, q->client);
+        csv_raw(o, false, &q->sni);
+        csv_str(o, false, q->ja4);
+        csv_str(o, false, label);
+        csv_int(o, q->n_attempts, false);
+        csv_int(o, q->n_failures, false);
+        csv_str(o, false, sequence_outcome_to_string(q->outcome));
+        csv_str(o, false, pattern_to_string(q->pattern));
+        csv_str(o, false, compact);
+        csv_str(o, false, pattern_diagnosis(q->pattern));
+        fputc(',', o->f);
+        for (unsigned i = 0; i < q->n_details; i++)
+                fprintf(o->f, "%s%" PRId64, i > 0 ? " " : "", q->attempts[i].id);
+        csv_end(o);
+}
+
+static void sequence_table(ReportOutput *o, const Sequence *q, const char *label, const char *compact) {
+        char t[32];
+
+        if (!o->header_done) {
+                fprintf(o->f,
+                        "%s%-23s  %-15s  %-16s  %-23s  %-36s  %s%s\n",
+                        color(o, ANSI_BOLD),
+                        "TIME",
+                        "CLIENT",
+                        "ATTEMPTS",
+                        "PATTERN",
+                        "CLIENT FAMILY (JA4, USER-AGENT)",
+                        "DIAGNOSIS",
+                        color(o, ANSI_RESET));
+                o->header_done = true;
+        }
+        report_time_format(q->first_us, t);
+        fprintf(o->f, "%s  ", t);
+        table_padded(o, q->client, 15);
+        fputs("  ", o->f);
+        if (o->color) {
+                /* colour each token, pad by the plain text's width */
+                for (unsigned i = 0; i < q->n_details; i++) {
+                        char tok[24];
+
+                        fprintf(o->f,
+                                "%s%s%s%s",
+                                i > 0 ? " " : "",
+                                q->attempts[i].outcome == OUTCOME_OK ? ANSI_GREEN : ANSI_RED,
+                                sequence_attempt_token(&q->attempts[i], o->ascii, tok),
+                                ANSI_RESET);
+                }
+                if (q->n_attempts > q->n_details)
+                        fprintf(o->f, " %s+%u", o->ascii ? "..." : "\u2026", q->n_attempts - q->n_details);
+                for (size_t w = text_width(compact); w < 16; w++)
+                        fputc(' ', o->f);
+        } else
+                table_padded(o, compact, 16);
+        fprintf(o->f, "  %s", color(o, pattern_color(q->pattern)));
+        table_padded(o, pattern_to_string(q->pattern), 23);
+        fprintf(o->f, "%s  %s", color(o, ANSI_RESET), q->ja4 ?: "(no ClientHello)");
+        if (label)
+                fprintf(o->f, " \"%s\"", label);
+        fprintf(o->f, "  %s%s%s\n", color(o, ANSI_GREY), pattern_diagnosis(q->pattern), color(o, ANSI_RESET));
+}
+
+void report_output_sequence(ReportOutput *o, const Sequence *q, const char *label) {
+        char compact[SEQUENCE_DETAILS_MAX * 8 + 32];
+
+        sequence_format_attempts(q, o->ascii, compact, sizeof compact);
+        switch (o->mode) {
+        case OUTPUT_JSON:
+        case OUTPUT_JSON_PRETTY: sequence_json(o, q, label, compact); break;
+        case OUTPUT_CSV: sequence_csv(o, q, label, compact); break;
+        default: sequence_table(o, q, label, compact); break;
+        }
+        o->rows++;
+}
+
+void report_output_sequences_footer(ReportOutput *o, const ReportSummary *s, uint64_t shown) {
+        bool first = true;
+
+        if (o->mode != OUTPUT_TABLE)
+                return;
+        fprintf(o->f,
+                "%s%" PRIu64 " sequences, %" PRIu64 " shown; %" PRIu64 " attempts, %" PRIu64 " failed%s",
+                o->rows > 0 ? "\n" : "",
+                s->sequences,
+                shown,
+                s->attempts,
+                s->failures,
+                s->sequences > 0 ? ": " : ".\n");
+        for (int p = 0; p < _PATTERN_MAX; p++)
+                if (s->patterns[p] > 0) {
+                        fprintf(o->f, "%s%s %" PRIu64, first ? "" : ", ", pattern_to_string(p), s->patterns[p]);
+                        first = false;
+                }
+        if (!first)
+                fputs(".\n", o->f);
+}
+
+/* ---- attempts ---- */
+
+static void attempt_json(ReportOutput *o, const Attempt *a) {
+        Json j;
+
+        json_begin(&j, o);
+        json_int(&j, "id", a->id);
+        json_int(&j, "started_us", a->started_us);
+        json_int(&j, "ended_us", a->ended_us);
+        json_str(&j, "peer_addr", a->peer_addr);
+        json_int(&j, "peer_port", a->peer_port);
+        json_str(&j, "local_addr", a->local_addr);
+        json_int(&j, "local_port", a->local_port);
+        json_str(&j, "outcome", outcome_to_string(a->outcome));
+        json_str(&j, "state_reached", handshake_step_to_string(a->state_reached));
+        json_int_or_null(&j, "alert_received", a->alert_received, a->alert_received < 0);
+        json_int_or_null(&j, "alert_sent", a->alert_sent, a->alert_sent < 0);
+        json_int_or_null(&j, "tls_error", a->tls_error, a->tls_error == 0);
+        json_str(&j, "error_text", a->error_text);
+        json_str(&j, "offered_versions", a->offered_versions);
+        json_str(&j, "version", a->version);
+        json_str(&j, "cipher", a->cipher);
+        json_raw(&j, "sni", &a->sni);
+        json_raw(&j, "alpn_offered", &a->alpn_offered);
+        json_raw(&j, "alpn", &a->alpn);
+        json_str(&j, "ja3", a->ja3);
+        json_str(&j, "ja3_full", a->ja3_full);
+        json_str(&j, "ja4", a->ja4);
+        json_str(&j, "ja4_r", a->ja4_r);
+        json_str(&j, "ja4_o", a->ja4_o);
+        json_str(&j, "ja4_ro", a->ja4_ro);
+        json_str(&j, "ja4_stable", a->ja4_stable);
+        json_int(&j, "hello_retry", a->hello_retry);
+        json_int(&j, "resumed", a->resumed);
+        json_int(&j, "bytes_in", (int64_t) a->bytes_in);
+        json_int(&j, "bytes_out", (int64_t) a->bytes_out);
+        json_int(&j, "http_requests", a->http_requests);
+        json_raw(&j, "user_agent", &a->user_agent);
+        json_end(&j);
+}
+
+static void attempt_csv(ReportOutput *o, const Attempt *a) {
+        if (!o->header_done) {
+                fputs("id,started_us,ended_us,peer_addr,peer_port,local_addr,local_port,outcome,state_"
+                      "reached,"
+                      "alert_received,alert_sent,tls_error,error_text,offered_versions,version,cipher,sni,"
+                      "alpn_offered,alpn,ja3,ja3_full,ja4,ja4_r,ja4_o,ja4_ro,ja4_stable,hello_retry,resumed,"
+                      "bytes_in,bytes_out,http_requests,user_agent",
+                      o->f);
+                csv_end(o);
+                o->header_done = true;
+        }
+        fprintf(o->f, "%" PRId64, a->id);
+        csv_int(o, a->started_us, false);
+        csv_int(o, a->ended_us, false);
+        csv_str(o, false, a->peer_addr);
+        csv_int(o, a->peer_port, false);
+        csv_str(o, false, a->local_addr);
+        csv_int(o, a->local_port, false);
+        csv_str(o, false, outcome_to_string(a->outcome));
+        csv_str(o, false, handshake_step_to_string(a->state_reached));
+        csv_int(o, a->alert_received, a->alert_received < 0);
+        csv_int(o, a->alert_sent, a->alert_sent < 0);
+        csv_int(o, a->tls_error, a->tls_error == 0);
+        csv_str(o, false, a->error_text);
+        csv_str(o, false, a->offered_versions);
+        csv_str(o, false, a->version);
+        csv_str(o, false, a->cipher);
+        csv_raw(o, false, &a->sni);
+        csv_raw(o, false, &a->alpn_offered);
+        csv_raw(o, false, &a->alpn);
+        csv_str(o, false, a->ja3);
+        csv_str(o, false, a->ja3_full);
+        csv_str(o, false, a->ja4);
+        csv_str(o, false, a->ja4_r);
+        csv_str(o, false, a->ja4_o);
+        csv_str(o, false, a->ja4_ro);
+        csv_str(o, false, a->ja4_stable);
+        csv_int(o, a->hello_retry, false);
+        csv_int(o, a->resumed, false);
+        csv_int(o, (int64_t) a->bytes_in, false);
+        csv_int(o, (int64_t) a->bytes_out, false);
+        csv_int(o, a->http_requests, false);
+        csv_raw(o, false, &a->user_agent);
+        csv_end(o);
+}
+
+static void attempt_table(ReportOutput *o, const Attempt *a) {
+        _cleanup_free_ char *sni = display(&a->sni), *ua = display(&a->user_agent);
+        SequenceAttempt sa = {
+                .outcome = a->outcome,
+                .alert_received = (int16_t) a->alert_received,
+                .alert_sent = (int16_t) a->alert_sent,
+                .resumed = a->resumed,
+        };
+        char t[32], tok[24];
+
+        if (!o->header_done) {
+                fprintf(o->f,
+                        "%s%-23s  %-21s  %-8s  %-13s  %-7s  %-36s  %-20s  %s%s\n",
+                        color(o, ANSI_BOLD),
+                        "TIME",
+                        "CLIENT",
+                        "RESULT",
+                        "STATE",
+                        "VERSION",
+                        "JA4",
+                        "SNI",
+                        "USER-AGENT",
+                        color(o, ANSI_RESET));
+                o->header_done = true;
+        }
+        report_time_format(a->started_us, t);
+        fprintf(o->f, "%s  %s", t, strchr(a->peer_addr, ':') ? "[" : "");
+        fprintf(o->f, "%s%s:%u", a->peer_addr, strchr(a->peer_addr, ':') ? "]" : "", a->peer_port);
+        for (size_t w = strlen(a->peer_addr) + 1 + (strchr(a->peer_addr, ':') ? 2 : 0) +
+                     (size_t) snprintf(NULL, 0, "%u", a->peer_port);
+             w < 21;
+             w++)
+                fputc(' ', o->f);
+        fprintf(o->f, "  %s", color(o, a->outcome == OUTCOME_OK ? ANSI_GREEN : ANSI_RED));
+        table_padded(o, sequence_attempt_token(&sa, o->ascii, tok), 8);
+        fprintf(o->f,
+                "%s  %-13s  %-7s  %-36s  ",
+                color(o, ANSI_RESET),
+                handshake_step_to_string(a->state_reached),
+                a->version ?: "-",
+                a->ja4 ?: "-");
+        table_padded(o, sni, 20);
+        fprintf(o->f, "  %s\n", ua);
+}
+
+void report_output_attempt(ReportOutput *o, const Attempt *a) {
+        switch (o->mode) {
+        case OUTPUT_JSON:
+        case OUTPUT_JSON_PRETTY: attempt_json(o, a); break;
+        case OUTPUT_CSV: attempt_csv(o, a); break;
+        default: attempt_table(o, a); break;
+        }
+        o->rows++;
+}
+
+/* ---- clients ---- */
+
+void report_output_clients(ReportOutput *o, ReportClients *c, ReportLabels *l) {
+        _cleanup_free_ ReportClient **v = NULL;
+        size_t n = report_clients_sorted(c, &v);
+
+        if (o->mode == OUTPUT_TABLE && n > 0)
+                fprintf(o->f,
+                        "%s%-36s  %-24s  %8s  %7s  %9s  %s%s\n",
+                        color(o, ANSI_BOLD),
+                        "CLIENT FAMILY (STABLE JA4)",
+                        "USER-AGENT",
+                        "ATTEMPTS",
+                        "SUCCESS",
+                        "RETRIES/OK",
+                        "COMMONEST FAILURE",
+                        color(o, ANSI_RESET));
+        if (o->mode == OUTPUT_CSV && n > 0) {
+                fputs("ja4,label,attempts,successes,success_rate,sequences,ok_sequences,retries_per_success,"
+                      "commonest_failure",
+                      o->f);
+                csv_end(o);
+        }
+        for (size_t i = 0; i < n; i++) {
+                const ReportClient *cl = v[i];
+                const ReportAgentCount *agents;
+                size_t n_agents;
+                const char *label = report_labels_get(l, cl->ja4, &agents, &n_agents);
+                char fb[64];
+                const char *failure = report_client_commonest_failure(cl, fb);
+                double rate = cl->attempts ? (double) cl->successes / (double) cl->attempts : 0;
+                double retries = cl->ok_sequences ? (double) cl->retries / (double) cl->ok_sequences : 0;
+                Json j;
+
+                switch (o->mode) {
+                case OUTPUT_JSON:
+                case OUTPUT_JSON_PRETTY:
+                        json_begin(&j, o);
+                        json_str(&j, "ja4", cl->ja4);
+                        json_str(&j, "label", label);
+                        json_key(&j, "user_agents");
+                        fputc('[', o->f);
+                        for (size_t k = 0; k < n_agents; k++) {
+                                Json a;
+
+                                if (k > 0)
+                                        fputc(',', o->f);
+                                json_begin(&a, o);
+                                a.depth = j.depth + 1;
+                                json_str(&a, "summary", agents[k].summary);
+                                json_int(&a, "count", (int64_t) agents[k].count);
+                                json_end(&a);
+                        }
+                        fputc(']', o->f);
+                        json_int(&j, "attempts", (int64_t) cl->attempts);
+                        json_int(&j, "successes", (int64_t) cl->successes);
+                        json_double(&j, "success_rate", rate, cl->attempts == 0);
+                        json_int(&j, "sequences", (int64_t) cl->sequences);
+                        json_int(&j, "ok_sequences", (int64_t) cl->ok_sequences);
+                        json_double(&j, "retries_per_success", retries, cl->ok_sequences == 0);
+                        json_str(&j, "commonest_failure", failure);
+                        json_end(&j);
+                        break;
+                case OUTPUT_CSV:
+                        csv_str(o, true, cl->ja4);
+                        csv_str(o, false, label);
+                        csv_int(o, (int64_t) cl->attempts, false);
+                        csv_int(o, (int64_t) cl->successes, false);
+                        fprintf(o->f, ",%.4g", rate);
+                        csv_int(o, (int64_t) cl->sequences, false);
+                        csv_int(o, (int64_t) cl->ok_sequences, false);
+                        fprintf(o->f, ",%.4g", retries);
+                        csv_str(o, false, failure);
+                        csv_end(o);
+                        break;
+                default:
+                        fprintf(o->f,
+                                "%-36s  %-24s  %8" PRIu64 "  %6.1f%%  %9.2f   %s\n",
+                                cl->ja4 ?: "(no ClientHello)",
+                                label ?: "-",
+                                cl->attempts,
+                                rate * 100,
+                                retries,
+                                failure ?: "-");
+                }
+                o->rows++;
+        }
+}
+
+/* ---- summary ---- */
+
+void report_output_summary(ReportOutput *o, const ReportSummary *s) {
+        char a[32], b[32];
+        Json j;
+
+        if (o->mode == OUTPUT_CSV) {
+                fputs("section,name,count", o->f);
+                csv_end(o);
+                fprintf(o->f,
+                        "total,attempts,%" PRIu64 "\r\ntotal,failures,%" PRIu64 "\r\ntotal,sequences,"
+                        "%" PRIu64 "\r\n",
+                        s->attempts,
+                        s->failures,
+                        s->sequences);
+                for (int i = 0; i < _OUTCOME_MAX; i++)
+                        fprintf(o->f, "outcome,%s,%" PRIu64 "\r\n", outcome_to_string(i), s->outcomes[i]);
+                for (int i = 0; i < 256; i++)
+                        if (s->alerts_received[i])
+                                fprintf(o->f, "alert_received,%d,%" PRIu64 "\r\n", i, s->alerts_received[i]);
+                for (int i = 0; i < 256; i++)
+                        if (s->alerts_sent[i])
+                                fprintf(o->f, "alert_sent,%d,%" PRIu64 "\r\n", i, s->alerts_sent[i]);
+                for (int i = 0; i < _SEQUENCE_OUTCOME_MAX; i++)
+                        fprintf(o->f,
+                                "sequence_outcome,%s,%" PRIu64 "\r\n",
+                                sequence_outcome_to_string(i),
+                                s->sequence_outcomes[i]);
+                for (int i = 0; i < _PATTERN_MAX; i++)
+                        fprintf(o->f, "pattern,%s,%" PRIu64 "\r\n", pattern_to_string(i), s->patterns[i]);
+                for (int i = 1; i <= REPORT_RETRY_BUCKETS; i++)
+                        if (s->retries_ok[i])
+                                fprintf(o->f,
+                                        "attempts_to_success,%d%s,%" PRIu64 "\r\n",
+                                        i,
+                                        i == REPORT_RETRY_BUCKETS ? "+" : "",
+                                        s->retries_ok[i]);
+                o->rows++;
+                return;
+        }
+        if (o->mode == OUTPUT_JSON || o->mode == OUTPUT_JSON_PRETTY) {
+                Json sub;
+
+                json_begin(&j, o);
+                json_int(&j, "attempts", (int64_t) s->attempts);
+                json_int(&j, "failures", (int64_t) s->failures);
+                json_int_or_null(&j, "first_us", s->first_us, s->attempts == 0);
+                json_int_or_null(&j, "last_us", s->last_us, s->attempts == 0);
+#define JSON_MAP(key, cond, name_expr, value_expr, count)                          \
+        do {                                                                       \
+                json_key(&j, key);                                                 \
+                json_begin(&sub, o);                                               \
+                sub.depth = 1;                                                     \
+                for (int i = 0; i < (count); i++)                                  \
+                        if (cond) {                                                \
+                                char _n_[32];                                      \
+                                (void) snprintf(_n_, sizeof _n_, "%s", name_expr); \
+                                json_int(&sub, _n_, (int64_t) (value_expr));       \
+                        }                                                          \
+                json_end(&sub);                                                    \
+        } while (0)
+                JSON_MAP("outcomes", true, outcome_to_string(i), s->outcomes[i], _OUTCOME_MAX);
+                char num[8];
+                JSON_MAP(
+                        "alerts_received",
+                        s->alerts_received[i] > 0,
+                        (snprintf(num, sizeof num, "%d", i), num),
+                        s->alerts_received[i],
+                        256);
+                JSON_MAP(
+                        "alerts_sent",
+                        s->alerts_sent[i] > 0,
+                        (snprintf(num, sizeof num, "%d", i), num),
+                        s->alerts_sent[i],
+                        256);
+                json_int(&j, "sequences", (int64_t) s->sequences);
+                JSON_MAP(
+                        "sequence_outcomes",
+                        true,
+                        sequence_outcome_to_string(i),
+                        s->sequence_outcomes[i],
+                        _SEQUENCE_OUTCOME_MAX);
+                JSON_MAP("patterns", true, pattern_to_string(i), s->patterns[i], _PATTERN_MAX);
+                JSON_MAP(
+                        "attempts_to_success",
+                        i > 0 && s->retries_ok[i] > 0,
+                        (snprintf(num, sizeof num, "%d%s", i, i == REPORT_RETRY_BUCKETS ? "+" : ""), num),
+                        s->retries_ok[i],
+                        REPORT_RETRY_BUCKETS + 1);
+#undef JSON_MAP
+                json_end(&j);
+                o->rows++;
+                return;
+        }
+
+        if (s->attempts > 0) {
+                report_time_format(s->first_us, a);
+                report_time_format(s->last_us, b);
+        }
+        fprintf(o->f,
+                "%sAttempts:%s %" PRIu64 ", %" PRIu64 " failed",
+                color(o, ANSI_BOLD),
+                color(o, ANSI_RESET),
+                s->attempts,
+                s->failures);
+        if (s->attempts > 0)
+                fprintf(o->f, " (%s to %s)", a, b);
+        fputs("\n  by outcome:", o->f);
+        for (int i = 0; i < _OUTCOME_MAX; i++)
+                if (s->outcomes[i])
+                        fprintf(o->f, " %s %" PRIu64, outcome_to_string(i), s->outcomes[i]);
+        fputs("\n  alerts received:", o->f);
+        for (int i = 0; i < 256; i++)
+                if (s->alerts_received[i])
+                        fprintf(o->f,
+                                " %d %s %" PRIu64 ";",
+                                i,
+                                strna(tls_alert_to_string(i)),
+                                s->alerts_received[i]);
+        fputs("\n  alerts sent:", o->f);
+        for (int i = 0; i < 256; i++)
+                if (s->alerts_sent[i])
+                        fprintf(o->f, " %d %s %" PRIu64 ";", i, strna(tls_alert_to_string(i)), s->alerts_sent[i]);
+        fprintf(o->f,
+                "\n%sSequences:%s %" PRIu64 " (ok %" PRIu64 ", abandoned %" PRIu64 ", open %" PRIu64 ")\n  "
+                "by "
+                "patter"
+                "n:",
+                color(o, ANSI_BOLD),
+                color(o, ANSI_RESET),
+                s->sequences,
+                s->sequence_outcomes[SEQUENCE_OK],
+                s->sequence_outcomes[SEQUENCE_ABANDONED],
+                s->sequence_outcomes[SEQUENCE_OPEN]);
+        for (int i = 0; i < _PATTERN_MAX; i++)
+                if (s->patterns[i])
+                        fprintf(o->f, " %s %" PRIu64 ";", pattern_to_string(i), s->patterns[i]);
+        fputs("\n  attempts needed by successful sequences:", o->f);
+        for (int i = 1; i <= REPORT_RETRY_BUCKETS; i++)
+                if (s->retries_ok[i])
+                        fprintf(o->f,
+                                " %d%s: %" PRIu64 ";",
+                                i,
+                                i == REPORT_RETRY_BUCKETS ? "+" : "",
+                                s->retries_ok[i]);
+        fputc('\n', o->f);
+        o->rows++;
+}

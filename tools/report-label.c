@@ -1,0 +1,246 @@
+/* SPDX-License-Identifier: MIT */
+#include <ctype.h>
+
+#include "report.h"
+
+typedef struct LabelEntry {
+        char *ja4;
+        ReportAgentCount agents[REPORT_LABEL_AGENTS];
+        size_t n_agents;
+} LabelEntry;
+
+struct ReportLabels {
+        LabelEntry *entries;
+        size_t n, allocated;
+        bool sealed;
+};
+
+static bool token_char(char c) {
+        return isalnum((unsigned char) c) || c == '.' || c == '_' || c == '-';
+}
+
+/* Copies the token chars at p (at most max) into out; returns the count. */
+static size_t token_span(const char *p, const char *end, size_t max) {
+        size_t n = 0;
+
+        while (p + n < end && n < max && token_char(p[n]))
+                n++;
+        return n;
+}
+
+static const char *find(const char *ua, size_t len, const char *needle) {
+        return memmem(ua, len, needle, strlen(needle));
+}
+
+void report_user_agent_summary(const char *ua, size_t len, char ret[static REPORT_LABEL_MAX]) {
+        static const struct {
+                const char *token, *name;
+        } browsers[] = {
+                /* order matters: Edge and Opera also say Chrome, Chrome also says Safari */
+                {"Edg/", "Edge"},
+                {"OPR/", "Opera"},
+                {"SamsungBrowser/", "SamsungBrowser"},
+                {"Firefox/", "Firefox"},
+                {"Chromium/", "Chromium"},
+                {"Chrome/", "Chrome"},
+                {"CriOS/", "Chrome"},
+                {"FxiOS/", "Firefox"},
+        };
+        static const struct {
+                const char *token, *name;
+        } systems[] = {
+                {"Android", "Android"},
+                {"iPhone", "iOS"},
+                {"iPad", "iOS"},
+                {"CrOS", "ChromeOS"},
+                {"Windows", "Windows"},
+                {"Mac OS X", "macOS"},
+                {"Linux", "Linux"},
+        };
+        const char *end = ua + len, *os = NULL, *p;
+        size_t n;
+
+        ret[0] = '\0';
+        if (!ua || len == 0)
+                return;
+        FOREACH_ARRAY(s, systems, ELEMENTSOF(systems))
+                if (find(ua, len, s->token)) {
+                        os = s->name;
+                        break;
+                }
+        FOREACH_ARRAY(b, browsers, ELEMENTSOF(browsers)) {
+                p = find(ua, len, b->token);
+                if (!p)
+                        continue;
+                p += strlen(b->token);
+                n = 0;
+                while (p + n < end && n < 6 && isdigit((unsigned char) p[n]))
+                        n++;
+                (void) snprintf(
+                        ret,
+                        REPORT_LABEL_MAX,
+                        "%s/%.*s%s%s%s",
+                        b->name,
+                        (int) n,
+                        p,
+                        os ? " (" : "",
+                        strempty(os),
+                        os ? ")" : "");
+                return;
+        }
+        if (find(ua, len, "Safari/") && (p = find(ua, len, "Version/"))) {
+                p += strlen("Version/");
+                n = 0;
+                while (p + n < end && n < 6 && isdigit((unsigned char) p[n]))
+                        n++;
+                (void) snprintf(
+                        ret,
+                        REPORT_LABEL_MAX,
+                        "Safari/%.*s%s%s%s",
+                        (int) n,
+                        p,
+                        os ? " (" : "",
+                        strempty(os),
+                        os ? ")" : "");
+                return;
+        }
+        /* anything else: its first product token, e.g. "curl/7.88.1" */
+        n = token_span(ua, end, 24);
+        if (n == 0) {
+                (void) snprintf(ret, REPORT_LABEL_MAX, "?");
+                return;
+        }
+        p = ua + n;
+        if (p < end && *p == '/') {
+                size_t v = token_span(p + 1, end, 16);
+
+                (void) snprintf(ret, REPORT_LABEL_MAX, "%.*s/%.*s", (int) n, ua, (int) v, p + 1);
+        } else
+                (void) snprintf(ret, REPORT_LABEL_MAX, "%.*s", (int) n, ua);
+}
+
+int report_labels_new(ReportLabels **ret) {
+        *ret = calloc(1, sizeof(ReportLabels));
+        return *ret ? 0 : -ENOMEM;
+}
+
+ReportLabels *report_labels_free(ReportLabels *l) {
+        if (!l)
+                return NULL;
+        FOREACH_ARRAY(e, l->entries, l->n)
+                free(e->ja4);
+        free(l->entries);
+        free(l);
+        return NULL;
+}
+
+static int entry_compare(const void *a, const void *b) {
+        return strcmp(((const LabelEntry *) a)->ja4, ((const LabelEntry *) b)->ja4);
+}
+
+static int agent_compare(const void *a, const void *b) {
+        const ReportAgentCount *x = a, *y = b;
+
+        if (x->count != y->count)
+                return x->count < y->count ? 1 : -1;
+        return strcmp(x->summary, y->summary);
+}
+
+static LabelEntry *labels_find(ReportLabels *l, const char *ja4) {
+        LabelEntry key = {.ja4 = (char *) ja4};
+
+        if (!l->sealed) {
+                /* while loading, rows usually arrive grouped by family */
+                if (l->n > 0 && streq(l->entries[l->n - 1].ja4, ja4))
+                        return &l->entries[l->n - 1];
+                return NULL;
+        }
+        return bsearch(&key, l->entries, l->n, sizeof *l->entries, entry_compare);
+}
+
+int report_labels_add(ReportLabels *l, const char *ja4, const RawString *ua, uint64_t count) {
+        char summary[REPORT_LABEL_MAX];
+        LabelEntry *e;
+
+        if (!ja4 || !ua->data || l->sealed)
+                return 0;
+        e = labels_find(l, ja4);
+        if (!e) {
+                if (l->n >= REPORT_FAMILIES_MAX)
+                        return 0;
+                if (l->n >= l->allocated) {
+                        size_t n = MAX(l->allocated * 2, (size_t) 16);
+                        LabelEntry *p = realloc(l->entries, n * sizeof *p);
+
+                        if (!p)
+                                return -ENOMEM;
+                        l->entries = p;
+                        l->allocated = n;
+                }
+                e = &l->entries[l->n];
+                *e = (LabelEntry){.ja4 = strdup(ja4)};
+                if (!e->ja4)
+                        return -ENOMEM;
+                l->n++;
+        }
+        report_user_agent_summary(ua->data, ua->len, summary);
+        for (size_t i = 0; i < e->n_agents; i++)
+                if (streq(e->agents[i].summary, summary)) {
+                        e->agents[i].count += count;
+                        return 0;
+                }
+        if (e->n_agents < REPORT_LABEL_AGENTS) {
+                memcpy(e->agents[e->n_agents].summary, summary, sizeof summary);
+                e->agents[e->n_agents++].count = count;
+                return 0;
+        }
+        /* full: replace the rarest if this one is commoner (bounded, approximate for hostile input) */
+        qsort(e->agents, e->n_agents, sizeof *e->agents, agent_compare);
+        if (e->agents[e->n_agents - 1].count < count) {
+                memcpy(e->agents[e->n_agents - 1].summary, summary, sizeof summary);
+                e->agents[e->n_agents - 1].count = count;
+        }
+        return 0;
+}
+
+void report_labels_seal(ReportLabels *l) {
+        size_t j = 0;
+
+        qsort(l->entries, l->n, sizeof *l->entries, entry_compare);
+        /* merge families that arrived in more than one run */
+        for (size_t i = 0; i < l->n; i++) {
+                if (j > 0 && streq(l->entries[j - 1].ja4, l->entries[i].ja4)) {
+                        LabelEntry *d = &l->entries[j - 1], *s = &l->entries[i];
+
+                        for (size_t k = 0; k < s->n_agents; k++) {
+                                size_t m;
+
+                                for (m = 0; m < d->n_agents; m++)
+                                        if (streq(d->agents[m].summary, s->agents[k].summary))
+                                                break;
+                                if (m < d->n_agents)
+                                        d->agents[m].count += s->agents[k].count;
+                                else if (d->n_agents < REPORT_LABEL_AGENTS)
+                                        d->agents[d->n_agents++] = s->agents[k];
+                        }
+                        free(s->ja4);
+                        continue;
+                }
+                l->entries[j++] = l->entries[i];
+        }
+        l->n = j;
+        FOREACH_ARRAY(e, l->entries, l->n)
+                qsort(e->agents, e->n_agents, sizeof *e->agents, agent_compare);
+        l->sealed = true;
+}
+
+const char *
+report_labels_get(ReportLabels *l, const char *ja4, const ReportAgentCount **ret_agents, size_t *ret_n) {
+        LabelEntry *e = l && ja4 && l->sealed ? labels_find(l, ja4) : NULL;
+
+        if (ret_agents)
+                *ret_agents = e ? e->agents : NULL;
+        if (ret_n)
+                *ret_n = e ? e->n_agents : 0;
+        return e && e->n_agents > 0 ? e->agents[0].summary : NULL;
+}

@@ -1,0 +1,260 @@
+/* SPDX-License-Identifier: MIT */
+#include "report.h"
+
+void report_summary_init(ReportSummary *s) {
+        *s = (ReportSummary){.first_us = INT64_MAX, .last_us = INT64_MIN};
+}
+
+void report_summary_add_attempt(ReportSummary *s, const Attempt *a) {
+        s->attempts++;
+        if (a->outcome >= 0 && a->outcome < _OUTCOME_MAX)
+                s->outcomes[a->outcome]++;
+        if (outcome_is_failure(a->outcome)) {
+                s->failures++;
+                if (a->alert_received >= 0 && a->alert_received < 256)
+                        s->alerts_received[a->alert_received]++;
+                if (a->alert_sent >= 0 && a->alert_sent < 256)
+                        s->alerts_sent[a->alert_sent]++;
+        }
+        s->first_us = MIN(s->first_us, a->started_us);
+        s->last_us = MAX(s->last_us, a->started_us);
+}
+
+void report_summary_add_sequence(ReportSummary *s, const Sequence *q) {
+        s->sequences++;
+        if (q->outcome >= 0 && q->outcome < _SEQUENCE_OUTCOME_MAX)
+                s->sequence_outcomes[q->outcome]++;
+        if (q->pattern >= 0 && q->pattern < _PATTERN_MAX)
+                s->patterns[q->pattern]++;
+        if (q->outcome == SEQUENCE_OK)
+                s->retries_ok[MIN(q->n_attempts, (unsigned) REPORT_RETRY_BUCKETS)]++;
+}
+
+/* ---- per client family ---- */
+
+typedef struct ClientEntry {
+        ReportClient c;
+        uint64_t hash;
+        struct ClientEntry *next;
+} ClientEntry;
+
+struct ReportClients {
+        ClientEntry **buckets;
+        size_t n_buckets, n;
+        ClientEntry *other; /* families beyond REPORT_FAMILIES_MAX */
+};
+
+static uint64_t str_hash(const char *s) {
+        uint64_t h = UINT64_C(14695981039346656037);
+
+        for (; s && *s; s++)
+                h = (h ^ (unsigned char) *s) * UINT64_C(1099511628211);
+        return s ? h : 0;
+}
+
+int report_clients_new(ReportClients **ret) {
+        ReportClients *c = calloc(1, sizeof *c);
+
+        if (!c)
+                return -ENOMEM;
+        c->n_buckets = 1024;
+        c->buckets = calloc(c->n_buckets, sizeof *c->buckets);
+        if (!c->buckets) {
+                free(c);
+                return -ENOMEM;
+        }
+        *ret = c;
+        return 0;
+}
+
+ReportClients *report_clients_free(ReportClients *c) {
+        if (!c)
+                return NULL;
+        for (size_t i = 0; i < c->n_buckets; i++)
+                for (ClientEntry *e = c->buckets[i], *next; e; e = next) {
+                        next = e->next;
+                        free(e->c.ja4);
+                        free(e);
+                }
+        if (c->other)
+                free(c->other->c.ja4);
+        free(c->other);
+        free(c->buckets);
+        free(c);
+        return NULL;
+}
+
+static int clients_grow(ReportClients *c) {
+        size_t n = c->n_buckets * 2;
+        ClientEntry **b = calloc(n, sizeof *b);
+
+        if (!b)
+                return -ENOMEM;
+        for (size_t i = 0; i < c->n_buckets; i++)
+                for (ClientEntry *e = c->buckets[i], *next; e; e = next) {
+                        next = e->next;
+                        e->next = b[e->hash & (n - 1)];
+                        b[e->hash & (n - 1)] = e;
+                }
+        free(c->buckets);
+        c->buckets = b;
+        c->n_buckets = n;
+        return 0;
+}
+
+static int clients_get(ReportClients *c, const char *ja4, ReportClient **ret) {
+        uint64_t h;
+        ClientEntry *e;
+
+        if (ja4 && !ja4[0])
+                ja4 = NULL;
+        h = str_hash(ja4);
+        for (e = c->buckets[h & (c->n_buckets - 1)]; e; e = e->next)
+                if (e->hash == h && streq_ptr(e->c.ja4, ja4)) {
+                        *ret = &e->c;
+                        return 0;
+                }
+        if (c->n >= REPORT_FAMILIES_MAX) {
+                if (!c->other) {
+                        c->other = calloc(1, sizeof *c->other);
+                        if (!c->other)
+                                return -ENOMEM;
+                        c->other->c.ja4 = strdup("(other families)");
+                        if (!c->other->c.ja4)
+                                return -ENOMEM;
+                }
+                *ret = &c->other->c;
+                return 0;
+        }
+        if (c->n >= c->n_buckets && clients_grow(c) < 0)
+                return -ENOMEM;
+        e = calloc(1, sizeof *e);
+        if (!e)
+                return -ENOMEM;
+        if (ja4) {
+                e->c.ja4 = strdup(ja4);
+                if (!e->c.ja4) {
+                        free(e);
+                        return -ENOMEM;
+                }
+        }
+        e->hash = h;
+        e->next = c->buckets[h & (c->n_buckets - 1)];
+        c->buckets[h & (c->n_buckets - 1)] = e;
+        c->n++;
+        *ret = &e->c;
+        return 0;
+}
+
+/* A failure kind: the outcome and the alert that explains it. */
+static int failure_kind(Outcome o, int alert_received, int alert_sent) {
+        if (alert_received >= 0 && alert_received < 256)
+                return (int) o * 1024 + alert_received;
+        if (alert_sent >= 0 && alert_sent < 256)
+                return (int) o * 1024 + 512 + alert_sent;
+        return (int) o * 1024 + 1023;
+}
+
+int report_clients_add_attempt(ReportClients *c, const Attempt *a) {
+        ReportClient *cl;
+        int r, kind;
+        size_t i, rarest = 0;
+
+        r = clients_get(c, a->ja4_stable, &cl);
+        if (r < 0)
+                return r;
+        cl->attempts++;
+        if (!outcome_is_failure(a->outcome)) {
+                cl->successes++;
+                return 0;
+        }
+        kind = failure_kind(a->outcome, a->alert_received, a->alert_sent);
+        for (i = 0; i < ELEMENTSOF(cl->failure_counts) && cl->failure_counts[i] > 0; i++) {
+                if (cl->failure_kinds[i] == kind) {
+                        cl->failure_counts[i]++;
+                        return 0;
+                }
+                if (cl->failure_counts[i] < cl->failure_counts[rarest])
+                        rarest = i;
+        }
+        if (i < ELEMENTSOF(cl->failure_counts)) {
+                cl->failure_kinds[i] = kind;
+                cl->failure_counts[i] = 1;
+        } else if (cl->failure_counts[rarest] <= 1) {
+                /* all slots used: a newcomer replaces a kind seen once (bounded, approximate) */
+                cl->failure_kinds[rarest] = kind;
+                cl->failure_counts[rarest] = 1;
+        }
+        return 0;
+}
+
+int report_clients_add_sequence(ReportClients *c, const Sequence *q) {
+        ReportClient *cl;
+        int r = clients_get(c, q->ja4, &cl);
+
+        if (r < 0)
+                return r;
+        cl->sequences++;
+        if (q->outcome == SEQUENCE_OK) {
+                cl->ok_sequences++;
+                cl->retries += q->n_failures;
+        }
+        return 0;
+}
+
+static int client_compare(const void *a, const void *b) {
+        const ReportClient *x = *(ReportClient *const *) a, *y = *(ReportClient *const *) b;
+
+        if (x->attempts != y->attempts)
+                return x->attempts < y->attempts ? 1 : -1;
+        if (!x->ja4 || !y->ja4)
+                return !x->ja4 - !y->ja4;
+        return strcmp(x->ja4, y->ja4);
+}
+
+size_t report_clients_sorted(ReportClients *c, ReportClient ***ret) {
+        ReportClient **v = calloc(c->n + 1, sizeof *v);
+        size_t n = 0;
+
+        if (!v) {
+                *ret = NULL;
+                return 0;
+        }
+        for (size_t i = 0; i < c->n_buckets; i++)
+                for (ClientEntry *e = c->buckets[i]; e; e = e->next)
+                        v[n++] = &e->c;
+        qsort(v, n, sizeof *v, client_compare);
+        if (c->other)
+                v[n++] = &c->other->c;
+        *ret = v;
+        return n;
+}
+
+const char *report_client_commonest_failure(const ReportClient *cl, char buf[static 64]) {
+        size_t best = SIZE_MAX;
+        int kind, alert;
+        Outcome o;
+
+        for (size_t i = 0; i < ELEMENTSOF(cl->failure_counts) && cl->failure_counts[i] > 0; i++)
+                if (best == SIZE_MAX || cl->failure_counts[i] > cl->failure_counts[best])
+                        best = i;
+        if (best == SIZE_MAX)
+                return NULL;
+        kind = cl->failure_kinds[best];
+        o = (Outcome) (kind / 1024);
+        alert = kind % 1024;
+        if (alert < 256)
+                (void) snprintf(
+                        buf, 64, "%s %d %s", outcome_to_string(o), alert, strna(tls_alert_to_string(alert)));
+        else if (alert < 1023)
+                (void) snprintf(
+                        buf,
+                        64,
+                        "%s sent %d %s",
+                        outcome_to_string(o),
+                        alert - 512,
+                        strna(tls_alert_to_string(alert - 512)));
+        else
+                (void) snprintf(buf, 64, "%s", outcome_to_string(o));
+        return buf;
+}

@@ -1,0 +1,142 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* tlsreport's modules: reading attempts (report-db.c), client-family labels from User-Agents
+ * (report-label.c), per-family and overall statistics (report-stats.c) and the formatters, which write
+ * to a FILE * (report-format.c). Only report-db.c knows SQLite. */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "attempt.h"
+#include "sequence.h"
+
+/* ---- filters ---- */
+
+typedef struct ReportFilter {
+        int64_t since_us, until_us;           /* [since, until); INT64_MIN / INT64_MAX when unset */
+        const char *client;                   /* address or "PREFIX/64", as given */
+        char client_key[SEQUENCE_CLIENT_MAX]; /* its sequence client key */
+        const char *ja4;                      /* matches ja4 or ja4_stable */
+        const char *sni;                      /* exact match */
+} ReportFilter;
+
+void report_filter_init(ReportFilter *f);
+/* Whether an attempt passes the client, JA4 and SNI filters (the time range is the reader's). */
+bool report_filter_match(const ReportFilter *f, const Attempt *a);
+
+/* ---- the database ---- */
+
+typedef struct ReportDb ReportDb;
+
+/* Opens read-only. -ENOENT if there is no file, -EMEDIUMTYPE if it is not a tlswatch database,
+ * -EPROTO if its schema is newer than this program knows. */
+int report_db_open(const char *path, ReportDb **ret);
+ReportDb *report_db_close(ReportDb *db);
+DEFINE_TRIVIAL_CLEANUP_FUNC(ReportDb *, report_db_close);
+/* The SQLite error message of the last failure. */
+const char *report_db_error(ReportDb *db);
+
+typedef int (*ReportAttemptHandler)(const Attempt *a, void *userdata);
+/* Streams the attempts in [since, until) ordered by started_us (then id) over the index, filtered by f.
+ * The Attempt and its strings are only valid during the call. full = false reads only the columns that
+ * grouping and statistics need. A negative handler result stops and is returned. */
+int report_db_foreach_attempt(
+        ReportDb *db, const ReportFilter *f, bool full, ReportAttemptHandler h, void *userdata);
+
+typedef int (*ReportUserAgentHandler)(const char *ja4, const RawString *ua, uint64_t count, void *userdata);
+/* The User-Agents of successful attempts in [since, until), per stable JA4, with counts. */
+int report_db_foreach_user_agent(ReportDb *db, const ReportFilter *f, ReportUserAgentHandler h, void *userdata);
+
+/* ---- labels: "who is this client?" ---- */
+
+#define REPORT_LABEL_MAX 48
+#define REPORT_LABEL_AGENTS 4     /* distinct summaries kept per family */
+#define REPORT_FAMILIES_MAX 65536 /* families beyond this are not labelled */
+
+/* A short, ASCII-only summary of a User-Agent: "Chrome/156 (Linux)", "Firefox/153 (Windows)",
+ * "curl/7.88.1". Never longer than REPORT_LABEL_MAX - 1; bytes it does not understand are dropped. */
+void report_user_agent_summary(const char *ua, size_t len, char ret[static REPORT_LABEL_MAX]);
+
+typedef struct ReportLabels ReportLabels;
+typedef struct ReportAgentCount {
+        char summary[REPORT_LABEL_MAX];
+        uint64_t count;
+} ReportAgentCount;
+
+int report_labels_new(ReportLabels **ret);
+ReportLabels *report_labels_free(ReportLabels *l);
+DEFINE_TRIVIAL_CLEANUP_FUNC(ReportLabels *, report_labels_free);
+int report_labels_add(ReportLabels *l, const char *ja4, const RawString *ua, uint64_t count);
+/* Call once after the last add and before any get. */
+void report_labels_seal(ReportLabels *l);
+/* The commonest summary for this stable JA4, NULL if none. ret_agents/ret_n (optional) get all kept ones,
+ * commonest first. */
+const char *
+report_labels_get(ReportLabels *l, const char *ja4, const ReportAgentCount **ret_agents, size_t *ret_n);
+
+/* ---- statistics ---- */
+
+#define REPORT_RETRY_BUCKETS 16 /* 1..15 attempts, and "16 or more" */
+
+typedef struct ReportSummary {
+        uint64_t attempts, failures;
+        uint64_t outcomes[_OUTCOME_MAX];
+        uint64_t alerts_received[256], alerts_sent[256];
+        uint64_t sequences, sequence_outcomes[_SEQUENCE_OUTCOME_MAX], patterns[_PATTERN_MAX];
+        uint64_t retries_ok[REPORT_RETRY_BUCKETS + 1]; /* ok sequences by their number of attempts */
+        int64_t first_us, last_us;
+} ReportSummary;
+
+void report_summary_init(ReportSummary *s);
+void report_summary_add_attempt(ReportSummary *s, const Attempt *a);
+void report_summary_add_sequence(ReportSummary *s, const Sequence *q);
+
+typedef struct ReportClients ReportClients;
+typedef struct ReportClient {
+        char *ja4; /* NULL: attempts without a ClientHello */
+        uint64_t attempts, successes, sequences, ok_sequences,
+                retries;            /* retries: failures in ok sequences */
+        uint64_t failure_counts[8]; /* by failure kind, see report_clients_failure_name() */
+        int failure_kinds[8];
+} ReportClient;
+
+int report_clients_new(ReportClients **ret);
+ReportClients *report_clients_free(ReportClients *c);
+DEFINE_TRIVIAL_CLEANUP_FUNC(ReportClients *, report_clients_free);
+int report_clients_add_attempt(ReportClients *c, const Attempt *a);
+int report_clients_add_sequence(ReportClients *c, const Sequence *q);
+/* Sorted by attempts, most first. */
+size_t report_clients_sorted(ReportClients *c, ReportClient ***ret);
+/* The commonest failure of a family, e.g. "peer_alert 46 certificate_unknown", or NULL. */
+const char *report_client_commonest_failure(const ReportClient *cl, char buf[static 64]);
+
+/* ---- output ---- */
+
+typedef enum OutputMode {
+        OUTPUT_TABLE,
+        OUTPUT_JSON,
+        OUTPUT_JSON_PRETTY,
+        OUTPUT_CSV,
+        _OUTPUT_MAX,
+        _OUTPUT_INVALID = -EINVAL,
+} OutputMode;
+
+const char *output_mode_to_string(OutputMode m) _pure_;
+OutputMode output_mode_from_string(const char *s) _pure_;
+
+typedef struct ReportOutput {
+        FILE *f;
+        OutputMode mode;
+        bool color, ascii;
+        uint64_t rows; /* written so far, headers excluded */
+        bool header_done;
+} ReportOutput;
+
+void report_output_sequence(ReportOutput *o, const Sequence *q, const char *label);
+void report_output_attempt(ReportOutput *o, const Attempt *a);
+/* After the last sequence in table mode: the short summary. */
+void report_output_sequences_footer(ReportOutput *o, const ReportSummary *s, uint64_t shown);
+void report_output_clients(ReportOutput *o, ReportClients *c, ReportLabels *l);
+void report_output_summary(ReportOutput *o, const ReportSummary *s);

@@ -1,0 +1,440 @@
+/* SPDX-License-Identifier: MIT */
+/* tlsreport: attempts grouped into retry sequences, with a diagnosis. See tlsreport(1). */
+#include <getopt.h>
+#include <langinfo.h>
+#include <locale.h>
+#include <math.h>
+#include <sys/wait.h>
+
+#include "log.h"
+#include "report-time.h"
+#include "report.h"
+
+typedef enum ColorMode { COLOR_AUTO, COLOR_ALWAYS, COLOR_NEVER } ColorMode;
+
+static const char *arg_database = NULL;
+static const char *arg_since = NULL, *arg_until = NULL;
+static OutputMode arg_output = OUTPUT_TABLE;
+static bool arg_all = false, arg_no_pager = false;
+static ColorMode arg_color = COLOR_AUTO;
+static SequenceParams arg_params = {
+        .burst_gap_us = SEQUENCE_BURST_GAP_DEFAULT_US,
+        .retry_window_us = SEQUENCE_RETRY_WINDOW_DEFAULT_US,
+};
+static ReportFilter arg_filter;
+static pid_t pager_pid = 0;
+
+typedef struct Context {
+        ReportDb *db;
+        ReportOutput out;
+        ReportSummary summary;
+        ReportLabels *labels;
+        ReportClients *clients;
+        Sequencer *sequencer;
+        uint64_t shown;
+} Context;
+
+static void help(void) {
+        printf("%s [OPTIONS] [sequences|attempts|clients|summary]\n\n"
+               "Group recorded TLS handshake attempts into retry sequences and explain them.\n\n"
+               "  -S --since=TIME         Attempts that started at or after TIME\n"
+               "  -U --until=TIME         Attempts that started before TIME\n"
+               "                          TIME: " REPORT_TIME_FORMS "\n"
+               "     --database=PATH      Database (default: $STATE_DIRECTORY/tlswatch.db or "
+               "%s/tlswatch.db)\n"
+               "  -o --output=FMT         table, json, json-pretty or csv\n"
+               "     --client=ADDR        Only this client (an address, or an IPv6 PREFIX/64)\n"
+               "     --ja4=FP             Only this JA4 or stable JA4\n"
+               "     --sni=NAME           Only this server name\n"
+               "     --all                Also list clean sequences\n"
+               "     --burst-gap=SEC      Grouping: burst gap (default 2)\n"
+               "     --retry-window=SEC   Grouping: retry window (default 600)\n"
+               "     --no-pager           Do not pipe output into a pager\n"
+               "     --color=WHEN         auto, always or never (NO_COLOR is honoured)\n"
+               "  -h --help               Show this help\n"
+               "     --version            Show the version\n",
+               program_invocation_short_name,
+               STATE_DIRECTORY_DEFAULT);
+}
+
+static int parse_seconds(const char *s, int64_t *ret) {
+        char *end;
+        double d;
+
+        errno = 0;
+        d = strtod(s, &end);
+        if (errno != 0 || end == s || *end != '\0' || !isfinite(d) || d < 0 || d > 1e9)
+                return -EINVAL;
+        *ret = (int64_t) llround(d * 1e6);
+        return 0;
+}
+
+static int parse_argv(int argc, char *argv[], const char **ret_command) {
+        enum {
+                ARG_DATABASE = 0x100,
+                ARG_CLIENT,
+                ARG_JA4,
+                ARG_SNI,
+                ARG_ALL,
+                ARG_BURST_GAP,
+                ARG_RETRY_WINDOW,
+                ARG_NO_PAGER,
+                ARG_COLOR,
+                ARG_VERSION,
+        };
+        static const struct option options[] = {
+                {"since", required_argument, NULL, 'S'},
+                {"until", required_argument, NULL, 'U'},
+                {"database", required_argument, NULL, ARG_DATABASE},
+                {"output", required_argument, NULL, 'o'},
+                {"client", required_argument, NULL, ARG_CLIENT},
+                {"ja4", required_argument, NULL, ARG_JA4},
+                {"sni", required_argument, NULL, ARG_SNI},
+                {"all", no_argument, NULL, ARG_ALL},
+                {"burst-gap", required_argument, NULL, ARG_BURST_GAP},
+                {"retry-window", required_argument, NULL, ARG_RETRY_WINDOW},
+                {"no-pager", no_argument, NULL, ARG_NO_PAGER},
+                {"color", optional_argument, NULL, ARG_COLOR},
+                {"help", no_argument, NULL, 'h'},
+                {"version", no_argument, NULL, ARG_VERSION},
+                {},
+        };
+        int c;
+
+        report_filter_init(&arg_filter);
+        while ((c = getopt_long(argc, argv, "S:U:o:h", options, NULL)) >= 0)
+                switch (c) {
+                case 'S': arg_since = optarg; break;
+                case 'U': arg_until = optarg; break;
+                case ARG_DATABASE: arg_database = optarg; break;
+                case 'o':
+                        arg_output = output_mode_from_string(optarg);
+                        if (arg_output < 0)
+                                return log_error_errno(
+                                        EINVAL,
+                                        "Unknown output format \"%s\": use table, json, json-pretty or csv.",
+                                        optarg);
+                        break;
+                case ARG_CLIENT:
+                        arg_filter.client = optarg;
+                        if (strlen(optarg) > 3 && streq(optarg + strlen(optarg) - 3, "/64"))
+                                (void) snprintf(
+                                        arg_filter.client_key, sizeof arg_filter.client_key, "%s", optarg);
+                        else
+                                sequence_client_key(optarg, arg_filter.client_key);
+                        break;
+                case ARG_JA4: arg_filter.ja4 = optarg; break;
+                case ARG_SNI: arg_filter.sni = optarg; break;
+                case ARG_ALL: arg_all = true; break;
+                case ARG_BURST_GAP:
+                        if (parse_seconds(optarg, &arg_params.burst_gap_us) < 0)
+                                return log_error_errno(
+                                        EINVAL,
+                                        "Invalid --burst-gap \"%s\": expected seconds, e.g. 2 or 0.5.",
+                                        optarg);
+                        break;
+                case ARG_RETRY_WINDOW:
+                        if (parse_seconds(optarg, &arg_params.retry_window_us) < 0)
+                                return log_error_errno(
+                                        EINVAL,
+                                        "Invalid --retry-window \"%s\": expected seconds, e.g. 600.",
+                                        optarg);
+                        break;
+                case ARG_NO_PAGER: arg_no_pager = true; break;
+                case ARG_COLOR:
+                        if (!optarg || streq(optarg, "always") || streq(optarg, "yes"))
+                                arg_color = COLOR_ALWAYS;
+                        else if (streq(optarg, "never") || streq(optarg, "no"))
+                                arg_color = COLOR_NEVER;
+                        else if (streq(optarg, "auto"))
+                                arg_color = COLOR_AUTO;
+                        else
+                                return log_error_errno(
+                                        EINVAL, "Invalid --color \"%s\": use auto, always or never.", optarg);
+                        break;
+                case 'h': help(); return 0;
+                case ARG_VERSION: printf("tlsreport %s\n", PROJECT_VERSION); return 0;
+                default: return -EINVAL;
+                }
+        if (optind + 1 < argc)
+                return log_error_errno(EINVAL, "Too many arguments: one command at most.");
+        *ret_command = optind < argc ? argv[optind] : "sequences";
+        return 1;
+}
+
+static void pager_open(void) {
+        int fds[2];
+        const char *pager;
+
+        if (arg_no_pager || !isatty(STDOUT_FILENO) || (getenv("TERM") && streq(getenv("TERM"), "dumb")))
+                return;
+        pager = getenv("TLSREPORT_PAGER") ?: getenv("PAGER");
+        if (pager && (!*pager || streq(pager, "cat")))
+                return;
+        if (pipe2(fds, O_CLOEXEC) < 0)
+                return;
+        fflush(stdout);
+        pager_pid = fork();
+        if (pager_pid < 0) {
+                pager_pid = 0;
+                (void) close(fds[0]);
+                (void) close(fds[1]);
+                return;
+        }
+        if (pager_pid == 0) {
+                if (dup2(fds[0], STDIN_FILENO) < 0)
+                        _exit(EXIT_FAILURE);
+                (void) setenv("LESS", "FRSX", 0);
+                (void) setenv("LESSCHARSET", "utf-8", 0);
+                if (pager)
+                        execl("/bin/sh", "sh", "-c", pager, (char *) NULL);
+                execlp("less", "less", (char *) NULL);
+                execlp("more", "more", (char *) NULL);
+                /* no pager at all: copy through */
+                char buf[4096];
+                ssize_t n;
+                while ((n = read(STDIN_FILENO, buf, sizeof buf)) > 0)
+                        if (write(STDOUT_FILENO, buf, (size_t) n) != n)
+                                break;
+                _exit(EXIT_SUCCESS);
+        }
+        if (dup2(fds[1], STDOUT_FILENO) < 0)
+                log_debug_errno(errno, "Failed to redirect stdout to the pager: %m");
+        (void) close(fds[0]);
+        (void) close(fds[1]);
+}
+
+static void pager_close(void) {
+        if (pager_pid <= 0)
+                return;
+        fflush(stdout);
+        (void) close(STDOUT_FILENO);
+        while (waitpid(pager_pid, NULL, 0) < 0 && errno == EINTR)
+                ;
+        pager_pid = 0;
+}
+
+static int load_label(const char *ja4, const RawString *ua, uint64_t count, void *userdata) {
+        return report_labels_add(userdata, ja4, ua, count);
+}
+
+static int load_labels(Context *c) {
+        int r = report_labels_new(&c->labels);
+
+        if (r < 0)
+                return log_oom();
+        r = report_db_foreach_user_agent(c->db, &arg_filter, load_label, c->labels);
+        if (r < 0)
+                return log_error_errno(r, "Failed to read User-Agents: %s", report_db_error(c->db));
+        report_labels_seal(c->labels);
+        return 0;
+}
+
+static int on_sequence(const Sequence *q, void *userdata) {
+        Context *c = userdata;
+
+        report_summary_add_sequence(&c->summary, q);
+        if (c->clients && report_clients_add_sequence(c->clients, q) < 0)
+                return -ENOMEM;
+        if (c->out.f && (arg_all || q->n_failures > 0)) {
+                report_output_sequence(&c->out, q, report_labels_get(c->labels, q->ja4, NULL, NULL));
+                c->shown++;
+        }
+        return ferror(stdout) ? -EIO : 0;
+}
+
+static int on_attempt_sequence(const Attempt *a, void *userdata) {
+        Context *c = userdata;
+
+        report_summary_add_attempt(&c->summary, a);
+        if (c->clients && report_clients_add_attempt(c->clients, a) < 0)
+                return -ENOMEM;
+        return sequencer_feed(c->sequencer, a);
+}
+
+static int group(Context *c) {
+        int r;
+
+        r = sequencer_new(&arg_params, on_sequence, c, &c->sequencer);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up grouping: %m");
+        r = report_db_foreach_attempt(c->db, &arg_filter, false, on_attempt_sequence, c);
+        if (r == -EPIPE || r == -EIO)
+                return r;
+        if (r < 0)
+                return log_error_errno(r, "Failed to read attempts: %s", report_db_error(c->db));
+        r = sequencer_flush(c->sequencer, now_realtime_us());
+        if (r < 0)
+                return r;
+        return 0;
+}
+
+static int verb_sequences(Context *c) {
+        int r;
+
+        r = load_labels(c);
+        if (r < 0)
+                return r;
+        c->out.f = stdout;
+        r = group(c);
+        if (r < 0)
+                return r;
+        if (c->summary.attempts == 0)
+                log_notice("No attempts matched.");
+        else
+                report_output_sequences_footer(&c->out, &c->summary, c->shown);
+        if (c->summary.attempts > 0 && c->shown == 0 && !arg_all && arg_output != OUTPUT_TABLE)
+                log_notice("No sequence with a failure; use --all to list the clean ones.");
+        return 0;
+}
+
+static int on_attempt_output(const Attempt *a, void *userdata) {
+        Context *c = userdata;
+
+        report_output_attempt(&c->out, a);
+        return ferror(stdout) ? -EIO : 0;
+}
+
+static int verb_attempts(Context *c) {
+        int r;
+
+        c->out.f = stdout;
+        r = report_db_foreach_attempt(c->db, &arg_filter, true, on_attempt_output, c);
+        if (r == -EIO && ferror(stdout))
+                return r;
+        if (r < 0)
+                return log_error_errno(r, "Failed to read attempts: %s", report_db_error(c->db));
+        if (c->out.rows == 0)
+                log_notice("No attempts matched.");
+        return 0;
+}
+
+static int verb_clients(Context *c) {
+        int r;
+
+        r = load_labels(c);
+        if (r < 0)
+                return r;
+        r = report_clients_new(&c->clients);
+        if (r < 0)
+                return log_oom();
+        r = group(c);
+        if (r < 0)
+                return r;
+        c->out.f = stdout;
+        report_output_clients(&c->out, c->clients, c->labels);
+        if (c->out.rows == 0)
+                log_notice("No attempts matched.");
+        return 0;
+}
+
+static int verb_summary(Context *c) {
+        int r = group(c);
+
+        if (r < 0)
+                return r;
+        c->out.f = stdout;
+        if (c->summary.attempts == 0)
+                log_notice("No attempts matched.");
+        report_output_summary(&c->out, &c->summary);
+        return 0;
+}
+
+static const struct {
+        const char *name;
+        int (*run)(Context *c);
+} verbs[] = {
+        {"sequences", verb_sequences},
+        {"attempts", verb_attempts},
+        {"clients", verb_clients},
+        {"summary", verb_summary},
+};
+
+static int run(int argc, char *argv[]) {
+        _cleanup_(report_db_closep) ReportDb *db = NULL;
+        _cleanup_(report_labels_freep) ReportLabels *labels = NULL;
+        _cleanup_(report_clients_freep) ReportClients *clients = NULL;
+        _cleanup_(sequencer_freep) Sequencer *sequencer = NULL;
+        _cleanup_free_ char *default_db = NULL;
+        const char *command = NULL, *cs;
+        int (*verb)(Context * c) = NULL;
+        int64_t now = now_realtime_us();
+        bool color, utf8;
+        Context c = {};
+        int r;
+
+        setlocale(LC_ALL, "");
+        log_setup("tlsreport");
+        r = parse_argv(argc, argv, &command);
+        if (r <= 0)
+                return r;
+        FOREACH_ARRAY(v, verbs, ELEMENTSOF(verbs))
+                if (streq(v->name, command))
+                        verb = v->run;
+        if (!verb)
+                return log_error_errno(
+                        EINVAL, "Unknown command \"%s\": use sequences, attempts, clients or summary.", command);
+
+        if (arg_since) {
+                r = report_time_parse(arg_since, now, &arg_filter.since_us);
+                if (r < 0)
+                        return log_error_errno(
+                                r, "Invalid --since \"%s\": use %s.", arg_since, REPORT_TIME_FORMS);
+        }
+        if (arg_until) {
+                r = report_time_parse(arg_until, now, &arg_filter.until_us);
+                if (r < 0)
+                        return log_error_errno(
+                                r, "Invalid --until \"%s\": use %s.", arg_until, REPORT_TIME_FORMS);
+        }
+        if (arg_filter.since_us > arg_filter.until_us)
+                return log_error_errno(EINVAL, "--since is later than --until.");
+
+        if (!arg_database) {
+                const char *state = getenv("STATE_DIRECTORY");
+
+                /* STATE_DIRECTORY may list several directories separated by ':'; the first is ours */
+                if (asprintf(
+                            &default_db,
+                            "%.*s/tlswatch.db",
+                            state && *state ? (int) strcspn(state, ":") : (int) strlen(STATE_DIRECTORY_DEFAULT),
+                            state && *state ? state : STATE_DIRECTORY_DEFAULT) < 0)
+                        return log_oom();
+                arg_database = default_db;
+        }
+        r = report_db_open(arg_database, &db);
+        if (r == -ENOENT)
+                return log_error_errno(
+                        r, "no database at %s: is tlswatchd running? use --database", arg_database);
+        if (r == -EMEDIUMTYPE)
+                return log_error_errno(r, "%s is not a tlswatch database.", arg_database);
+        if (r < 0)
+                return log_error_errno(r, "Failed to open database %s: %m", arg_database);
+
+        color = arg_color == COLOR_ALWAYS ||
+                (arg_color == COLOR_AUTO && isatty(STDOUT_FILENO) && !getenv("NO_COLOR") &&
+                 !(getenv("TERM") && streq(getenv("TERM"), "dumb")));
+        cs = nl_langinfo(CODESET);
+        utf8 = cs && (strcasecmp(cs, "UTF-8") == 0 || strcasecmp(cs, "utf8") == 0);
+
+        pager_open();
+        c = (Context){
+                .db = db,
+                .out = {.mode = arg_output, .color = color && arg_output == OUTPUT_TABLE, .ascii = !utf8},
+        };
+        report_summary_init(&c.summary);
+        r = verb(&c);
+        labels = c.labels;
+        clients = c.clients;
+        sequencer = c.sequencer;
+        if (fflush(stdout) != 0 || ferror(stdout))
+                r = r < 0 ? r : -EIO;
+        pager_close();
+        return r;
+}
+
+int main(int argc, char *argv[]) {
+        int r = run(argc, argv);
+
+        return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}
