@@ -105,6 +105,7 @@ void clienthello_capture_init(ClientHelloCapture *c) {
 void clienthello_capture_done(ClientHelloCapture *c) {
         free(c->msg);
         c->msg = NULL;
+        c->released = true;
         c->msg_size = c->msg_len = 0;
 }
 
@@ -185,7 +186,7 @@ CaptureState clienthello_capture_feed(ClientHelloCapture *c, const void *data, s
         const uint8_t *p = data;
 
         c->scanner.bytes += len;
-        if (c->state != CAPTURE_NEED_MORE) {
+        if (c->state != CAPTURE_NEED_MORE || c->released) {
                 scanner_scan(&c->scanner, p, len);
                 return c->state;
         }

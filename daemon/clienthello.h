@@ -118,12 +118,14 @@ typedef struct ClientHelloCapture {
         size_t msg_len;  /* bytes of msg filled */
 
         uint64_t records;       /* handshake records that carried part of the ClientHello */
+        bool released;          /* clienthello_capture_done() was called: from then on only scan */
         uint32_t announced_len; /* body length in the handshake header (also set for CAPTURE_TOO_BIG) */
         const char *reason;     /* static text, set with CAPTURE_MALFORMED / CAPTURE_TOO_BIG / NOT_TLS */
 } ClientHelloCapture;
 
 void clienthello_capture_init(ClientHelloCapture *c);
-/* Frees the message buffer; the capture may be re-initialised afterwards. */
+/* Frees the message buffer. Further clienthello_capture_feed() calls only go through c->scanner (the
+ * state stays as it was); clienthello_capture_init() starts over. */
 void clienthello_capture_done(ClientHelloCapture *c);
 
 /* Feeds the next len inbound bytes. Returns the new state. Once the state is final (anything but

@@ -161,7 +161,10 @@ void sequence_client_key(const char *peer_addr, char ret[static SEQUENCE_CLIENT_
         if (peer_addr && strchr(peer_addr, ':') && inet_pton(AF_INET6, peer_addr, &in6) == 1 &&
             inet_ntop(AF_INET, in6.s6_addr + 12, ret, SEQUENCE_CLIENT_MAX))
                 return; /* ::ffff:a.b.c.d, should the record not have converted it */
-        (void) snprintf(ret, SEQUENCE_CLIENT_MAX, "%s", strempty(peer_addr));
+        size_t n = peer_addr ? strnlen(peer_addr, SEQUENCE_CLIENT_MAX - 1) : 0;
+
+        memcpy(ret, strempty(peer_addr), n);
+        ret[n] = '\0';
 }
 
 static bool alert_is_certificate(int alert) {
@@ -224,13 +227,14 @@ Pattern sequence_classify(const Sequence *s) {
                 return PATTERN_VERSION_MISMATCH;
         if (cipher > 0)
                 return PATTERN_NO_SHARED_CIPHER;
-        if (not_tls == failures)
+        /* connections without a byte sent go along with whatever else the client did wrong */
+        if (not_tls > 0 && not_tls + no_data == failures)
                 return PATTERN_NOT_TLS;
         if (no_data == failures)
                 return PATTERN_PROBE;
         if (s->outcome == SEQUENCE_OK && transient == failures)
                 return PATTERN_TRANSIENT_THEN_OK;
-        if (timeout == failures)
+        if (timeout > 0 && timeout + no_data == failures)
                 return PATTERN_TIMEOUT;
         return PATTERN_FAILED;
 }
@@ -301,9 +305,8 @@ size_t sequence_format_attempts(const Sequence *s, bool ascii, char *buf, size_t
 static Sequence *sequence_free(Sequence *s) {
         if (!s)
                 return NULL;
-        free(s->ja4);
-        raw_string_clear(&s->sni);
-        free(s->attempts);
+        if (s->attempts != s->attempts_inline)
+                free(s->attempts);
         free(s);
         return NULL;
 }
@@ -336,8 +339,6 @@ static bool key_equal(const KeyEntry *e, const char *client, const char *ja4, co
 static KeyEntry *key_entry_free(KeyEntry *e) {
         if (!e)
                 return NULL;
-        free(e->ja4);
-        raw_string_clear(&e->sni);
         free(e);
         return NULL;
 }
@@ -480,24 +481,37 @@ sequencer_find(Sequencer *s, uint64_t h, const char *client, const char *ja4, co
         return NULL;
 }
 
+/* One allocation for a struct and its key strings, which follow it: ja4 (NUL-terminated) and the SNI's
+ * bytes (plus a NUL). */
+static void *
+alloc_with_key(size_t size, const char *ja4, const RawString *sni, char **ret_ja4, RawString *ret_sni) {
+        size_t l = ja4 ? strlen(ja4) + 1 : 0;
+        char *p = calloc(1, size + l + sni->len + 1);
+
+        if (!p)
+                return NULL;
+        *ret_ja4 = ja4 ? memcpy(p + size, ja4, l) : NULL;
+        *ret_sni = (RawString){.data = sni->data ? p + size + l : NULL, .len = sni->data ? sni->len : 0};
+        if (sni->data && sni->len > 0)
+                memcpy(p + size + l, sni->data, sni->len);
+        return p;
+}
+
 static int sequencer_add_entry(
         Sequencer *s, uint64_t h, const char *client, const char *ja4, const RawString *sni, KeyEntry **ret) {
         _cleanup_(key_entry_freep) KeyEntry *e = NULL;
+        RawString sni_copy;
+        char *ja4_copy;
 
         if (s->n_entries >= s->n_buckets && sequencer_grow(s) < 0)
                 return -ENOMEM;
-        e = calloc(1, sizeof *e);
+        e = alloc_with_key(sizeof *e, ja4, sni, &ja4_copy, &sni_copy);
         if (!e)
                 return -ENOMEM;
+        e->ja4 = ja4_copy;
+        e->sni = sni_copy;
         e->hash = h;
         memcpy(e->client, client, SEQUENCE_CLIENT_MAX);
-        if (ja4) {
-                e->ja4 = strdup(ja4);
-                if (!e->ja4)
-                        return -ENOMEM;
-        }
-        if (raw_string_set(&e->sni, sni->data, sni->len) < 0)
-                return -ENOMEM;
         e->last_ok_us = INT64_MIN;
         e->chain_next = s->buckets[h & (s->n_buckets - 1)];
         s->buckets[h & (s->n_buckets - 1)] = e;
@@ -508,24 +522,23 @@ static int sequencer_add_entry(
 }
 
 static int sequence_new(Sequencer *s, const KeyEntry *e, int64_t t, Sequence **ret) {
-        _cleanup_(sequence_freep) Sequence *q = calloc(1, sizeof *q);
+        RawString sni_copy;
+        char *ja4_copy;
+        Sequence *q = alloc_with_key(sizeof *q, e->ja4, &e->sni, &ja4_copy, &sni_copy);
 
         if (!q)
                 return -ENOMEM;
+        q->ja4 = ja4_copy;
+        q->sni = sni_copy;
+        q->attempts = q->attempts_inline;
+        q->n_details_allocated = ELEMENTSOF(q->attempts_inline);
         memcpy(q->client, e->client, SEQUENCE_CLIENT_MAX);
-        if (e->ja4) {
-                q->ja4 = strdup(e->ja4);
-                if (!q->ja4)
-                        return -ENOMEM;
-        }
-        if (raw_string_set(&q->sni, e->sni.data, e->sni.len) < 0)
-                return -ENOMEM;
         q->first_us = q->last_us = t;
         q->outcome = SEQUENCE_OPEN;
         q->pattern = _PATTERN_INVALID;
         q->after_ok = e->last_ok_us != INT64_MIN && t - e->last_ok_us <= s->params.burst_gap_us;
         q->serial = s->next_serial++;
-        *ret = TAKE_PTR(q);
+        *ret = q;
         return 0;
 }
 
@@ -537,10 +550,13 @@ static int sequence_add(Sequence *q, const Attempt *a, int64_t t) {
                 return 0;
         if (q->n_details >= q->n_details_allocated) {
                 unsigned n = MIN(MAX(q->n_details_allocated * 2, 4u), (unsigned) SEQUENCE_DETAILS_MAX);
-                SequenceAttempt *p = realloc(q->attempts, n * sizeof *p);
+                SequenceAttempt *p = realloc(
+                        q->attempts == q->attempts_inline ? NULL : q->attempts, n * sizeof *p);
 
                 if (!p)
                         return -ENOMEM;
+                if (q->attempts == q->attempts_inline)
+                        memcpy(p, q->attempts_inline, sizeof q->attempts_inline);
                 q->attempts = p;
                 q->n_details_allocated = n;
         }

@@ -74,6 +74,7 @@ typedef struct Sequence {
         Pattern pattern; /* set when the sequence is handed out; sequence_classify() for open ones */
 
         /* private to the sequencer */
+        SequenceAttempt attempts_inline[4];
         uint64_t serial;
         bool finished;
         struct Sequence *queue_next;

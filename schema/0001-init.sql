@@ -9,11 +9,16 @@ CREATE TABLE attempts (
         peer_port        INTEGER NOT NULL,
         local_addr       TEXT NOT NULL,
         local_port       INTEGER NOT NULL,
-        outcome          TEXT NOT NULL CHECK (outcome IN ('ok', 'peer_alert', 'peer_reset', 'peer_closed',
-                                                          'no_data', 'timeout', 'not_tls', 'tls_error',
-                                                          'server_error')),
-        state_reached    TEXT NOT NULL CHECK (state_reached IN ('connected', 'client_hello',
-                                                                'server_flight', 'client_flight', 'done')),
+        -- The closed sets are spelled as OR chains, not IN lists: SQLite evaluates a CHECK's IN list of
+        -- more than two constants through a temporary b-tree built for every row inserted, which cost
+        -- about a third of the writer's CPU.
+        outcome          TEXT NOT NULL CHECK (outcome = 'ok' OR outcome = 'peer_alert' OR outcome = 'peer_reset' OR
+                                              outcome = 'peer_closed' OR outcome = 'no_data' OR
+                                              outcome = 'timeout' OR outcome = 'not_tls' OR
+                                              outcome = 'tls_error' OR outcome = 'server_error'),
+        state_reached    TEXT NOT NULL CHECK (state_reached = 'connected' OR state_reached = 'client_hello' OR
+                                              state_reached = 'server_flight' OR
+                                              state_reached = 'client_flight' OR state_reached = 'done'),
         alert_received   INTEGER,
         alert_sent       INTEGER,
         tls_error        INTEGER,

@@ -433,6 +433,20 @@ static void test_capture_states(void) {
         CASE("announces 16 MiB", "\x16\x03\x01\x00\x04\x01\xff\xff\xff", CAPTURE_TOO_BIG, false, NULL);
         CASE("empty hello", "\x16\x03\x01\x00\x04\x01\x00\x00\x00", CAPTURE_COMPLETE, false, NULL);
 
+        /* Released half-way: later bytes are only scanned. */
+        Buf ex = {};
+        hello_example(&ex, false);
+        clienthello_capture_init(&c);
+        clienthello_capture_feed(&c, ex.data, 20);
+        clienthello_capture_done(&c);
+        is_int(clienthello_capture_feed(&c, ex.data + 20, ex.len - 20),
+               CAPTURE_NEED_MORE,
+               "released: only scans");
+        ok(!c.msg && c.scanner.bytes == ex.len && c.scanner.records == 1,
+           "released: bytes and records counted");
+        clienthello_capture_done(&c);
+        buf_free(&ex);
+
         /* "GE" then "T ": decided once 4 bytes are there. */
         clienthello_capture_init(&c);
         is_int(clienthello_capture_feed(&c, "GE", 2), CAPTURE_NEED_MORE, "GE: need more");

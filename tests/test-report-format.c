@@ -170,7 +170,7 @@ typedef struct Ctx {
         ReportSummary *summary;
         ReportClients *clients;
         ReportLabels *labels;
-        bool all;
+        bool all, list;
 } Ctx;
 
 static int on_sequence(const Sequence *q, void *userdata) {
@@ -178,7 +178,7 @@ static int on_sequence(const Sequence *q, void *userdata) {
 
         report_summary_add_sequence(c->summary, q);
         report_clients_add_sequence(c->clients, q);
-        if (c->all || q->n_failures > 0)
+        if (c->list && (c->all || q->n_failures > 0))
                 report_output_sequence(c->out, q, report_labels_get(c->labels, q->ja4, NULL, NULL));
         return 0;
 }
@@ -193,7 +193,7 @@ static char *render(const char *command, OutputMode mode, bool all, bool color) 
         size_t size = 0;
         FILE *f = open_memstream(&buf, &size);
         ReportOutput out = {.f = f, .mode = mode, .color = color};
-        Ctx c = {.out = &out, .summary = &summary, .all = all};
+        Ctx c = {.out = &out, .summary = &summary, .all = all, .list = streq(command, "sequences")};
 
         if (!f)
                 return NULL;

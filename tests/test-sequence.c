@@ -215,6 +215,7 @@ static void test_patterns(void) {
                 {"A70", true, "\u271770", PATTERN_VERSION_MISMATCH, SEQUENCE_ABANDONED},
                 {"E40", true, "\u2717s40", PATTERN_NO_SHARED_CIPHER, SEQUENCE_ABANDONED},
                 {"H H", false, "\u2717tls \u2717tls", PATTERN_NOT_TLS, SEQUENCE_ABANDONED},
+                {"H N", false, "\u2717tls \u2717none", PATTERN_NOT_TLS, SEQUENCE_ABANDONED},
                 {"N N N", false, "\u2717none \u2717none \u2717none", PATTERN_PROBE, SEQUENCE_ABANDONED},
                 {"T T", true, "\u2717time \u2717time", PATTERN_TIMEOUT, SEQUENCE_ABANDONED},
                 {"r T OK", true, "\u2717rst \u2717time \u2713", PATTERN_TRANSIENT_THEN_OK, SEQUENCE_OK},

@@ -174,8 +174,17 @@ static int column_int_or(sqlite3_stmt *st, int i, int dflt) {
         return sqlite3_column_type(st, i) == SQLITE_NULL ? dflt : sqlite3_column_int(st, i);
 }
 
-static void row_to_attempt(sqlite3_stmt *st, Attempt *a) {
-        const char *s;
+/* An address column into the record's fixed buffer (truncated; the daemon never writes longer ones). */
+static void copy_addr(sqlite3_stmt *st, int i, char ret[static 46]) {
+        const unsigned char *p = sqlite3_column_text(st, i);
+        size_t n = p ? MIN((size_t) sqlite3_column_bytes(st, i), (size_t) 45) : 0;
+
+        if (n > 0)
+                memcpy(ret, p, n);
+        ret[n] = '\0';
+}
+
+static void row_to_attempt(sqlite3_stmt *st, bool full, Attempt *a) {
         Outcome o;
         HandshakeStep step;
 
@@ -183,40 +192,41 @@ static void row_to_attempt(sqlite3_stmt *st, Attempt *a) {
                 .id = sqlite3_column_int64(st, COL_ID),
                 .started_us = sqlite3_column_int64(st, COL_STARTED),
                 .ended_us = sqlite3_column_int64(st, COL_ENDED),
-                .peer_port = (uint16_t) sqlite3_column_int(st, COL_PEER_PORT),
-                .local_port = (uint16_t) sqlite3_column_int(st, COL_LOCAL_PORT),
                 .alert_received = column_int_or(st, COL_ALERT_RECEIVED, -1),
                 .alert_sent = column_int_or(st, COL_ALERT_SENT, -1),
-                .tls_error = column_int_or(st, COL_TLS_ERROR, 0),
-                .error_text = column_text(st, COL_ERROR_TEXT),
-                .offered_versions = column_text(st, COL_OFFERED_VERSIONS),
-                .version = column_text(st, COL_VERSION),
-                .cipher = column_text(st, COL_CIPHER),
                 .sni = column_raw(st, COL_SNI),
-                .alpn_offered = column_raw(st, COL_ALPN_OFFERED),
-                .alpn = column_raw(st, COL_ALPN),
-                .ja3 = column_text(st, COL_JA3),
-                .ja3_full = column_text(st, COL_JA3_FULL),
                 .ja4 = column_text(st, COL_JA4),
-                .ja4_r = column_text(st, COL_JA4_R),
-                .ja4_o = column_text(st, COL_JA4_O),
-                .ja4_ro = column_text(st, COL_JA4_RO),
                 .ja4_stable = column_text(st, COL_JA4_STABLE),
-                .hello_retry = sqlite3_column_int(st, COL_HELLO_RETRY) != 0,
                 .resumed = sqlite3_column_int(st, COL_RESUMED) != 0,
-                .bytes_in = (uint64_t) sqlite3_column_int64(st, COL_BYTES_IN),
-                .bytes_out = (uint64_t) sqlite3_column_int64(st, COL_BYTES_OUT),
-                .http_requests = (unsigned) sqlite3_column_int(st, COL_HTTP_REQUESTS),
-                .user_agent = column_raw(st, COL_USER_AGENT),
         };
-        s = column_text(st, COL_PEER_ADDR);
-        (void) snprintf(a->peer_addr, sizeof a->peer_addr, "%s", strempty(s));
-        s = column_text(st, COL_LOCAL_ADDR);
-        (void) snprintf(a->local_addr, sizeof a->local_addr, "%s", strempty(s));
+        copy_addr(st, COL_PEER_ADDR, a->peer_addr);
         o = outcome_from_string(column_text(st, COL_OUTCOME));
         a->outcome = o >= 0 ? o : OUTCOME_SERVER_ERROR;
         step = handshake_step_from_string(column_text(st, COL_STATE));
         a->state_reached = step >= 0 ? step : STEP_CONNECTED;
+        if (!full)
+                return; /* the other columns were not selected */
+
+        a->peer_port = (uint16_t) sqlite3_column_int(st, COL_PEER_PORT);
+        a->local_port = (uint16_t) sqlite3_column_int(st, COL_LOCAL_PORT);
+        copy_addr(st, COL_LOCAL_ADDR, a->local_addr);
+        a->tls_error = column_int_or(st, COL_TLS_ERROR, 0);
+        a->error_text = column_text(st, COL_ERROR_TEXT);
+        a->offered_versions = column_text(st, COL_OFFERED_VERSIONS);
+        a->version = column_text(st, COL_VERSION);
+        a->cipher = column_text(st, COL_CIPHER);
+        a->alpn_offered = column_raw(st, COL_ALPN_OFFERED);
+        a->alpn = column_raw(st, COL_ALPN);
+        a->ja3 = column_text(st, COL_JA3);
+        a->ja3_full = column_text(st, COL_JA3_FULL);
+        a->ja4_r = column_text(st, COL_JA4_R);
+        a->ja4_o = column_text(st, COL_JA4_O);
+        a->ja4_ro = column_text(st, COL_JA4_RO);
+        a->hello_retry = sqlite3_column_int(st, COL_HELLO_RETRY) != 0;
+        a->bytes_in = (uint64_t) sqlite3_column_int64(st, COL_BYTES_IN);
+        a->bytes_out = (uint64_t) sqlite3_column_int64(st, COL_BYTES_OUT);
+        a->http_requests = (unsigned) sqlite3_column_int(st, COL_HTTP_REQUESTS);
+        a->user_agent = column_raw(st, COL_USER_AGENT);
 }
 
 static int sqlite_to_errno(int r) {
@@ -263,7 +273,7 @@ int report_db_foreach_attempt(
         while ((r = sqlite3_step(st)) == SQLITE_ROW) {
                 Attempt a;
 
-                row_to_attempt(st, &a);
+                row_to_attempt(st, full, &a);
                 if (!report_filter_match(f, &a))
                         continue;
                 r = h(&a, userdata);
@@ -282,10 +292,10 @@ int report_db_foreach_user_agent(ReportDb *d, const ReportFilter *f, ReportUserA
 
         r = sqlite3_prepare_v2(
                 d->db,
-                "SELECT ja4_stable, user_agent, count(*) FROM attempts INDEXED BY attempts_started"
+                /* aggregated by the caller: cheaper than a GROUP BY, which would sort every row */
+                "SELECT ja4_stable, user_agent FROM attempts INDEXED BY attempts_started"
                 " WHERE started_us >= ?1 AND started_us < ?2 AND outcome = 'ok'"
-                " AND ja4_stable IS NOT NULL AND user_agent IS NOT NULL"
-                " GROUP BY ja4_stable, user_agent",
+                " AND ja4_stable IS NOT NULL AND user_agent IS NOT NULL",
                 -1,
                 &st,
                 NULL);
@@ -296,7 +306,7 @@ int report_db_foreach_user_agent(ReportDb *d, const ReportFilter *f, ReportUserA
         while ((r = sqlite3_step(st)) == SQLITE_ROW) {
                 RawString ua = column_raw(st, 1);
 
-                r = h(column_text(st, 0), &ua, (uint64_t) sqlite3_column_int64(st, 2), userdata);
+                r = h(column_text(st, 0), &ua, 1, userdata);
                 if (r < 0) {
                         sqlite3_finalize(st);
                         return r;

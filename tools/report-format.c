@@ -55,9 +55,27 @@ static void json_key(Json *j, const char *key) {
                 fputc('\n', f);
                 for (unsigned i = 0; i <= j->depth; i++)
                         fputc('\t', f);
-                fprintf(f, "\"%s\" : ", key);
-        } else
-                fprintf(f, "\"%s\":", key);
+                fputc('"', f);
+                fputs(key, f);
+                fputs("\" : ", f);
+        } else {
+                fputc('"', f);
+                fputs(key, f);
+                fputs("\":", f);
+        }
+}
+
+/* Integers are most of what the JSON and CSV output holds: format them without printf. */
+static void put_int(FILE *f, int64_t v) {
+        char buf[24], *p = buf + sizeof buf;
+        uint64_t u = v < 0 ? -(uint64_t) v : (uint64_t) v;
+
+        do
+                *--p = (char) ('0' + u % 10);
+        while ((u /= 10) > 0);
+        if (v < 0)
+                *--p = '-';
+        fwrite(p, 1, (size_t) (buf + sizeof buf - p), f);
 }
 
 static void json_end(Json *j) {
@@ -89,7 +107,7 @@ static void json_raw(Json *j, const char *key, const RawString *value) {
 
 static void json_int(Json *j, const char *key, int64_t v) {
         json_key(j, key);
-        fprintf(j->o->f, "%" PRId64, v);
+        put_int(j->o->f, v);
 }
 
 static void json_int_or_null(Json *j, const char *key, int64_t v, bool null) {
@@ -97,7 +115,7 @@ static void json_int_or_null(Json *j, const char *key, int64_t v, bool null) {
         if (null)
                 fputs("null", j->o->f);
         else
-                fprintf(j->o->f, "%" PRId64, v);
+                put_int(j->o->f, v);
 }
 
 static void json_double(Json *j, const char *key, double v, bool null) {
@@ -127,7 +145,7 @@ static void csv_raw(ReportOutput *o, bool first, const RawString *s) {
 static void csv_int(ReportOutput *o, int64_t v, bool null) {
         fputc(',', o->f);
         if (!null)
-                fprintf(o->f, "%" PRId64, v);
+                put_int(o->f, v);
 }
 
 static void csv_end(ReportOutput *o) {
@@ -205,8 +223,11 @@ static void sequence_json(ReportOutput *o, const Sequence *q, const char *label,
         json_str(&j, "diagnosis", pattern_diagnosis(q->pattern));
         json_key(&j, "attempt_ids");
         fputc('[', o->f);
-        for (unsigned i = 0; i < q->n_details; i++)
-                fprintf(o->f, "%s%" PRId64, i > 0 ? "," : "", q->attempts[i].id);
+        for (unsigned i = 0; i < q->n_details; i++) {
+                if (i > 0)
+                        fputc(',', o->f);
+                put_int(o->f, q->attempts[i].id);
+        }
         fputc(']', o->f);
         json_str(&j, "label", label);
         json_str(&j, "compact", compact);

@@ -3,17 +3,52 @@
 
 #include "report.h"
 
+#define LAST_UA_MAX 160
+
 typedef struct LabelEntry {
         char *ja4;
+        uint64_t hash;
         ReportAgentCount agents[REPORT_LABEL_AGENTS];
         size_t n_agents;
+        /* the last User-Agent added and its summary: rows of one family mostly repeat one UA */
+        char last_ua[LAST_UA_MAX];
+        size_t last_ua_len;
+        char last_summary[REPORT_LABEL_MAX];
 } LabelEntry;
 
 struct ReportLabels {
         LabelEntry *entries;
         size_t n, allocated;
+        uint32_t *index; /* open addressing over entries while loading: entry number + 1, 0 = free */
+        size_t index_size;
         bool sealed;
 };
+
+static uint64_t ja4_hash(const char *s) {
+        uint64_t h = UINT64_C(14695981039346656037);
+
+        for (; *s; s++)
+                h = (h ^ (unsigned char) *s) * UINT64_C(1099511628211);
+        return h;
+}
+
+static int labels_reindex(ReportLabels *l, size_t size) {
+        uint32_t *idx = calloc(size, sizeof *idx);
+
+        if (!idx)
+                return -ENOMEM;
+        for (size_t i = 0; i < l->n; i++) {
+                size_t k = l->entries[i].hash & (size - 1);
+
+                while (idx[k] != 0)
+                        k = (k + 1) & (size - 1);
+                idx[k] = (uint32_t) i + 1;
+        }
+        free(l->index);
+        l->index = idx;
+        l->index_size = size;
+        return 0;
+}
 
 static bool token_char(char c) {
         return isalnum((unsigned char) c) || c == '.' || c == '_' || c == '-';
@@ -150,17 +185,56 @@ static LabelEntry *labels_find(ReportLabels *l, const char *ja4) {
         LabelEntry key = {.ja4 = (char *) ja4};
 
         if (!l->sealed) {
-                /* while loading, rows usually arrive grouped by family */
-                if (l->n > 0 && streq(l->entries[l->n - 1].ja4, ja4))
-                        return &l->entries[l->n - 1];
+                uint64_t h = ja4_hash(ja4);
+
+                if (l->index_size == 0)
+                        return NULL;
+                for (size_t k = h & (l->index_size - 1); l->index[k] != 0; k = (k + 1) & (l->index_size - 1)) {
+                        LabelEntry *e = &l->entries[l->index[k] - 1];
+
+                        if (e->hash == h && streq(e->ja4, ja4))
+                                return e;
+                }
                 return NULL;
         }
         return bsearch(&key, l->entries, l->n, sizeof *l->entries, entry_compare);
 }
 
+static int labels_append(ReportLabels *l, const char *ja4, LabelEntry **ret) {
+        LabelEntry *e;
+
+        if (l->n >= l->allocated) {
+                size_t n = MAX(l->allocated * 2, (size_t) 16);
+                LabelEntry *p = realloc(l->entries, n * sizeof *p);
+
+                if (!p)
+                        return -ENOMEM;
+                l->entries = p;
+                l->allocated = n;
+        }
+        e = &l->entries[l->n];
+        *e = (LabelEntry){.ja4 = strdup(ja4), .hash = ja4_hash(ja4)};
+        if (!e->ja4)
+                return -ENOMEM;
+        l->n++;
+        if (l->n * 2 > l->index_size) {
+                if (labels_reindex(l, MAX(l->index_size * 2, (size_t) 64)) < 0)
+                        return -ENOMEM;
+        } else {
+                size_t k = e->hash & (l->index_size - 1);
+
+                while (l->index[k] != 0)
+                        k = (k + 1) & (l->index_size - 1);
+                l->index[k] = (uint32_t) l->n;
+        }
+        *ret = e;
+        return 0;
+}
+
 int report_labels_add(ReportLabels *l, const char *ja4, const RawString *ua, uint64_t count) {
         char summary[REPORT_LABEL_MAX];
         LabelEntry *e;
+        int r;
 
         if (!ja4 || !ua->data || l->sealed)
                 return 0;
@@ -168,22 +242,21 @@ int report_labels_add(ReportLabels *l, const char *ja4, const RawString *ua, uin
         if (!e) {
                 if (l->n >= REPORT_FAMILIES_MAX)
                         return 0;
-                if (l->n >= l->allocated) {
-                        size_t n = MAX(l->allocated * 2, (size_t) 16);
-                        LabelEntry *p = realloc(l->entries, n * sizeof *p);
-
-                        if (!p)
-                                return -ENOMEM;
-                        l->entries = p;
-                        l->allocated = n;
-                }
-                e = &l->entries[l->n];
-                *e = (LabelEntry){.ja4 = strdup(ja4)};
-                if (!e->ja4)
-                        return -ENOMEM;
-                l->n++;
+                r = labels_append(l, ja4, &e);
+                if (r < 0)
+                        return r;
         }
-        report_user_agent_summary(ua->data, ua->len, summary);
+        if (e->last_ua_len > 0 && ua->len == e->last_ua_len && memcmp(ua->data, e->last_ua, ua->len) == 0)
+                memcpy(summary, e->last_summary, sizeof summary);
+        else {
+                report_user_agent_summary(ua->data, ua->len, summary);
+                if (ua->len > 0 && ua->len <= LAST_UA_MAX) {
+                        memcpy(e->last_ua, ua->data, ua->len);
+                        e->last_ua_len = ua->len;
+                        memcpy(e->last_summary, summary, sizeof summary);
+                } else
+                        e->last_ua_len = 0;
+        }
         for (size_t i = 0; i < e->n_agents; i++)
                 if (streq(e->agents[i].summary, summary)) {
                         e->agents[i].count += count;
@@ -194,12 +267,14 @@ int report_labels_add(ReportLabels *l, const char *ja4, const RawString *ua, uin
                 e->agents[e->n_agents++].count = count;
                 return 0;
         }
-        /* full: replace the rarest if this one is commoner (bounded, approximate for hostile input) */
-        qsort(e->agents, e->n_agents, sizeof *e->agents, agent_compare);
-        if (e->agents[e->n_agents - 1].count < count) {
-                memcpy(e->agents[e->n_agents - 1].summary, summary, sizeof summary);
-                e->agents[e->n_agents - 1].count = count;
-        }
+        /* full: "space saving" (Metwally et al.): the rarest makes room and the newcomer inherits its count,
+         * so memory stays bounded whatever a client sends and the commonest summaries survive */
+        size_t rarest = 0;
+        for (size_t i = 1; i < e->n_agents; i++)
+                if (e->agents[i].count < e->agents[rarest].count)
+                        rarest = i;
+        memcpy(e->agents[rarest].summary, summary, sizeof summary);
+        e->agents[rarest].count += count;
         return 0;
 }
 
@@ -229,6 +304,9 @@ void report_labels_seal(ReportLabels *l) {
                 l->entries[j++] = l->entries[i];
         }
         l->n = j;
+        free(l->index);
+        l->index = NULL;
+        l->index_size = 0;
         FOREACH_ARRAY(e, l->entries, l->n)
                 qsort(e->agents, e->n_agents, sizeof *e->agents, agent_compare);
         l->sealed = true;

@@ -46,7 +46,7 @@ int report_db_foreach_attempt(
         ReportDb *db, const ReportFilter *f, bool full, ReportAttemptHandler h, void *userdata);
 
 typedef int (*ReportUserAgentHandler)(const char *ja4, const RawString *ua, uint64_t count, void *userdata);
-/* The User-Agents of successful attempts in [since, until), per stable JA4, with counts. */
+/* The User-Agents of successful attempts in [since, until), per stable JA4 (count is 1: one call per row). */
 int report_db_foreach_user_agent(ReportDb *db, const ReportFilter *f, ReportUserAgentHandler h, void *userdata);
 
 /* ---- labels: "who is this client?" ---- */

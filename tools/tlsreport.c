@@ -418,6 +418,8 @@ static int run(int argc, char *argv[]) {
         utf8 = cs && (strcasecmp(cs, "UTF-8") == 0 || strcasecmp(cs, "utf8") == 0);
 
         pager_open();
+        /* large blocks: JSON of a busy day is hundreds of MB */
+        (void) setvbuf(stdout, NULL, _IOFBF, 256 * 1024);
         c = (Context){
                 .db = db,
                 .out = {.mode = arg_output, .color = color && arg_output == OUTPUT_TABLE, .ascii = !utf8},

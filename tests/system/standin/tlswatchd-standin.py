@@ -211,6 +211,10 @@ class Server:
                 % (a["peer_addr"], a["version"])).encode()
         tls.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nConnection: close\r\nContent-Length: %d\r\n\r\n"
                   % len(body) + body)
+        try:
+            tls.unwrap()  # close_notify
+        except ssl.SSLError:
+            pass
         flush()
 
     def serve(self, listeners):

@@ -1,0 +1,535 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Runs every tlswatch benchmark (issue 7) on loopback and prints one table of figures.
+#
+#   bench/run-all.sh [--quick] [--large] [BUILDDIR]        (default BUILDDIR: build-bench)
+#
+# Build first, in release mode:  meson setup build-bench -Dbuildtype=release && ninja -C build-bench
+# --quick: fewer and shorter rounds, 2,000 held connections, report databases up to 10^5 rows (~3 min).
+# default: 5 rounds, 10,000 held connections, report databases of 10^5 and 10^6 rows (~10 min).
+# --large: also the 10^7-row report database (generated once into $BENCH_CACHE, ~4 GB and several
+#          minutes; then ~3 more minutes per run).
+# The machine may be shared: every figure that matters is a ratio against a baseline measured in
+# the same run, rounds interleaved, and reported as median [min-max] over the rounds.
+# Needs: python3, nginx (Debian package nginx), sqlite3 and /usr/bin/time for the report part.
+# Only 127.0.0.1 is used. Nothing is a pass/fail test: the figures are printed next to the targets.
+set -euo pipefail
+
+quick=0
+large=0
+builddir=
+for a in "$@"; do
+        case $a in
+        --quick) quick=1 ;;
+        --large) large=1 ;;
+        -h | --help)
+                sed -n '3,14p' "$0"
+                exit 0
+                ;;
+        -*)
+                echo "unknown option $a" >&2
+                exit 2
+                ;;
+        *) builddir=$a ;;
+        esac
+done
+src=$(cd "$(dirname "$0")/.." && pwd)
+builddir=${builddir:-$src/build-bench}
+builddir=$(cd "$builddir" && pwd)
+cache=${BENCH_CACHE:-/var/tmp/tlswatch-bench}
+
+if ((quick)); then
+        rounds=3 secs=2 hold=2000 hold_secs=3 store_n=50000 sizes="100000" cg_n=10
+else
+        rounds=5 secs=4 hold=10000 hold_secs=5 store_n=200000 sizes="100000 1000000" cg_n=40
+fi
+((large)) && sizes="$sizes 10000000"
+clients=16
+
+tlswatchd=$builddir/daemon/tlswatchd
+tlsreport=$builddir/tools/tlsreport
+loadgen=$builddir/bench/loadgen
+baseline=$builddir/bench/mbedtls-baseline-server
+floor=$builddir/bench/crypto-floor
+for f in "$tlswatchd" "$tlsreport" "$baseline" "$floor" "$builddir/bench/bench-store" \
+        "$builddir/bench/bench-fingerprint" "$builddir/bench/gen-attempts"; do
+        [ -x "$f" ] || {
+                echo "missing $f: build with meson setup $builddir -Dbuildtype=release && ninja -C $builddir" >&2
+                exit 1
+        }
+done
+have_loadgen=1
+[ -x "$loadgen" ] || {
+        have_loadgen=0
+        echo "NOTE: $loadgen not built (OpenSSL's libssl-dev missing): handshake benchmarks skipped" >&2
+}
+have_nginx=1
+command -v nginx >/dev/null || {
+        have_nginx=0
+        echo "NOTE: nginx not installed: the nginx comparison is skipped" >&2
+}
+
+tmp=$(mktemp -d /tmp/tlswatch-bench.XXXXXX)
+results=$tmp/results # lines: SECTION<TAB>METRIC<TAB>ROUND<TAB>VALUE
+: >"$results"
+pids=()
+cleanup() {
+        local p
+        for p in "${pids[@]}"; do
+                kill "$p" 2>/dev/null || true
+        done
+        for p in "${pids[@]}"; do
+                wait "$p" 2>/dev/null || true
+        done
+        rm -rf "$tmp"
+}
+trap cleanup EXIT
+stop() { # PID...: stops servers this script started
+        local p q keep
+        for p in "$@"; do
+                kill "$p" 2>/dev/null || true
+                wait "$p" 2>/dev/null || true
+                keep=()
+                for q in "${pids[@]}"; do
+                        [ "$q" = "$p" ] || keep+=("$q")
+                done
+                pids=("${keep[@]}")
+        done
+}
+start_s=$(date +%s)
+
+note() { printf '== %s (%ss)\n' "$*" "$(($(date +%s) - start_s))" >&2; }
+record() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$results"; }
+kv() { # KEY LINE: the value of KEY=... in a loadgen line
+        sed -n "s/.*\b$1=\([^ ]*\).*/\1/p" <<<"$2"
+}
+wait_port() { # PORT: until something accepts on 127.0.0.1:PORT (5 s at most)
+        local i
+        for i in $(seq 50); do
+                (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+                sleep 0.1
+        done
+        echo "nothing listens on port $1" >&2
+        return 1
+}
+base=$((20000 + RANDOM % 20000))
+port() { echo $((base + $1)); }
+
+# tlswatchd's generated certificate (ECDSA P-256) is used by every server.
+state=$tmp/state
+mkdir -p "$state"
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+start_tlswatchd() { # INDEX THREADS EXTRA-ARGS...: starts tlswatchd on port(INDEX), sets $started
+        local i=$1 t=$2
+        shift 2
+        mkdir -p "$tmp/tw$i"
+        "$tlswatchd" --listen "127.0.0.1:$(port "$i")" --state-directory "$state" --database "$tmp/tw$i/db" \
+                --threads "$t" --log-level err "$@" &
+        started=$!
+        pids+=("$started")
+        wait_port "$(port "$i")"
+}
+start_tlswatchd 0 2 --no-record
+stop "$started"
+cert=$state/tlswatchd-cert.pem
+key=$state/tlswatchd-key.pem
+[ -s "$cert" ] && [ -s "$key" ]
+
+{
+        echo "machine: $(nproc) CPUs, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1), $(uname -sr)"
+        echo "memory: $(free -m | awk '/^Mem:/ {print $2}') MiB; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+        echo "mbedtls: $(pkg-config --modversion mbedtls 2>/dev/null || echo ?), openssl: $(openssl version 2>/dev/null | cut -d' ' -f2)," \
+                "nginx: $( (nginx -v 2>&1 || true) | sed 's/.*nginx\///'), sqlite: $(pkg-config --modversion sqlite3)"
+        echo "mode: $( ((quick)) && echo quick || echo full), rounds=$rounds, seconds per measurement=$secs, clients=$clients"
+} >"$tmp/header"
+cat "$tmp/header" >&2
+
+# ---------------------------------------------------------------------------------------------------
+# 1. Full-handshake throughput, CPU per handshake, crypto floor, recording cost; 2 worker threads each.
+if ((have_loadgen)); then
+        note "handshake throughput: tlswatchd, tlswatchd --no-record, Mbed TLS baseline, nginx; TLS 1.3 and 1.2"
+        start_tlswatchd 1 2
+        pid_tw=$started
+        start_tlswatchd 2 2 --no-record
+        pid_twn=$started
+        "$baseline" --listen "127.0.0.1:$(port 3)" --cert "$cert" --key "$key" --threads 2 &
+        pid_mb=$!
+        pids+=("$pid_mb")
+        wait_port "$(port 3)"
+        "$baseline" --listen "127.0.0.1:$(port 4)" --cert "$cert" --key "$key" --threads 2 --groups p256,x25519 &
+        pid_mbp=$!
+        pids+=("$pid_mbp")
+        wait_port "$(port 4)"
+        "$baseline" --listen "127.0.0.1:$(port 5)" --cert "$cert" --key "$key" --threads 2 --no-tickets &
+        pid_mbt=$!
+        pids+=("$pid_mbt")
+        wait_port "$(port 5)"
+        ng_pids=()
+        if ((have_nginx)); then
+                ng=$tmp/nginx
+                mkdir -p "$ng/logs" "$ng/tmp"
+                cat >"$ng/nginx.conf" <<EOF
+worker_processes 2;
+pid $ng/nginx.pid;
+error_log $ng/logs/error.log error;
+events { worker_connections 4096; }
+http {
+        access_log off;
+        client_body_temp_path $ng/tmp; proxy_temp_path $ng/tmp; fastcgi_temp_path $ng/tmp;
+        uwsgi_temp_path $ng/tmp; scgi_temp_path $ng/tmp;
+        server {
+                listen 127.0.0.1:$(port 6) ssl;
+                ssl_certificate $cert;
+                ssl_certificate_key $key;
+                ssl_protocols TLSv1.2 TLSv1.3;
+                ssl_ecdh_curve X25519:prime256v1;
+                ssl_session_cache off;
+                location / { return 200 "ok\n"; }
+        }
+}
+EOF
+                nginx -p "$ng" -c "$ng/nginx.conf" -g 'daemon off;' 2>"$ng/logs/stderr" &
+                pid_ng=$!
+                pids+=("$pid_ng")
+                wait_port "$(port 6)"
+                sleep 0.5 # the workers
+                mapfile -t ng_pids < <(echo "$pid_ng"; pgrep -P "$pid_ng")
+        fi
+
+        servers="tw twn mb mbp mbt"
+        ((have_nginx)) && servers="$servers ng"
+        server_port() { case $1 in tw) port 1 ;; twn) port 2 ;; mb) port 3 ;; mbp) port 4 ;; mbt) port 5 ;; ng) port 6 ;; esac }
+        server_pidargs() {
+                case $1 in
+                tw) echo "--pid $pid_tw" ;;
+                twn) echo "--pid $pid_twn" ;;
+                mb) echo "--pid $pid_mb" ;;
+                mbp) echo "--pid $pid_mbp" ;;
+                mbt) echo "--pid $pid_mbt" ;;
+                ng) for p in "${ng_pids[@]}"; do echo "--pid $p"; done ;;
+                esac
+        }
+        # one warm-up handshake burst each
+        for s in $servers; do
+                "$loadgen" --connect "127.0.0.1:$(server_port "$s")" --clients 2 --seconds 0.3 >/dev/null
+        done
+        for r in $(seq "$rounds"); do
+                out=$("$floor" 1 100)
+                record floor mbedtls_us "$r" "$(sed -n 's/^floor_mbedtls_us=\([^ ]*\).*/\1/p' <<<"$out")"
+                record floor mbedtls_p256_us "$r" "$(sed -n 's/^floor_mbedtls_p256_us=\([^ ]*\).*/\1/p' <<<"$out")"
+                record floor openssl_us "$r" "$(sed -n 's/^floor_openssl_us=\([^ ]*\).*/\1/p' <<<"$out")"
+                record floor mbedtls_over_openssl "$r" "$(sed -n 's/.*ratio_mbedtls_over_openssl=\([^ ]*\).*/\1/p' <<<"$out")"
+                # rotate the order of the servers each round
+                read -ra list <<<"$servers"
+                n=${#list[@]}
+                for v in 1.3 1.2; do
+                        for i in $(seq 0 $((n - 1))); do
+                                s=${list[$(((i + r) % n))]}
+                                # shellcheck disable=SC2046
+                                line=$("$loadgen" --connect "127.0.0.1:$(server_port "$s")" --tls "$v" \
+                                        --clients "$clients" --seconds "$secs" $(server_pidargs "$s"))
+                                echo "round $r TLS $v $s: $line" >&2
+                                record "tls$v" "${s}_hs" "$r" "$(kv hs_per_s "$line")"
+                                record "tls$v" "${s}_cpu" "$r" "$(kv server_cpu_ms_per_hs "$line")"
+                                record "tls$v" "${s}_err" "$r" "$(kv errors "$line")"
+                                record "tls$v" "${s}_client_cpu" "$r" "$(kv client_cpu_ms_per_hs "$line")"
+                        done
+                done
+        done
+        # shellcheck disable=SC2086
+        stop $pid_tw $pid_twn $pid_mb $pid_mbp $pid_mbt ${ng_pids[0]:-}
+        records=$(sqlite3 "$tmp/tw1/db" "SELECT outcome || '=' || count(*) FROM attempts GROUP BY outcome" 2>/dev/null | tr '\n' ' ' || true)
+        echo "tlswatchd recorded: $records" >&2
+        echo "$records" >"$tmp/tw_records"
+
+        # ---------------------------------------------------------------------------------------------
+        note "scaling: 1 vs 2 worker threads (tlswatchd --no-record and the Mbed TLS baseline), TLS 1.3"
+        start_tlswatchd 7 1 --no-record
+        pid_t1=$started
+        start_tlswatchd 8 2 --no-record
+        pid_t2=$started
+        "$baseline" --listen "127.0.0.1:$(port 9)" --cert "$cert" --key "$key" --threads 1 &
+        pid_b1=$!
+        pids+=("$pid_b1")
+        "$baseline" --listen "127.0.0.1:$(port 10)" --cert "$cert" --key "$key" --threads 2 &
+        pid_b2=$!
+        pids+=("$pid_b2")
+        wait_port "$(port 9)"
+        wait_port "$(port 10)"
+        for r in $(seq "$rounds"); do
+                for s in t1:7:$pid_t1 t2:8:$pid_t2 b1:9:$pid_b1 b2:10:$pid_b2; do
+                        IFS=: read -r name idx pid <<<"$s"
+                        line=$("$loadgen" --connect "127.0.0.1:$(port "$idx")" --clients "$clients" --seconds "$secs" --pid "$pid")
+                        echo "round $r scaling $name: $line" >&2
+                        record scaling "${name}_hs" "$r" "$(kv hs_per_s "$line")"
+                        record scaling "${name}_cores" "$r" "$(kv server_cores "$line")"
+                        record scaling "${name}_cpu" "$r" "$(kv server_cpu_ms_per_hs "$line")"
+                done
+        done
+        stop "$pid_t1" "$pid_t2" "$pid_b1" "$pid_b2"
+
+        # ---------------------------------------------------------------------------------------------
+        note "latency: one client, saturation ($clients clients), half of saturation (tlswatchd, TLS 1.3)"
+        start_tlswatchd 11 2
+        pid_l=$started
+        for r in $(seq "$rounds"); do
+                one=$("$loadgen" --connect "127.0.0.1:$(port 11)" --clients 1 --seconds "$secs" --pid "$pid_l")
+                sat=$("$loadgen" --connect "127.0.0.1:$(port 11)" --clients "$clients" --seconds "$secs" --pid "$pid_l")
+                rate=$(awk -v x="$(kv hs_per_s "$sat")" 'BEGIN { printf "%.0f", x / 2 }')
+                half=$("$loadgen" --connect "127.0.0.1:$(port 11)" --clients "$clients" --seconds "$secs" --rate "$rate" --pid "$pid_l")
+                echo "round $r latency: one: $one" >&2
+                echo "round $r latency: saturated: $sat" >&2
+                echo "round $r latency: half ($rate/s): $half" >&2
+                record latency one_p50 "$r" "$(kv p50_ms "$one")"
+                record latency one_p99 "$r" "$(kv p99_ms "$one")"
+                record latency one_cpu "$r" "$(kv server_cpu_ms_per_hs "$one")"
+                record latency sat_hs "$r" "$(kv hs_per_s "$sat")"
+                record latency sat_p99 "$r" "$(kv p99_ms "$sat")"
+                record latency half_hs "$r" "$(kv hs_per_s "$half")"
+                record latency half_p50 "$r" "$(kv p50_ms "$half")"
+                record latency half_p99 "$r" "$(kv p99_ms "$half")"
+                out=$("$floor" 1 100)
+                record latency floor_us "$r" "$(sed -n 's/^floor_mbedtls_us=\([^ ]*\).*/\1/p' <<<"$out")"
+        done
+        stop "$pid_l"
+
+        # ---------------------------------------------------------------------------------------------
+        note "concurrency: $hold connections held after the server flight (tlswatchd, recording on)"
+        start_tlswatchd 12 2 --handshake-timeout 3600 --max-connections $((hold + 100))
+        pid_h=$started
+        if out=$("$loadgen" --connect "127.0.0.1:$(port 12)" --hold "$hold" --seconds "$hold_secs" --pid "$pid_h"); then
+                echo "$out" >&2
+                un=$(grep '^unloaded:' <<<"$out")
+                lo=$(grep '^loaded:' <<<"$out")
+                record hold reached 1 "$(kv reached_server_flight "$out")"
+                record hold setup_s 1 "$(kv setup_seconds "$out")"
+                record hold rss_kib_per_conn 1 "$(kv per_connection_kib "$out")"
+                record hold rss_held_kib 1 "$(kv held_kib "$out")"
+                record hold unloaded_p50 1 "$(kv p50_ms "$un")"
+                record hold loaded_p50 1 "$(kv p50_ms "$lo")"
+                record hold unloaded_p99 1 "$(kv p99_ms "$un")"
+                record hold loaded_p99 1 "$(kv p99_ms "$lo")"
+        else
+                echo "hold benchmark failed" >&2
+        fi
+        stop "$pid_h"
+fi
+
+# ---------------------------------------------------------------------------------------------------
+# Instruction counts (valgrind --tool=callgrind): deterministic where CPU times on a shared machine
+# are not; one worker thread; the counters are dumped after a warm-up and after cg_n handshakes.
+if ((have_loadgen)) && command -v callgrind_control >/dev/null; then
+        note "instructions per handshake (callgrind, $cg_n handshakes each): tlswatchd, --no-record, baseline, crypto floor"
+        cg_ir() { sed -n 's/^summary: //p' "$1"; }
+        cg_server() { # NAME TLS-VERSION PORT-INDEX COMMAND...: records Ir per handshake
+                local name=$1 v=$2 idx=$3 p
+                shift 3
+                valgrind --tool=callgrind --callgrind-out-file="$tmp/cg-$name-$v.%p" "$@" 2>"$tmp/cg-$name-$v.log" &
+                p=$!
+                pids+=("$p")
+                for _ in $(seq 300); do
+                        (exec 3<>"/dev/tcp/127.0.0.1/$(port "$idx")") 2>/dev/null && break
+                        sleep 0.1
+                done
+                "$loadgen" --connect "127.0.0.1:$(port "$idx")" --tls "$v" --count 5 --seconds 120 >/dev/null
+                sleep 1
+                callgrind_control -d "$p" >/dev/null
+                line=$("$loadgen" --connect "127.0.0.1:$(port "$idx")" --tls "$v" --count "$cg_n" --seconds 600)
+                sleep 1 # the store's batch
+                callgrind_control -d "$p" >/dev/null
+                stop "$p"
+                n=$(kv handshakes "$line")
+                ir=$(cg_ir "$tmp/cg-$name-$v.$p.2")
+                echo "callgrind $name TLS $v: $n handshakes, $ir instructions" >&2
+                record "cg$v" "$name" 1 "$(awk -v a="$ir" -v b="$n" 'BEGIN { printf "%.0f", a / b }')"
+        }
+        for v in 1.3 1.2; do
+                cg_server tw "$v" 13 "$tlswatchd" --listen "127.0.0.1:$(port 13)" --state-directory "$state" \
+                        --database "$tmp/cg.db" --threads 1 --log-level err
+                cg_server twn "$v" 14 "$tlswatchd" --listen "127.0.0.1:$(port 14)" --state-directory "$state" \
+                        --no-record --threads 1 --log-level err
+                cg_server mb "$v" 15 "$baseline" --listen "127.0.0.1:$(port 15)" --cert "$cert" --key "$key" --threads 1
+        done
+        valgrind --tool=callgrind --callgrind-out-file="$tmp/cg-floor1" "$floor" --count 1 >/dev/null 2>&1
+        valgrind --tool=callgrind --callgrind-out-file="$tmp/cg-floorn" "$floor" --count $((cg_n + 1)) >/dev/null 2>&1
+        record cg floor 1 "$(awk -v a="$(cg_ir "$tmp/cg-floorn")" -v b="$(cg_ir "$tmp/cg-floor1")" -v n="$cg_n" \
+                'BEGIN { printf "%.0f", (a - b) / n }')"
+fi
+
+# ---------------------------------------------------------------------------------------------------
+note "store: bench-store $store_n records x 3 rounds"
+# bench-store exits 2 when its target is missed: the figure is what matters here
+"$builddir/bench/bench-store" "$store_n" 3 "$tmp" >"$tmp/store" || echo "(bench-store exit status $?)" >>"$tmp/store"
+cat "$tmp/store" >&2
+
+# ---------------------------------------------------------------------------------------------------
+note "parser: bench-fingerprint over the corpus"
+corpus=$src/../shared/fixtures/clienthello
+if [ -d "$corpus" ]; then
+        "$builddir/bench/bench-fingerprint" "$corpus" >"$tmp/parser" || echo "(bench-fingerprint exit status $?)" >>"$tmp/parser"
+        cat "$tmp/parser" >&2
+else
+        echo "corpus $corpus not found: skipped" | tee "$tmp/parser" >&2
+fi
+
+# ---------------------------------------------------------------------------------------------------
+# tlsreport on generated databases (gen-attempts: one day of attempts, today), cached in $cache.
+command -v sqlite3 >/dev/null && [ -x /usr/bin/time ] && have_report=1 || have_report=0
+mkdir -p "$cache"
+if ((have_report)); then
+        for size in $sizes; do
+                db=$cache/gen-$size-$(date +%Y%m%d).db
+                if [ ! -e "$db" ]; then
+                        note "generating $size attempts into $db"
+                        rm -f "$db.tmp"
+                        if ! (cd "$cache" && timeout 900 "$builddir/bench/gen-attempts" "$db.tmp" "$size" >/dev/null); then
+                                echo "generation of $size attempts failed or took over 15 min: skipped" >&2
+                                rm -f "$db.tmp"*
+                                continue
+                        fi
+                        mv "$db.tmp" "$db"
+                fi
+                note "tlsreport on $size attempts"
+                rr=3
+                ((size >= 10000000)) && rr=1
+                for r in $(seq $rr); do
+                        for c in sequences summary json; do
+                                case $c in
+                                sequences) args=(sequences -o table) ;;
+                                summary) args=(summary) ;;
+                                json) args=(-o json) ;;
+                                esac
+                                /usr/bin/time -f '%e %M' -o "$tmp/time" "$tlsreport" --database "$db" --since today \
+                                        --no-pager "${args[@]}" >/dev/null
+                                read -r s kib <"$tmp/time"
+                                record "report$size" "${c}_s" "$r" "$s"
+                                record "report$size" "${c}_kib" "$r" "$kib"
+                        done
+                        /usr/bin/time -f '%e %M' -o "$tmp/time" sqlite3 "$db" 'SELECT * FROM attempts' >/dev/null
+                        read -r s kib <"$tmp/time"
+                        record "report$size" sqlite3_s "$r" "$s"
+                done
+        done
+else
+        echo "sqlite3 CLI or /usr/bin/time missing: tlsreport benchmark skipped" >&2
+fi
+
+note "done"
+cp "$results" "$cache/last-results.tsv"
+# ---------------------------------------------------------------------------------------------------
+echo
+cat "$tmp/header"
+echo
+python3 - "$results" "$tmp" "$hold" "$sizes" <<'EOF'
+import collections, os, statistics, sys
+
+path, tmp, hold, sizes = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4].split()
+data = collections.defaultdict(dict)  # (section, metric) -> {round: value}
+for line in open(path):
+    sec, metric, rnd, value = line.rstrip("\n").split("\t")
+    try:
+        data[(sec, metric)][rnd] = float(value)
+    except ValueError:
+        pass
+
+def series(sec, metric):
+    return data.get((sec, metric), {})
+
+def ratio(a, b, sec_b=None, op=lambda x, y: x / y):
+    """per-round ratio of two series"""
+    sa, sb = a, b
+    return {r: op(sa[r], sb[r]) for r in sa if r in sb and sb[r] != 0}
+
+def fmt(vals, digits=2):
+    v = sorted(vals.values()) if isinstance(vals, dict) else sorted(vals)
+    if not v:
+        return "n/a"
+    m = statistics.median(v)
+    if len(v) == 1:
+        return f"{m:.{digits}f}"
+    return f"{m:.{digits}f} [{v[0]:.{digits}f}-{v[-1]:.{digits}f}]"
+
+rows = []
+def row(what, value, target=""):
+    rows.append((what, value, target))
+
+fl = series("floor", "mbedtls_us")
+if fl:
+    row("crypto floor, Mbed TLS: P-256 sign + X25519 gen + agree (ms)", fmt({r: v / 1000 for r, v in fl.items()}, 3))
+    row("crypto floor with P-256 ECDHE instead of X25519 (ms)", fmt({r: v / 1000 for r, v in series("floor", "mbedtls_p256_us").items()}, 3))
+    row("crypto floor, OpenSSL, same operations (ms)", fmt({r: v / 1000 for r, v in series("floor", "openssl_us").items()}, 3))
+    row("Mbed TLS / OpenSSL, same operations", fmt(series("floor", "mbedtls_over_openssl"), 1) + " x")
+for v in ("1.3", "1.2"):
+    sec = "tls" + v
+    if not series(sec, "tw_hs"):
+        continue
+    hs = lambda s: series(sec, s + "_hs")
+    cpu = lambda s: series(sec, s + "_cpu")
+    row(f"TLS {v} hs/s: tlswatchd / tlswatchd --no-record / baseline / nginx",
+        " / ".join(fmt(hs(s), 0) for s in ("tw", "twn", "mb", "ng")))
+    row(f"TLS {v} tlswatchd / Mbed TLS baseline (hs/s)", fmt(ratio(hs("tw"), hs("mb"))), ">= 0.95")
+    row(f"TLS {v} tlswatchd --no-record / baseline (hs/s)", fmt(ratio(hs("twn"), hs("mb"))))
+    row(f"TLS {v} nginx / Mbed TLS baseline (hs/s, client-bound)", fmt(ratio(hs("ng"), hs("mb"))))
+    row(f"TLS {v} server CPU ms/hs: tlswatchd / --no-record / baseline / nginx",
+        " / ".join(fmt(cpu(s), 3) for s in ("tw", "twn", "mb", "ng")))
+    row(f"TLS {v} recording cost: (cpu tlswatchd - cpu --no-record) / cpu tlswatchd",
+        fmt(ratio(cpu("tw"), cpu("twn"), op=lambda x, y: 100 * (x - y) / x), 1) + " %", "<= 2 %")
+    row(f"TLS {v} tlswatchd CPU/hs / crypto floor (16 clients)", fmt(ratio(cpu("tw"), {r: x / 1000 for r, x in fl.items()})), "<= 1.15")
+    row(f"TLS {v} baseline CPU/hs / crypto floor (16 clients)", fmt(ratio(cpu("mb"), {r: x / 1000 for r, x in fl.items()})))
+    row(f"TLS {v} nginx CPU/hs / baseline CPU/hs", fmt(ratio(cpu("ng"), cpu("mb"))))
+    row(f"TLS {v} baseline with P-256 first / X25519 first (CPU/hs)", fmt(ratio(cpu("mbp"), cpu("mb"))))
+    row(f"TLS {v} baseline without tickets / with tickets (CPU/hs)", fmt(ratio(cpu("mbt"), cpu("mb"))))
+    errs = sum(sum(series(sec, s + "_err").values()) for s in ("tw", "twn", "mb", "mbp", "mbt", "ng"))
+    row(f"TLS {v} failed handshakes (all servers, all rounds)", f"{errs:.0f}")
+cgf = series("cg", "floor").get("1")
+for v in ("1.3", "1.2"):
+    c = lambda s: series("cg" + v, s).get("1")
+    if not c("tw") or not cgf:
+        continue
+    row(f"TLS {v} instructions/hs (M): tlswatchd / --no-record / baseline / floor",
+        " / ".join(f"{x / 1e6:.2f}" for x in (c("tw"), c("twn"), c("mb"), cgf)))
+    row(f"TLS {v} recording cost in instructions: (tlswatchd - --no-record) / tlswatchd",
+        f"{100 * (c('tw') - c('twn')) / c('tw'):.2f} %", "<= 2 %")
+    row(f"TLS {v} tlswatchd / crypto floor (instructions)", f"{c('tw') / cgf:.2f}", "<= 1.15")
+    row(f"TLS {v} tlswatchd / baseline (instructions)", f"{c('tw') / c('mb'):.3f}")
+if series("scaling", "t1_hs"):
+    sc = lambda s: series("scaling", s)
+    row("tlswatchd --no-record hs/s, 2 threads / 1 thread", fmt(ratio(sc("t2_hs"), sc("t1_hs"))), ">= 1.8")
+    row("  server cores used, 1 thread / 2 threads", fmt(sc("t1_cores")) + " / " + fmt(sc("t2_cores")))
+    row("  CPU ms/hs, 1 thread / 2 threads", fmt(sc("t1_cpu"), 3) + " / " + fmt(sc("t2_cpu"), 3))
+    row("Mbed TLS baseline hs/s, 2 threads / 1 thread", fmt(ratio(sc("b2_hs"), sc("b1_hs"))))
+    row("  server cores used, 1 thread / 2 threads", fmt(sc("b1_cores")) + " / " + fmt(sc("b2_cores")))
+if series("latency", "one_p50"):
+    la = lambda s: series("latency", s)
+    row("latency, one client: p50 / p99 (ms)", fmt(la("one_p50")) + " / " + fmt(la("one_p99")))
+    row("tlswatchd CPU/hs with one client / crypto floor", fmt(ratio(la("one_cpu"), {r: x / 1000 for r, x in la("floor_us").items()})), "<= 1.15")
+    row("saturation (16 clients, hs/s) / its p99 (ms)", fmt(la("sat_hs"), 0) + " / " + fmt(la("sat_p99")))
+    row("half of saturation: hs/s achieved / p50 / p99 (ms)", fmt(la("half_hs"), 0) + " / " + fmt(la("half_p50")) + " / " + fmt(la("half_p99")))
+    row("p99 at half saturation / one-client p50", fmt(ratio(la("half_p99"), la("one_p50"))), "<= 3")
+if series("hold", "reached"):
+    h = lambda s: series("hold", s)
+    row(f"held mid-handshake (of {hold}) / set-up time (s)", fmt(h("reached"), 0) + " / " + fmt(h("setup_s"), 1))
+    row("tlswatchd RSS per held connection (KiB)", fmt(h("rss_kib_per_conn"), 1), "<= 64")
+    row("fresh client p50 while held / unloaded", fmt(ratio(h("loaded_p50"), h("unloaded_p50"))) +
+        f"  ({fmt(h('loaded_p50'))} / {fmt(h('unloaded_p50'))} ms)", "<= 3")
+    row("fresh client p99 while held / unloaded", fmt(ratio(h("loaded_p99"), h("unloaded_p99"))))
+for size in sizes:
+    sec = "report" + size
+    if not series(sec, "json_s"):
+        continue
+    for c in ("sequences", "summary", "json"):
+        row(f"tlsreport {c} on {int(size):.0e} attempts: s / peak RSS MiB",
+            fmt(series(sec, c + "_s")) + " / " + fmt({r: x / 1024 for r, x in series(sec, c + "_kib").items()}, 1),
+            "<= 1 s at 1e6" if size == "1000000" else "")
+    row(f"sqlite3 'SELECT * FROM attempts' on {int(size):.0e} (s, baseline)", fmt(series(sec, "sqlite3_s")))
+
+w = max(len(r[0]) for r in rows) if rows else 10
+print(f"{'figure (median [min-max] over rounds)':<{w}}  {'value':<44} target")
+for what, value, target in rows:
+    print(f"{what:<{w}}  {value:<44} {target}")
+for name, title in (("tw_records", "tlswatchd recorded (outcomes)"), ("store", "store (bench-store)"), ("parser", "parser (bench-fingerprint)")):
+    p = os.path.join(tmp, name)
+    if os.path.exists(p):
+        print(f"\n{title}:")
+        print(open(p).read().rstrip())
+EOF

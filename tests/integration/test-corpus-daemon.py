@@ -1,0 +1,63 @@
+#!/usr/bin/env python3
+"""The external ClientHello corpus (../shared/fixtures/clienthello, read in place) sent to the running
+daemon as raw bytes over TCP, once in one write and once in small writes (separate TCP segments); each
+connection's stored row must carry the published JA3/JA4 values."""
+import csv
+import os
+import socket
+import sys
+import time
+
+from twlib import Daemon, done, eq, ok
+
+corpus = sys.argv[1]
+ok(os.path.isfile(os.path.join(corpus, 'vectors.tsv')), f'corpus found at {corpus}')
+with open(os.path.join(corpus, 'vectors.tsv')) as f:
+    vectors = list(csv.DictReader(f, delimiter='\t'))
+ok(len(vectors) >= 90, f'{len(vectors)} vectors')
+FIELDS = ('ja3', 'ja3_full', 'ja4', 'ja4_r', 'ja4_o', 'ja4_ro')
+
+
+def send(port, data, chunk):
+    s = socket.create_connection(('127.0.0.1', port))
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if chunk:
+        for i in range(0, len(data), chunk):
+            s.sendall(data[i:i + chunk])
+            time.sleep(0.001)
+    else:
+        s.sendall(data)
+    local_port = s.getsockname()[1]
+    s.settimeout(2)
+    try:
+        s.recv(65536)  # the server's answer (flight or alert), then we hang up
+    except OSError:
+        pass
+    s.close()
+    return local_port
+
+
+with Daemon('--journal', 'none', v6=False) as d:
+    sent = []
+    for v in vectors:
+        with open(os.path.join(corpus, v['name'] + '.hex')) as f:
+            data = bytes.fromhex(f.read().strip())
+        for chunk in (None, 7):
+            sent.append((v, chunk, send(d.port, data, chunk)))
+    d.settle()
+    rows = {r['peer_port']: r for r in d.rows()}
+    mismatches = []
+    for v, chunk, port in sent:
+        r = rows.get(port)
+        how = 'one write' if chunk is None else f'{chunk}-byte writes'
+        if r is None:
+            mismatches.append(f'{v["name"]} ({how}): no row')
+            continue
+        for k in FIELDS:
+            if r[k] != v[k]:
+                mismatches.append(f'{v["name"]} ({how}): {k} = {r[k]!r}, published {v[k]!r}')
+        if r['state_reached'] == 'connected':
+            mismatches.append(f'{v["name"]} ({how}): state_reached connected, the hello was not seen')
+    eq(mismatches, [], f'{len(sent)} connections: every stored row has the published fingerprints')
+    ok(len(rows) >= len(sent), 'one row per connection')
+done()
