@@ -112,13 +112,13 @@ static int64_t count_rows(const char *path) {
 }
 
 static void remove_db(const char *path) {
-        char p[600];
-
         (void) unlink(path);
-        (void) snprintf(p, sizeof p, "%s-wal", path);
-        (void) unlink(p);
-        (void) snprintf(p, sizeof p, "%s-shm", path);
-        (void) unlink(p);
+        for (const char *const *suffix = (const char *const[]){"-wal", "-shm", NULL}; *suffix; suffix++) {
+                _cleanup_free_ char *p = NULL;
+
+                if (asprintf(&p, "%s%s", path, *suffix) >= 0)
+                        (void) unlink(p);
+        }
 }
 
 static int bind_text(sqlite3_stmt *st, int i, const char *s) {

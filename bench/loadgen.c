@@ -225,8 +225,9 @@ static void *client_run(void *userdata) {
         return NULL;
 }
 
-static int64_t pids_cpu_ticks(void) {
-        int64_t sum = 0;
+/* utime+stime of the --pid processes in clock ticks; their stime alone in *ret_sys */
+static int64_t pids_cpu_ticks(int64_t *ret_sys) {
+        int64_t sum = 0, sys = 0;
 
         for (unsigned i = 0; i < arg_n_pids; i++) {
                 char path[64], buf[1024], *p;
@@ -242,7 +243,9 @@ static int64_t pids_cpu_ticks(void) {
                     sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2)
                         return -1;
                 sum += (int64_t) (utime + stime);
+                sys += (int64_t) stime;
         }
+        *ret_sys = sys;
         return sum;
 }
 
@@ -273,7 +276,7 @@ static double self_cpu_sec(void) {
 static int load_run(const char *label, unsigned n_clients, double rate) {
         _cleanup_free_ Client *clients = NULL;
         Samples all = {};
-        int64_t t0, t1, ticks0, ticks1;
+        int64_t t0, t1, ticks0, ticks1, sys0 = 0, sys1 = 0;
         double cpu0, cpu1, secs;
         unsigned errors = 0;
         int r = 0;
@@ -283,7 +286,7 @@ static int load_run(const char *label, unsigned n_clients, double rate) {
                 return -ENOMEM;
         atomic_store(&stop, false);
         atomic_store(&started, 0);
-        ticks0 = pids_cpu_ticks();
+        ticks0 = pids_cpu_ticks(&sys0);
         cpu0 = self_cpu_sec();
         t0 = now_ns();
         deadline_ns = t0 + (int64_t) (arg_seconds * 1e9);
@@ -301,7 +304,7 @@ static int load_run(const char *label, unsigned n_clients, double rate) {
                 (void) pthread_join(clients[i].thread, NULL);
         t1 = now_ns();
         cpu1 = self_cpu_sec();
-        ticks1 = pids_cpu_ticks();
+        ticks1 = pids_cpu_ticks(&sys1);
         for (unsigned i = 0; i < n_clients; i++) {
                 errors += clients[i].errors;
                 for (size_t j = 0; j < clients[i].lat.n; j++)
@@ -329,8 +332,11 @@ static int load_run(const char *label, unsigned n_clients, double rate) {
         if (arg_n_pids > 0 && ticks0 >= 0 && ticks1 >= 0 && all.n > 0) {
                 double server_sec = (double) (ticks1 - ticks0) / (double) sysconf(_SC_CLK_TCK);
 
-                printf(" server_cpu_ms_per_hs=%.3f server_cores=%.2f",
+                double sys_sec = (double) (sys1 - sys0) / (double) sysconf(_SC_CLK_TCK);
+
+                printf(" server_cpu_ms_per_hs=%.3f server_sys_ms_per_hs=%.3f server_cores=%.2f",
                        server_sec * 1e3 / (double) all.n,
+                       sys_sec * 1e3 / (double) all.n,
                        server_sec / secs);
         }
         printf("\n");

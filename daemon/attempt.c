@@ -143,6 +143,40 @@ Attempt *attempt_free(Attempt *a) {
         return NULL;
 }
 
+static int strdup_optional(const char *s, char **ret) {
+        *ret = NULL;
+        if (s && !(*ret = strdup(s)))
+                return -ENOMEM;
+        return 0;
+}
+
+int attempt_dup(const Attempt *a, Attempt **ret) {
+        _cleanup_(attempt_freep) Attempt *c = NULL;
+
+        c = malloc(sizeof *c);
+        if (!c)
+                return -ENOMEM;
+        *c = *a;
+        /* no string is shared: clear them all first, so that a failure half-way frees only copies */
+        c->error_text = c->offered_versions = c->version = c->cipher = NULL;
+        c->ja3 = c->ja3_full = c->ja4 = c->ja4_r = c->ja4_o = c->ja4_ro = c->ja4_stable = NULL;
+        c->sni = c->alpn_offered = c->alpn = c->user_agent = (RawString){};
+        if (strdup_optional(a->error_text, &c->error_text) < 0 ||
+            strdup_optional(a->offered_versions, &c->offered_versions) < 0 ||
+            strdup_optional(a->version, &c->version) < 0 || strdup_optional(a->cipher, &c->cipher) < 0 ||
+            strdup_optional(a->ja3, &c->ja3) < 0 || strdup_optional(a->ja3_full, &c->ja3_full) < 0 ||
+            strdup_optional(a->ja4, &c->ja4) < 0 || strdup_optional(a->ja4_r, &c->ja4_r) < 0 ||
+            strdup_optional(a->ja4_o, &c->ja4_o) < 0 || strdup_optional(a->ja4_ro, &c->ja4_ro) < 0 ||
+            strdup_optional(a->ja4_stable, &c->ja4_stable) < 0 ||
+            raw_string_set(&c->sni, a->sni.data, a->sni.len) < 0 ||
+            raw_string_set(&c->alpn_offered, a->alpn_offered.data, a->alpn_offered.len) < 0 ||
+            raw_string_set(&c->alpn, a->alpn.data, a->alpn.len) < 0 ||
+            raw_string_set(&c->user_agent, a->user_agent.data, a->user_agent.len) < 0)
+                return -ENOMEM;
+        *ret = TAKE_PTR(c);
+        return 0;
+}
+
 int sockaddr_to_attempt_addr(const struct sockaddr *sa, char ret_addr[static 46], uint16_t *ret_port) {
         if (sa->sa_family == AF_INET) {
                 const struct sockaddr_in *in = (const struct sockaddr_in *) sa;

@@ -74,6 +74,9 @@ Attempt *attempt_new(void);
 Attempt *attempt_free(Attempt *a);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Attempt *, attempt_free);
 
+/* A deep copy. Returns 0 or -ENOMEM. */
+int attempt_dup(const Attempt *a, Attempt **ret);
+
 /* Stores a copy of len bytes of data (NULL data clears it). Returns 0 or -ENOMEM. */
 int raw_string_set(RawString *s, const void *data, size_t len);
 void raw_string_clear(RawString *s);

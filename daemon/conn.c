@@ -3,6 +3,7 @@
 #include <mbedtls/net_sockets.h>
 #include <stdarg.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include "clienthello.h"
@@ -37,7 +38,7 @@ struct Conn {
 
         ClientHelloCapture capture; /* inbound: first ClientHello + record scanner */
         RecordScanner out_scanner;  /* outbound: plaintext alerts we send */
-        bool hello_seen, saw_hrr, saw_server_cert;
+        bool hello_seen, saw_hrr, saw_server_cert, saw_server_finished;
         bool send_failed;
 
         /* HTTP */
@@ -205,6 +206,12 @@ static int conn_ssl_setup(Conn *c) {
         return 0;
 }
 
+/* An abbreviated handshake: our Finished without a Certificate before it (TLS 1.2 session resumption,
+ * TLS 1.3 PSK). Known as soon as we reach our Finished, so a failed resumption is marked too. */
+static bool conn_resumed(const Conn *c) {
+        return c->saw_server_finished && !c->saw_server_cert;
+}
+
 static void conn_set_error(Conn *c, int tls_error, const char *fmt, ...) _printf_(3, 4);
 static void conn_set_error(Conn *c, int tls_error, const char *fmt, ...) {
         va_list ap;
@@ -248,6 +255,8 @@ static void conn_handshake_failed(Conn *c, int ret) {
         int alert;
 
         a->ended_us = now_us();
+        a->resumed = conn_resumed(c);
+        a->hello_retry = c->saw_hrr;
         if (ret == MBEDTLS_ERR_NET_CONN_RESET || ret == MBEDTLS_ERR_SSL_CONN_EOF ||
             ret == MBEDTLS_ERR_NET_RECV_FAILED || ret == MBEDTLS_ERR_NET_SEND_FAILED)
                 conn_drain_socket(c);
@@ -304,7 +313,7 @@ static void conn_handshake_done(Conn *c) {
         a->ended_us = now_us();
         a->outcome = OUTCOME_OK;
         a->state_reached = STEP_DONE;
-        a->resumed = !c->saw_server_cert;
+        a->resumed = conn_resumed(c);
         a->hello_retry = c->saw_hrr;
         free(a->version);
         a->version = strdup(strempty(tls_version_to_string(mbedtls_ssl_get_version_number(&c->ssl))));
@@ -342,10 +351,18 @@ static void conn_handshake(Conn *c) {
                         c->saw_hrr = true;
                 if (st == MBEDTLS_SSL_SERVER_CERTIFICATE)
                         c->saw_server_cert = true;
+                if (st == MBEDTLS_SSL_SERVER_FINISHED)
+                        c->saw_server_finished = true;
 
                 r = mbedtls_ssl_handshake_step(&c->ssl);
 
                 after = tls_private_state(&c->ssl);
+                /* Our Certificate went out (Mbed TLS flushes each TLS 1.2 message in its own step): a client
+                 * that rejects it may answer before the rest of our flight is written, e.g. Chromium with
+                 * alert 46 and FIN while we still write ServerKeyExchange. */
+                if (r == 0 && st == MBEDTLS_SSL_SERVER_CERTIFICATE && after != st &&
+                    tls_private_output_pending(&c->ssl) == 0 && !c->send_failed)
+                        conn_reach(c, STEP_SERVER_FLIGHT);
                 if (r == 0 && after != st &&
                     (st == MBEDTLS_SSL_CLIENT_KEY_EXCHANGE || st == MBEDTLS_SSL_CLIENT_CHANGE_CIPHER_SPEC ||
                      st == MBEDTLS_SSL_CLIENT_FINISHED))
@@ -608,6 +625,8 @@ static int conn_on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
 
                 a->ended_us = now_us();
                 a->outcome = OUTCOME_TIMEOUT;
+                a->resumed = conn_resumed(c);
+                a->hello_retry = c->saw_hrr;
                 if (c->ssl_ready)
                         conn_note_alert_sent(c);
                 conn_set_error(
@@ -693,6 +712,9 @@ int conn_new(Worker *w, int fd, const struct sockaddr *peer, int64_t started_us)
         }
         c->worker = w;
         c->fd = fd;
+        /* Mbed TLS writes each handshake record on its own: without this, the last one of a TLS 1.2 flight
+         * waits for the client's delayed ACK (about 40 ms). */
+        (void) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
         clienthello_capture_init(&c->capture);
         record_scanner_init(&c->out_scanner);
         c->next = w->conns;

@@ -1,4 +1,6 @@
 /* SPDX-License-Identifier: MIT */
+#include <pthread.h>
+#include <signal.h>
 #include <assert.h>
 #include <inttypes.h>
 #include <systemd/sd-journal.h>
@@ -256,17 +258,136 @@ const char *journal_fields_get(const JournalFields *f, const char *name, size_t 
         return NULL;
 }
 
-int journal_send_attempt(const Attempt *a, JournalMode mode) {
-        _cleanup_(journal_fields_done) JournalFields f = {};
+struct JournalSink {
+        JournalMode mode;
+        pthread_t thread;
+        pthread_mutex_t lock;
+        pthread_cond_t wake;
+        JournalFields **ring;
+        size_t ring_max, head, n;
+        bool stopping;
+        JournalSinkStats stats;
+};
+
+static void *journal_sink_run(void *userdata) {
+        JournalSink *s = userdata;
+
+        pthread_mutex_lock(&s->lock);
+        for (;;) {
+                JournalFields *f;
+
+                while (s->n == 0 && !s->stopping)
+                        pthread_cond_wait(&s->wake, &s->lock);
+                if (s->n == 0)
+                        break;
+                f = s->ring[s->head];
+                s->head = (s->head + 1) % s->ring_max;
+                s->n--;
+                pthread_mutex_unlock(&s->lock);
+
+                int r = sd_journal_sendv(f->iov, (int) f->n);
+                journal_fields_done(f);
+                free(f);
+
+                pthread_mutex_lock(&s->lock);
+                if (r < 0)
+                        s->stats.failed++;
+                else
+                        s->stats.sent++;
+        }
+        pthread_mutex_unlock(&s->lock);
+        return NULL;
+}
+
+int journal_sink_new(JournalMode mode, size_t queue_max, JournalSink **ret) {
+        JournalSink *s;
+        sigset_t all, old;
         int r;
 
-        if (!journal_mode_wants(mode, a))
+        if (mode == JOURNAL_NONE) {
+                *ret = NULL;
                 return 0;
-        r = journal_fields_build(a, &f);
-        if (r < 0)
-                return log_debug_errno(r, "Failed to build the journal entry of an attempt: %m");
-        r = sd_journal_sendv(f.iov, (int) f.n);
-        if (r < 0)
-                return log_debug_errno(r, "Failed to send the journal entry of an attempt: %m");
+        }
+        if (queue_max == 0)
+                return -EINVAL;
+        s = calloc(1, sizeof *s);
+        if (!s)
+                return -ENOMEM;
+        s->ring = calloc(queue_max, sizeof(JournalFields *));
+        if (!s->ring) {
+                free(s);
+                return -ENOMEM;
+        }
+        s->mode = mode;
+        s->ring_max = queue_max;
+        pthread_mutex_init(&s->lock, NULL);
+        pthread_cond_init(&s->wake, NULL);
+        /* signals belong to the main thread */
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, &old);
+        r = pthread_create(&s->thread, NULL, journal_sink_run, s);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (r != 0) {
+                pthread_mutex_destroy(&s->lock);
+                pthread_cond_destroy(&s->wake);
+                free(s->ring);
+                free(s);
+                return -r;
+        }
+        *ret = s;
+        return 0;
+}
+
+int journal_sink_submit(JournalSink *s, const Attempt *a) {
+        JournalFields *f;
+        int r;
+
+        if (!s || !journal_mode_wants(s->mode, a))
+                return 0;
+        f = calloc(1, sizeof *f);
+        if (!f)
+                return -ENOMEM;
+        r = journal_fields_build(a, f);
+        if (r < 0) {
+                free(f);
+                return r;
+        }
+        pthread_mutex_lock(&s->lock);
+        if (s->n >= s->ring_max || s->stopping) {
+                s->stats.dropped++;
+                pthread_mutex_unlock(&s->lock);
+                journal_fields_done(f);
+                free(f);
+                return -ENOBUFS;
+        }
+        s->ring[(s->head + s->n) % s->ring_max] = f;
+        s->n++;
+        pthread_cond_signal(&s->wake);
+        pthread_mutex_unlock(&s->lock);
         return 1;
+}
+
+void journal_sink_get_stats(JournalSink *s, JournalSinkStats *ret) {
+        if (!s) {
+                *ret = (JournalSinkStats){};
+                return;
+        }
+        pthread_mutex_lock(&s->lock);
+        *ret = s->stats;
+        pthread_mutex_unlock(&s->lock);
+}
+
+JournalSink *journal_sink_free(JournalSink *s) {
+        if (!s)
+                return NULL;
+        pthread_mutex_lock(&s->lock);
+        s->stopping = true;
+        pthread_cond_signal(&s->wake);
+        pthread_mutex_unlock(&s->lock);
+        pthread_join(s->thread, NULL);
+        pthread_mutex_destroy(&s->lock);
+        pthread_cond_destroy(&s->wake);
+        free(s->ring);
+        free(s);
+        return NULL;
 }

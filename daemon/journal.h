@@ -8,6 +8,7 @@
  * binary), while MESSAGE only ever holds escaped text (see describe.h). */
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/uio.h>
 
 #include "attempt.h"
@@ -50,8 +51,21 @@ void journal_fields_done(JournalFields *f);
 /* A field's value in a built entry (not NUL-terminated: use *ret_len); NULL if absent. For tests. */
 const char *journal_fields_get(const JournalFields *f, const char *name, size_t *ret_len);
 
-/* Sends the entry for a if mode wants it. Thread-safe; logs at debug level only. Returns 1 if sent,
- * 0 if the mode filtered it out, negative errno on failure (-ENOMEM, or a send error such as -EAGAIN
- * when journald's socket is full). Without a journal socket at all, sd_journal_sendv() drops the entry
- * silently and this returns 1. */
-int journal_send_attempt(const Attempt *a, JournalMode mode);
+/* A journald sender off the handshake path: the entry is built by the caller (a few µs), queued, and sent
+ * by a thread of its own, so that a slow journald never stalls a worker. The queue is bounded: an entry
+ * that does not fit is dropped and counted. */
+typedef struct JournalSink JournalSink;
+
+typedef struct JournalSinkStats {
+        uint64_t sent, dropped, failed;
+} JournalSinkStats;
+
+/* Starts the sender thread. With JOURNAL_NONE nothing is started and *ret is NULL. */
+int journal_sink_new(JournalMode mode, size_t queue_max, JournalSink **ret);
+/* Queues a's entry if the mode wants it. Never blocks on journald. Returns 1 if queued, 0 if filtered out,
+ * -ENOBUFS if the queue was full, -ENOMEM. NULL-safe (does nothing). */
+int journal_sink_submit(JournalSink *s, const Attempt *a);
+void journal_sink_get_stats(JournalSink *s, JournalSinkStats *ret);
+/* Sends what is queued, stops the thread and frees everything. NULL-safe, returns NULL. */
+JournalSink *journal_sink_free(JournalSink *s);
+DEFINE_TRIVIAL_CLEANUP_FUNC(JournalSink *, journal_sink_free);

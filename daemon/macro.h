@@ -47,10 +47,10 @@
         })
 
 /* Define a cleanup function for a type whose destructor returns NULL, e.g. Foo *foo_free(Foo *). */
-#define DEFINE_TRIVIAL_CLEANUP_FUNC(type, func) \
-        static inline void func##p(type *p) {   \
-                if (*p)                         \
-                        *p = func(*p);          \
+#define DEFINE_TRIVIAL_CLEANUP_FUNC(type, func)        \
+        _unused_ static inline void func##p(type *p) { \
+                if (*p)                                \
+                        *p = func(*p);                 \
         }
 
 #define FOREACH_ARRAY(i, array, num) \

@@ -509,7 +509,6 @@ static int run(int argc, char *argv[]) {
                 .idle_timeout_us = arg_idle_timeout_us,
                 .max_requests = arg_max_requests,
                 .journal_mode = arg_record ? arg_journal : JOURNAL_NONE,
-                .database_path = arg_record ? db_path : NULL,
         };
         r = server_new(&settings, TAKE_PTR(fds), n_fds, TAKE_PTR(store), &m.server);
         if (r < 0)
@@ -564,6 +563,7 @@ static int run(int argc, char *argv[]) {
                 return log_error_errno(r, "Event loop failed: %m");
 
         server_drain(m.server);
+        m.server->journal = journal_sink_free(m.server->journal); /* sends what is queued */
         if (m.server->store) {
                 StoreStats st;
 

@@ -96,40 +96,47 @@ void attempt_json_fputs(FILE *f, const Attempt *a) {
 typedef struct Recent {
         Attempt **attempts; /* newest first */
         size_t n;
-        unsigned earlier_failures; /* failed attempts in the visitor's current sequence before this one */
-        Pattern pattern;
+        const Attempt *self;
+        unsigned earlier_failures; /* failed attempts in the visitor's sequence before this one */
+        Pattern pattern;           /* of that sequence, ended by this (successful) attempt */
         bool have_sequence;
 } Recent;
 
-static int recent_ignore(const Sequence *s, void *userdata) {
+/* The sequence that this connection's own attempt ends is the one holding an attempt with its start time
+ * and no id (it is not stored yet). */
+static int recent_on_sequence(const Sequence *seq, void *userdata) {
+        Recent *r = userdata;
+
+        for (unsigned i = 0; i < seq->n_details; i++)
+                if (seq->attempts[i].id == 0 && seq->attempts[i].started_us == r->self->started_us) {
+                        r->earlier_failures = seq->n_failures;
+                        r->pattern = seq->pattern;
+                        r->have_sequence = true;
+                }
         return 0;
 }
 
 static void recent_load(Server *s, const Attempt *self, Recent *ret) {
         _cleanup_(sequencer_freep) Sequencer *q = NULL;
-        const Sequence *seq;
 
-        *ret = (Recent){};
-        if (!s || !s->settings.database_path)
+        *ret = (Recent){.self = self};
+        if (!s || !s->store)
                 return;
-        if (store_query_recent(
-                    s->settings.database_path,
+        if (store_recent(
+                    s->store,
                     self->peer_addr,
                     self->started_us - RECENT_WINDOW_US,
                     RECENT_MAX,
                     &ret->attempts,
                     &ret->n) < 0)
                 return;
-        if (sequencer_new(NULL, recent_ignore, NULL, &q) < 0)
+        if (sequencer_new(NULL, recent_on_sequence, ret, &q) < 0)
                 return;
         for (size_t i = ret->n; i > 0; i--) /* oldest first */
-                (void) sequencer_feed(q, ret->attempts[i - 1]);
-        seq = sequencer_current(q, self);
-        if (seq) {
-                ret->earlier_failures = seq->n_failures;
-                ret->pattern = sequence_classify(seq);
-                ret->have_sequence = true;
-        }
+                if (ret->attempts[i - 1]->started_us <= self->started_us)
+                        (void) sequencer_feed(q, ret->attempts[i - 1]);
+        (void) sequencer_feed(q, self);
+        (void) sequencer_flush(q, self->started_us);
 }
 
 static void recent_done(Recent *r) {
@@ -181,10 +188,13 @@ static void page_html(FILE *f, const Attempt *a, const Recent *recent) {
               "<title>tlswatch: your TLS handshake</title>\n"
               "<style>body{font-family:sans-serif;margin:2em;max-width:70em}th{text-align:left;padding-"
               "right:1em}"
-              "td{font-family:monospace;word-break:break-all}.fail{color:#b00}.ok{color:#070}</style>\n"
+              "td{font-family:monospace;overflow-wrap:anywhere;vertical-align:top}#recent "
+              "td:nth-child(-n+2){white-space:nowrap}"
+              ".fail{color:#b00}.ok{color:#070}</style>\n"
               "</head><body>\n<h1>Your TLS handshake with this server</h1>\n",
               f);
         if (recent->have_sequence && recent->earlier_failures > 0) {
+                /* this attempt is the success that ends the sequence */
                 fprintf(f,
                         "<p id=\"sequence\" class=\"fail\">Your client made %u failed attempt%s before this "
                         "one: %s</p>\n",

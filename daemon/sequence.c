@@ -145,22 +145,46 @@ const char *pattern_diagnosis(Pattern p) {
         return p >= 0 && p < _PATTERN_MAX ? pattern_table[p].diagnosis : NULL;
 }
 
+/* The /64 prefix of an address as inet_ntop() writes it (RFC 5952), followed by "/64": the last four groups
+ * are zero, so the longest run of zero groups is always the one that ends the address, which "::" replaces.
+ * Written by hand because this runs for every attempt and inet_ntop() costs several times more. */
+static void format_prefix64(const struct in6_addr *a, char ret[static SEQUENCE_CLIENT_MAX]) {
+        static const char hex[] = "0123456789abcdef";
+        unsigned k = 4; /* groups before the final run of zeros */
+        char *p = ret;
+
+        while (k > 0 && a->s6_addr[2 * (k - 1)] == 0 && a->s6_addr[2 * (k - 1) + 1] == 0)
+                k--;
+        for (unsigned i = 0; i < k; i++) {
+                unsigned w = (unsigned) a->s6_addr[2 * i] << 8 | a->s6_addr[2 * i + 1];
+                bool digits = false;
+
+                if (i > 0)
+                        *p++ = ':';
+                for (int shift = 12; shift >= 0; shift -= 4) {
+                        unsigned d = (w >> shift) & 0xf;
+
+                        if (d != 0 || digits || shift == 0) {
+                                *p++ = hex[d];
+                                digits = true;
+                        }
+                }
+        }
+        memcpy(p, "::/64", sizeof "::/64");
+}
+
 void sequence_client_key(const char *peer_addr, char ret[static SEQUENCE_CLIENT_MAX]) {
         struct in6_addr in6;
 
-        if (peer_addr && strchr(peer_addr, ':') && inet_pton(AF_INET6, peer_addr, &in6) == 1 &&
-            !IN6_IS_ADDR_V4MAPPED(&in6)) {
-                char buf[INET6_ADDRSTRLEN];
-
-                memset(in6.s6_addr + 8, 0, 8);
-                if (inet_ntop(AF_INET6, &in6, buf, sizeof buf)) {
-                        (void) snprintf(ret, SEQUENCE_CLIENT_MAX, "%s/64", buf);
+        if (peer_addr && strchr(peer_addr, ':') && inet_pton(AF_INET6, peer_addr, &in6) == 1) {
+                if (!IN6_IS_ADDR_V4MAPPED(&in6)) {
+                        memset(in6.s6_addr + 8, 0, 8);
+                        format_prefix64(&in6, ret);
                         return;
                 }
+                if (inet_ntop(AF_INET, in6.s6_addr + 12, ret, SEQUENCE_CLIENT_MAX))
+                        return; /* ::ffff:a.b.c.d, should the record not have converted it */
         }
-        if (peer_addr && strchr(peer_addr, ':') && inet_pton(AF_INET6, peer_addr, &in6) == 1 &&
-            inet_ntop(AF_INET, in6.s6_addr + 12, ret, SEQUENCE_CLIENT_MAX))
-                return; /* ::ffff:a.b.c.d, should the record not have converted it */
         size_t n = peer_addr ? strnlen(peer_addr, SEQUENCE_CLIENT_MAX - 1) : 0;
 
         memcpy(ret, strempty(peer_addr), n);
@@ -239,37 +263,67 @@ Pattern sequence_classify(const Sequence *s) {
         return PATTERN_FAILED;
 }
 
+/* Appends to a token buffer of 24 bytes (the longest token is 3 + 5 + 1 bytes); no printf, because the
+ * report writes one token per attempt. */
+static char *token_put(char *p, const char *s) {
+        size_t n = strlen(s);
+
+        memcpy(p, s, n);
+        return p + n;
+}
+
+static char *token_put_number(char *p, int v) {
+        char digits[12], *d = digits + sizeof digits;
+        unsigned u = v < 0 ? 0u - (unsigned) v : (unsigned) v;
+
+        do
+                *--d = (char) ('0' + u % 10);
+        while ((u /= 10) > 0);
+        if (v < 0)
+                *--d = '-';
+        memcpy(p, d, (size_t) (digits + sizeof digits - d));
+        return p + (digits + sizeof digits - d);
+}
+
 const char *sequence_attempt_token(const SequenceAttempt *a, bool ascii, char buf[static 24]) {
-        const char *x = ascii ? "x" : "\u2717", *r = a->resumed ? "r" : "";
+        const char *x = ascii ? "x" : "\u2717";
+        bool resumed_mark = true;
+        char *p = buf;
 
         switch (a->outcome) {
-        case OUTCOME_OK: (void) snprintf(buf, 24, "%s%s", ascii ? "ok" : "\u2713", r); break;
+        case OUTCOME_OK: p = token_put(p, ascii ? "ok" : "\u2713"); break;
         case OUTCOME_PEER_ALERT:
-                if (a->alert_received >= 0)
-                        (void) snprintf(buf, 24, "%s%d%s", x, a->alert_received, r);
-                else
-                        (void) snprintf(buf, 24, "%salert%s", x, r);
+                p = token_put(p, x);
+                p = a->alert_received >= 0 ? token_put_number(p, a->alert_received) : token_put(p, "alert");
                 break;
         case OUTCOME_TLS_ERROR:
-                if (a->alert_sent >= 0)
-                        (void) snprintf(buf, 24, "%ss%d%s", x, a->alert_sent, r);
-                else
-                        (void) snprintf(buf, 24, "%serr%s", x, r);
+                p = token_put(p, x);
+                p = a->alert_sent >= 0 ? token_put_number(token_put(p, "s"), a->alert_sent)
+                                       : token_put(p, "err");
                 break;
         case OUTCOME_PEER_RESET:
         case OUTCOME_PEER_CLOSED:
                 /* a reset/close that carried an alert first shows the alert */
+                p = token_put(p, x);
                 if (a->alert_received >= 0)
-                        (void) snprintf(buf, 24, "%s%d%s", x, a->alert_received, r);
+                        p = token_put_number(p, a->alert_received);
                 else
-                        (void) snprintf(
-                                buf, 24, "%s%s%s", x, a->outcome == OUTCOME_PEER_RESET ? "rst" : "fin", r);
+                        p = token_put(p, a->outcome == OUTCOME_PEER_RESET ? "rst" : "fin");
                 break;
-        case OUTCOME_NO_DATA: (void) snprintf(buf, 24, "%snone", x); break;
-        case OUTCOME_TIMEOUT: (void) snprintf(buf, 24, "%stime%s", x, r); break;
-        case OUTCOME_NOT_TLS: (void) snprintf(buf, 24, "%stls", x); break;
-        default: (void) snprintf(buf, 24, "%ssrv%s", x, r); break;
+        case OUTCOME_NO_DATA:
+                p = token_put(token_put(p, x), "none");
+                resumed_mark = false;
+                break;
+        case OUTCOME_TIMEOUT: p = token_put(token_put(p, x), "time"); break;
+        case OUTCOME_NOT_TLS:
+                p = token_put(token_put(p, x), "tls");
+                resumed_mark = false;
+                break;
+        default: p = token_put(token_put(p, x), "srv"); break;
         }
+        if (resumed_mark && a->resumed)
+                *p++ = 'r';
+        *p = '\0';
         return buf;
 }
 
@@ -280,15 +334,17 @@ size_t sequence_format_attempts(const Sequence *s, bool ascii, char *buf, size_t
                 buf[0] = '\0';
         for (unsigned i = 0; i < s->n_details; i++) {
                 char token[24];
-                int n;
+                size_t n;
 
-                n = snprintf(
-                        size > len ? buf + len : NULL,
-                        size > len ? size - len : 0,
-                        "%s%s",
-                        i > 0 ? " " : "",
-                        sequence_attempt_token(&s->attempts[i], ascii, token));
-                len += (size_t) MAX(n, 0);
+                sequence_attempt_token(&s->attempts[i], ascii, token);
+                n = strlen(token) + (i > 0);
+                if (len + n < size) {
+                        if (i > 0)
+                                buf[len] = ' ';
+                        memcpy(buf + len + (i > 0), token, n - (i > 0) + 1);
+                } else if (len < size) /* truncated like snprintf(): as much as fits, NUL-terminated */
+                        (void) snprintf(buf + len, size - len, "%s%s", i > 0 ? " " : "", token);
+                len += n;
         }
         if (s->n_attempts > s->n_details) {
                 int n = snprintf(
@@ -312,23 +368,31 @@ static Sequence *sequence_free(Sequence *s) {
 }
 DEFINE_TRIVIAL_CLEANUP_FUNC(Sequence *, sequence_free);
 
-static uint64_t key_hash(const char *client, const char *ja4, const RawString *sni) {
-        uint64_t h = UINT64_C(14695981039346656037);
+/* A cheap hash over 8-byte words (multiply and fold); the chains compare the keys anyway. */
+static uint64_t hash_bytes(uint64_t h, const void *data, size_t len) {
+        const unsigned char *p = data;
+        uint64_t w;
 
-#define HASH_BYTES(p, n)                       \
-        for (size_t _i_ = 0; _i_ < (n); _i_++) \
-        h = (h ^ ((const unsigned char *) (p))[_i_]) * UINT64_C(1099511628211)
-        HASH_BYTES(client, strlen(client) + 1);
-        if (ja4)
-                HASH_BYTES(ja4, strlen(ja4) + 1);
-        else
-                HASH_BYTES("\xff", 1);
-        if (sni->data)
-                HASH_BYTES(sni->data, sni->len);
-        else
-                HASH_BYTES("\xff\xff", 2);
-#undef HASH_BYTES
-        return h;
+        for (; len >= 8; p += 8, len -= 8) {
+                memcpy(&w, p, 8);
+                h = (h ^ w) * UINT64_C(0x9e3779b97f4a7c15);
+                h ^= h >> 32;
+        }
+        w = len;
+        for (size_t i = 0; i < len; i++)
+                w = w << 8 | p[i];
+        h = (h ^ w) * UINT64_C(0x9e3779b97f4a7c15);
+        return h ^ (h >> 29);
+}
+
+static uint64_t key_hash(const char *client, const char *ja4, const RawString *sni) {
+        uint64_t h = UINT64_C(0x243f6a8885a308d3);
+
+        h = hash_bytes(h, client, strlen(client));
+        h = ja4 ? hash_bytes(h, ja4, strlen(ja4)) : h * 3 + 1;
+        h = sni->data ? hash_bytes(h, sni->data, sni->len) : h * 5 + 2;
+        h ^= h >> 31;
+        return h * UINT64_C(0xbf58476d1ce4e5b9);
 }
 
 static bool key_equal(const KeyEntry *e, const char *client, const char *ja4, const RawString *sni) {
@@ -486,10 +550,14 @@ sequencer_find(Sequencer *s, uint64_t h, const char *client, const char *ja4, co
 static void *
 alloc_with_key(size_t size, const char *ja4, const RawString *sni, char **ret_ja4, RawString *ret_sni) {
         size_t l = ja4 ? strlen(ja4) + 1 : 0;
-        char *p = calloc(1, size + l + sni->len + 1);
+        /* malloc() and memset(), not calloc(): glibc's calloc() bypasses the per-thread cache, and this
+         * runs once per sequence */
+        char *p = malloc(size + l + sni->len + 1);
 
         if (!p)
                 return NULL;
+        memset(p, 0, size);
+        p[size + l + sni->len] = '\0';
         *ret_ja4 = ja4 ? memcpy(p + size, ja4, l) : NULL;
         *ret_sni = (RawString){.data = sni->data ? p + size + l : NULL, .len = sni->data ? sni->len : 0};
         if (sni->data && sni->len > 0)

@@ -10,6 +10,7 @@
 
 #define ACCEPT_BATCH 32
 #define ACCEPT_PAUSE_US (100 * USEC_PER_MSEC)
+#define JOURNAL_QUEUE_MAX 4096
 
 static void worker_pause_accepting(Worker *w, bool pause);
 
@@ -174,6 +175,9 @@ int server_new(const ServerSettings *settings, int *listen_fds, size_t n_listen_
         r = tls_shared_new(&s->tls_shared);
         if (r < 0)
                 return r;
+        r = journal_sink_new(settings->journal_mode, JOURNAL_QUEUE_MAX, &s->journal);
+        if (r < 0)
+                return log_error_errno(r, "Failed to start the journal sender: %m");
         s->n_workers = MAX(settings->n_threads, 1u);
         s->workers = calloc(s->n_workers, sizeof(Worker));
         if (!s->workers)
@@ -200,6 +204,7 @@ Server *server_free(Server *s) {
         tls_context_unref(s->tls);
         tls_shared_free(s->tls_shared);
         store_free(s->store);
+        journal_sink_free(s->journal);
         pthread_mutex_destroy(&s->tls_lock);
         free(s);
         return NULL;
@@ -263,7 +268,7 @@ void server_record(Server *s, Attempt *a) {
                 atomic_fetch_add(&s->counters.ok, 1);
         else
                 atomic_fetch_add(&s->counters.failed, 1);
-        (void) journal_send_attempt(a, s->settings.journal_mode);
+        (void) journal_sink_submit(s->journal, a);
         if (s->store)
                 (void) store_enqueue(s->store, a);
         else

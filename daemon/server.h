@@ -25,7 +25,6 @@ typedef struct ServerSettings {
         int64_t idle_timeout_us;
         unsigned max_requests;
         JournalMode journal_mode;
-        const char *database_path; /* for the web page's recent attempts */
 } ServerSettings;
 
 typedef struct Worker {
@@ -59,11 +58,12 @@ struct Server {
         TlsShared *tls_shared;
 
         Store *store;
+        JournalSink *journal;
         ServerCounters counters;
         atomic_bool draining;
 };
 
-/* Takes ownership of the listening fds and of store. */
+/* Takes ownership of the listening fds and of store; starts the journal sender per settings->journal_mode. */
 int server_new(const ServerSettings *settings, int *listen_fds, size_t n_listen_fds, Store *store, Server **ret);
 Server *server_free(Server *s);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Server *, server_free);

@@ -52,11 +52,11 @@ static const char *const stmt_sql[_STMT_MAX] = {
         [STMT_BEGIN] = "BEGIN IMMEDIATE",
         [STMT_COMMIT] = "COMMIT",
         [STMT_ROLLBACK] = "ROLLBACK",
-        [STMT_INSERT] = "INSERT INTO attempts (" STORE_COLUMNS ") VALUES "
-                        "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, "
-                        "?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31)",
-        [STMT_PRUNE] = "DELETE FROM attempts WHERE id IN "
-                       "(SELECT id FROM attempts WHERE started_us < ?1 ORDER BY started_us LIMIT ?2)",
+        [STMT_INSERT] = ("INSERT INTO attempts (" STORE_COLUMNS ") VALUES "
+                         "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, "
+                         "?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31)"),
+        [STMT_PRUNE] = ("DELETE FROM attempts WHERE id IN "
+                        "(SELECT id FROM attempts WHERE started_us < ?1 ORDER BY started_us LIMIT ?2)"),
 };
 
 struct Store {
@@ -80,6 +80,7 @@ struct Store {
 
         /* Writer thread only (and store_open() before the thread starts). */
         sqlite3 *db;
+        struct stat db_stat; /* of the file at path when db was opened */
         sqlite3_stmt *stmt[_STMT_MAX];
         Attempt **batch;
         int64_t next_retry_us, next_prune_us, next_drop_log_us;
@@ -194,7 +195,7 @@ static int store_user_version(sqlite3 *db, unsigned *ret) {
 
 /* Reads the schema version and refuses a database newer than us. */
 static int store_check_version(sqlite3 *db, const char *path, unsigned *ret_version, char **ret_error) {
-        unsigned v;
+        unsigned v = 0;
         int r;
 
         r = store_user_version(db, &v);
@@ -216,7 +217,7 @@ static int store_check_version(sqlite3 *db, const char *path, unsigned *ret_vers
 
 /* Applies the missing migrations, each in its own transaction. */
 static int store_migrate(sqlite3 *db, const char *path, char **ret_error) {
-        unsigned v;
+        unsigned v = 0;
         int r;
 
         for (;;) {
@@ -340,6 +341,12 @@ static int store_db_open(Store *s, char **ret_error) {
                         goto fail;
                 }
         }
+        /* Which file we opened: see store_db_moved(). */
+        if (stat(s->path, &s->db_stat) < 0) {
+                r = negative_errno();
+                (void) store_error(ret_error, r, "Failed to stat %s: %s", s->path, strerror(-r));
+                goto fail;
+        }
         s->db = db;
         return 0;
 
@@ -434,11 +441,26 @@ static void store_note_error(Store *s, const char *what) {
 /* Writes s->batch[0..n) in one transaction. Records SQLite refuses for their own content (a
  * constraint, a string too big) are skipped and counted in *ret_rejected; any other error fails the
  * whole batch and closes the connection, so that the retry starts afresh. */
+/* Whether the database file was removed or replaced since we opened it. SQLite in WAL mode would go
+ * on writing into the removed file, and every row would be lost with it. */
+static bool store_db_moved(Store *s) {
+        struct stat st;
+
+        if (stat(s->path, &st) < 0)
+                return errno == ENOENT;
+        return st.st_dev != s->db_stat.st_dev || st.st_ino != s->db_stat.st_ino;
+}
+
 static int store_write_batch(Store *s, size_t n, uint64_t *ret_rejected) {
         _cleanup_free_ char *error = NULL;
         uint64_t rejected = 0;
         int r;
 
+        if (s->db && store_db_moved(s)) {
+                log_notice("Database %s was removed or replaced, opening it anew.", s->path);
+                /* Close first: closing checkpoints into and deletes the old file's -wal by name. */
+                store_db_close(s);
+        }
         if (!s->db) {
                 r = store_db_open(s, &error);
                 if (r < 0) {
@@ -835,7 +857,9 @@ int store_stop(Store *s) {
         pthread_mutex_unlock(&s->lock);
 
         (void) pthread_join(s->thread, NULL);
+        pthread_mutex_lock(&s->lock);
         s->thread_started = false;
+        pthread_mutex_unlock(&s->lock);
         return s->stop_result;
 }
 
@@ -1035,5 +1059,70 @@ finish:
         store_attempts_free(array, n);
         sqlite3_finalize(st);
         sqlite3_close(db);
+        return r;
+}
+
+static int attempt_newer_first(const void *x, const void *y) {
+        const Attempt *a = *(Attempt *const *) x, *b = *(Attempt *const *) y;
+
+        return a->started_us < b->started_us ? 1 : a->started_us > b->started_us ? -1 : 0;
+}
+
+/* The same connection: its address, port and start time (the id is set only once stored). */
+static bool attempt_same(const Attempt *a, const Attempt *b) {
+        return a->started_us == b->started_us && a->peer_port == b->peer_port &&
+                streq(a->peer_addr, b->peer_addr);
+}
+
+int store_recent(Store *s, const char *peer_addr, int64_t since_us, size_t max, Attempt ***ret, size_t *ret_n) {
+        Attempt **queued = NULL, **stored = NULL, **all;
+        size_t n_queued = 0, n_stored = 0;
+        int r = 0;
+
+        if (!s || !peer_addr || !ret || !ret_n)
+                return -EINVAL;
+
+        /* First the queue, then the database: a record committed in between shows in both, never in none. */
+        pthread_mutex_lock(&s->lock);
+        queued = calloc(s->count + 1, sizeof *queued);
+        for (size_t i = 0; queued && i < s->count; i++) {
+                const Attempt *a = s->ring[(s->head + i) % s->opt.queue_max];
+
+                if (a->started_us < since_us || !streq(a->peer_addr, peer_addr))
+                        continue;
+                if (attempt_dup(a, &queued[n_queued]) < 0)
+                        break;
+                n_queued++;
+        }
+        pthread_mutex_unlock(&s->lock);
+        if (!queued)
+                return -ENOMEM;
+
+        r = store_query_recent(s->path, peer_addr, since_us, max, &stored, &n_stored);
+        if (r < 0)
+                goto finish;
+        all = reallocarray(stored, n_stored + n_queued + 1, sizeof *all);
+        if (!all) {
+                r = -ENOMEM;
+                goto finish;
+        }
+        stored = all;
+        for (size_t i = 0, n = n_stored; i < n_queued; i++) {
+                bool dup = false;
+
+                for (size_t k = 0; k < n && !dup; k++)
+                        dup = attempt_same(stored[k], queued[i]);
+                if (!dup)
+                        stored[n_stored++] = TAKE_PTR(queued[i]);
+        }
+        qsort(stored, n_stored, sizeof *stored, attempt_newer_first);
+        for (; n_stored > max; n_stored--)
+                stored[n_stored - 1] = attempt_free(stored[n_stored - 1]);
+        *ret = TAKE_PTR(stored);
+        *ret_n = n_stored;
+        n_stored = 0;
+finish:
+        store_attempts_free(queued, n_queued);
+        store_attempts_free(stored, n_stored);
         return r;
 }

@@ -10,8 +10,10 @@
  * full, read-only, locked, I/O error, out of memory) the records stay queued up to the queue bound,
  * the writer closes the connection and retries every retry_interval with a fresh one, counts the
  * failures, logs a warning once when writing stops and a notice when it resumes. Records that do not
- * fit into the queue are freed and counted as dropped. Old rows are pruned in small batches between
- * write batches. Functions return 0 or a negative errno; SQLite's codes stay inside store.c. */
+ * fit into the queue are freed and counted as dropped. A database file removed or replaced while
+ * running is noticed before the next batch and opened (created, migrated) anew. Old rows are pruned
+ * in small batches between write batches. Functions return 0 or a negative errno; SQLite's codes stay
+ * inside store.c. */
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -89,3 +91,7 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Store *, store_free);
 int store_query_recent(
         const char *db_path, const char *peer_addr, int64_t since_us, size_t max, Attempt ***ret, size_t *ret_n);
 Attempt **store_attempts_free(Attempt **array, size_t n);
+
+/* As store_query_recent() on the store's database, plus the records from peer_addr still queued (not yet
+ * committed), so that a caller sees an attempt the moment it was handed to store_enqueue(). */
+int store_recent(Store *s, const char *peer_addr, int64_t since_us, size_t max, Attempt ***ret, size_t *ret_n);

@@ -10,9 +10,13 @@
 #define TICKET_LIFETIME_SEC 86400
 #define SESSION_CACHE_ENTRIES 10000
 
+/* P-256 first: Mbed TLS 3.6's P-256 ECDHE is cheaper than its X25519 (fixed-base comb for the key
+ * generation): a full TLS 1.2 handshake takes 17.0 instead of 21.7 million instructions (callgrind,
+ * bench/run-all.sh). The order decides TLS 1.2 only: for TLS 1.3, Mbed TLS takes the client's key
+ * share as sent and asks a HelloRetryRequest for the client's first supported group. */
 static const uint16_t tls_groups[] = {
-        MBEDTLS_SSL_IANA_TLS_GROUP_X25519,
         MBEDTLS_SSL_IANA_TLS_GROUP_SECP256R1,
+        MBEDTLS_SSL_IANA_TLS_GROUP_X25519,
         MBEDTLS_SSL_IANA_TLS_GROUP_NONE,
 };
 

@@ -25,6 +25,12 @@ for p in $pkgs; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
 done
 
+# npm (for playwright-core, the browser tests' DevTools client): any npm will do, e.g. one that comes
+# with a nodejs from elsewhere; Debian's package only where there is none.
+if [ "$want" = test ] && ! command -v npm >/dev/null 2>&1; then
+        missing="$missing npm"
+fi
+
 # Mbed TLS 3.6: Debian 12 ships 2.28, so take libmbedtls-dev (only it) from trixie with a low pin.
 mbed_ok=0
 if pkg-config --atleast-version=3.6 mbedtls 2>/dev/null; then mbed_ok=1; fi

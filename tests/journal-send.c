@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Sends a fixed set of attempt records to journald through journal_send_attempt(), for
+/* Sends a fixed set of attempt records to journald through the daemon's JournalSink, for
  * tests/integration/journal-fields.py, which knows what each entry must hold. Peer ports 40001..40008
  * tell the records apart. Usage: journal-send all|failures|none. Prints "sent N". */
 
@@ -123,26 +123,33 @@ static int make_attempt(unsigned i, Attempt *a) {
         return r < 0 ? -ENOMEM : 0;
 }
 
-/* Sends every record; returns how many the mode let through, or a negative errno. */
+/* Sends every record through the daemon's JournalSink; returns how many the mode let through, or a
+ * negative errno. */
 static int send_all(JournalMode mode) {
-        int sent = 0;
+        _cleanup_(journal_sink_freep) JournalSink *sink = NULL;
+        int sent = 0, r;
+
+        r = journal_sink_new(mode, 64, &sink);
+        if (r < 0)
+                return log_error_errno(r, "Failed to start the journal sender: %m");
 
         for (unsigned i = 0;; i++) {
                 _cleanup_(attempt_freep) Attempt *a = attempt_new();
-                int r;
 
                 if (!a)
                         return log_oom();
                 r = make_attempt(i, a);
                 if (r == -ENOENT)
-                        return sent;
+                        break;
                 if (r < 0)
                         return log_oom();
-                r = journal_send_attempt(a, mode);
+                r = journal_sink_submit(sink, a);
                 if (r < 0)
-                        return log_error_errno(r, "Failed to send attempt %u: %m", i);
+                        return log_error_errno(r, "Failed to queue attempt %u: %m", i);
                 sent += r;
         }
+        sink = journal_sink_free(sink); /* sends everything queued */
+        return sent;
 }
 
 int main(int argc, char *argv[]) {

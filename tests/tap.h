@@ -49,7 +49,7 @@ __attribute__((format(printf, 2, 3))) static inline bool ok(bool cond, const cha
                 _r_;                                                                           \
         })
 
-static inline void diag(const char *fmt, ...) {
+__attribute__((format(printf, 1, 2))) static inline void diag(const char *fmt, ...) {
         va_list ap;
 
         printf("# ");

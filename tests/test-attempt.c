@@ -57,9 +57,35 @@ static void test_raw_string(void) {
         ok(a->alpn.data && a->alpn.len == 0, "empty is present, not absent");
 }
 
+static void test_dup(void) {
+        _cleanup_(attempt_freep) Attempt *a = attempt_new(), *c = NULL;
+
+        a->started_us = 123;
+        a->peer_port = 4433;
+        snprintf(a->peer_addr, sizeof a->peer_addr, "192.0.2.9");
+        a->outcome = OUTCOME_PEER_ALERT;
+        a->alert_received = 46;
+        a->error_text = strdup("client sent alert");
+        a->ja4 = strdup("t13d1516h2_8daaf6152771_cb7bf5808d99");
+        raw_string_set(&a->sni, "x\0y", 3);
+        raw_string_set(&a->user_agent, "UA", 2);
+        is_int(attempt_dup(a, &c), 0, "attempt_dup");
+        is_int(c->started_us, 123, "numbers copied");
+        is_str(c->peer_addr, "192.0.2.9", "address copied");
+        is_int(c->alert_received, 46, "alert copied");
+        is_str(c->ja4, a->ja4, "string copied");
+        ok(c->ja4 != a->ja4 && c->error_text != a->error_text && c->sni.data != a->sni.data, "not shared");
+        ok(c->sni.len == 3 && memcmp(c->sni.data, "x\0y", 3) == 0, "raw string with NUL copied");
+        ok(c->cipher == NULL && c->alpn.data == NULL, "absent stays absent");
+        free(a->ja4);
+        a->ja4 = NULL;
+        is_str(c->ja4, "t13d1516h2_8daaf6152771_cb7bf5808d99", "the copy is independent");
+}
+
 int main(void) {
         test_enums();
         test_addr();
         test_raw_string();
+        test_dup();
         return tap_done();
 }

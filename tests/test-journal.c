@@ -42,7 +42,14 @@ static void test_modes(void) {
         ok(journal_mode_wants(JOURNAL_ALL, a), "all: failure logged");
         ok(journal_mode_wants(JOURNAL_FAILURES, a), "failures: failure logged");
         ok(!journal_mode_wants(JOURNAL_NONE, a), "none: failure not logged");
-        is_int(journal_send_attempt(a, JOURNAL_NONE), 0, "none sends nothing");
+        {
+                JournalSink *sink = (JournalSink *) 1;
+
+                is_int(journal_sink_new(JOURNAL_NONE, 16, &sink), 0, "none: no sender");
+                ok(sink == NULL, "none: no sender thread");
+                is_int(journal_sink_submit(sink, a), 0, "none sends nothing");
+                is_int(journal_sink_new(JOURNAL_ALL, 0, &sink), -EINVAL, "a queue of 0 is refused");
+        }
 }
 
 static void test_failure(void) {

@@ -4,6 +4,7 @@
  * TLSWATCH_UPDATE_GOLDEN=1 rewrites the golden files instead of comparing (review the diff!). */
 #include <time.h>
 
+#include "escape.h"
 #include "report.h"
 #include "tap.h"
 
@@ -325,12 +326,68 @@ static void test_labels(void) {
         ok(strlen(s) < REPORT_LABEL_MAX, "long UA bounded (%s)", s);
 }
 
+/* The one-line JSON writes plain strings itself and hands the rest to escape_json_fputs(): whatever byte
+ * sits wherever in the string (the plain-ASCII check works on 8-byte words), the field must be exactly
+ * what escape_json_fputs() writes, and the key must be the escaped client|ja4|sni. */
+static void test_json_line_escaping(void) {
+        static const unsigned char bad[] = {0x00, 0x01, 0x1f, '"', '\\', 0x7f, 0x80, 0xc3, 0xff, 'a'};
+        SequenceAttempt at = {.id = 7, .outcome = OUTCOME_PEER_ALERT, .alert_received = 46, .alert_sent = -1};
+        unsigned mismatches = 0, n = 0;
+
+        for (size_t b = 0; b < ELEMENTSOF(bad); b++)
+                for (size_t pos = 0; pos < 17; pos++, n++) {
+                        char sni[18], key[64];
+                        _cleanup_free_ char *line = NULL, *want_sni = NULL;
+                        size_t line_len = 0, want_sni_len = 0;
+                        FILE *f;
+
+                        memset(sni, 'a', sizeof sni);
+                        sni[pos] = (char) bad[b];
+                        Sequence q = {
+                                .client = "192.0.2.1",
+                                .sni = {.data = sni, .len = 17},
+                                .n_attempts = 1,
+                                .n_failures = 1,
+                                .attempts = &at,
+                                .n_details = 1,
+                                .outcome = SEQUENCE_ABANDONED,
+                                .pattern = PATTERN_CERT_REJECTED_ABANDONED,
+                        };
+                        ReportOutput o = {.mode = OUTPUT_JSON};
+
+                        o.f = open_memstream(&line, &line_len);
+                        f = open_memstream(&want_sni, &want_sni_len);
+                        if (!o.f || !f) {
+                                ok(false, "open_memstream");
+                                return;
+                        }
+                        report_output_sequence(&o, &q, NULL);
+                        fclose(o.f);
+
+                        fputs("\"sni\":", f);
+                        escape_json_fputs(f, sni, 17);
+                        fputs(",\"ja4\":null,\"key\":", f);
+                        memcpy(key, "192.0.2.1|-|", 12);
+                        memcpy(key + 12, sni, 17);
+                        escape_json_fputs(f, key, 12 + 17);
+                        fputs(",\"first_us\"", f);
+                        fclose(f);
+                        if (!line || !want_sni || !strstr(line, want_sni) || line_len == 0 ||
+                            line[line_len - 1] != '\n') {
+                                if (mismatches++ < 3)
+                                        diag("byte 0x%02x at %zu: got %s", bad[b], pos, line);
+                        }
+                }
+        is_int(mismatches, 0, "%u one-line JSON objects escape sni and key exactly as escape_json_fputs()", n);
+}
+
 int main(void) {
         static const char *const commands[] = {"sequences", "attempts", "clients", "summary"};
 
         setenv("TZ", "Europe/Berlin", 1);
         tzset();
         test_labels();
+        test_json_line_escaping();
         FOREACH_ARRAY(cmd, commands, ELEMENTSOF(commands))
                 for (OutputMode m = 0; m < _OUTPUT_MAX; m++)
                         golden(*cmd, m, false, false);

@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* Grouping of attempts into retry sequences, on hand-built attempt lists modelled on the traces in
  * notes/chromium-retries.md. */
+#include <arpa/inet.h>
+#include <assert.h>
+
 #include "sequence.h"
 #include "tap.h"
 
@@ -311,6 +314,43 @@ static void test_interleaved(void) {
                 ok(results[i].first_us >= results[i - 1].first_us, "sequence %u in start order", i);
 }
 
+/* The hand-written /64 formatting against inet_ntop() on the prefix, for addresses with zero groups in every
+ * place (RFC 5952's "::" placement is where a formatter goes wrong). */
+static void test_prefix64_matches_inet_ntop(void) {
+        unsigned bad = 0, n = 0;
+        uint64_t rng = 12345;
+
+        diag("IPv6 /64 keys are what inet_ntop() writes");
+        for (unsigned mask = 0; mask < 256; mask++)
+                for (unsigned round = 0; round < 8; round++, n++) {
+                        struct in6_addr a = {};
+                        char text[INET6_ADDRSTRLEN], prefix[INET6_ADDRSTRLEN], want[INET6_ADDRSTRLEN + 8],
+                                key[SEQUENCE_CLIENT_MAX];
+
+                        /* bits 0-3: which of the prefix's groups are non-zero; bits 4-7 the interface id's */
+                        for (unsigned g = 0; g < 8; g++) {
+                                rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+                                if (mask & (1u << g)) {
+                                        unsigned w = (unsigned) (rng >> 33) & (round < 4 ? 0xffffu : 0xfu);
+
+                                        a.s6_addr[2 * g] = (uint8_t) (w >> 8);
+                                        a.s6_addr[2 * g + 1] = (uint8_t) (w | 1);
+                                }
+                        }
+                        if (IN6_IS_ADDR_V4MAPPED(&a) || !inet_ntop(AF_INET6, &a, text, sizeof text))
+                                continue;
+                        memset(a.s6_addr + 8, 0, 8);
+                        assert(inet_ntop(AF_INET6, &a, prefix, sizeof prefix));
+                        (void) snprintf(want, sizeof want, "%s/64", prefix);
+                        sequence_client_key(text, key);
+                        if (!streq(key, want)) {
+                                if (bad++ < 5)
+                                        diag("%s: got %s, want %s", text, key, want);
+                        }
+                }
+        is_int(bad, 0, "%u addresses: /64 key equals inet_ntop()'s prefix + \"/64\"", n);
+}
+
 static void test_ipv6(void) {
         _cleanup_(sequencer_freep) Sequencer *sq = NULL;
         char key[SEQUENCE_CLIENT_MAX];
@@ -410,6 +450,69 @@ static void test_bounded(void) {
         ok(max_held <= 202, "at most the 2 s hold's worth of sequences held (%zu)", max_held);
 }
 
+/* Every token, fresh and resumed, in both alphabets, and the compact string's truncation at every size. */
+static void test_tokens(void) {
+        static const struct {
+                SequenceAttempt a;
+                const char *utf8, *ascii;
+        } cases[] = {
+                {{.outcome = OUTCOME_OK, .alert_received = -1, .alert_sent = -1}, "\u2713", "ok"},
+                {{.outcome = OUTCOME_OK, .alert_received = -1, .alert_sent = -1, .resumed = true},
+                 "\u2713r",
+                 "okr"},
+                {{.outcome = OUTCOME_PEER_ALERT, .alert_received = 46, .alert_sent = -1}, "\u271746", "x46"},
+                {{.outcome = OUTCOME_PEER_ALERT, .alert_received = 46, .alert_sent = -1, .resumed = true},
+                 "\u271746r",
+                 "x46r"},
+                {{.outcome = OUTCOME_PEER_ALERT, .alert_received = -1, .alert_sent = -1},
+                 "\u2717alert",
+                 "xalert"},
+                {{.outcome = OUTCOME_TLS_ERROR, .alert_received = -1, .alert_sent = 70}, "\u2717s70", "xs70"},
+                {{.outcome = OUTCOME_TLS_ERROR, .alert_received = -1, .alert_sent = 0}, "\u2717s0", "xs0"},
+                {{.outcome = OUTCOME_TLS_ERROR, .alert_received = -1, .alert_sent = -1, .resumed = true},
+                 "\u2717errr",
+                 "xerrr"},
+                {{.outcome = OUTCOME_PEER_RESET, .alert_received = -1, .alert_sent = -1}, "\u2717rst", "xrst"},
+                {{.outcome = OUTCOME_PEER_RESET, .alert_received = 255, .alert_sent = -1}, "\u2717255", "x255"},
+                {{.outcome = OUTCOME_PEER_CLOSED, .alert_received = -1, .alert_sent = -1, .resumed = true},
+                 "\u2717finr",
+                 "xfinr"},
+                {{.outcome = OUTCOME_NO_DATA, .alert_received = -1, .alert_sent = -1, .resumed = true},
+                 "\u2717none",
+                 "xnone"},
+                {{.outcome = OUTCOME_TIMEOUT, .alert_received = -1, .alert_sent = -1, .resumed = true},
+                 "\u2717timer",
+                 "xtimer"},
+                {{.outcome = OUTCOME_NOT_TLS, .alert_received = -1, .alert_sent = -1, .resumed = true},
+                 "\u2717tls",
+                 "xtls"},
+                {{.outcome = OUTCOME_SERVER_ERROR, .alert_received = -1, .alert_sent = -1}, "\u2717srv", "xsrv"},
+        };
+        SequenceAttempt at[3] = {cases[2].a, cases[5].a, cases[0].a};
+        Sequence s = {.n_attempts = 5, .n_details = 3, .attempts = at};
+        const char *full = "\u271746 \u2717s70 \u2713 \u2026+2";
+        char buf[24];
+
+        diag("attempt tokens");
+        FOREACH_ARRAY(c, cases, ELEMENTSOF(cases)) {
+                is_str(sequence_attempt_token(&c->a, false, buf), c->utf8, "token %s", c->ascii);
+                is_str(sequence_attempt_token(&c->a, true, buf), c->ascii, "ascii token %s", c->ascii);
+        }
+        for (size_t size = 0; size <= strlen(full) + 1; size++) {
+                char out[64], want[64];
+
+                memset(out, '#', sizeof out);
+                (void) snprintf(want, sizeof want, "%.*s", (int) (size > 0 ? size - 1 : 0), full);
+                is_int(sequence_format_attempts(&s, false, out, size),
+                       strlen(full),
+                       "full length at size %zu",
+                       size);
+                if (size > 0)
+                        is_str(out, want, "truncated like snprintf at size %zu", size);
+                ok(out[size] == '#', "nothing written past size %zu", size);
+        }
+}
+
 static void test_names(void) {
         for (int i = 0; i < _PATTERN_MAX; i++) {
                 is_int(pattern_from_string(pattern_to_string(i)),
@@ -432,9 +535,11 @@ int main(void) {
         test_limits();
         test_interleaved();
         test_ipv6();
+        test_prefix64_matches_inet_ntop();
         test_current_and_cap();
         test_handler_error();
         test_bounded();
+        test_tokens();
         test_names();
         return tap_done();
 }

@@ -728,6 +728,27 @@ static void test_kill(void) {
            "only the last moments are lost (commit interval 200 ms)");
 }
 
+/* Someone removes the database while the daemon runs: the store notices and writes into a new one. */
+static void test_removed(void) {
+        StoreOptions o = test_options();
+        _cleanup_(store_freep) Store *s = NULL;
+        StoreStats st;
+
+        diag("database removed while running");
+        fresh_db("removed");
+        if (store_open(dbpath, &o, &s, NULL) < 0)
+                return (void) ok(false, "store_open");
+        for (unsigned i = 0; i < 10; i++)
+                (void) store_enqueue(s, make_attempt(i, base_us + i));
+        ok(POLL((store_get_stats(s, &st), st.written == 10)), "10 rows written");
+        ok(unlink(dbpath) == 0, "remove the database file");
+        for (unsigned i = 0; i < 7; i++)
+                (void) store_enqueue(s, make_attempt(i, base_us + i));
+        ok(POLL((store_get_stats(s, &st), st.written == 17)), "7 more written");
+        is_int(store_stop(s), 0, "stop");
+        is_int(count_rows(dbpath), 7, "into a new database at the same path");
+}
+
 /* Root ignores file modes; without CAP_DAC_OVERRIDE a 0444 file is read-only for us too. */
 static bool drop_dac_override(void) {
         struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
@@ -754,6 +775,39 @@ static int rm_entry(const char *path, const struct stat *sb, int type, struct FT
         return 0;
 }
 
+static void test_recent_queued(void) {
+        StoreOptions o = test_options();
+        _cleanup_(store_freep) Store *s = NULL;
+        Attempt **recent = NULL;
+        size_t n = 0;
+
+        diag("store_recent() sees records still queued, and each record once");
+        fresh_db("recent");
+        o.commit_interval_us = 30 * USEC_PER_SEC; /* nothing is committed during this test */
+        o.batch_max = 1000;
+        if (store_open(dbpath, &o, &s, NULL) < 0)
+                return (void) ok(false, "store_open");
+        is_int(store_enqueue(s, make_attempt(1, base_us)), 0, "enqueue from 192.0.2.1");
+        is_int(store_enqueue(s, make_attempt(3, base_us + 1000)), 0, "enqueue from 192.0.2.3");
+        is_int(store_enqueue(s, make_attempt(15, base_us + 2000)), 0, "enqueue from 192.0.2.1 again");
+        is_int(count_rows(dbpath), 0, "nothing committed yet");
+        is_int(store_recent(s, "192.0.2.1", base_us, 10, &recent, &n), 0, "store_recent");
+        is_int(n, 2, "both queued records from that address");
+        if (n == 2) {
+                is_int(recent[0]->started_us, base_us + 2000, "newest first");
+                is_int(recent[1]->peer_port, 40001, "the first record");
+                is_str(recent[1]->ja4, "t13d1517h2_8daaf6152771_cb7bf5808d99", "with its strings copied");
+        }
+        recent = store_attempts_free(recent, n);
+        is_int(store_recent(s, "192.0.2.1", base_us + 1, 1, &recent, &n), 0, "store_recent with a limit");
+        is_int(n, 1, "at most max records");
+        recent = store_attempts_free(recent, n);
+        is_int(store_stop(s), 0, "store_stop commits them");
+        is_int(store_recent(s, "192.0.2.1", base_us, 10, &recent, &n), 0, "store_recent after the commit");
+        is_int(n, 2, "the same two records, now from the database, not doubled");
+        recent = store_attempts_free(recent, n);
+}
+
 int main(void) {
         struct tm tm = {.tm_year = 126, .tm_mon = 10, .tm_mday = 27, .tm_hour = 10};
 
@@ -776,6 +830,8 @@ int main(void) {
         test_retention();
         test_invalid();
         test_kill();
+        test_removed();
+        test_recent_queued();
 
         if (!getenv("KEEP"))
                 (void) nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);

@@ -17,7 +17,7 @@ static const struct {
 } columns[] = {
         {"id", true},
         {"started_us", true},
-        {"ended_us", true},
+        {"ended_us", false},
         {"peer_addr", true},
         {"peer_port", false},
         {"local_addr", false},
@@ -36,7 +36,7 @@ static const struct {
         {"alpn", false},
         {"ja3", false},
         {"ja3_full", false},
-        {"ja4", true},
+        {"ja4", false}, /* selected when the --ja4 filter needs it */
         {"ja4_r", false},
         {"ja4_o", false},
         {"ja4_ro", false},
@@ -160,73 +160,112 @@ const char *report_db_error(ReportDb *d) {
         return d && d->db ? sqlite3_errmsg(d->db) : "no database";
 }
 
-static char *column_text(sqlite3_stmt *st, int i) {
-        return (char *) sqlite3_column_text(st, i);
+/* Result column numbers of one statement: the attempts columns it selects, -1 for the others. */
+typedef struct ColumnMap {
+        int8_t at[_COL_MAX];
+} ColumnMap;
+
+static char *column_text(sqlite3_stmt *st, const ColumnMap *m, int c) {
+        return m->at[c] < 0 ? NULL : (char *) sqlite3_column_text(st, m->at[c]);
 }
 
-static RawString column_raw(sqlite3_stmt *st, int i) {
-        const unsigned char *p = sqlite3_column_text(st, i);
+static RawString column_raw(sqlite3_stmt *st, const ColumnMap *m, int c) {
+        const unsigned char *p;
 
-        return (RawString){.data = (char *) p, .len = p ? (size_t) sqlite3_column_bytes(st, i) : 0};
+        if (m->at[c] < 0)
+                return (RawString){};
+        p = sqlite3_column_text(st, m->at[c]);
+        return (RawString){.data = (char *) p, .len = p ? (size_t) sqlite3_column_bytes(st, m->at[c]) : 0};
 }
 
-static int column_int_or(sqlite3_stmt *st, int i, int dflt) {
-        return sqlite3_column_type(st, i) == SQLITE_NULL ? dflt : sqlite3_column_int(st, i);
+static int64_t column_int64(sqlite3_stmt *st, const ColumnMap *m, int c) {
+        return m->at[c] < 0 ? 0 : sqlite3_column_int64(st, m->at[c]);
+}
+
+static int column_int_or(sqlite3_stmt *st, const ColumnMap *m, int c, int dflt) {
+        return m->at[c] < 0 || sqlite3_column_type(st, m->at[c]) == SQLITE_NULL
+                ? dflt
+                : sqlite3_column_int(st, m->at[c]);
 }
 
 /* An address column into the record's fixed buffer (truncated; the daemon never writes longer ones). */
-static void copy_addr(sqlite3_stmt *st, int i, char ret[static 46]) {
-        const unsigned char *p = sqlite3_column_text(st, i);
-        size_t n = p ? MIN((size_t) sqlite3_column_bytes(st, i), (size_t) 45) : 0;
+static void copy_addr(sqlite3_stmt *st, const ColumnMap *m, int c, char ret[static 46]) {
+        const unsigned char *p = m->at[c] < 0 ? NULL : sqlite3_column_text(st, m->at[c]);
+        size_t n = p ? MIN((size_t) sqlite3_column_bytes(st, m->at[c]), (size_t) 45) : 0;
 
         if (n > 0)
                 memcpy(ret, p, n);
         ret[n] = '\0';
 }
 
-static void row_to_attempt(sqlite3_stmt *st, bool full, Attempt *a) {
-        Outcome o;
-        HandshakeStep step;
+/* A value of a closed set (outcome, state_reached) from its text as SQLite hands it: lengths first, so that
+ * most names are rejected without a byte compared. -1 if it is none of them. */
+static int column_enum(sqlite3_stmt *st, const ColumnMap *m, int c, const char *(*to_string)(int), int max) {
+        const char *p;
+        size_t n;
+
+        if (m->at[c] < 0 || !(p = (const char *) sqlite3_column_text(st, m->at[c])))
+                return -1;
+        n = (size_t) sqlite3_column_bytes(st, m->at[c]);
+        for (int i = 0; i < max; i++) {
+                const char *name = to_string(i);
+
+                if (name[0] == p[0] && strlen(name) == n && memcmp(name, p, n) == 0)
+                        return i;
+        }
+        return -1;
+}
+
+static const char *outcome_name(int i) {
+        return outcome_to_string((Outcome) i);
+}
+
+static const char *step_name(int i) {
+        return handshake_step_to_string((HandshakeStep) i);
+}
+
+static void row_to_attempt(sqlite3_stmt *st, const ColumnMap *m, bool full, Attempt *a) {
+        int o, step;
 
         *a = (Attempt){
-                .id = sqlite3_column_int64(st, COL_ID),
-                .started_us = sqlite3_column_int64(st, COL_STARTED),
-                .ended_us = sqlite3_column_int64(st, COL_ENDED),
-                .alert_received = column_int_or(st, COL_ALERT_RECEIVED, -1),
-                .alert_sent = column_int_or(st, COL_ALERT_SENT, -1),
-                .sni = column_raw(st, COL_SNI),
-                .ja4 = column_text(st, COL_JA4),
-                .ja4_stable = column_text(st, COL_JA4_STABLE),
-                .resumed = sqlite3_column_int(st, COL_RESUMED) != 0,
+                .id = column_int64(st, m, COL_ID),
+                .started_us = column_int64(st, m, COL_STARTED),
+                .ended_us = column_int64(st, m, COL_ENDED), /* 0 unless selected */
+                .alert_received = column_int_or(st, m, COL_ALERT_RECEIVED, -1),
+                .alert_sent = column_int_or(st, m, COL_ALERT_SENT, -1),
+                .sni = column_raw(st, m, COL_SNI),
+                .ja4 = column_text(st, m, COL_JA4),
+                .ja4_stable = column_text(st, m, COL_JA4_STABLE),
+                .resumed = column_int64(st, m, COL_RESUMED) != 0,
         };
-        copy_addr(st, COL_PEER_ADDR, a->peer_addr);
-        o = outcome_from_string(column_text(st, COL_OUTCOME));
-        a->outcome = o >= 0 ? o : OUTCOME_SERVER_ERROR;
-        step = handshake_step_from_string(column_text(st, COL_STATE));
-        a->state_reached = step >= 0 ? step : STEP_CONNECTED;
+        copy_addr(st, m, COL_PEER_ADDR, a->peer_addr);
+        o = column_enum(st, m, COL_OUTCOME, outcome_name, _OUTCOME_MAX);
+        a->outcome = o >= 0 ? (Outcome) o : OUTCOME_SERVER_ERROR;
+        step = column_enum(st, m, COL_STATE, step_name, _STEP_MAX);
+        a->state_reached = step >= 0 ? (HandshakeStep) step : STEP_CONNECTED;
         if (!full)
                 return; /* the other columns were not selected */
 
-        a->peer_port = (uint16_t) sqlite3_column_int(st, COL_PEER_PORT);
-        a->local_port = (uint16_t) sqlite3_column_int(st, COL_LOCAL_PORT);
-        copy_addr(st, COL_LOCAL_ADDR, a->local_addr);
-        a->tls_error = column_int_or(st, COL_TLS_ERROR, 0);
-        a->error_text = column_text(st, COL_ERROR_TEXT);
-        a->offered_versions = column_text(st, COL_OFFERED_VERSIONS);
-        a->version = column_text(st, COL_VERSION);
-        a->cipher = column_text(st, COL_CIPHER);
-        a->alpn_offered = column_raw(st, COL_ALPN_OFFERED);
-        a->alpn = column_raw(st, COL_ALPN);
-        a->ja3 = column_text(st, COL_JA3);
-        a->ja3_full = column_text(st, COL_JA3_FULL);
-        a->ja4_r = column_text(st, COL_JA4_R);
-        a->ja4_o = column_text(st, COL_JA4_O);
-        a->ja4_ro = column_text(st, COL_JA4_RO);
-        a->hello_retry = sqlite3_column_int(st, COL_HELLO_RETRY) != 0;
-        a->bytes_in = (uint64_t) sqlite3_column_int64(st, COL_BYTES_IN);
-        a->bytes_out = (uint64_t) sqlite3_column_int64(st, COL_BYTES_OUT);
-        a->http_requests = (unsigned) sqlite3_column_int(st, COL_HTTP_REQUESTS);
-        a->user_agent = column_raw(st, COL_USER_AGENT);
+        a->peer_port = (uint16_t) column_int64(st, m, COL_PEER_PORT);
+        a->local_port = (uint16_t) column_int64(st, m, COL_LOCAL_PORT);
+        copy_addr(st, m, COL_LOCAL_ADDR, a->local_addr);
+        a->tls_error = column_int_or(st, m, COL_TLS_ERROR, 0);
+        a->error_text = column_text(st, m, COL_ERROR_TEXT);
+        a->offered_versions = column_text(st, m, COL_OFFERED_VERSIONS);
+        a->version = column_text(st, m, COL_VERSION);
+        a->cipher = column_text(st, m, COL_CIPHER);
+        a->alpn_offered = column_raw(st, m, COL_ALPN_OFFERED);
+        a->alpn = column_raw(st, m, COL_ALPN);
+        a->ja3 = column_text(st, m, COL_JA3);
+        a->ja3_full = column_text(st, m, COL_JA3_FULL);
+        a->ja4_r = column_text(st, m, COL_JA4_R);
+        a->ja4_o = column_text(st, m, COL_JA4_O);
+        a->ja4_ro = column_text(st, m, COL_JA4_RO);
+        a->hello_retry = column_int64(st, m, COL_HELLO_RETRY) != 0;
+        a->bytes_in = (uint64_t) column_int64(st, m, COL_BYTES_IN);
+        a->bytes_out = (uint64_t) column_int64(st, m, COL_BYTES_OUT);
+        a->http_requests = (unsigned) column_int64(st, m, COL_HTTP_REQUESTS);
+        a->user_agent = column_raw(st, m, COL_USER_AGENT);
 }
 
 static int sqlite_to_errno(int r) {
@@ -248,23 +287,41 @@ int report_db_foreach_attempt(
         char sql[2048];
         size_t len = 0;
         sqlite3_stmt *st = NULL;
-        int r;
+        ColumnMap map;
+        int r, n = 0;
 
+        /* Only the columns needed: every selected column costs SQLite work on every row. */
         len += (size_t) snprintf(sql + len, sizeof sql - len, "SELECT ");
-        for (size_t i = 0; i < _COL_MAX; i++)
+        for (size_t i = 0; i < _COL_MAX; i++) {
+                if (!full && !columns[i].light && !(i == COL_JA4 && f->ja4)) {
+                        map.at[i] = -1;
+                        continue;
+                }
+                map.at[i] = (int8_t) n;
                 len += (size_t) snprintf(
+                        sql + len, sizeof sql - len, "%s%s", n++ > 0 ? ", " : "", columns[i].name);
+        }
+        /* The light columns are all in migration 3's covering index attempts_started_grouping: reading it
+         * instead of the table reads a fraction of the bytes and no table page. A database that has not been
+         * migrated yet (the daemon migrates at start; we open read-only) is read over the time index. */
+        r = SQLITE_ERROR;
+        if (!full && !f->ja4) {
+                (void) snprintf(
                         sql + len,
                         sizeof sql - len,
-                        "%s%s",
-                        i > 0 ? ", " : "",
-                        full || columns[i].light ? columns[i].name : "NULL");
-        (void) snprintf(
-                sql + len,
-                sizeof sql - len,
-                " FROM attempts INDEXED BY attempts_started WHERE started_us >= ?1 AND started_us < ?2"
-                " ORDER BY started_us, id");
-
-        r = sqlite3_prepare_v2(d->db, sql, -1, &st, NULL);
+                        " FROM attempts INDEXED BY attempts_started_grouping"
+                        " WHERE started_us >= ?1 AND started_us < ?2 ORDER BY started_us, id");
+                r = sqlite3_prepare_v2(d->db, sql, -1, &st, NULL);
+        }
+        if (r != SQLITE_OK) {
+                (void) snprintf(
+                        sql + len,
+                        sizeof sql - len,
+                        " FROM attempts INDEXED BY attempts_started WHERE started_us >= ?1 AND started_us < "
+                        "?2"
+                        " ORDER BY started_us, id");
+                r = sqlite3_prepare_v2(d->db, sql, -1, &st, NULL);
+        }
         if (r != SQLITE_OK)
                 return sqlite_to_errno(r);
         sqlite3_bind_int64(st, 1, f->since_us);
@@ -273,7 +330,7 @@ int report_db_foreach_attempt(
         while ((r = sqlite3_step(st)) == SQLITE_ROW) {
                 Attempt a;
 
-                row_to_attempt(st, full, &a);
+                row_to_attempt(st, &map, full, &a);
                 if (!report_filter_match(f, &a))
                         continue;
                 r = h(&a, userdata);
@@ -286,27 +343,42 @@ int report_db_foreach_attempt(
         return r == SQLITE_DONE ? 0 : sqlite_to_errno(r);
 }
 
+#define USER_AGENT_WHERE                                                                                   \
+        " WHERE outcome = 'ok' AND ja4_stable IS NOT NULL AND user_agent IS NOT NULL AND started_us >= ?1" \
+        " AND started_us < ?2"
+
 int report_db_foreach_user_agent(ReportDb *d, const ReportFilter *f, ReportUserAgentHandler h, void *userdata) {
         sqlite3_stmt *st = NULL;
         int r;
 
+        /* Migration 3's partial index holds exactly these rows, in time order, and both values: the table
+         * is not read. A database that has not been migrated yet (the daemon migrates it at start; we open
+         * it read-only) is read over the time index instead. Aggregated by the caller: cheaper than a
+         * GROUP BY, which would sort every row. */
         r = sqlite3_prepare_v2(
                 d->db,
-                /* aggregated by the caller: cheaper than a GROUP BY, which would sort every row */
-                "SELECT ja4_stable, user_agent FROM attempts INDEXED BY attempts_started"
-                " WHERE started_us >= ?1 AND started_us < ?2 AND outcome = 'ok'"
-                " AND ja4_stable IS NOT NULL AND user_agent IS NOT NULL",
+                "SELECT ja4_stable, user_agent FROM attempts INDEXED BY "
+                "attempts_ok_started_labels" USER_AGENT_WHERE,
                 -1,
                 &st,
                 NULL);
+        if (r != SQLITE_OK)
+                r = sqlite3_prepare_v2(
+                        d->db,
+                        "SELECT ja4_stable, user_agent FROM attempts INDEXED BY "
+                        "attempts_started" USER_AGENT_WHERE,
+                        -1,
+                        &st,
+                        NULL);
         if (r != SQLITE_OK)
                 return sqlite_to_errno(r);
         sqlite3_bind_int64(st, 1, f->since_us);
         sqlite3_bind_int64(st, 2, f->until_us);
         while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-                RawString ua = column_raw(st, 1);
+                const unsigned char *ja4 = sqlite3_column_text(st, 0), *p = sqlite3_column_text(st, 1);
+                RawString ua = {.data = (char *) p, .len = p ? (size_t) sqlite3_column_bytes(st, 1) : 0};
 
-                r = h(column_text(st, 0), &ua, 1, userdata);
+                r = h((const char *) ja4, &ua, 1, userdata);
                 if (r < 0) {
                         sqlite3_finalize(st);
                         return r;

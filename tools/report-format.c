@@ -234,6 +234,191 @@ static void sequence_json(ReportOutput *o, const Sequence *q, const char *label,
         json_end(&j);
 }
 
+/* ---- one-line JSON of a sequence, built in a buffer: a busy day has hundreds of thousands of them, and
+ * one fwrite() per object costs a fraction of one stdio call per field ---- */
+
+typedef struct LineBuf {
+        FILE *f;
+        size_t n;
+        char data[4096];
+} LineBuf;
+
+static void line_flush(LineBuf *b) {
+        if (b->n > 0)
+                fwrite(b->data, 1, b->n, b->f);
+        b->n = 0;
+}
+
+static void line_put(LineBuf *b, const void *p, size_t n) {
+        if (n > sizeof b->data - b->n) {
+                line_flush(b);
+                if (n > sizeof b->data) {
+                        fwrite(p, 1, n, b->f);
+                        return;
+                }
+        }
+        memcpy(b->data + b->n, p, n);
+        b->n += n;
+}
+
+#define line_put_literal(b, s) line_put((b), "" s, sizeof(s) - 1)
+
+static void line_put_int(LineBuf *b, int64_t v) {
+        char buf[24], *p = buf + sizeof buf;
+        uint64_t u = v < 0 ? -(uint64_t) v : (uint64_t) v;
+
+        do
+                *--p = (char) ('0' + u % 10);
+        while ((u /= 10) > 0);
+        if (v < 0)
+                *--p = '-';
+        line_put(b, p, (size_t) (buf + sizeof buf - p));
+}
+
+static bool json_plain_byte(unsigned char c) {
+        return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
+}
+
+#define ONES UINT64_C(0x0101010101010101)
+#define HIGHS UINT64_C(0x8080808080808080)
+/* Whether a byte of w is less than n (n <= 0x80), exactly: the borrow starts only at such a byte. */
+#define HAS_LESS(w, n) (((w) -ONES * (n)) & ~(w) &HIGHS)
+
+/* Whether escape_json_fputs() would write these bytes as they are: printable ASCII but '"' and '\\'.
+ * Eight bytes at a time, because this checks every string of every sequence. */
+static bool json_plain(const char *p, size_t len) {
+        size_t i = 0;
+
+        for (; i + 8 <= len; i += 8) {
+                uint64_t w;
+
+                memcpy(&w, p + i, 8);
+                if (HAS_LESS(w, 0x20) | (w & HIGHS) | HAS_LESS(w ^ (ONES * 0x7f), 1) |
+                    HAS_LESS(w ^ (ONES * '"'), 1) | HAS_LESS(w ^ (ONES * '\\'), 1))
+                        return false;
+        }
+        for (; i < len; i++)
+                if (!json_plain_byte((unsigned char) p[i]))
+                        return false;
+        return true;
+}
+
+/* A JSON string or null; anything but plain ASCII goes through escape_json_fputs(). Returns whether the
+ * string was plain (absent counts as plain). */
+static bool line_put_json(LineBuf *b, const char *p, size_t len) {
+        if (!p)
+                line_put_literal(b, "null");
+        else if (json_plain(p, len)) {
+                line_put_literal(b, "\"");
+                line_put(b, p, len);
+                line_put_literal(b, "\"");
+        } else {
+                line_flush(b);
+                escape_json_fputs(b->f, p, len);
+                return false;
+        }
+        return true;
+}
+
+/* ,"pattern":"…","diagnosis":"…" for each pattern, escaped once: the diagnoses hold quotes. */
+static const char *pattern_json_fields(Pattern p, size_t *ret_len) {
+        static char cache[_PATTERN_MAX][1024];
+        static size_t cache_len[_PATTERN_MAX];
+
+        if (p < 0 || p >= _PATTERN_MAX) {
+                *ret_len = strlen(",\"pattern\":null,\"diagnosis\":null");
+                return ",\"pattern\":null,\"diagnosis\":null";
+        }
+        if (cache_len[p] == 0) {
+                FILE *f = fmemopen(cache[p], sizeof cache[p], "w");
+                long n;
+
+                if (!f)
+                        return NULL;
+                fputs(",\"pattern\":", f);
+                escape_json_fputs(f, pattern_to_string(p), strlen(pattern_to_string(p)));
+                fputs(",\"diagnosis\":", f);
+                escape_json_fputs(f, pattern_diagnosis(p), strlen(pattern_diagnosis(p)));
+                n = ftell(f);
+                if (fclose(f) != 0 || n <= 0 || (size_t) n >= sizeof cache[p])
+                        return NULL;
+                cache_len[p] = (size_t) n;
+        }
+        *ret_len = cache_len[p];
+        return cache[p];
+}
+
+static void sequence_json_line(ReportOutput *o, const Sequence *q, const char *label, const char *compact) {
+        const char *ja4 = q->ja4 ?: "-", *pattern;
+        size_t client_len = strlen(q->client), ja4_len = strlen(ja4), pattern_len;
+        LineBuf b; /* not zero-initialised: 4 KiB of stores per sequence */
+        bool plain;
+
+        b.f = o->f;
+        b.n = 0;
+        line_put_literal(&b, "{\"client\":");
+        plain = line_put_json(&b, q->client, client_len);
+        line_put_literal(&b, ",\"sni\":");
+        plain = line_put_json(&b, q->sni.data, q->sni.len) && plain;
+        line_put_literal(&b, ",\"ja4\":");
+        plain = line_put_json(&b, q->ja4, q->ja4 ? ja4_len : 0) && plain; /* "-" for none is plain */
+        line_put_literal(&b, ",\"key\":");
+        if (plain) { /* the key is the three joined by '|': plain too */
+                line_put_literal(&b, "\"");
+                line_put(&b, q->client, client_len);
+                line_put_literal(&b, "|");
+                line_put(&b, ja4, ja4_len);
+                line_put_literal(&b, "|");
+                if (q->sni.data)
+                        line_put(&b, q->sni.data, q->sni.len);
+                line_put_literal(&b, "\"");
+        } else {
+                _cleanup_free_ char *key = sequence_key(q);
+
+                line_flush(&b);
+                if (key)
+                        escape_json_fputs(o->f, key, client_len + ja4_len + 2 + q->sni.len);
+                else
+                        fputs("null", o->f);
+        }
+        line_put_literal(&b, ",\"first_us\":");
+        line_put_int(&b, q->first_us);
+        line_put_literal(&b, ",\"last_us\":");
+        line_put_int(&b, q->last_us);
+        line_put_literal(&b, ",\"attempts\":");
+        line_put_int(&b, q->n_attempts);
+        line_put_literal(&b, ",\"failures\":");
+        line_put_int(&b, q->n_failures);
+        line_put_literal(&b, ",\"outcome\":");
+        pattern = sequence_outcome_to_string(q->outcome);
+        line_put_json(&b, pattern, pattern ? strlen(pattern) : 0);
+        pattern = pattern_json_fields(q->pattern, &pattern_len);
+        if (pattern)
+                line_put(&b, pattern, pattern_len);
+        else { /* fmemopen() failed: write them the slow way */
+                line_flush(&b);
+                fputs(",\"pattern\":", o->f);
+                escape_json_fputs(o->f, pattern_to_string(q->pattern), strlen(pattern_to_string(q->pattern)));
+                fputs(",\"diagnosis\":", o->f);
+                escape_json_fputs(o->f, pattern_diagnosis(q->pattern), strlen(pattern_diagnosis(q->pattern)));
+        }
+        line_put_literal(&b, ",\"attempt_ids\":[");
+        for (unsigned i = 0; i < q->n_details; i++) {
+                if (i > 0)
+                        line_put_literal(&b, ",");
+                line_put_int(&b, q->attempts[i].id);
+        }
+        line_put_literal(&b, "],\"label\":");
+        line_put_json(&b, label, label ? strlen(label) : 0);
+        /* our own tokens: ASCII letters, digits, spaces and the valid UTF-8 of ✓ ✗ …, which JSON takes as
+         * they are (the golden files check that this equals escape_json_fputs()'s output) */
+        line_put_literal(&b, ",\"compact\":\"");
+        line_put(&b, compact, strlen(compact));
+        line_put_literal(&b, "\"");
+        line_put_literal(&b, "}\n");
+        line_flush(&b);
+}
+
 static void sequence_csv(ReportOutput *o, const Sequence *q, const char *label, const char *compact) {
         if (!o->header_done) {
                 fputs("first_us,last_us,client,sni,ja4,label,attempts,failures,outcome,pattern,compact,"
@@ -260,14 +445,19 @@ static void sequence_csv(ReportOutput *o, const Sequence *q, const char *label, 
         csv_end(o);
 }
 
+/* The CLIENT column fits the longest key, an IPv6 /64 ("ffff:ffff:ffff:ffff::/64"), so that IPv4 and IPv6
+ * clients line up: the table is streamed, so the width cannot come from the sequences shown. */
+#define TABLE_CLIENT_WIDTH 24
+
 static void sequence_table(ReportOutput *o, const Sequence *q, const char *label, const char *compact) {
         char t[32];
 
         if (!o->header_done) {
                 fprintf(o->f,
-                        "%s%-23s  %-15s  %-16s  %-23s  %-36s  %s%s\n",
+                        "%s%-23s  %-*s  %-16s  %-23s  %-36s  %s%s\n",
                         color(o, ANSI_BOLD),
                         "TIME",
+                        TABLE_CLIENT_WIDTH,
                         "CLIENT",
                         "ATTEMPTS",
                         "PATTERN",
@@ -278,7 +468,7 @@ static void sequence_table(ReportOutput *o, const Sequence *q, const char *label
         }
         report_time_format(q->first_us, t);
         fprintf(o->f, "%s  ", t);
-        table_padded(o, q->client, 15);
+        table_padded(o, q->client, TABLE_CLIENT_WIDTH);
         fputs("  ", o->f);
         if (o->color) {
                 /* colour each token, pad by the plain text's width */
@@ -311,7 +501,7 @@ void report_output_sequence(ReportOutput *o, const Sequence *q, const char *labe
 
         sequence_format_attempts(q, o->ascii, compact, sizeof compact);
         switch (o->mode) {
-        case OUTPUT_JSON:
+        case OUTPUT_JSON: sequence_json_line(o, q, label, compact); break;
         case OUTPUT_JSON_PRETTY: sequence_json(o, q, label, compact); break;
         case OUTPUT_CSV: sequence_csv(o, q, label, compact); break;
         default: sequence_table(o, q, label, compact); break;

@@ -22,6 +22,7 @@ struct ReportLabels {
         uint32_t *index; /* open addressing over entries while loading: entry number + 1, 0 = free */
         size_t index_size;
         bool sealed;
+        size_t last; /* the entry found last: rows and sequences of one family come in runs */
 };
 
 static uint64_t ja4_hash(const char *s) {
@@ -182,22 +183,28 @@ static int agent_compare(const void *a, const void *b) {
 }
 
 static LabelEntry *labels_find(ReportLabels *l, const char *ja4) {
-        LabelEntry key = {.ja4 = (char *) ja4};
+        LabelEntry key = {.ja4 = (char *) ja4}, *e;
 
+        if (l->last < l->n && streq(l->entries[l->last].ja4, ja4))
+                return &l->entries[l->last];
         if (!l->sealed) {
                 uint64_t h = ja4_hash(ja4);
 
                 if (l->index_size == 0)
                         return NULL;
                 for (size_t k = h & (l->index_size - 1); l->index[k] != 0; k = (k + 1) & (l->index_size - 1)) {
-                        LabelEntry *e = &l->entries[l->index[k] - 1];
-
-                        if (e->hash == h && streq(e->ja4, ja4))
+                        e = &l->entries[l->index[k] - 1];
+                        if (e->hash == h && streq(e->ja4, ja4)) {
+                                l->last = l->index[k] - 1;
                                 return e;
+                        }
                 }
                 return NULL;
         }
-        return bsearch(&key, l->entries, l->n, sizeof *l->entries, entry_compare);
+        e = bsearch(&key, l->entries, l->n, sizeof *l->entries, entry_compare);
+        if (e)
+                l->last = (size_t) (e - l->entries);
+        return e;
 }
 
 static int labels_append(ReportLabels *l, const char *ja4, LabelEntry **ret) {

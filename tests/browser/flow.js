@@ -6,7 +6,11 @@
 //   then load URL again LOADS-1 times in the same browser session.
 // With --mode cdpignore the bypass comes from Security.setIgnoreCertificateErrors instead of a click.
 //
-//   node flow.js --url URL [--mode proceed|cdpignore] [--loads N] [--chromium PATH] [--timeout SEC]
+// With --mode trusted (and --spki HASH: the certificate's key, trusted by
+// --ignore-certificate-errors-spki-list) there is no interstitial: the loads simply happen.
+//
+//   node flow.js --url URL [--mode proceed|cdpignore|trusted] [--spki HASH] [--loads N]
+//                [--chromium PATH] [--timeout SEC]
 //
 // Prints one JSON object per line: {"t_us": epoch microseconds, "event": ..., ...}; the test splits
 // the server's attempts into phases by these times. Chromium runs in its own process group, which is
@@ -18,15 +22,15 @@ const os = require('os');
 const path = require('path');
 
 function parseArgs(argv) {
-        const a = { mode: 'proceed', loads: 2, chromium: '/usr/bin/chromium', timeout: 60, url: null };
+        const a = { mode: 'proceed', loads: 2, chromium: '/usr/bin/chromium', timeout: 60, url: null, spki: null };
         for (let i = 0; i < argv.length; i += 2) {
                 const k = argv[i].replace(/^--/, '');
                 if (!(k in a) || argv[i + 1] === undefined)
                         throw new Error(`bad argument ${argv[i]}`);
                 a[k] = ['loads', 'timeout'].includes(k) ? parseInt(argv[i + 1], 10) : argv[i + 1];
         }
-        if (!a.url || !['proceed', 'cdpignore'].includes(a.mode) || !(a.loads >= 1))
-                throw new Error('usage: flow.js --url URL [--mode proceed|cdpignore] [--loads N]');
+        if (!a.url || !['proceed', 'cdpignore', 'trusted'].includes(a.mode) || !(a.loads >= 1))
+                throw new Error('usage: flow.js --url URL [--mode proceed|cdpignore|trusted] [--spki HASH] [--loads N]');
         return a;
 }
 
@@ -42,7 +46,9 @@ async function main() {
                 '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
                 '--disable-background-networking', '--disable-component-update', '--disable-sync',
                 '--remote-debugging-address=127.0.0.1', '--remote-debugging-port=0',
-                `--user-data-dir=${profile}`, 'about:blank',
+                `--user-data-dir=${profile}`,
+                ...(args.spki ? [`--ignore-certificate-errors-spki-list=${args.spki}`] : []),
+                'about:blank',
         ], { detached: true, stdio: ['ignore', 'ignore', 'ignore'] });
         // Whoever runs us may have to clean up after a SIGKILL: tell them Chromium's process group.
         if (process.env.FLOW_PGID_FILE)
@@ -84,7 +90,9 @@ async function main() {
 
                 await load(1);
                 await sleep(1500);
-                if (args.mode === 'proceed') {
+                if (args.mode === 'trusted') {
+                        // nothing to click
+                } else if (args.mode === 'proceed') {
                         const title = await page.title();
                         emit('interstitial', { title });
                         const nav = page.waitForNavigation({ waitUntil: 'load', timeout: 15000 }).catch((e) => e);

@@ -4,7 +4,7 @@
 
 Starts its own journald in a private mount namespace with a private /run (plan B of
 ../shared/notes/systemd-sandbox.md; the host's journal is never touched), sends real attempt records
-through journal_send_attempt() (tests/journal-send.c) with --journal all, failures and none, reads them
+through the daemon's JournalSink (tests/journal-send.c) with --journal all, failures and none, reads them
 back with journalctl -o json, and checks MESSAGE, MESSAGE_ID, PRIORITY, every TLSWATCH_* field byte for
 byte, and that journalctl -x shows the text of units/tlswatch.catalog compiled into a private catalog
 database. TAP output. Usage: journal-fields.py JOURNAL_SEND_BINARY CATALOG_FILE

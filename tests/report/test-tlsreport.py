@@ -152,6 +152,9 @@ r = report("--database", db, "-o", "json", "--ja4", "t13d01_aaaaaaaaaaaa_bbbbbbb
 ok(len(r.stdout.decode().splitlines()) == 1, "--ja4 with the stable JA4")
 r = report("--database", db, "-o", "json", "--ja4", "t13d0101h1_aaaaaaaaaaaa_bbbbbbbbbbbb", "--all", "attempts")
 ok(len(r.stdout.decode().splitlines()) == 2, "--ja4 with the full JA4 (attempts)")
+r = report("--database", db, "-o", "json", "--ja4", "t13d0101h1_aaaaaaaaaaaa_bbbbbbbbbbbb", "--all")
+lines = r.stdout.decode().splitlines()
+ok(len(lines) == 1 and json.loads(lines[0])["attempts"] == 2, "--ja4 with the full JA4 (sequences: ja4 is read for it)")
 r = report("--database", db, "-o", "json", "--sni", "localhost", "--all")
 ok(r.returncode == 0 and all(json.loads(line)["sni"] == "localhost" for line in r.stdout.decode().splitlines()),
    "--sni filters")
