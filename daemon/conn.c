@@ -104,6 +104,17 @@ static int conn_want(Conn *c, uint32_t events) {
         return r;
 }
 
+/* Waits for the socket when Mbed TLS asks to read or write; returns whether it did. */
+static bool conn_wait_io(Conn *c, int r) {
+        if (r == MBEDTLS_ERR_SSL_WANT_READ)
+                (void) conn_want(c, EPOLLIN);
+        else if (r == MBEDTLS_ERR_SSL_WANT_WRITE)
+                (void) conn_want(c, EPOLLOUT);
+        else
+                return false;
+        return true;
+}
+
 /* ---- BIO callbacks: the raw bytes pass here, so we see records Mbed TLS never reports ---- */
 
 static int conn_bio_send(void *userdata, const unsigned char *buf, size_t len) {
@@ -371,14 +382,8 @@ static void conn_handshake(Conn *c) {
                     !c->send_failed)
                         conn_reach(c, STEP_SERVER_FLIGHT);
 
-                if (r == MBEDTLS_ERR_SSL_WANT_READ) {
-                        (void) conn_want(c, EPOLLIN);
+                if (conn_wait_io(c, r))
                         return;
-                }
-                if (r == MBEDTLS_ERR_SSL_WANT_WRITE) {
-                        (void) conn_want(c, EPOLLOUT);
-                        return;
-                }
                 if (r != 0) {
                         conn_handshake_failed(c, r);
                         return;
@@ -504,14 +509,8 @@ static void conn_http(Conn *c) {
                 if (c->out_off < c->out_len) {
                         r = mbedtls_ssl_write(
                                 &c->ssl, (const unsigned char *) c->out + c->out_off, c->out_len - c->out_off);
-                        if (r == MBEDTLS_ERR_SSL_WANT_WRITE) {
-                                (void) conn_want(c, EPOLLOUT);
+                        if (conn_wait_io(c, r))
                                 return;
-                        }
-                        if (r == MBEDTLS_ERR_SSL_WANT_READ) {
-                                (void) conn_want(c, EPOLLIN);
-                                return;
-                        }
                         if (r < 0) {
                                 conn_record(c);
                                 conn_free(c);
@@ -548,14 +547,8 @@ static void conn_http(Conn *c) {
                 }
                 r = mbedtls_ssl_read(
                         &c->ssl, (unsigned char *) c->in + c->in_len, HTTP_MAX_HEADER_BYTES - c->in_len);
-                if (r == MBEDTLS_ERR_SSL_WANT_READ) {
-                        (void) conn_want(c, EPOLLIN);
+                if (conn_wait_io(c, r))
                         return;
-                }
-                if (r == MBEDTLS_ERR_SSL_WANT_WRITE) {
-                        (void) conn_want(c, EPOLLOUT);
-                        return;
-                }
                 if (r <= 0) {
                         conn_http_peer_end(c, r);
                         return;

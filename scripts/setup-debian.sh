@@ -16,7 +16,7 @@ build_pkgs="gcc clang meson ninja-build pkg-config libsystemd-dev libsqlite3-dev
         clang-format python3 openssl"
 test_pkgs="curl gnutls-bin tshark systemd systemd-container valgrind clang-tidy cppcheck
         chromium firefox-esr nginx nghttp2-client iproute2 procps psmisc xxd util-linux
-        libclang-rt-14-dev faketime"
+        faketime"
 pkgs=$build_pkgs
 [ "$want" = test ] && pkgs="$pkgs $test_pkgs"
 

@@ -21,48 +21,10 @@ import tempfile
 import threading
 import time
 
-_n = 0
-_failed = 0
-_procs = []
+from twlib import diag, done, ok, spawn  # noqa: E402 (TAP helpers; spawned process groups are killed at exit)
+
 _tmp = tempfile.mkdtemp(prefix="tlswatch-live-fp-")
-
-
-def ok(cond, name, diag=None):
-    global _n, _failed
-    _n += 1
-    print(f"{'' if cond else 'not '}ok {_n} - {name}", flush=True)
-    if not cond:
-        _failed += 1
-        for line in str(diag or "").splitlines():
-            print(f"#   {line}", flush=True)
-    return cond
-
-
-def diag(msg):
-    for line in str(msg).splitlines():
-        print(f"# {line}", flush=True)
-
-
-def cleanup():
-    for p in _procs:
-        # The whole group: also tshark's dumpcap and Chromium's helper processes.
-        try:
-            os.killpg(p.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        p.wait()
-    _procs.clear()
-    shutil.rmtree(_tmp, ignore_errors=True)
-
-
-atexit.register(cleanup)
-signal.signal(signal.SIGTERM, lambda *a: sys.exit(1))
-
-
-def spawn(args, **kw):
-    p = subprocess.Popen(args, start_new_session=True, **kw)
-    _procs.append(p)
-    return p
+atexit.register(shutil.rmtree, _tmp, ignore_errors=True)
 
 
 def run_client(args, timeout):
@@ -244,9 +206,5 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    finally:
-        print(f"1..{_n}", flush=True)
-        cleanup()
-    sys.exit(1 if _failed or _n == 0 else 0)
+    main()
+    done()

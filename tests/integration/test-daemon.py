@@ -13,7 +13,7 @@ import tempfile
 import time
 
 from twlib import (Daemon, TLSWATCHD, curl, diag, done, eq, free_port, json_get, ok, parse_http, run, s_client,
-                   spawn, tls_get, insecure_context)
+                   spawn, tls_exchange, tls_get, insecure_context)
 
 
 def test_clients(d):
@@ -64,16 +64,8 @@ def test_http(d):
     eq(parse_http(data)[0], 400, 'malformed request: 400')
 
     # keep-alive: two requests on one connection
-    with socket.create_connection(('127.0.0.1', d.port)) as raw:
-        with insecure_context().wrap_socket(raw) as s:
-            s.sendall(b'GET /api/self HTTP/1.1\r\nHost: x\r\n\r\nGET /api/self HTTP/1.1\r\nHost: x\r\n'
-                      b'Connection: close\r\n\r\n')
-            data = b''
-            while True:
-                c = s.recv(65536)
-                if not c:
-                    break
-                data += c
+    data, _ = tls_exchange(d.port, b'GET /api/self HTTP/1.1\r\nHost: x\r\n\r\nGET /api/self HTTP/1.1\r\nHost: x\r\n'
+                                   b'Connection: close\r\n\r\n')
     eq(data.count(b'HTTP/1.1 200 OK'), 2, 'two pipelined keep-alive requests, two answers')
 
     # oversized header block

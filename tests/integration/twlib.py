@@ -41,8 +41,9 @@ def diag(msg):
 
 
 def done():
+    """Ends the TAP stream; a test that checked nothing fails."""
     print(f"1..{_n}", flush=True)
-    sys.exit(1 if _failed else 0)
+    sys.exit(1 if _failed or _n == 0 else 0)
 
 
 def _cleanup():
@@ -231,23 +232,29 @@ def insecure_context(version=None):
     return c
 
 
-def tls_get(port, path='/', host='127.0.0.1', method='GET', version=None, headers=None, timeout=10):
-    """One HTTPS request with Python's ssl module; returns (status, headers dict, body, tls version)."""
+def tls_exchange(port, data, host='127.0.0.1', version=None, timeout=10):
+    """Sends data over a new TLS connection (Python's ssl module) and reads until the server closes.
+    Returns (bytes received, negotiated TLS version)."""
     fam = socket.AF_INET6 if ':' in host else socket.AF_INET
     with socket.socket(fam, socket.SOCK_STREAM) as raw:
         raw.settimeout(timeout)
         raw.connect((host, port))
         with insecure_context(version).wrap_socket(raw) as s:
-            hdrs = {'Host': 'localhost', 'Connection': 'close', **(headers or {})}
-            req = f'{method} {path} HTTP/1.1\r\n' + ''.join(f'{k}: {v}\r\n' for k, v in hdrs.items()) + '\r\n'
-            s.sendall(req.encode())
-            data = b''
+            s.sendall(data)
+            received = b''
             while True:
                 chunk = s.recv(65536)
                 if not chunk:
-                    break
-                data += chunk
-            return parse_http(data) + (s.version(),)
+                    return received, s.version()
+                received += chunk
+
+
+def tls_get(port, path='/', host='127.0.0.1', method='GET', version=None, headers=None, timeout=10):
+    """One HTTPS request with Python's ssl module; returns (status, headers dict, body, tls version)."""
+    hdrs = {'Host': 'localhost', 'Connection': 'close', **(headers or {})}
+    req = f'{method} {path} HTTP/1.1\r\n' + ''.join(f'{k}: {v}\r\n' for k, v in hdrs.items()) + '\r\n'
+    data, tls_version = tls_exchange(port, req.encode(), host=host, version=version, timeout=timeout)
+    return parse_http(data) + (tls_version,)
 
 
 def parse_http(data):
