@@ -106,7 +106,7 @@ void clienthello_capture_done(ClientHelloCapture *c) {
         free(c->msg);
         c->msg = NULL;
         c->released = true;
-        c->msg_size = c->msg_len = 0;
+        c->msg_size = c->msg_len = c->msg_allocated = 0;
 }
 
 static const char http_methods[][4] = {
@@ -135,6 +135,9 @@ static CaptureState capture_fail(ClientHelloCapture *c, CaptureState state, cons
         return (c->state = state);
 }
 
+/* Enough for almost every real ClientHello (Chromium's are about 2 KB). */
+#define CAPTURE_INITIAL_ALLOCATION 2048
+
 /* The 4-byte handshake header is complete: check it and allocate the message buffer. */
 static void capture_header(ClientHelloCapture *c) {
         const uint8_t *h = c->hs_header;
@@ -149,13 +152,32 @@ static void capture_header(ClientHelloCapture *c) {
                 return;
         }
         c->msg_size = TLS_HANDSHAKE_HEADER_SIZE + c->announced_len;
-        c->msg = malloc(c->msg_size);
+        c->msg_allocated = MIN(c->msg_size, (size_t) CAPTURE_INITIAL_ALLOCATION);
+        c->msg = malloc(c->msg_allocated);
         if (!c->msg) {
                 capture_fail(c, CAPTURE_NO_MEMORY, "out of memory");
                 return;
         }
         memcpy(c->msg, h, TLS_HANDSHAKE_HEADER_SIZE);
         c->msg_len = TLS_HANDSHAKE_HEADER_SIZE;
+}
+
+/* Makes room for n more bytes of the message (never beyond msg_size). */
+static bool capture_reserve(ClientHelloCapture *c, size_t n) {
+        size_t want = c->msg_len + n, size;
+        uint8_t *grown;
+
+        if (want <= c->msg_allocated)
+                return true;
+        size = MIN(MAX(want, c->msg_allocated * 2), c->msg_size);
+        grown = realloc(c->msg, size);
+        if (!grown) {
+                capture_fail(c, CAPTURE_NO_MEMORY, "out of memory");
+                return false;
+        }
+        c->msg = grown;
+        c->msg_allocated = size;
+        return true;
 }
 
 /* Takes handshake record payload bytes: each is copied once, into the header or the message buffer. */
@@ -171,6 +193,8 @@ static void capture_payload(ClientHelloCapture *c, const uint8_t *p, size_t len)
                                 capture_header(c);
                 } else {
                         k = MIN(c->msg_size - c->msg_len, len);
+                        if (!capture_reserve(c, k))
+                                return;
                         memcpy(c->msg + c->msg_len, p, k);
                         c->msg_len += k;
                 }

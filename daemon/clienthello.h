@@ -11,8 +11,9 @@
  *
  *  - ClientHelloCapture (inbound only) reassembles the first handshake message, which must be a
  *    ClientHello, from the payload of handshake records, across records (down to 1-byte records) and
- *    across chunks. Only handshake payload bytes are copied, once, into a buffer allocated once at the
- *    exact message size when its 4-byte header is complete (capped at CLIENTHELLO_CAPTURE_MAX).
+ *    across chunks. Only handshake payload bytes are copied, once, into a buffer that grows (doubling)
+ *    as they arrive, up to the announced message size (capped at CLIENTHELLO_CAPTURE_MAX): a client that
+ *    announces a large hello and stalls holds only what it sent.
  *
  *  - clienthello_parse() decodes a complete handshake message into a ClientHello that points into the
  *    message buffer (no allocation). It never reads out of bounds and rejects malformed input with
@@ -113,9 +114,10 @@ typedef struct ClientHelloCapture {
 
         uint8_t hs_header[TLS_HANDSHAKE_HEADER_SIZE];
         size_t hs_header_len;
-        uint8_t *msg;    /* allocated once, msg_size bytes: handshake header + body */
-        size_t msg_size; /* TLS_HANDSHAKE_HEADER_SIZE + the announced body length */
-        size_t msg_len;  /* bytes of msg filled */
+        uint8_t *msg;         /* handshake header + body; grows as bytes arrive, up to msg_size */
+        size_t msg_size;      /* TLS_HANDSHAKE_HEADER_SIZE + the announced body length */
+        size_t msg_len;       /* bytes of msg filled */
+        size_t msg_allocated; /* bytes of msg allocated: a client announcing 64 KiB costs what it sent */
 
         uint64_t records;       /* handshake records that carried part of the ClientHello */
         bool released;          /* clienthello_capture_done() was called: from then on only scan */

@@ -15,6 +15,10 @@
 #include "tls-private.h"
 
 #define LINGER_TIMEOUT_US (2 * USEC_PER_SEC)
+/* When the server drains (SIGTERM), the time left to open handshakes and to a request being received:
+ * with the store's own flush this stays well inside the unit's TimeoutStopSec=30s. */
+#define DRAIN_HANDSHAKE_GRACE_US (10 * USEC_PER_SEC)
+#define DRAIN_REQUEST_GRACE_US (2 * USEC_PER_SEC)
 #define LINGER_MAX_BYTES (64 * 1024)
 
 typedef enum ConnPhase {
@@ -40,6 +44,7 @@ struct Conn {
         RecordScanner out_scanner;  /* outbound: plaintext alerts we send */
         bool hello_seen, saw_hrr, saw_server_cert, saw_server_finished;
         bool send_failed;
+        bool local_fault; /* a socket error that is ours (out of memory or buffers), not the peer's */
 
         /* HTTP */
         char *in;
@@ -49,6 +54,7 @@ struct Conn {
         bool close_after_write;
         unsigned requests;
         size_t lingered;
+        bool drain_cut; /* the server is shutting down and shortened our time limit */
 };
 
 static void conn_free(Conn *c);
@@ -84,6 +90,8 @@ static void conn_record(Conn *c) {
 static int conn_set_timer(Conn *c, int64_t usec) {
         int r;
 
+        if (c->worker->draining && usec > DRAIN_REQUEST_GRACE_US && c->phase != CONN_HANDSHAKE)
+                usec = DRAIN_REQUEST_GRACE_US; /* e.g. a handshake that completes while we drain */
         if (c->timer) {
                 r = sd_event_source_set_time_relative(c->timer, (uint64_t) usec);
                 if (r >= 0)
@@ -127,6 +135,7 @@ static int conn_bio_send(void *userdata, const unsigned char *buf, size_t len) {
                 c->send_failed = true;
                 if (errno == EPIPE || errno == ECONNRESET)
                         return MBEDTLS_ERR_NET_CONN_RESET;
+                c->local_fault = errno == ENOMEM || errno == ENOBUFS;
                 return MBEDTLS_ERR_NET_SEND_FAILED;
         }
         record_scanner_feed(&c->out_scanner, buf, (size_t) n);
@@ -166,6 +175,7 @@ static int conn_bio_recv(void *userdata, unsigned char *buf, size_t len) {
                         return MBEDTLS_ERR_SSL_WANT_READ;
                 if (errno == ECONNRESET || errno == EPIPE)
                         return MBEDTLS_ERR_NET_CONN_RESET;
+                c->local_fault = errno == ENOMEM || errno == ENOBUFS;
                 return MBEDTLS_ERR_NET_RECV_FAILED;
         }
         if (n > 0)
@@ -255,11 +265,27 @@ static void conn_answer_plain_http(Conn *c) {
         if (http_response_build(
                     400, "text/plain; charset=utf-8", body, sizeof body - 1, false, false, &resp, &len) < 0)
                 return;
-        if (send(c->fd, resp, len, MSG_NOSIGNAL | MSG_DONTWAIT) > 0)
-                record_scanner_feed(&c->out_scanner, resp, len);
+        ssize_t n = send(c->fd, resp, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n > 0)
+                record_scanner_feed(&c->out_scanner, resp, (size_t) n);
 }
 
 static void conn_linger(Conn *c);
+
+/* The client's first bytes are not a TLS handshake record (also when too few came to tell which method
+ * of plain HTTP it might be, e.g. "GE" and then nothing). */
+static bool conn_not_tls(const Conn *c) {
+        return c->capture.state == CAPTURE_NOT_TLS ||
+                (c->capture.prefix_len > 0 && c->capture.prefix[0] != TLS_CONTENT_HANDSHAKE);
+}
+
+static void conn_set_not_tls(Conn *c, int ret) {
+        c->attempt->outcome = OUTCOME_NOT_TLS;
+        if (c->capture.looks_like_http)
+                conn_set_error(c, ret, "plain HTTP request on the TLS port (answered with HTTP 400)");
+        else
+                conn_set_error(c, ret, "first bytes are not a TLS handshake record");
+}
 
 static void conn_handshake_failed(Conn *c, int ret) {
         Attempt *a = c->attempt;
@@ -280,13 +306,15 @@ static void conn_handshake_failed(Conn *c, int ret) {
                 alert = 0;
         a->alert_received = alert;
 
-        if (c->capture.state == CAPTURE_NOT_TLS) {
-                a->outcome = OUTCOME_NOT_TLS;
-                if (c->capture.looks_like_http) {
-                        conn_set_error(c, ret, "plain HTTP request on the TLS port (answered with HTTP 400)");
+        if (conn_not_tls(c)) {
+                conn_set_not_tls(c, ret);
+                if (c->capture.looks_like_http)
                         conn_answer_plain_http(c);
-                } else
-                        conn_set_error(c, ret, "first bytes are not a TLS handshake record");
+        } else if (
+                c->local_fault || c->capture.state == CAPTURE_NO_MEMORY ||
+                ret == MBEDTLS_ERR_SSL_ALLOC_FAILED || ret == MBEDTLS_ERR_SSL_INTERNAL_ERROR) {
+                a->outcome = OUTCOME_SERVER_ERROR; /* our side failed, not the client */
+                conn_set_error(c, ret, "server error: %s", tls_strerror(ret));
         } else if (alert > 0) {
                 a->outcome = OUTCOME_PEER_ALERT;
                 conn_set_error(
@@ -304,6 +332,14 @@ static void conn_handshake_failed(Conn *c, int ret) {
         } else if (c->capture.state == CAPTURE_TOO_BIG || c->capture.state == CAPTURE_MALFORMED) {
                 a->outcome = OUTCOME_TLS_ERROR;
                 conn_set_error(c, ret, "ClientHello %s", strna(c->capture.reason));
+        } else if (c->capture.state == CAPTURE_NEED_MORE && c->capture.announced_len > MBEDTLS_SSL_IN_CONTENT_LEN) {
+                a->outcome = OUTCOME_TLS_ERROR;
+                conn_set_error(
+                        c,
+                        ret,
+                        "ClientHello of %" PRIu32 " bytes is larger than Mbed TLS accepts (%d)",
+                        c->capture.announced_len,
+                        MBEDTLS_SSL_IN_CONTENT_LEN);
         } else {
                 const char *t = tls_strerror(ret);
 
@@ -392,6 +428,12 @@ static void conn_handshake(Conn *c) {
 }
 
 /* ---- HTTP ---- */
+
+/* Between two requests: one served, nothing of the next one received (nor decrypted and buffered). */
+static bool conn_between_requests(Conn *c) {
+        return c->phase == CONN_HTTP && c->requests > 0 && c->in_len == 0 && c->out_len == 0 &&
+                mbedtls_ssl_get_bytes_avail(&c->ssl) == 0;
+}
 
 static void conn_http_respond(Conn *c, const HttpRequest *req) {
         _cleanup_free_ char *body = NULL;
@@ -528,13 +570,17 @@ static void conn_http(Conn *c) {
                         }
                         (void) conn_set_timer(c, c->worker->server->settings.idle_timeout_us);
                 }
+                if (c->close_after_write && c->out_off >= c->out_len) {
+                        conn_close_tls(c); /* also when the response could not be built (out of memory) */
+                        return;
+                }
                 if (c->in_len > 0 && conn_http_parse(c))
                         continue;
                 if (c->in_len >= HTTP_MAX_HEADER_BYTES) {
                         conn_http_error(c, 431);
                         continue;
                 }
-                if (c->worker->draining && c->in_len == 0) {
+                if (c->worker->draining && conn_between_requests(c)) {
                         conn_close_tls(c);
                         return;
                 }
@@ -622,12 +668,19 @@ static int conn_on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
                 a->hello_retry = c->saw_hrr;
                 if (c->ssl_ready)
                         conn_note_alert_sent(c);
-                conn_set_error(
-                        c,
-                        0,
-                        c->capture.scanner.bytes == 0 ? "client sent nothing within %" PRIi64 " s"
-                                                      : "handshake not completed within %" PRIi64 " s",
-                        secs);
+                if (conn_not_tls(c))
+                        conn_set_not_tls(c, 0);
+                else if (c->drain_cut) {
+                        a->outcome = OUTCOME_SERVER_ERROR;
+                        conn_set_error(c, 0, "server shut down before the handshake completed");
+                } else
+                        conn_set_error(
+                                c,
+                                0,
+                                c->capture.scanner.bytes == 0 ? "client sent nothing within %" PRIi64 " s"
+                                                              : "handshake not completed within %" PRIi64 " "
+                                                                "s",
+                                secs);
                 conn_record(c);
                 conn_free(c);
                 break;
@@ -642,15 +695,28 @@ Conn *conn_next(const Conn *c) {
         return c->next;
 }
 
-bool conn_is_idle(const Conn *c) {
-        return c->phase == CONN_LINGER || (c->phase == CONN_HTTP && c->in_len == 0 && c->out_len == 0);
+/* Brings the connection's deadline forward to at most usec from now. */
+static void conn_cap_timer(Conn *c, int64_t usec) {
+        uint64_t now, deadline;
+
+        if (sd_event_now(c->worker->event, CLOCK_MONOTONIC, &now) < 0 ||
+            sd_event_source_get_time(c->timer, &deadline) < 0 || deadline <= now + (uint64_t) usec)
+                return;
+        if (conn_set_timer(c, usec) >= 0)
+                c->drain_cut = true;
 }
 
 void conn_drain(Conn *c) {
-        if (c->phase == CONN_HTTP && conn_is_idle(c))
-                conn_close_tls(c);
-        else if (c->phase == CONN_LINGER)
-                conn_free(c);
+        switch (c->phase) {
+        case CONN_LINGER: conn_free(c); break;
+        case CONN_HTTP:
+                if (conn_between_requests(c))
+                        conn_close_tls(c);
+                else
+                        conn_cap_timer(c, DRAIN_REQUEST_GRACE_US); /* finish this request, then close */
+                break;
+        case CONN_HANDSHAKE: conn_cap_timer(c, DRAIN_HANDSHAKE_GRACE_US); break;
+        }
 }
 
 void conn_abort(Conn *c, const char *reason) {
@@ -701,6 +767,7 @@ int conn_new(Worker *w, int fd, const struct sockaddr *peer, int64_t started_us)
         c = calloc(1, sizeof *c);
         if (!c) {
                 safe_close(fd);
+                atomic_fetch_sub(&s->counters.open, 1);
                 return log_oom();
         }
         c->worker = w;
@@ -715,7 +782,6 @@ int conn_new(Worker *w, int fd, const struct sockaddr *peer, int64_t started_us)
                 w->conns->prev = c;
         w->conns = c;
         w->n_conns++;
-        atomic_fetch_add(&s->counters.open, 1);
 
         c->attempt = attempt_new();
         if (!c->attempt) {

@@ -9,18 +9,18 @@
 
 #include "server.h"
 
-/* Adopts fd (accepted, non-blocking). On failure the fd is closed and the failure recorded. */
+/* Adopts fd (accepted, non-blocking), for which the caller counted one open connection in
+ * server->counters.open. On failure the fd is closed, the count given back, and the failure recorded
+ * (when memory allows). */
 int conn_new(Worker *w, int fd, const struct sockaddr *peer, int64_t started_us);
 
 /* Ends the connection now, recording the attempt if it is not recorded yet (outcome server_error with
  * reason if still in the handshake). */
 void conn_abort(Conn *c, const char *reason);
 
-/* Whether the connection is idle between HTTP requests (may be closed at once when draining). */
-bool conn_is_idle(const Conn *c);
-
 /* The next connection in its worker's list. */
 Conn *conn_next(const Conn *c);
 
-/* Used when draining: close idle keep-alive connections, finish the others' current request and close. */
+/* Used when draining: closes connections between two requests at once; gives open handshakes at most
+ * 10 s and a request being received at most 2 s more; answers it, then closes. */
 void conn_drain(Conn *c);

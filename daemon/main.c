@@ -43,6 +43,7 @@ typedef struct Manager {
         char *state_dir, *cert_path, *key_path;
         bool self_signed;
         sd_event_source *status_timer;
+        uint64_t journal_dropped_logged;
 } Manager;
 
 static void help(void) {
@@ -364,8 +365,37 @@ static void manager_notify_status(Manager *m, const char *prefix) {
 
 static int on_status_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = userdata;
+        JournalSinkStats js;
 
         manager_notify_status(m, NULL);
+        journal_sink_get_stats(m->server->journal, &js);
+        if (js.dropped > m->journal_dropped_logged) {
+                log_warning(
+                        "%" PRIu64 " journal entries dropped because journald did not keep up (%" PRIu64 " i"
+                        "n "
+                        "al"
+                        "l)"
+                        "; "
+                        "th"
+                        "e "
+                        "da"
+                        "ta"
+                        "ba"
+                        "se"
+                        " h"
+                        "as"
+                        " e"
+                        "ve"
+                        "ry"
+                        " a"
+                        "tt"
+                        "em"
+                        "pt"
+                        ".",
+                        js.dropped - m->journal_dropped_logged,
+                        js.dropped);
+                m->journal_dropped_logged = js.dropped;
+        }
         (void) sd_event_source_set_time_relative(s, STATUS_INTERVAL_US);
         return 0;
 }

@@ -11,6 +11,7 @@
 #define ACCEPT_BATCH 32
 #define ACCEPT_PAUSE_US (100 * USEC_PER_MSEC)
 #define JOURNAL_QUEUE_MAX 4096
+#define ACCEPT_LOG_INTERVAL_US (10 * USEC_PER_SEC)
 
 static void worker_pause_accepting(Worker *w, bool pause);
 
@@ -46,7 +47,41 @@ static void worker_reject(Worker *w, int fd, const struct sockaddr *peer, int64_
                 server_record(w->server, a);
         }
         atomic_fetch_add(&w->server->counters.rejected, 1);
+        if (!a)
+                atomic_fetch_add(&w->server->counters.failed, 1); /* not recorded, but counted */
         safe_close(fd);
+}
+
+/* Errors of accept() that only concern the connection that was being accepted (a pending network
+ * error, see accept(2)), not the listening socket. */
+static bool accept_error_is_transient(int error) {
+        switch (error) {
+        case EAGAIN:
+        case EINTR:
+        case ECONNABORTED:
+        case ENETDOWN:
+        case EPROTO:
+        case ENOPROTOOPT:
+        case EHOSTDOWN:
+        case ENONET:
+        case EHOSTUNREACH:
+        case EOPNOTSUPP:
+        case ENETUNREACH: return true;
+        default: return false;
+        }
+}
+
+/* Out of descriptors or memory: pause accepting briefly instead of spinning on the listener, and say so
+ * at most every ACCEPT_LOG_INTERVAL_US over all workers. */
+static void worker_accept_failed(Worker *w, int error) {
+        static atomic_int_fast64_t last_log_us;
+        int64_t now = now_realtime_us(), last = atomic_load(&last_log_us);
+
+        if (now - last >= ACCEPT_LOG_INTERVAL_US && atomic_compare_exchange_strong(&last_log_us, &last, now))
+                log_warning_errno(error, "Cannot accept connections: %m; pausing accepting for 100 ms.");
+        worker_pause_accepting(w, true);
+        (void) sd_event_add_time_relative(
+                w->event, NULL, CLOCK_MONOTONIC, ACCEPT_PAUSE_US, 0, worker_on_resume, w);
 }
 
 static int worker_on_accept(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
@@ -61,25 +96,21 @@ static int worker_on_accept(sd_event_source *source, int fd, uint32_t revents, v
 
                 cfd = accept4(fd, (struct sockaddr *) &peer, &peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
                 if (cfd < 0) {
-                        if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED)
+                        if (errno == EAGAIN)
                                 return 0;
-                        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-                                /* Out of descriptors: pause briefly instead of spinning on the listener. */
-                                log_warning_errno(errno, "Cannot accept connections: %m; pausing for 100 ms.");
-                                worker_pause_accepting(w, true);
-                                (void) sd_event_add_time_relative(
-                                        w->event, NULL, CLOCK_MONOTONIC, ACCEPT_PAUSE_US, 0, worker_on_resume, w);
+                        if (!accept_error_is_transient(errno)) {
+                                worker_accept_failed(w, errno);
                                 return 0;
                         }
-                        log_error_errno(errno, "accept() failed: %m");
-                        return 0;
+                        continue;
                 }
                 started = now_realtime_us();
                 atomic_fetch_add(&s->counters.accepted, 1);
-                if (s->settings.max_connections > 0 &&
-                    atomic_load(&s->counters.open) >= s->settings.max_connections) {
+                /* counted first, so that concurrent workers cannot overshoot the limit together */
+                if (atomic_fetch_add(&s->counters.open, 1) >= s->settings.max_connections) {
                         char reason[96];
 
+                        atomic_fetch_sub(&s->counters.open, 1);
                         (void) snprintf(
                                 reason,
                                 sizeof reason,
@@ -194,6 +225,8 @@ int server_new(const ServerSettings *settings, int *listen_fds, size_t n_listen_
 Server *server_free(Server *s) {
         if (!s)
                 return NULL;
+        if (s->workers)
+                server_drain(s); /* joins workers still running (error paths); a no-op after a drain */
         for (unsigned i = 0; s->workers && i < s->n_workers; i++)
                 if (s->workers[i].server)
                         worker_done(&s->workers[i]);
@@ -276,22 +309,32 @@ void server_record(Server *s, Attempt *a) {
 }
 
 int server_status_format(Server *s, char *buf, size_t size) {
-        char store_line[512] = "";
+        char store_line[512] = "no database", journal_line[96] = "";
+        JournalSinkStats js;
         StoreStats st;
 
         if (s->store) {
                 store_get_stats(s->store, &st);
                 (void) store_stats_format(&st, store_line, sizeof store_line);
         }
+        journal_sink_get_stats(s->journal, &js);
+        if (js.dropped + js.failed > 0)
+                (void) snprintf(
+                        journal_line,
+                        sizeof journal_line,
+                        "; journal: %" PRIu64 " entries dropped (queue full), %" PRIu64 " not sent",
+                        js.dropped,
+                        js.failed);
         return snprintf(
                 buf,
                 size,
-                "%u open; %" PRIuFAST64 " attempts: %" PRIuFAST64 " ok, %" PRIuFAST64 " failed, %" PRIuFAST64
-                " over the limit; %s",
+                "%u open; %" PRIuFAST64 " attempts: %" PRIuFAST64 " ok, %" PRIuFAST64 " failed (%" PRIuFAST64
+                " over the connection limit); %s%s",
                 atomic_load(&s->counters.open),
                 atomic_load(&s->counters.accepted),
                 atomic_load(&s->counters.ok),
-                atomic_load(&s->counters.failed) - atomic_load(&s->counters.rejected),
+                atomic_load(&s->counters.failed),
                 atomic_load(&s->counters.rejected),
-                store_line);
+                store_line,
+                journal_line);
 }

@@ -1084,9 +1084,9 @@ int store_recent(Store *s, const char *peer_addr, int64_t since_us, size_t max, 
 
         /* First the queue, then the database: a record committed in between shows in both, never in none. */
         pthread_mutex_lock(&s->lock);
-        queued = calloc(s->count + 1, sizeof *queued);
-        for (size_t i = 0; queued && i < s->count; i++) {
-                const Attempt *a = s->ring[(s->head + i) % s->opt.queue_max];
+        queued = calloc(MIN(s->count, max) + 1, sizeof *queued);
+        for (size_t i = s->count; queued && i > 0 && n_queued < max; i--) { /* newest first, at most max */
+                const Attempt *a = s->ring[(s->head + i - 1) % s->opt.queue_max];
 
                 if (a->started_us < since_us || !streq(a->peer_addr, peer_addr))
                         continue;

@@ -29,7 +29,9 @@ typedef struct TlsContext {
         mbedtls_pk_context key;
 } TlsContext;
 
-/* psa_crypto_init() and the threading hooks; once per process, before any thread starts. */
+/* psa_crypto_init(); once per process, before any thread starts. Mbed TLS must be built with
+ * MBEDTLS_THREADING_PTHREAD (Debian's is): the ticket keys, the session cache and PSA are shared by the
+ * worker threads. */
 int tls_global_init(void);
 
 int tls_shared_new(TlsShared **ret);

@@ -86,19 +86,12 @@ def chromium_proceed(a, rows):
     check(len(alert46) + len(resets) == len(fails),
           "every failure is alert 46 (or a reset after the alert, TLS 1.2): %d + %d of %d" % (
               len(alert46), len(resets), len(fails)), brief(fails))
-    # Chromium sends alert 46 only after it has read our Certificate (or, resuming, our Finished).
-    # TLS 1.2: when Chromium's alert and FIN arrive while we still write ServerKeyExchange, the write
-    # fails with -0x50 (MBEDTLS_ERR_NET_CONN_RESET) and the daemon records state_reached
-    # client_hello although the certificate went out: a known daemon issue, reported, kept as TODO.
+    # Chromium sends alert 46 only after it has read our Certificate (or, resuming, our Finished). TLS 1.2:
+    # its alert and FIN may arrive while we still write ServerKeyExchange (the write fails with -0x50),
+    # and the record still says the certificate went out.
     after_flight = ("server_flight", "client_flight")
-    reset_on_write = [r for r in alert46 if r["tls_error"] == -0x50]
-    clean = [r for r in alert46 if r["tls_error"] != -0x50]
-    check(all(r["state_reached"] in after_flight for r in clean),
-          "alert 46 comes after our flight (state_reached server_flight): %d" % len(clean), brief(clean))
-    if reset_on_write:
-        ok_ = all(r["state_reached"] in after_flight for r in reset_on_write)
-        print("%s - alert 46 with our flight's write reset (-0x50) is recorded after our flight: %d # TODO "
-              "daemon records state_reached=client_hello there" % ("ok" if ok_ else "not ok", len(reset_on_write)))
+    check(all(r["state_reached"] in after_flight for r in alert46),
+          "alert 46 comes after our flight (state_reached server_flight): %d" % len(alert46), brief(alert46))
     # keep-alive: later loads may reuse the connection, so at least one success, not one per load
     check(oks and all(r["started_us"] >= proceed_us for r in oks),
           "successful attempts, all after Proceed: %d" % len(oks), brief(rows))

@@ -200,6 +200,32 @@ def test_drain():
            rows)
 
 
+def test_drain_cuts_requests():
+    with Daemon('--idle-timeout', '60', '--handshake-timeout', '60', v6=False) as d:
+        # a keep-alive client that has sent half of its second request
+        raw = socket.create_connection(('127.0.0.1', d.port))
+        s = insecure_context().wrap_socket(raw)
+        s.sendall(b'GET /api/self HTTP/1.1\r\nHost: x\r\n\r\n')
+        first = s.recv(65536)
+        s.sendall(b'GET / HT')
+        idle = socket.create_connection(('127.0.0.1', d.port))  # and one that sent nothing
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        d.proc.send_signal(signal.SIGTERM)
+        rc = d.proc.wait(40)
+        took = time.monotonic() - t0
+        eq(rc, 0, 'SIGTERM with a half-received request: exit 0')
+        ok(first.startswith(b'HTTP/1.1 200') and took < 14,
+           f'the drain does not wait for the 60 s idle timeout ({took:.1f} s)')
+        s.close()
+        idle.close()
+        rows = d.rows()
+        ok(any(r['outcome'] == 'ok' and r['http_requests'] == 1 for r in rows),
+           'the keep-alive connection is recorded with its request', rows)
+        ok(any(r['outcome'] == 'server_error' and 'shut down' in (r['error_text'] or '') for r in rows),
+           'the silent connection gets 10 s, not its 60 s handshake time, and is recorded as cut', rows)
+
+
 def test_idle_connections():
     with Daemon('--handshake-timeout', '20', v6=False) as d:
         idle = []
@@ -258,6 +284,7 @@ def main():
     test_startup_errors()
     test_idle_connections()
     test_drain()
+    test_drain_cuts_requests()
     done()
 
 

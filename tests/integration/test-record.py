@@ -86,6 +86,13 @@ def stalled(d):
     s.close()
 
 
+def stalled_bytes(d, data):
+    s = raw_connect(d)
+    s.sendall(data)
+    time.sleep(2.6)  # --handshake-timeout 2
+    s.close()
+
+
 def plain_http(d):
     r = curl('-s', '-o', '-', '-w', '%{http_code}', f'http://127.0.0.1:{d.port}/')
     ok(r.stdout.endswith(b'400'), 'plain HTTP: the client got an HTTP 400')
@@ -141,6 +148,8 @@ def test_outcomes():
               {'outcome': 'no_data', 'state_reached': 'connected', 'bytes_in': 0})
         check(d, 'stalled client', lambda: stalled(d), {'outcome': 'timeout', 'state_reached': 'connected'})
         check(d, 'plain HTTP', lambda: plain_http(d), {'outcome': 'not_tls', 'state_reached': 'connected'})
+        check(d, 'two bytes of plain HTTP, then silence', lambda: stalled_bytes(d, b'GE'),
+              {'outcome': 'not_tls', 'state_reached': 'connected'})
         check(d, 'TLS 1.1-only client', lambda: s_client(d.port, '-tls1_1', '-cipher', 'DEFAULT@SECLEVEL=0'),
               {'outcome': 'tls_error', 'alert_sent': 70, 'state_reached': 'client_hello',
                'offered_versions': 'TLSv1.1'})
