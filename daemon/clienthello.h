@@ -79,9 +79,10 @@ typedef struct RecordScanner {
         uint8_t alert[2];
         uint8_t alert_len; /* bytes of a 2-byte type-21 record body collected so far */
 
-        int alert_level;       /* of the last plaintext alert, -1 if none */
-        int alert_description; /* of the last plaintext alert, -1 if none */
-        uint64_t alerts;       /* plaintext alerts seen */
+        int alert_level;           /* of the last plaintext alert, -1 if none */
+        int alert_description;     /* of the last plaintext alert, -1 if none */
+        uint64_t alerts;           /* plaintext alerts seen */
+        uint64_t encrypted_alerts; /* TLS 1.2 alert records after ChangeCipherSpec (type 21, longer than 2) */
 
         bool desynced; /* a header that cannot be TLS was seen; bytes are only counted from there */
 } RecordScanner;

@@ -326,6 +326,11 @@ static void conn_handshake_failed(Conn *c, int ret) {
                         ret,
                         c->capture.scanner.bytes == 0 ? "connection closed without data"
                                                       : "connection closed by the client");
+        } else if (ret == MBEDTLS_ERR_NET_CONN_RESET && c->capture.scanner.encrypted_alerts > 0) {
+                /* e.g. Firefox on TLS 1.2 with False Start: its encrypted alert and RST arrive while we still
+                 * write our Finished; the alert is in the bytes we drained but Mbed TLS never decrypts it. */
+                a->outcome = OUTCOME_PEER_ALERT;
+                conn_set_error(c, ret, "client sent an encrypted alert, then reset the connection");
         } else if (ret == MBEDTLS_ERR_NET_CONN_RESET || ret == MBEDTLS_ERR_NET_RECV_FAILED || ret == MBEDTLS_ERR_NET_SEND_FAILED) {
                 a->outcome = c->capture.scanner.bytes == 0 ? OUTCOME_NO_DATA : OUTCOME_PEER_RESET;
                 conn_set_error(c, ret, "connection reset by the client");

@@ -509,10 +509,16 @@ static void test_scanner(void) {
         ok(s.alert_level == 2 && s.alert_description == 48, "alert completed by the next chunk");
         record_scanner_feed(&s, "\x15\x03\x03\x00\x02\x01\x00", 7);
         ok(s.alert_level == 1 && s.alert_description == 0, "the last alert wins");
+        is_int(s.encrypted_alerts, 0, "no encrypted alert so far");
+        record_scanner_feed(&s, "\x15\x03\x03\x00\x1a", 5); /* a TLS 1.2 alert under AES-GCM: 26 bytes */
+        for (int i = 0; i < 26; i++)
+                record_scanner_feed(&s, "\xab", 1);
+        ok(s.encrypted_alerts == 1 && s.alert_description == 0 && s.alerts == 2,
+           "an encrypted alert record is counted, not read as a plaintext alert");
         record_scanner_feed(&s, "HTTP/1.1 400", 12);
-        ok(s.desynced && s.alert_description == 0 && s.bytes == 26, "garbage desyncs, bytes still counted");
+        ok(s.desynced && s.alert_description == 0 && s.bytes == 57, "garbage desyncs, bytes still counted");
         record_scanner_feed(&s, "\x15\x03\x03\x00\x02\x02\x28", 7);
-        ok(s.alert_description == 0 && s.bytes == 33, "nothing interpreted after desync");
+        ok(s.alert_description == 0 && s.bytes == 64, "nothing interpreted after desync");
 
         /* Inbound: hello, then the client's alert. */
         Buf rec = {};

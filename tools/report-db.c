@@ -302,8 +302,9 @@ int report_db_foreach_attempt(
                         sql + len, sizeof sql - len, "%s%s", n++ > 0 ? ", " : "", columns[i].name);
         }
         /* The light columns are all in migration 3's covering index attempts_started_grouping: reading it
-         * instead of the table reads a fraction of the bytes and no table page. A database that has not been
-         * migrated yet (the daemon migrates at start; we open read-only) is read over the time index. */
+         * instead of the table reads a fraction of the bytes and no table page. Otherwise (all columns, or a
+         * database not migrated yet: the daemon migrates at start, we open read-only) SQLite picks the time
+         * index the database has. */
         r = SQLITE_ERROR;
         if (!full && !f->ja4) {
                 (void) snprintf(
@@ -317,9 +318,7 @@ int report_db_foreach_attempt(
                 (void) snprintf(
                         sql + len,
                         sizeof sql - len,
-                        " FROM attempts INDEXED BY attempts_started WHERE started_us >= ?1 AND started_us < "
-                        "?2"
-                        " ORDER BY started_us, id");
+                        " FROM attempts WHERE started_us >= ?1 AND started_us < ?2 ORDER BY started_us, id");
                 r = sqlite3_prepare_v2(d->db, sql, -1, &st, NULL);
         }
         if (r != SQLITE_OK)
@@ -362,14 +361,9 @@ int report_db_foreach_user_agent(ReportDb *d, const ReportFilter *f, ReportUserA
                 -1,
                 &st,
                 NULL);
-        if (r != SQLITE_OK)
+        if (r != SQLITE_OK) /* over whichever time index the database has */
                 r = sqlite3_prepare_v2(
-                        d->db,
-                        "SELECT ja4_stable, user_agent FROM attempts INDEXED BY "
-                        "attempts_started" USER_AGENT_WHERE,
-                        -1,
-                        &st,
-                        NULL);
+                        d->db, "SELECT ja4_stable, user_agent FROM attempts" USER_AGENT_WHERE, -1, &st, NULL);
         if (r != SQLITE_OK)
                 return sqlite_to_errno(r);
         sqlite3_bind_int64(st, 1, f->since_us);
