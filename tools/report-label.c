@@ -201,6 +201,8 @@ static LabelEntry *labels_find(ReportLabels *l, const char *ja4) {
                 }
                 return NULL;
         }
+        if (l->n == 0)
+                return NULL; /* and bsearch() must not see the NULL array */
         e = bsearch(&key, l->entries, l->n, sizeof *l->entries, entry_compare);
         if (e)
                 l->last = (size_t) (e - l->entries);
@@ -288,7 +290,8 @@ int report_labels_add(ReportLabels *l, const char *ja4, const RawString *ua, uin
 void report_labels_seal(ReportLabels *l) {
         size_t j = 0;
 
-        qsort(l->entries, l->n, sizeof *l->entries, entry_compare);
+        if (l->n > 0) /* qsort() must not see the NULL array of an empty set */
+                qsort(l->entries, l->n, sizeof *l->entries, entry_compare);
         /* merge families that arrived in more than one run */
         for (size_t i = 0; i < l->n; i++) {
                 if (j > 0 && streq(l->entries[j - 1].ja4, l->entries[i].ja4)) {
