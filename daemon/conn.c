@@ -415,6 +415,13 @@ static void conn_handshake(Conn *c) {
                 if (r == 0 && st == MBEDTLS_SSL_SERVER_CERTIFICATE && after != st &&
                     tls_private_output_pending(&c->ssl) == 0 && !c->send_failed)
                         conn_reach(c, STEP_SERVER_FLIGHT);
+                /* Likewise our ServerHello that accepts a TLS 1.2 session resumption: Chromium rejects the
+                 * remembered certificate right after it, while we may still write ChangeCipherSpec and
+                 * Finished. */
+                if (r == 0 && st == MBEDTLS_SSL_SERVER_HELLO &&
+                    after == MBEDTLS_SSL_SERVER_CHANGE_CIPHER_SPEC &&
+                    tls_private_output_pending(&c->ssl) == 0 && !c->send_failed)
+                        conn_reach(c, STEP_SERVER_FLIGHT);
                 if (r == 0 && after != st &&
                     (st == MBEDTLS_SSL_CLIENT_KEY_EXCHANGE || st == MBEDTLS_SSL_CLIENT_CHANGE_CIPHER_SPEC ||
                      st == MBEDTLS_SSL_CLIENT_FINISHED))
