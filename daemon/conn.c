@@ -143,7 +143,7 @@ static int conn_bio_send(void *userdata, const unsigned char *buf, size_t len) {
 }
 
 static void conn_hello_complete(Conn *c) {
-        ClientHello ch;
+        ClientHello ch = {};
         int r;
 
         c->hello_seen = true;

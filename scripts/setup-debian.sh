@@ -14,9 +14,10 @@ esac
 
 build_pkgs="gcc clang meson ninja-build pkg-config libsystemd-dev libsqlite3-dev sqlite3 scdoc
         clang-format python3 openssl"
+# test: also the clients the tests drive, and what bench/run-all.sh needs (time, libssl-dev for loadgen)
 test_pkgs="curl gnutls-bin tshark systemd systemd-container valgrind clang-tidy cppcheck
         chromium firefox-esr nginx nghttp2-client iproute2 procps psmisc xxd util-linux
-        faketime"
+        faketime time libssl-dev"
 pkgs=$build_pkgs
 [ "$want" = test ] && pkgs="$pkgs $test_pkgs"
 
