@@ -4,8 +4,12 @@
  * in batched transactions on the same schema, in the same run, rounds interleaved (the machine is
  * noisy: compare the ratio, not absolute figures from different runs).
  *
- *   bench-store [RECORDS [ROUNDS [DIRECTORY]]]     defaults: 200000 3 /tmp
- */
+ *   bench-store [RECORDS [ROUNDS [DIRECTORY [RATE]]]]     defaults: 200000 3 /tmp
+ *
+ * With RATE (records/s), the producer offers records at that pace instead of waiting for room in the
+ * queue, as the daemon's workers do, and the figure is how many of them the store had to drop (its queue
+ * full): what it sustains is the highest rate with none dropped. */
+#include <inttypes.h>
 #include <sqlite3.h>
 #include <time.h>
 
@@ -121,6 +125,12 @@ static void remove_db(const char *path) {
         }
 }
 
+/* Before a round, untimed: the previous round's dirty pages (hundreds of MiB) would otherwise be written
+ * back by the kernel during this one and bill it for the other's I/O. */
+static void quiesce_disk(void) {
+        sync();
+}
+
 static int bind_text(sqlite3_stmt *st, int i, const char *s) {
         return s ? sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC) : sqlite3_bind_null(st, i);
 }
@@ -137,6 +147,7 @@ static double run_baseline(const char *path, unsigned n, double *ret_cpu_us) {
         int64_t now = now_realtime_us(), t0, c0;
 
         remove_db(path);
+        quiesce_disk();
         if (sqlite3_open(path, &db) != SQLITE_OK)
                 die("baseline open", sqlite3_errmsg(db));
         if (sqlite3_exec(db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL", NULL, NULL, NULL) !=
@@ -229,6 +240,7 @@ static double run_store(
         double rate;
 
         remove_db(path);
+        quiesce_disk();
         if (store_open(path, &o, &s, &error) < 0)
                 die("store_open", strna(error));
         t0 = mono_ns();
@@ -256,7 +268,7 @@ static double run_store(
                 die("store_stop", "failed");
         rate = (double) n * 1e9 / (double) (mono_ns() - t0);
         *ret_cpu_us = (double) (cpu_ns() - c0) / 1000.0 / n;
-        /* everything but this (the producer's) thread: the writer */
+        /* everything but this (the producer's) thread: the writer and the checkpointer */
         *ret_writer_cpu_us = *ret_cpu_us - (double) (thread_cpu_ns() - p0) / 1000.0 / n;
         store_get_stats(s, &st);
         if (st.written != n || st.dropped != 0)
@@ -265,6 +277,47 @@ static double run_store(
         *ret_enqueue_ns = (double) in_enqueue / n;
         *ret_enqueue_max_us = (double) worst / 1000.0;
         return rate;
+}
+
+/* Records offered at a fixed pace; the queue is the store's default. Returns the number dropped. */
+static uint64_t
+run_store_paced(const char *path, unsigned n, double rate, double *ret_rate, uint64_t *ret_queue_max) {
+        StoreOptions o = STORE_OPTIONS_DEFAULT;
+        _cleanup_free_ char *error = NULL;
+        int64_t now = now_realtime_us(), t0;
+        uint64_t dropped = 0, deepest = 0;
+        Store *s = NULL;
+        StoreStats st;
+
+        remove_db(path);
+        quiesce_disk();
+        if (store_open(path, &o, &s, &error) < 0)
+                die("store_open", strna(error));
+        t0 = mono_ns();
+        for (unsigned i = 0; i < n; i++) {
+                int64_t due = t0 + (int64_t) ((double) i * 1e9 / rate), wait = due - mono_ns();
+
+                if (wait > 50000) {
+                        struct timespec ts = {.tv_sec = wait / 1000000000, .tv_nsec = wait % 1000000000};
+
+                        (void) nanosleep(&ts, NULL);
+                }
+                if (store_enqueue(s, make_attempt(i, now)) < 0)
+                        dropped++;
+                if (i % 1024 == 0) {
+                        store_get_stats(s, &st);
+                        deepest = MAX(deepest, st.queued);
+                }
+        }
+        *ret_rate = (double) n * 1e9 / (double) (mono_ns() - t0);
+        if (store_stop(s) < 0)
+                die("store_stop", "failed");
+        store_get_stats(s, &st);
+        if (st.written + st.dropped != n || st.dropped != dropped)
+                die("store", "records unaccounted for");
+        store_free(s);
+        *ret_queue_max = deepest;
+        return dropped;
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -277,15 +330,45 @@ int main(int argc, char **argv) {
         unsigned n = argc > 1 ? (unsigned) strtoul(argv[1], NULL, 10) : 200000;
         unsigned rounds = argc > 2 ? (unsigned) strtoul(argv[2], NULL, 10) : 3;
         const char *parent = argc > 3 ? argv[3] : "/tmp";
+        double rate = argc > 4 ? strtod(argv[4], NULL) : 0;
         double base[16], store[16], ratio[16], capacity[16];
         char dir[512], path[600];
 
         if (n == 0 || rounds == 0 || rounds > ELEMENTSOF(base))
-                die("usage", "bench-store [RECORDS (>0) [ROUNDS (1..16) [DIRECTORY]]]");
+                die("usage", "bench-store [RECORDS (>0) [ROUNDS (1..16) [DIRECTORY [RATE]]]]");
         (void) snprintf(dir, sizeof dir, "%s/bench-store-XXXXXX", parent);
         if (!mkdtemp(dir))
                 die("mkdtemp", strerror(errno));
         (void) snprintf(path, sizeof path, "%s/tlswatch.db", dir);
+
+        if (rate > 0) {
+                unsigned failed = 0;
+
+                printf("records per round: %u offered at %.0f/s, rounds: %u, database: %s\n",
+                       n,
+                       rate,
+                       rounds,
+                       path);
+                for (unsigned r = 0; r < rounds; r++) {
+                        uint64_t deepest, dropped;
+                        double offered;
+
+                        dropped = run_store_paced(path, n, rate, &offered, &deepest);
+                        failed += dropped > 0;
+                        printf("round %u: offered %.0f records/s, dropped %" PRIu64, r + 1, offered, dropped);
+                        printf(" (queue of %zu: at most %" PRIu64 " waiting)\n",
+                               STORE_OPTIONS_DEFAULT.queue_max,
+                               deepest);
+                        fflush(stdout);
+                }
+                printf("%u of %u rounds without a dropped record at %.0f records/s\n",
+                       rounds - failed,
+                       rounds,
+                       rate);
+                remove_db(path);
+                (void) rmdir(dir);
+                return failed == 0 ? 0 : 2;
+        }
 
         printf("records per round: %u, rounds: %u, database: %s (3 indexes on attempts)\n", n, rounds, path);
         for (unsigned r = 0; r < rounds; r++) {
@@ -300,7 +383,8 @@ int main(int argc, char **argv) {
                         die("store", "wrong row count");
                 ratio[r] = store[r] / base[r];
                 printf("round %u: raw sqlite3 %.0f records/s (%.1f us CPU each), "
-                       "store %.0f records/s (%.1f us CPU each, %.1f us of it in the writer thread: "
+                       "store %.0f records/s (%.1f us CPU each, %.1f us of it in the writer and "
+                       "checkpointer threads: "
                        "%.0f records/s per CPU second), ratio %.2f; "
                        "store_enqueue %.0f ns average, %.1f us worst\n",
                        r + 1,
@@ -320,7 +404,7 @@ int main(int argc, char **argv) {
         qsort(ratio, rounds, sizeof ratio[0], cmp_double);
         qsort(capacity, rounds, sizeof capacity[0], cmp_double);
         printf("median: raw sqlite3 %.0f records/s, store %.0f records/s, ratio %.2f, "
-               "writer %.0f records per CPU second (target: store >= 50000)\n",
+               "store threads %.0f records per CPU second (target: store >= 50000)\n",
                base[rounds / 2],
                store[rounds / 2],
                ratio[rounds / 2],

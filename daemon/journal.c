@@ -327,6 +327,8 @@ int journal_sink_new(JournalMode mode, size_t queue_max, JournalSink **ret) {
         pthread_sigmask(SIG_BLOCK, &all, &old);
         r = pthread_create(&s->thread, NULL, journal_sink_run, s);
         pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (r == 0)
+                (void) pthread_setname_np(s->thread, "tlsw-journal"); /* top -H, ps -L */
         if (r != 0) {
                 pthread_mutex_destroy(&s->lock);
                 pthread_cond_destroy(&s->wake);

@@ -264,6 +264,7 @@ TlsContext *server_get_tls(Server *s) {
 
 int server_start(Server *s) {
         sigset_t all, old;
+        char name[16];
         int r;
 
         /* Signals are the main thread's: workers start with all of them blocked. */
@@ -276,6 +277,9 @@ int server_start(Server *s) {
                         return log_error_errno(r, "Failed to start worker thread: %m");
                 }
                 s->workers[i].thread_started = true;
+                /* top -H, ps -L: at most 15 characters */
+                (void) snprintf(name, sizeof name, "tlsw-worker%u", MIN(i, 999u));
+                (void) pthread_setname_np(s->workers[i].thread, name);
         }
         pthread_sigmask(SIG_SETMASK, &old, NULL);
         return 0;

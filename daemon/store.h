@@ -12,8 +12,9 @@
  * failures, logs a warning once when writing stops and a notice when it resumes. Records that do not
  * fit into the queue are freed and counted as dropped. A database file removed or replaced while
  * running is noticed before the next batch and opened (created, migrated) anew. Old rows are pruned
- * in small batches between write batches. Functions return 0 or a negative errno; SQLite's codes stay
- * inside store.c. */
+ * in small batches between write batches. WAL checkpoints run on a thread and connection of their own,
+ * so that the writer goes on committing while the database file is written and synced. Functions return 0 or
+ * a negative errno; SQLite's codes stay inside store.c. */
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -24,8 +25,8 @@
 typedef struct Store Store;
 
 typedef struct StoreOptions {
-        size_t queue_max;           /* records waiting (including the batch being written); default 16384 */
-        size_t batch_max;           /* records per transaction; default 1000 */
+        size_t queue_max;           /* records waiting (including the batch being written); default 32768 */
+        size_t batch_max;           /* records per transaction; default 8192 */
         int64_t commit_interval_us; /* longest a record waits before its batch is committed; default 200 ms */
         int64_t retry_interval_us;  /* after a failed write; default 1 s */
         int64_t stop_timeout_us;    /* how long store_stop() retries a failing database; default 10 s */
@@ -33,12 +34,13 @@ typedef struct StoreOptions {
         unsigned retention_days;    /* rows older than this are pruned; 0 keeps everything; default 30 */
         int64_t prune_interval_us;  /* a pruning pass starts at most this often; default 60 s */
         size_t prune_batch;         /* rows deleted per pruning transaction; default 1000 */
+        unsigned checkpoint_pages;  /* WAL size that wakes the checkpointer thread; default 4096 */
 } StoreOptions;
 
 #define STORE_OPTIONS_DEFAULT                              \
         ((StoreOptions){                                   \
-                .queue_max = 16384,                        \
-                .batch_max = 1000,                         \
+                .queue_max = 32768,                        \
+                .batch_max = 8192,                         \
                 .commit_interval_us = 200 * USEC_PER_MSEC, \
                 .retry_interval_us = 1 * USEC_PER_SEC,     \
                 .stop_timeout_us = 10 * USEC_PER_SEC,      \
@@ -46,6 +48,7 @@ typedef struct StoreOptions {
                 .retention_days = 30,                      \
                 .prune_interval_us = 60 * USEC_PER_SEC,    \
                 .prune_batch = 1000,                       \
+                .checkpoint_pages = 4096,                  \
         })
 
 typedef struct StoreStats {
@@ -54,6 +57,7 @@ typedef struct StoreStats {
         uint64_t dropped; /* records that will never be written: queue full, rejected, given up at stop */
         uint64_t write_errors;     /* failed attempts to open the database or to commit a batch */
         uint64_t pruned;           /* rows deleted by retention */
+        uint64_t checkpoints;      /* WAL checkpoints completed by the checkpointer thread */
         bool failing;              /* the last write attempt failed */
         int last_error;            /* negative errno of the last failure, 0 if none yet */
         char last_error_text[256]; /* SQLite's message for it, "" if none yet */

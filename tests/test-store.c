@@ -595,6 +595,60 @@ static void test_reader(void) {
         sqlite3_close(reader);
 }
 
+static int64_t file_size(const char *path) {
+        struct stat st;
+
+        return stat(path, &st) < 0 ? -1 : (int64_t) st.st_size;
+}
+
+static void test_checkpointer(void) {
+        StoreOptions o = test_options();
+        _cleanup_(store_freep) Store *s = NULL;
+        char wal[sizeof dbpath + 8];
+        int64_t db_size, wal_size;
+        StoreStats st;
+        sqlite3 *db;
+
+        diag("WAL checkpoints run on their own thread while the writer goes on");
+        o.checkpoint_pages = 8; /* 128 KiB: a checkpoint every few dozen records */
+        o.commit_interval_us = 5 * USEC_PER_MSEC;
+        fresh_db("checkpoint");
+        (void) snprintf(wal, sizeof wal, "%s-wal", dbpath);
+        if (store_open(dbpath, &o, &s, NULL) < 0)
+                return (void) ok(false, "store_open");
+        for (unsigned wave = 0; wave < 20; wave++) {
+                for (unsigned i = 0; i < 100; i++)
+                        (void) store_enqueue(s, make_attempt(wave * 100 + i, base_us + wave * 100 + i));
+                if (!POLL((store_get_stats(s, &st), st.written == (wave + 1) * 100)))
+                        break;
+                sleep_ms(20); /* the checkpointer catches up, so that the writer can restart the WAL */
+        }
+        (void) POLL((store_get_stats(s, &st), st.checkpoints > 0));
+        is_int(st.written, 2000, "2000 records written in 20 waves");
+        ok(st.checkpoints > 0, "the checkpointer thread ran (%" PRIu64 " checkpoints)", st.checkpoints);
+        is_int(st.write_errors, 0, "without errors");
+        /* Without checkpoints the database file would still hold only the schema, and every page would
+         * sit in the WAL until the store is closed. */
+        db_size = file_size(dbpath);
+        wal_size = file_size(wal);
+        ok(db_size > 1024 * 1024,
+           "the rows reached the database file while the store is open (%" PRId64 " bytes)",
+           db_size);
+        ok(wal_size >= 0 && wal_size < db_size / 2,
+           "the WAL was restarted instead of growing (%" PRId64 " bytes)",
+           wal_size);
+        db = db_open(dbpath);
+        is_int(db_int(db, "SELECT count(*) FROM attempts"), 2000, "a reader sees all rows");
+        sqlite3_close(db);
+        is_int(store_stop(s), 0, "stop");
+        db = db_open(dbpath);
+        is_int(db_int(db, "SELECT count(*) FROM attempts"), 2000, "all rows after stop");
+        is_int(db_int(db, "SELECT count(*) FROM pragma_integrity_check WHERE integrity_check = 'ok'"),
+               1,
+               "integrity_check ok");
+        sqlite3_close(db);
+}
+
 static void test_retention(void) {
         StoreOptions o = test_options();
         _cleanup_(store_freep) Store *s = NULL;
@@ -827,6 +881,7 @@ int main(void) {
         test_overflow();
         test_stop_flush();
         test_reader();
+        test_checkpointer();
         test_retention();
         test_invalid();
         test_kill();

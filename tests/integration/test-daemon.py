@@ -271,7 +271,24 @@ def test_tls12_only():
         ok(r.returncode != 0, '--tls-min 1.3: a TLS 1.2-only client is refused')
 
 
+def test_thread_names():
+    want = {'tlsw-worker0', 'tlsw-worker1', 'tlsw-store', 'tlsw-checkpoint', 'tlsw-journal'}
+    with Daemon('--threads', '2') as d:
+        tls_get(d.port)  # the port listens before the workers run; they start one after the other
+        deadline = time.monotonic() + 10
+        while True:
+            names = sorted(open(f'/proc/{d.proc.pid}/task/{t}/comm').read().strip()
+                           for t in os.listdir(f'/proc/{d.proc.pid}/task'))
+            if want <= set(names) or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        diag(f'threads: {names}')
+        for name in sorted(want):
+            ok(name in names, f'a thread named {name} (top -H, ps -L)')
+
+
 def main():
+    test_thread_names()
     with Daemon() as d:
         test_clients(d)
         test_http(d)
