@@ -29,6 +29,7 @@
 #include <time.h>
 
 #include "macro.h"
+#include "tls13-lite.h"
 
 #define MAX_PIDS 16
 #define MAX_SAMPLES_PER_THREAD (4 * 1024 * 1024)
@@ -58,7 +59,9 @@ static atomic_uint started;
 static pid_t arg_pids[MAX_PIDS];
 static unsigned arg_n_pids;
 static unsigned arg_hold;
+static bool arg_lite;
 static SSL_CTX *ctx;
+static Tls13Lite *lite; /* --lite */
 static int64_t deadline_ns;
 static atomic_bool stop;
 
@@ -180,6 +183,13 @@ static int64_t handshake_once(void) {
         fd = tcp_connect(false);
         if (fd < 0)
                 return fd;
+        if (lite) {
+                int64_t done = 0;
+                int r = tls13_lite_handshake(lite, fd, &done);
+
+                close_reset(fd);
+                return r < 0 ? r : done - t0;
+        }
         ssl = SSL_new(ctx);
         if (!ssl || SSL_set_fd(ssl, fd) != 1) {
                 SSL_free(ssl);
@@ -550,9 +560,14 @@ static int parse_args(int argc, char **argv) {
                 double d;
 
                 if (streq(a, "--help") || streq(a, "-h")) {
-                        printf("loadgen --connect ADDR:PORT [--tls 1.2|1.3] [--clients C] [--seconds S] "
+                        printf("loadgen --connect ADDR:PORT [--tls 1.2|1.3] [--lite] [--clients C] "
+                               "[--seconds S] "
                                "[--rate HS/S] [--count N] [--pid PID]... [--hold N]\n");
                         exit(0);
+                }
+                if (streq(a, "--lite")) {
+                        arg_lite = true;
+                        continue;
                 }
                 if (!v) {
                         fprintf(stderr, "Unknown option or missing value: %s\n", a);
@@ -626,7 +641,19 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "Failed to set up the OpenSSL client context.\n");
                 return 1;
         }
+        if (arg_lite) {
+                if (arg_tls != 13 || arg_hold > 0) {
+                        fprintf(stderr, "--lite makes TLS 1.3 handshakes only, and not with --hold.\n");
+                        return 2;
+                }
+                lite = tls13_lite_new();
+                if (!lite) {
+                        fprintf(stderr, "Failed to set up the --lite client.\n");
+                        return 1;
+                }
+        }
         r = arg_hold > 0 ? hold_run() : load_run("", arg_clients, arg_rate);
+        tls13_lite_free(lite);
         SSL_CTX_free(ctx);
         if (r < 0) {
                 fprintf(stderr, "Run failed: %s\n", strerror(-r));

@@ -44,6 +44,8 @@ struct Conn {
         RecordScanner out_scanner;  /* outbound: plaintext alerts we send */
         bool hello_seen, saw_hrr, saw_server_cert, saw_server_finished;
         bool send_failed;
+        bool cork;        /* the handshake step running may send with MSG_MORE */
+        bool corked;      /* handshake records sent with MSG_MORE and not pushed yet */
         bool local_fault; /* a socket error that is ours (out of memory or buffers), not the peer's */
 
         /* HTTP */
@@ -125,9 +127,26 @@ static bool conn_wait_io(Conn *c, int r) {
 
 /* ---- BIO callbacks: the raw bytes pass here, so we see records Mbed TLS never reports ---- */
 
+/* Mbed TLS writes every handshake record with its own send(): a TLS 1.3 flight is 5 records, and with
+ * TCP_NODELAY each became a segment of its own, each costing both sides a trip through the TCP stack.
+ * Handshake records go out with MSG_MORE and are pushed when Mbed TLS turns to reading, when the
+ * handshake ends, and right before our signature, so that the client works on what it has while we
+ * sign (corking the whole flight made one client's handshake 0.2-0.4 ms slower): TLS 1.2 signs in the
+ * ServerKeyExchange step; TLS 1.3 in the CertificateVerify step, which first flushes the Certificate
+ * written by the step before (every step starts by flushing what the previous one wrote). A TLS 1.3
+ * flight is then 2 segments instead of 5, a TLS 1.2 one 2 instead of 4. Setting TCP_NODELAY again
+ * pushes what is corked. */
+static void conn_uncork(Conn *c) {
+        if (!c->corked)
+                return;
+        (void) setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
+        c->corked = false;
+}
+
 static int conn_bio_send(void *userdata, const unsigned char *buf, size_t len) {
         Conn *c = userdata;
-        ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL);
+        bool more = c->phase == CONN_HANDSHAKE && c->cork;
+        ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL | (more ? MSG_MORE : 0));
 
         if (n < 0) {
                 if (errno == EAGAIN || errno == EINTR)
@@ -139,6 +158,7 @@ static int conn_bio_send(void *userdata, const unsigned char *buf, size_t len) {
                 return MBEDTLS_ERR_NET_SEND_FAILED;
         }
         record_scanner_feed(&c->out_scanner, buf, (size_t) n);
+        c->corked = c->corked || more;
         return (int) n;
 }
 
@@ -168,7 +188,10 @@ static void conn_inbound(Conn *c, const void *buf, size_t n) {
 
 static int conn_bio_recv(void *userdata, unsigned char *buf, size_t len) {
         Conn *c = userdata;
-        ssize_t n = recv(c->fd, buf, len, 0);
+        ssize_t n;
+
+        conn_uncork(c); /* the flight is complete: Mbed TLS waits for the client's answer */
+        n = recv(c->fd, buf, len, 0);
 
         if (n < 0) {
                 if (errno == EAGAIN || errno == EINTR)
@@ -394,6 +417,7 @@ static void conn_handshake(Conn *c) {
                 int st, after;
 
                 if (mbedtls_ssl_is_handshake_over(&c->ssl)) {
+                        conn_uncork(c); /* e.g. TLS 1.3 session tickets */
                         conn_handshake_done(c);
                         conn_continue(c);
                         return;
@@ -406,6 +430,9 @@ static void conn_handshake(Conn *c) {
                 if (st == MBEDTLS_SSL_SERVER_FINISHED)
                         c->saw_server_finished = true;
 
+                if (st == MBEDTLS_SSL_SERVER_KEY_EXCHANGE)
+                        conn_uncork(c);
+                c->cork = st != MBEDTLS_SSL_CERTIFICATE_VERIFY;
                 r = mbedtls_ssl_handshake_step(&c->ssl);
 
                 after = tls_private_state(&c->ssl);
@@ -430,6 +457,8 @@ static void conn_handshake(Conn *c) {
                     !c->send_failed)
                         conn_reach(c, STEP_SERVER_FLIGHT);
 
+                if (r != 0)
+                        conn_uncork(c); /* whatever we wait for, or the alert that ends the handshake */
                 if (conn_wait_io(c, r))
                         return;
                 if (r != 0) {
