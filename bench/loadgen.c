@@ -3,7 +3,7 @@
  * (no session reuse), records its latency (connect() to handshake done), sends close_notify, waits
  * for the server to close and resets the connection (no TIME_WAIT pile-up on loopback).
  *
- *   loadgen --connect 127.0.0.1:PORT [--tls 1.2|1.3] [--clients C] [--seconds S] [--rate HS/S]
+ *   loadgen --connect 127.0.0.1:PORT [--tls 1.2|1.3] [--lite] [--clients C] [--seconds S] [--rate HS/S]
  *           [--count N] [--pid PID]...
  *   loadgen --connect 127.0.0.1:PORT --hold N [--pid PID] [--seconds S]
  *
@@ -11,6 +11,8 @@
  * latency in ms, the client's CPU per handshake and, with --pid, the server's (utime+stime of
  * those processes from /proc/PID/stat, all threads). --count stops after N handshakes in all.
  * With --rate, each client paces its connections at RATE/C per second, the clients staggered.
+ * --lite uses tls13-lite.c instead of libssl: TLS 1.3 only, a third of the client CPU per handshake
+ * (it shares the machine's two CPUs with the server under test).
  * --hold opens N connections (TLS 1.3), sends each a ClientHello, reads the server's flight and
  * then stalls; it measures one client's handshake latency for S seconds before and while the N
  * connections are held, and with --pid the server's RSS growth per held connection. */
