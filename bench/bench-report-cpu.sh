@@ -25,6 +25,11 @@ gen=$builddir/bench/gen-attempts
 command -v sqlite3 >/dev/null || { echo "sqlite3 (the CLI) is needed for the baseline" >&2; exit 1; }
 [ -x /usr/bin/time ] || { echo "/usr/bin/time is needed (apt-get install time)" >&2; exit 1; }
 
+want_v=$(find "$(dirname "$0")/../schema" -name '[0-9]*.sql' | wc -l)
+if [ -e "$db" ] && [ "$(sqlite3 "$db" 'PRAGMA user_version')" != "$want_v" ]; then
+        echo "warning: $db has schema version $(sqlite3 "$db" 'PRAGMA user_version'), this tree $want_v:" \
+                "its figures are not this build's (remove it to generate it anew)" >&2
+fi
 if [ ! -e "$db" ]; then
         echo "generating $attempts attempts into $db ..."
         "$gen" "$db" "$attempts"

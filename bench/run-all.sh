@@ -398,9 +398,11 @@ fi
 # tlsreport on generated databases (gen-attempts: one day of attempts, today), cached in $cache.
 command -v sqlite3 >/dev/null && [ -x /usr/bin/time ] && have_report=1 || have_report=0
 mkdir -p "$cache"
+# The schema version is in the name: a database cached by an older build lacks the report indexes.
+schema_v=$(find "$src/schema" -name '[0-9]*.sql' | wc -l)
 if ((have_report)); then
         for size in $sizes; do
-                db=$cache/gen-$size-$(date +%Y%m%d).db
+                db=$cache/gen-$size-v$schema_v-$(date +%Y%m%d).db
                 if [ ! -e "$db" ]; then
                         note "generating $size attempts into $db"
                         rm -f "$db.tmp"
