@@ -75,6 +75,8 @@ static void conn_reach(Conn *c, HandshakeStep step) {
 
 /* The counters that grow for the whole connection, copied into the record when it is written or shown. */
 static void conn_update_counters(Conn *c) {
+        if (!c->attempt) /* already recorded */
+                return;
         c->attempt->bytes_in = c->capture.scanner.bytes;
         c->attempt->bytes_out = c->out_scanner.bytes;
         c->attempt->http_requests = c->requests;
