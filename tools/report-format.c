@@ -163,12 +163,21 @@ static size_t text_width(const char *s) {
         return w;
 }
 
+static void put_spaces(FILE *f, size_t n) {
+        static const char spaces[] = "                                ";
+
+        for (size_t k; n > 0; n -= k) {
+                k = MIN(n, sizeof spaces - 1);
+                (void) fwrite(spaces, 1, k, f);
+        }
+}
+
 static void table_padded(ReportOutput *o, const char *s, size_t width) {
         size_t w = text_width(s);
 
         fputs(s, o->f);
-        for (; w < width; w++)
-                fputc(' ', o->f);
+        if (w < width)
+                put_spaces(o->f, width - w);
 }
 
 /* Escaped raw string for a table cell; "-" when absent. */
@@ -467,7 +476,8 @@ static void sequence_table(ReportOutput *o, const Sequence *q, const char *label
                 o->header_done = true;
         }
         report_time_format(q->first_us, t);
-        fprintf(o->f, "%s  ", t);
+        fputs(t, o->f);
+        fputs("  ", o->f);
         table_padded(o, q->client, TABLE_CLIENT_WIDTH);
         fputs("  ", o->f);
         if (o->color) {
@@ -484,16 +494,27 @@ static void sequence_table(ReportOutput *o, const Sequence *q, const char *label
                 }
                 if (q->n_attempts > q->n_details)
                         fprintf(o->f, " %s+%u", o->ascii ? "..." : "\u2026", q->n_attempts - q->n_details);
-                for (size_t w = text_width(compact); w < 16; w++)
-                        fputc(' ', o->f);
+                if (text_width(compact) < 16)
+                        put_spaces(o->f, 16 - text_width(compact));
         } else
                 table_padded(o, compact, 16);
-        fprintf(o->f, "  %s", color(o, pattern_color(q->pattern)));
+        /* fputs, not fprintf: this runs once per line of reports that have hundreds of thousands */
+        fputs("  ", o->f);
+        fputs(color(o, pattern_color(q->pattern)), o->f);
         table_padded(o, pattern_to_string(q->pattern), 23);
-        fprintf(o->f, "%s  %s", color(o, ANSI_RESET), q->ja4 ?: "(no ClientHello)");
-        if (label)
-                fprintf(o->f, " \"%s\"", label);
-        fprintf(o->f, "  %s%s%s\n", color(o, ANSI_GREY), pattern_diagnosis(q->pattern), color(o, ANSI_RESET));
+        fputs(color(o, ANSI_RESET), o->f);
+        fputs("  ", o->f);
+        fputs(q->ja4 ?: "(no ClientHello)", o->f);
+        if (label) {
+                fputs(" \"", o->f);
+                fputs(label, o->f);
+                fputc('"', o->f);
+        }
+        fputs("  ", o->f);
+        fputs(color(o, ANSI_GREY), o->f);
+        fputs(pattern_diagnosis(q->pattern), o->f);
+        fputs(color(o, ANSI_RESET), o->f);
+        fputc('\n', o->f);
 }
 
 void report_output_sequence(ReportOutput *o, const Sequence *q, const char *label) {

@@ -293,17 +293,32 @@ int report_time_parse(const char *s, int64_t now_us, int64_t *ret_us) {
 }
 
 void report_time_format(int64_t us, char ret[static 32]) {
+        /* The last second formatted: a report prints several lines per second, and localtime_r() and
+         * strftime() were a few percent of a large one. (tlsreport is single-threaded.) */
+        static time_t last_t = -1;
+        static char last[24];
         time_t t = (time_t) (us / USEC_PER_SEC);
+        unsigned ms = (unsigned) ((us % USEC_PER_SEC) / USEC_PER_MSEC);
         struct tm tm;
+        size_t n;
 
-        if (us < 0 || !localtime_r(&t, &tm)) {
+        if (us < 0) {
                 (void) snprintf(ret, 32, "@%" PRId64, us);
                 return;
         }
-        if (strftime(ret, 32, "%Y-%m-%d %H:%M:%S", &tm) == 0) {
-                (void) snprintf(ret, 32, "@%" PRId64, us);
-                return;
+        if (t != last_t) {
+                if (!localtime_r(&t, &tm) || strftime(last, sizeof last, "%Y-%m-%d %H:%M:%S", &tm) == 0) {
+                        last_t = -1;
+                        (void) snprintf(ret, 32, "@%" PRId64, us);
+                        return;
+                }
+                last_t = t;
         }
-        (void) snprintf(
-                ret + strlen(ret), 32 - strlen(ret), ".%03u", (unsigned) ((us % USEC_PER_SEC) / USEC_PER_MSEC));
+        n = strlen(last);
+        memcpy(ret, last, n);
+        ret[n] = '.';
+        ret[n + 1] = (char) ('0' + ms / 100);
+        ret[n + 2] = (char) ('0' + ms / 10 % 10);
+        ret[n + 3] = (char) ('0' + ms % 10);
+        ret[n + 4] = '\0';
 }

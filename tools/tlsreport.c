@@ -4,6 +4,7 @@
 #include <langinfo.h>
 #include <locale.h>
 #include <math.h>
+#include <stdio_ext.h>
 #include <sys/wait.h>
 
 #include "log.h"
@@ -420,6 +421,8 @@ static int run(int argc, char *argv[]) {
         pager_open();
         /* large blocks: JSON of a busy day is hundreds of MB */
         (void) setvbuf(stdout, NULL, _IOFBF, 256 * 1024);
+        /* One thread writes stdout: no lock around each of the millions of small writes of a big report. */
+        (void) __fsetlocking(stdout, FSETLOCKING_BYCALLER);
         c = (Context){
                 .db = db,
                 .out = {.mode = arg_output, .color = color && arg_output == OUTPUT_TABLE, .ascii = !utf8},
