@@ -44,7 +44,6 @@ struct Conn {
         RecordScanner out_scanner;  /* outbound: plaintext alerts we send */
         bool hello_seen, saw_hrr, saw_server_cert, saw_server_finished;
         bool send_failed;
-        bool cork;        /* the handshake step running may send with MSG_MORE */
         bool corked;      /* handshake records sent with MSG_MORE and not pushed yet */
         bool local_fault; /* a socket error that is ours (out of memory or buffers), not the peer's */
 
@@ -147,7 +146,7 @@ static void conn_uncork(Conn *c) {
 
 static int conn_bio_send(void *userdata, const unsigned char *buf, size_t len) {
         Conn *c = userdata;
-        bool more = c->phase == CONN_HANDSHAKE && c->cork;
+        bool more = c->phase == CONN_HANDSHAKE && tls_private_state(&c->ssl) != MBEDTLS_SSL_CERTIFICATE_VERIFY;
         ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL | (more ? MSG_MORE : 0));
 
         if (n < 0) {
@@ -434,7 +433,6 @@ static void conn_handshake(Conn *c) {
 
                 if (st == MBEDTLS_SSL_SERVER_KEY_EXCHANGE)
                         conn_uncork(c);
-                c->cork = st != MBEDTLS_SSL_CERTIFICATE_VERIFY;
                 r = mbedtls_ssl_handshake_step(&c->ssl);
 
                 after = tls_private_state(&c->ssl);

@@ -31,13 +31,6 @@ static const char store_pragmas[] =
         "PRAGMA cache_size = -16384;"            /* KiB: the three indexes' pages stay in memory */
         "PRAGMA journal_size_limit = 67108864;"; /* 64 MiB: the WAL file shrinks back after a burst */
 
-/* Checkpoints (copying the WAL into the database file, then two fsyncs) run on a thread and connection of
- * their own, so that the writer goes on inserting meanwhile: inline, they stalled the writer for up to
- * ~0.7 s on this machine's disk, long enough for the queue to overflow at 40,000 records/s. The writer
- * wakes the checkpointer once the WAL holds opt.checkpoint_pages pages (by default 64 MiB at 16 KiB
- * pages), and checkpoints inline itself only if the WAL grows to four times that anyway (the
- * checkpointer failing, say on a full disk). */
-
 /* The columns written per record, in the order of the insert statement's parameters. */
 #define STORE_COLUMNS                                                                                      \
         "started_us, ended_us, peer_addr, peer_port, local_addr, local_port, outcome, state_reached, "     \
@@ -273,7 +266,15 @@ static int store_migrate(sqlite3 *db, const char *path, char **ret_error) {
         }
 }
 
-/* Called by SQLite on the writer's connection after each commit, with the WAL's size in pages. */
+/* Checkpoints (copying the WAL into the database file, then two fsyncs) run on a thread and connection of
+ * their own, so that the writer goes on inserting meanwhile: inline, they stalled the writer for up to
+ * ~0.7 s on this machine's disk, long enough for the queue to overflow at 40,000 records/s. The writer
+ * wakes the checkpointer once the WAL holds opt.checkpoint_pages pages (by default 64 MiB at 16 KiB
+ * pages), and checkpoints inline itself only if the WAL grows to four times that anyway (the
+ * checkpointer failing, say on a full disk).
+ *
+ * The WAL hook: called by SQLite on the writer's connection after each commit, with the WAL's size in
+ * pages. */
 static int store_wal_hook(void *userdata, sqlite3 *db, const char *schema, int pages) {
         Store *s = userdata;
 

@@ -481,6 +481,8 @@ static void sequence_table(ReportOutput *o, const Sequence *q, const char *label
         table_padded(o, q->client, TABLE_CLIENT_WIDTH);
         fputs("  ", o->f);
         if (o->color) {
+                size_t w = text_width(compact);
+
                 /* colour each token, pad by the plain text's width */
                 for (unsigned i = 0; i < q->n_details; i++) {
                         char tok[24];
@@ -494,8 +496,8 @@ static void sequence_table(ReportOutput *o, const Sequence *q, const char *label
                 }
                 if (q->n_attempts > q->n_details)
                         fprintf(o->f, " %s+%u", o->ascii ? "..." : "\u2026", q->n_attempts - q->n_details);
-                if (text_width(compact) < 16)
-                        put_spaces(o->f, 16 - text_width(compact));
+                if (w < 16)
+                        put_spaces(o->f, 16 - w);
         } else
                 table_padded(o, compact, 16);
         /* fputs, not fprintf: this runs once per line of reports that have hundreds of thousands */
