@@ -18,7 +18,14 @@ ok(len(vectors) >= 90, f'{len(vectors)} vectors')
 FIELDS = ('ja3', 'ja3_full', 'ja4', 'ja4_r', 'ja4_o', 'ja4_ro')
 
 
+def now_us():
+    return time.time_ns() // 1000
+
+
 def send(port, data, chunk):
+    """Returns our port and the time span of the connection: a port can be reused by a later connection
+    (a connection we reset leaves no TIME_WAIT), so a row is matched by both."""
+    t0 = now_us()
     s = socket.create_connection(('127.0.0.1', port))
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     if chunk:
@@ -34,7 +41,7 @@ def send(port, data, chunk):
     except OSError:
         pass
     s.close()
-    return local_port
+    return local_port, t0, now_us()
 
 
 with Daemon('--journal', 'none', v6=False) as d:
@@ -45,19 +52,22 @@ with Daemon('--journal', 'none', v6=False) as d:
         for chunk in (None, 7):
             sent.append((v, chunk, send(d.port, data, chunk)))
     d.settle()
-    rows = {r['peer_port']: r for r in d.rows()}
+    rows = d.rows()
     mismatches = []
-    for v, chunk, port in sent:
-        r = rows.get(port)
+    matched = set()
+    for v, chunk, (port, t0, t1) in sent:
+        found = [r for r in rows if r['peer_port'] == port and t0 <= r['started_us'] <= t1]
         how = 'one write' if chunk is None else f'{chunk}-byte writes'
-        if r is None:
-            mismatches.append(f'{v["name"]} ({how}): no row')
+        if len(found) != 1:
+            mismatches.append(f'{v["name"]} ({how}): {len(found)} rows')
             continue
+        r = found[0]
+        matched.add(r['id'])
         for k in FIELDS:
             if r[k] != v[k]:
                 mismatches.append(f'{v["name"]} ({how}): {k} = {r[k]!r}, published {v[k]!r}')
         if r['state_reached'] == 'connected':
             mismatches.append(f'{v["name"]} ({how}): state_reached connected, the hello was not seen')
     eq(mismatches, [], f'{len(sent)} connections: every stored row has the published fingerprints')
-    ok(len(rows) >= len(sent), 'one row per connection')
+    eq(len(matched), len(sent), 'one row per connection')
 done()
