@@ -19,6 +19,7 @@
 #include <openssl/evp.h>
 #endif
 
+#include "bench-util.h"
 #include "macro.h"
 
 #define MAX_ROUNDS 100
@@ -57,19 +58,6 @@ static const uint8_t hash[32] = {1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12,
 #ifdef HAVE_OPENSSL
 static EVP_PKEY *ossl_sign_key, *ossl_peer;
 #endif
-
-static int64_t now_ns(void) {
-        struct timespec ts;
-
-        (void) clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-        return (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static int compare_double(const void *a, const void *b) {
-        double x = *(const double *) a, y = *(const double *) b;
-
-        return (x > y) - (x < y);
-}
 
 static psa_status_t mbed_generate(psa_ecc_family_t family, size_t bits, psa_key_id_t *ret) {
         psa_key_attributes_t attr = PSA_KEY_ATTRIBUTES_INIT;
@@ -198,18 +186,6 @@ static int setup(void) {
         return 0;
 }
 
-static int parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *ret) {
-        unsigned long v;
-        char *end;
-
-        errno = 0;
-        v = strtoul(s, &end, 10);
-        if (errno || end == s || *end || v < lo || v > hi)
-                return -EINVAL;
-        *ret = (unsigned) v;
-        return 0;
-}
-
 int main(int argc, char **argv) {
         static double us[_OP_MAX][MAX_ROUNDS];
         double med[_OP_MAX];
@@ -240,7 +216,7 @@ int main(int argc, char **argv) {
         }
         for (unsigned r = 0; r < rounds; r++)
                 for (int op = 0; op < _OP_MAX; op++) {
-                        int64_t t0 = now_ns(), end = t0 + (int64_t) ms * 1000000, t;
+                        int64_t t0 = clock_ns(CLOCK_THREAD_CPUTIME_ID), end = t0 + (int64_t) ms * 1000000, t;
                         unsigned n = 0;
 
                         do {
@@ -249,7 +225,7 @@ int main(int argc, char **argv) {
                                         return 1;
                                 }
                                 n++;
-                        } while ((t = now_ns()) < end);
+                        } while ((t = clock_ns(CLOCK_THREAD_CPUTIME_ID)) < end);
                         us[op][r] = (double) (t - t0) / 1e3 / n;
                 }
 

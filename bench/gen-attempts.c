@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Generates a realistic attempts database for benchmarks and manual tests:
- *   gen-attempts DB [ATTEMPTS [DAY_START_EPOCH [SEED]]]
- * ATTEMPTS (default 1000000) spread over one day from DAY_START (default: today's local midnight), as
+ *   gen-attempts DB [ATTEMPTS [DAY_START_EPOCH|today [SEED [DAYS]]]]
+ * ATTEMPTS (default 1000000) spread over DAYS days (default 1; may be a fraction) from DAY_START (default:
+ * today's local midnight), as
  * episodes: Chromium-like clients against an untrusted certificate (alert 46 bursts around a success,
  * resumed hellos among them), clean clients, Firefox's alert 42, probes, plain HTTP, version mismatches.
  * The schema comes from the embedded migrations. */
@@ -243,14 +244,15 @@ static int episode(int64_t t) {
 int main(int argc, char *argv[]) {
         sqlite3 *db = NULL;
         uint64_t target = argc > 2 ? strtoull(argv[2], NULL, 10) : 1000000;
+        double days = argc > 5 ? strtod(argv[5], NULL) : 1;
         int64_t day_start, step;
         char *err = NULL;
 
-        if (argc < 2 || target == 0) {
-                fprintf(stderr, "usage: %s DB [ATTEMPTS [DAY_START_EPOCH [SEED]]]\n", argv[0]);
+        if (argc < 2 || target == 0 || !(days > 0 && days <= 3650)) {
+                fprintf(stderr, "usage: %s DB [ATTEMPTS [DAY_START_EPOCH [SEED [DAYS (0-3650)]]]]\n", argv[0]);
                 return EXIT_FAILURE;
         }
-        if (argc > 3)
+        if (argc > 3 && strcmp(argv[3], "today") != 0)
                 day_start = strtoll(argv[3], NULL, 10) * USEC_PER_SEC;
         else {
                 time_t now = time(NULL);
@@ -293,7 +295,7 @@ int main(int argc, char *argv[]) {
                 return EXIT_FAILURE;
         }
         /* about 1.9 attempts per episode */
-        step = (int64_t) (86400 * USEC_PER_SEC * 1.9 / (double) target);
+        step = (int64_t) (86400 * USEC_PER_SEC * days * 1.9 / (double) target);
         sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
         for (int64_t t = day_start; n_rows < target; t += 1 + (int64_t) rnd_below((unsigned) (2 * step))) {
                 if (episode(t) < 0) {

@@ -7,9 +7,9 @@
 # Build first, in release mode:  meson setup build-bench -Dbuildtype=release && ninja -C build-bench
 # --quick: fewer and shorter rounds, 2,000 held connections, report databases up to 10^5 rows (~4 min).
 # default: 5 rounds, 10,000 held connections, report databases of 10^5 and 10^6 rows, store rounds of
-# 10^6 records (~14 min).
-# --large: also the 10^7-row report database (generated once into $BENCH_CACHE: ~4 GB, ~14 min on
-#          a busy 2-CPU machine, bounded to 15 min; then ~2.5 more minutes per run).
+# 10^6 records (~15 min).
+# --large: also report databases of 10^7 attempts, over 10 days and in one day (generated once into
+#          $BENCH_CACHE: 5.4 GB and ~4 min each here, bounded to 15 min; then ~2 more minutes per run).
 # The machine may be shared: every figure that matters is a ratio against a baseline measured in
 # the same run, rounds interleaved, and reported as median [min-max] over the rounds.
 # Needs: python3, nginx (Debian package nginx), sqlite3 and /usr/bin/time for the report part.
@@ -40,11 +40,13 @@ builddir=$(cd "$builddir" && pwd)
 cache=${BENCH_CACHE:-/var/tmp/tlswatch-bench}
 
 if ((quick)); then
-        rounds=3 secs=2 hold=2000 hold_secs=3 store_n=200000 store_paced_n=500000 sizes="100000" cg_n=10
+        rounds=3 secs=2 hold=2000 hold_secs=3 store_n=200000 store_paced_n=500000 sizes="100000:0.1" cg_n=10
 else
-        rounds=5 secs=4 hold=10000 hold_secs=5 store_n=1000000 store_paced_n=1000000 sizes="100000 1000000" cg_n=40
+        rounds=5 secs=4 hold=10000 hold_secs=5 store_n=1000000 store_paced_n=1000000 sizes="100000:0.1 1000000:1" cg_n=40
 fi
-((large)) && sizes="$sizes 10000000"
+# report databases, ATTEMPTS:DAYS: 10^6 attempts a day, so that the bigger ones cover more days at the same
+# density (what a retry window holds stays the same); --large adds 10^7 over 10 days and 10^7 in one day
+((large)) && sizes="$sizes 10000000:10 10000000:1"
 clients=16
 
 tlswatchd=$builddir/daemon/tlswatchd
@@ -52,8 +54,9 @@ tlsreport=$builddir/tools/tlsreport
 loadgen=$builddir/bench/loadgen
 baseline=$builddir/bench/mbedtls-baseline-server
 floor=$builddir/bench/crypto-floor
+crypto_time=$builddir/bench/crypto-time.so
 for f in "$tlswatchd" "$tlsreport" "$baseline" "$floor" "$builddir/bench/bench-store" \
-        "$builddir/bench/bench-fingerprint" "$builddir/bench/gen-attempts"; do
+        "$builddir/bench/bench-fingerprint" "$builddir/bench/gen-attempts" "$builddir/bench/tcp-floor"; do
         [ -x "$f" ] || {
                 echo "missing $f: build with meson setup $builddir -Dbuildtype=release && ninja -C $builddir" >&2
                 exit 1
@@ -267,6 +270,7 @@ EOF
                         record scaling "${name}_hs" "$r" "$(kv hs_per_s "$line")"
                         record scaling "${name}_cores" "$r" "$(kv server_cores "$line")"
                         record scaling "${name}_cpu" "$r" "$(kv server_cpu_ms_per_hs "$line")"
+                        record scaling "${name}_client_cpu" "$r" "$(kv client_cpu_ms_per_hs "$line")"
                 done
                 # What the machine itself gives: the crypto floor alone, then two at once. Its two vCPUs
                 # are not always equal (one ran the floor 1.7x slower for seconds at a time here).
@@ -308,6 +312,51 @@ EOF
                 record latency half_p99 "$r" "$(kv p99_ms "$half")"
                 out=$("$floor" 1 100)
                 record latency floor_us "$r" "$(sed -n 's/^floor_mbedtls_us=\([^ ]*\).*/\1/p' <<<"$out")"
+                # Where a handshake's CPU time goes: the public-key operations timed inside tlswatchd's
+                # handshakes (crypto-time.so), and the kernel's work for the same loopback TCP exchange
+                # without TLS (tcp-floor).
+                # One client keeps a server's CPU per handshake steady (no load generator competing for
+                # the CPUs): recording's share is also measured here, against --no-record, both with the
+                # module loaded.
+                if [ -e "$crypto_time" ]; then
+                        # pin: server and client on one CPU, so that neither wakes the other across CPUs
+                        # (the cheapest the kernel's part gets here)
+                        for c in rec:16 norec:17 pin:18; do
+                                IFS=: read -r name idx <<<"$c"
+                                mkdir -p "$tmp/tw$idx"
+                                extra=() pin=()
+                                [ "$name" = norec ] && extra=(--no-record)
+                                [ "$name" = pin ] && pin=(taskset -c 1)
+                                CRYPTO_TIME_FILE=$tmp/crypto-time LD_PRELOAD=$crypto_time "${pin[@]}" "$tlswatchd" \
+                                        --listen "127.0.0.1:$(port "$idx")" --state-directory "$state" \
+                                        --database "$tmp/tw$idx/db" --threads 1 --log-level err "${extra[@]}" &
+                                pid_c=$!
+                                pids+=("$pid_c")
+                                wait_port "$(port "$idx")"
+                                ct=$("${pin[@]}" "$loadgen" --connect "127.0.0.1:$(port "$idx")" --lite --clients 1 \
+                                        --seconds "$secs" --pid "$pid_c")
+                                stop "$pid_c"
+                                echo "round $r split $name: one lite client, crypto-time.so: $ct; $(cat "$tmp/crypto-time")" >&2
+                                record split "${name}_cpu" "$r" "$(kv server_cpu_ms_per_hs "$ct")"
+                                record split "${name}_sys" "$r" "$(kv server_sys_ms_per_hs "$ct")"
+                                # no signature timed: Mbed TLS no longer calls these through the dynamic linker
+                                if [ "$(kv signatures "$(cat "$tmp/crypto-time")")" -gt 0 ]; then
+                                        record split "${name}_crypto_us" "$r" "$(kv crypto_us_per_signature "$(cat "$tmp/crypto-time")")"
+                                else
+                                        echo "crypto-time.so timed no signature: the split is skipped" >&2
+                                fi
+                        done
+                        record split floor_us "$r" "$(sed -n 's/^floor_mbedtls_us=\([^ ]*\).*/\1/p' <<<"$out")"
+                fi
+                # each side works as long as it does in a handshake: the server its crypto floor, the
+                # client what the lite client spent (0.2 ms if not measured)
+                work_s=$(sed -n 's/^floor_mbedtls_us=\([0-9]*\).*/\1/p' <<<"$out")
+                work_c=$(awk -v c="$(kv client_cpu_ms_per_hs "${ct:-}")" 'BEGIN { printf "%.0f", (c > 0 ? c : 0.2) * 1000 }')
+                tf=$("$builddir/bench/tcp-floor" 1 2000 "${work_s:-1300}" "$work_c" 2>/dev/null)
+                tfp=$(taskset -c 1 "$builddir/bench/tcp-floor" 1 2000 "${work_s:-1300}" "$work_c" 2>/dev/null)
+                echo "round $r split: $tf; on one CPU: $tfp" >&2
+                record split tcp_us "$r" "$(kv tcp_floor_us "$tf")"
+                record split tcp_pin_us "$r" "$(kv tcp_floor_us "$tfp")"
         done
         stop "$pid_l"
 
@@ -395,25 +444,28 @@ else
 fi
 
 # ---------------------------------------------------------------------------------------------------
-# tlsreport on generated databases (gen-attempts: one day of attempts, today), cached in $cache.
+# tlsreport on generated databases (gen-attempts, ending today), cached in $cache.
 command -v sqlite3 >/dev/null && [ -x /usr/bin/time ] && have_report=1 || have_report=0
 mkdir -p "$cache"
 # The schema version is in the name: a database cached by an older build lacks the report indexes.
 schema_v=$(find "$src/schema" -name '[0-9]*.sql' | wc -l)
 if ((have_report)); then
-        for size in $sizes; do
-                db=$cache/gen-$size-v$schema_v-$(date +%Y%m%d).db
+        for sd in $sizes; do
+                IFS=: read -r size days <<<"$sd"
+                # the first day, local midnight: the last one is today
+                first=$(date -d "$(date -d "-$(awk -v d="$days" 'BEGIN { n = int(d); if (n < d) n++; print n - 1 }') days" +%F)" +%s)
+                db=$cache/gen-$size-${days}d-v$schema_v-$(date +%Y%m%d).db
                 if [ ! -e "$db" ]; then
-                        note "generating $size attempts into $db"
+                        note "generating $size attempts over $days days into $db"
                         rm -f "$db.tmp"
-                        if ! (cd "$cache" && timeout 900 "$builddir/bench/gen-attempts" "$db.tmp" "$size" >/dev/null); then
+                        if ! (cd "$cache" && timeout 900 "$builddir/bench/gen-attempts" "$db.tmp" "$size" "$first" 0 "$days" >/dev/null); then
                                 echo "generation of $size attempts failed or took over 15 min: skipped" >&2
                                 rm -f "$db.tmp"*
                                 continue
                         fi
                         mv "$db.tmp" "$db"
                 fi
-                note "tlsreport on $size attempts"
+                note "tlsreport on $size attempts over $days days"
                 rr=3
                 ((size >= 10000000)) && rr=1
                 for r in $(seq $rr); do
@@ -423,15 +475,15 @@ if ((have_report)); then
                                 summary) args=(summary) ;;
                                 json) args=(-o json) ;;
                                 esac
-                                /usr/bin/time -f '%e %M' -o "$tmp/time" "$tlsreport" --database "$db" --since today \
+                                /usr/bin/time -f '%e %M' -o "$tmp/time" "$tlsreport" --database "$db" --since "@$first" \
                                         --no-pager "${args[@]}" >/dev/null
                                 read -r s kib <"$tmp/time"
-                                record "report$size" "${c}_s" "$r" "$s"
-                                record "report$size" "${c}_kib" "$r" "$kib"
+                                record "report$sd" "${c}_s" "$r" "$s"
+                                record "report$sd" "${c}_kib" "$r" "$kib"
                         done
                         /usr/bin/time -f '%e %M' -o "$tmp/time" sqlite3 "$db" 'SELECT * FROM attempts' >/dev/null
                         read -r s kib <"$tmp/time"
-                        record "report$size" sqlite3_s "$r" "$s"
+                        record "report$sd" sqlite3_s "$r" "$s"
                 done
         done
 else
@@ -529,6 +581,12 @@ if series("scaling", "t1_hs"):
         row("  tlswatchd's 2 / 1 threads relative to the machine's", fmt(ratio(ratio(sc("t2_hs"), sc("t1_hs")), machine)))
     row("  server cores used, 1 thread / 2 threads", fmt(sc("t1_cores")) + " / " + fmt(sc("t2_cores")))
     row("  CPU ms/hs, 1 thread / 2 threads", fmt(sc("t1_cpu"), 3) + " / " + fmt(sc("t2_cpu"), 3))
+    # The load generator runs on the same two CPUs: at the server's one-thread CPU per handshake and the
+    # client's own, two CPUs cannot make more than 2 / (server + client) handshakes per ms.
+    bound = {r: 2000 / (sc("t1_cpu")[r] + sc("t2_client_cpu")[r]) / v for r, v in sc("t1_hs").items()
+             if r in sc("t1_cpu") and r in sc("t2_client_cpu") and v}
+    row("  the most two CPUs allow with the load generator on them: 2 / (server + client CPU/hs) / 1-thread hs/s", fmt(bound))
+    row("  client CPU ms/hs (loadgen --lite, 2 threads)", fmt(sc("t2_client_cpu"), 3))
     row("Mbed TLS baseline hs/s, 2 threads / 1 thread", fmt(ratio(sc("b2_hs"), sc("b1_hs"))))
     row("  server cores used, 1 thread / 2 threads", fmt(sc("b1_cores")) + " / " + fmt(sc("b2_cores")))
 if series("latency", "one_p50"):
@@ -539,6 +597,46 @@ if series("latency", "one_p50"):
         row("  the same with one --lite client (user+sys / sys ms per hs)",
             fmt(ratio(la("lite_cpu"), {r: x / 1000 for r, x in la("floor_us").items()})) +
             f"  ({fmt(la('lite_cpu'), 3)} / {fmt(la('lite_sys'), 3)} ms)", "<= 1.15")
+    sp = lambda s: series("split", s)
+    if sp("rec_crypto_us"):
+        rest = {r: sp("rec_cpu")[r] - sp("rec_sys")[r] - v / 1000 for r, v in sp("rec_crypto_us").items()
+                if r in sp("rec_cpu") and r in sp("rec_sys")}
+        row("  split, one --lite client (ms/hs): all / public-key operations inside it / system / the rest",
+            " / ".join((fmt(sp("rec_cpu"), 3), fmt({r: v / 1000 for r, v in sp("rec_crypto_us").items()}, 3),
+                        fmt(sp("rec_sys"), 3), fmt(rest, 3))))
+        row("  public-key operations inside tlswatchd's handshakes / crypto floor", fmt(ratio(sp("rec_crypto_us"), sp("floor_us"))))
+        row("  tlswatchd CPU/hs / crypto floor, one --lite client, 1 thread", fmt(ratio(sp("rec_cpu"), {r: x / 1000 for r, x in sp("floor_us").items()})), "<= 1.15")
+    if sp("norec_cpu"):
+        row("  recording's share, CPU time, one --lite client: (tlswatchd - --no-record) / tlswatchd (ms/hs)",
+            fmt(ratio(sp("rec_cpu"), sp("norec_cpu"), op=lambda x, y: 100 * (x - y) / x), 1) + " %" +
+            f"  ({fmt(sp('rec_cpu'), 3)} / {fmt(sp('norec_cpu'), 3)})", "<= 2 %")
+        # The crypto timed inside each run measures how fast the CPU ran during that run (the vCPUs' speed
+        # drifts here by more than the figure): CPU/hs per crypto time does not depend on it.
+        rel = lambda n: ratio(sp(n + "_cpu"), {r: v / 1000 for r, v in sp(n + "_crypto_us").items()})
+        row("  the same, each run's CPU/hs divided by its own crypto time (speed drift removed)",
+            fmt(ratio(rel("rec"), rel("norec"), op=lambda x, y: 100 * (x - y) / x), 1) + " %", "<= 2 %")
+    if sp("tcp_us"):
+        row("  TCP floor: the same loopback exchange without TLS, each side working as long, server CPU (ms) / crypto floor",
+            fmt({r: v / 1000 for r, v in sp("tcp_us").items()}, 3) + " / " + fmt(ratio(sp("tcp_us"), sp("floor_us")), 3))
+    if sp("pin_cpu"):
+        fl_ms = {r: x / 1000 for r, x in sp("floor_us").items()}
+        row("  the same, server and client on one CPU: CPU/hs / floor (system ms/hs)",
+            fmt(ratio(sp("pin_cpu"), fl_ms)) + f"  ({fmt(sp('pin_sys'), 3)})", "<= 1.15")
+    if sp("tcp_pin_us"):
+        row("  TCP floor on one CPU (ms) / crypto floor",
+            fmt({r: v / 1000 for r, v in sp("tcp_pin_us").items()}, 3) + " / " + fmt(ratio(sp("tcp_pin_us"), sp("floor_us")), 3))
+    if sp("rec_crypto_us") and sp("tcp_us"):
+        low = {r: (v + sp("tcp_us")[r]) / sp("floor_us")[r] for r, v in sp("rec_crypto_us").items() if r in sp("tcp_us") and r in sp("floor_us")}
+        row("  lower bound for CPU/hs / floor: (operations inside + TCP floor) / floor", fmt(low))
+    # A run's CPU per handshake divided by the public-key time measured inside that same run does not depend
+    # on how fast the vCPU ran meanwhile (here it drifts by up to 2x within minutes).
+    own = lambda n: ratio(sp(n + "_cpu"), {r: v / 1000 for r, v in sp(n + "_crypto_us").items()})
+    if sp("pin_crypto_us"):
+        row("  CPU/hs / the public-key time inside it (drift-free): one CPU / two CPUs",
+            fmt(own("pin")) + " / " + fmt(own("rec")))
+        row("  lower bound for CPU/hs / floor: (CPU/hs / public-key time, one CPU) x (public-key time / floor)",
+            fmt([statistics.median(own("pin").values()) * statistics.median(ratio(sp("rec_crypto_us"), sp("floor_us")).values())])
+            + " (medians)" if own("pin") and ratio(sp("rec_crypto_us"), sp("floor_us")) else "n/a")
     row("saturation (16 clients, hs/s) / its p99 (ms)", fmt(la("sat_hs"), 0) + " / " + fmt(la("sat_p99")))
     row("half of saturation: hs/s achieved / p50 / p99 (ms)", fmt(la("half_hs"), 0) + " / " + fmt(la("half_p50")) + " / " + fmt(la("half_p99")))
     row("p99 at half saturation / one-client p50", fmt(ratio(la("half_p99"), la("one_p50"))), "<= 3")
@@ -549,15 +647,16 @@ if series("hold", "reached"):
     row("fresh client p50 while held / unloaded", fmt(ratio(h("loaded_p50"), h("unloaded_p50"))) +
         f"  ({fmt(h('loaded_p50'))} / {fmt(h('unloaded_p50'))} ms)", "<= 3")
     row("fresh client p99 while held / unloaded", fmt(ratio(h("loaded_p99"), h("unloaded_p99"))))
-for size in sizes:
-    sec = "report" + size
+for sd in sizes:
+    size, days = sd.split(":")
+    sec = "report" + sd
     if not series(sec, "json_s"):
         continue
     for c in ("sequences", "summary", "json"):
-        row(f"tlsreport {c} on {int(size):.0e} attempts: s / peak RSS MiB",
+        row(f"tlsreport {c} on {int(size):.0e} attempts over {days} d: s / peak RSS MiB",
             fmt(series(sec, c + "_s")) + " / " + fmt({r: x / 1024 for r, x in series(sec, c + "_kib").items()}, 1),
             "<= 1 s at 1e6" if size == "1000000" else "")
-    row(f"sqlite3 'SELECT * FROM attempts' on {int(size):.0e} (s, baseline)", fmt(series(sec, "sqlite3_s")))
+    row(f"sqlite3 'SELECT * FROM attempts' on {int(size):.0e} over {days} d (s, baseline)", fmt(series(sec, "sqlite3_s")))
 
 w = max(len(r[0]) for r in rows) if rows else 10
 print(f"{'figure (median [min-max] over rounds)':<{w}}  {'value':<44} target")
