@@ -6,21 +6,11 @@
 #include <psa/crypto.h>
 #include <time.h>
 
+#include "bench-util.h"
 #include "fingerprint.h"
 #include "hello-util.h"
 
 #define REPEAT 50
-
-static int64_t now_ns(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static int compare_double(const void *a, const void *b) {
-        double x = *(const double *) a, y = *(const double *) b;
-        return (x > y) - (x < y);
-}
 
 static int parse_and_fingerprint(const uint8_t *msg, size_t len) {
         ClientHello ch;
@@ -87,7 +77,7 @@ int main(int argc, char *argv[]) {
                 if (!per)
                         return 1;
                 for (int r = 0; r < rounds; r++) {
-                        int64_t t0 = now_ns();
+                        int64_t t0 = clock_ns(CLOCK_MONOTONIC);
                         for (int k = 0; k < REPEAT; k++)
                                 for (int i = 0; i < n; i++)
                                         if ((mode == 0 ? parse_and_fingerprint(msgs[i], lens[i])
@@ -96,7 +86,7 @@ int main(int argc, char *argv[]) {
                                                 fprintf(stderr, "%s: failed\n", v[i].name);
                                                 return 1;
                                         }
-                        per[r] = (double) (now_ns() - t0) / (REPEAT * n);
+                        per[r] = (double) (clock_ns(CLOCK_MONOTONIC) - t0) / (REPEAT * n);
                 }
                 qsort(per, (size_t) rounds, sizeof(double), compare_double);
                 printf("%s: %.0f ns per hello (median of %d rounds of %d x %d hellos; min %.0f, max %.0f)\n",

@@ -13,31 +13,11 @@
 #include <sqlite3.h>
 #include <time.h>
 
+#include "bench-util.h"
 #include "schema.h"
 #include "store.h"
 
 enum { BASELINE_BATCH = 1000 };
-
-static int64_t mono_ns(void) {
-        struct timespec ts;
-
-        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static int64_t cpu_ns(void) {
-        struct timespec ts;
-
-        (void) clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-        return (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static int64_t thread_cpu_ns(void) {
-        struct timespec ts;
-
-        (void) clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-        return (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static char *xstrdup(const char *s) {
         char *p = strdup(s);
@@ -169,8 +149,8 @@ static double run_baseline(const char *path, unsigned n, double *ret_cpu_us) {
                     NULL) != SQLITE_OK)
                 die("baseline prepare", sqlite3_errmsg(db));
 
-        t0 = mono_ns();
-        c0 = cpu_ns();
+        t0 = clock_ns(CLOCK_MONOTONIC);
+        c0 = clock_ns(CLOCK_PROCESS_CPUTIME_ID);
         for (unsigned i = 0; i < n; i++) {
                 Attempt *a = make_attempt(i, now);
                 int k = 1;
@@ -219,8 +199,20 @@ static double run_baseline(const char *path, unsigned n, double *ret_cpu_us) {
         }
         sqlite3_finalize(ins);
         sqlite3_close(db); /* the final checkpoint is part of the cost, as in store_stop() */
-        *ret_cpu_us = (double) (cpu_ns() - c0) / 1000.0 / n;
-        return (double) n * 1e9 / (double) (mono_ns() - t0);
+        *ret_cpu_us = (double) (clock_ns(CLOCK_PROCESS_CPUTIME_ID) - c0) / 1000.0 / n;
+        return (double) n * 1e9 / (double) (clock_ns(CLOCK_MONOTONIC) - t0);
+}
+
+/* A store on a new database, the disk quiet: each round starts from the same state. */
+static Store *store_open_fresh(const char *path, const StoreOptions *o) {
+        _cleanup_free_ char *error = NULL;
+        Store *s = NULL;
+
+        remove_db(path);
+        quiesce_disk();
+        if (store_open(path, o, &s, &error) < 0)
+                die("store_open", strna(error));
+        return s;
 }
 
 /* Through the store: the producer never lets the queue overflow (it waits instead), so the figure is
@@ -233,19 +225,15 @@ static double run_store(
         double *ret_enqueue_ns,
         double *ret_enqueue_max_us) {
         StoreOptions o = STORE_OPTIONS_DEFAULT;
-        _cleanup_free_ char *error = NULL;
         int64_t now = now_realtime_us(), t0, c0, p0, in_enqueue = 0, worst = 0;
-        Store *s = NULL;
+        Store *s;
         StoreStats st;
         double rate;
 
-        remove_db(path);
-        quiesce_disk();
-        if (store_open(path, &o, &s, &error) < 0)
-                die("store_open", strna(error));
-        t0 = mono_ns();
-        c0 = cpu_ns();
-        p0 = thread_cpu_ns();
+        s = store_open_fresh(path, &o);
+        t0 = clock_ns(CLOCK_MONOTONIC);
+        c0 = clock_ns(CLOCK_PROCESS_CPUTIME_ID);
+        p0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
         for (unsigned i = 0; i < n; i++) {
                 Attempt *a = make_attempt(i, now);
                 int64_t e0, e;
@@ -257,19 +245,19 @@ static double run_store(
                                         break;
                                 (void) usleep(200);
                         }
-                e0 = mono_ns();
+                e0 = clock_ns(CLOCK_MONOTONIC);
                 if (store_enqueue(s, a) < 0)
                         die("store_enqueue", "refused a record");
-                e = mono_ns() - e0;
+                e = clock_ns(CLOCK_MONOTONIC) - e0;
                 in_enqueue += e;
                 worst = MAX(worst, e);
         }
         if (store_stop(s) < 0)
                 die("store_stop", "failed");
-        rate = (double) n * 1e9 / (double) (mono_ns() - t0);
-        *ret_cpu_us = (double) (cpu_ns() - c0) / 1000.0 / n;
+        rate = (double) n * 1e9 / (double) (clock_ns(CLOCK_MONOTONIC) - t0);
+        *ret_cpu_us = (double) (clock_ns(CLOCK_PROCESS_CPUTIME_ID) - c0) / 1000.0 / n;
         /* everything but this (the producer's) thread: the writer and the checkpointer */
-        *ret_writer_cpu_us = *ret_cpu_us - (double) (thread_cpu_ns() - p0) / 1000.0 / n;
+        *ret_writer_cpu_us = *ret_cpu_us - (double) (clock_ns(CLOCK_THREAD_CPUTIME_ID) - p0) / 1000.0 / n;
         store_get_stats(s, &st);
         if (st.written != n || st.dropped != 0)
                 die("store", "not every record was written");
@@ -283,19 +271,15 @@ static double run_store(
 static uint64_t
 run_store_paced(const char *path, unsigned n, double rate, double *ret_rate, uint64_t *ret_queue_max) {
         StoreOptions o = STORE_OPTIONS_DEFAULT;
-        _cleanup_free_ char *error = NULL;
         int64_t now = now_realtime_us(), t0;
         uint64_t dropped = 0, deepest = 0;
-        Store *s = NULL;
+        Store *s;
         StoreStats st;
 
-        remove_db(path);
-        quiesce_disk();
-        if (store_open(path, &o, &s, &error) < 0)
-                die("store_open", strna(error));
-        t0 = mono_ns();
+        s = store_open_fresh(path, &o);
+        t0 = clock_ns(CLOCK_MONOTONIC);
         for (unsigned i = 0; i < n; i++) {
-                int64_t due = t0 + (int64_t) ((double) i * 1e9 / rate), wait = due - mono_ns();
+                int64_t due = t0 + (int64_t) ((double) i * 1e9 / rate), wait = due - clock_ns(CLOCK_MONOTONIC);
 
                 if (wait > 50000) {
                         struct timespec ts = {.tv_sec = wait / 1000000000, .tv_nsec = wait % 1000000000};
@@ -309,7 +293,7 @@ run_store_paced(const char *path, unsigned n, double rate, double *ret_rate, uin
                         deepest = MAX(deepest, st.queued);
                 }
         }
-        *ret_rate = (double) n * 1e9 / (double) (mono_ns() - t0);
+        *ret_rate = (double) n * 1e9 / (double) (clock_ns(CLOCK_MONOTONIC) - t0);
         if (store_stop(s) < 0)
                 die("store_stop", "failed");
         store_get_stats(s, &st);

@@ -20,16 +20,11 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "bench-util.h"
+
 static atomic_llong total_ns;
 static atomic_llong signatures;
 static _Thread_local unsigned depth;
-
-static int64_t thread_ns(void) {
-        struct timespec ts;
-
-        (void) clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-        return (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static void *next(const char *name) {
         void *f = dlsym(RTLD_NEXT, name);
@@ -42,12 +37,12 @@ static void *next(const char *name) {
 }
 
 static int64_t enter(void) {
-        return depth++ == 0 ? thread_ns() : 0;
+        return depth++ == 0 ? clock_ns(CLOCK_THREAD_CPUTIME_ID) : 0;
 }
 
 static void leave(int64_t t0) {
         if (--depth == 0)
-                total_ns += thread_ns() - t0;
+                total_ns += clock_ns(CLOCK_THREAD_CPUTIME_ID) - t0;
 }
 
 /* RET NAME(PARAMS): times the real NAME called with ARGS, then runs AFTER */

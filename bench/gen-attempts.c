@@ -1,11 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* Generates a realistic attempts database for benchmarks and manual tests:
- *   gen-attempts DB [ATTEMPTS [DAY_START_EPOCH|today [SEED [DAYS]]]]
+ *   gen-attempts DB [ATTEMPTS [DAY_START_EPOCH [SEED [DAYS]]]]
  * ATTEMPTS (default 1000000) spread over DAYS days (default 1; may be a fraction) from DAY_START (default:
- * today's local midnight), as
- * episodes: Chromium-like clients against an untrusted certificate (alert 46 bursts around a success,
- * resumed hellos among them), clean clients, Firefox's alert 42, probes, plain HTTP, version mismatches.
- * The schema comes from the embedded migrations. */
+ * today's local midnight), as episodes: Chromium-like clients against an untrusted certificate (alert 46
+ * bursts around a success, resumed hellos among them), clean clients, Firefox's alert 42, probes, plain
+ * HTTP, version mismatches. The schema comes from the embedded migrations. */
 #include <inttypes.h>
 #include <sqlite3.h>
 #include <time.h>
@@ -252,7 +251,7 @@ int main(int argc, char *argv[]) {
                 fprintf(stderr, "usage: %s DB [ATTEMPTS [DAY_START_EPOCH [SEED [DAYS (0-3650)]]]]\n", argv[0]);
                 return EXIT_FAILURE;
         }
-        if (argc > 3 && strcmp(argv[3], "today") != 0)
+        if (argc > 3)
                 day_start = strtoll(argv[3], NULL, 10) * USEC_PER_SEC;
         else {
                 time_t now = time(NULL);

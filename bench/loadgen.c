@@ -30,6 +30,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "bench-util.h"
 #include "macro.h"
 #include "tls13-lite.h"
 
@@ -66,13 +67,6 @@ static SSL_CTX *ctx;
 static Tls13Lite *lite; /* --lite */
 static int64_t deadline_ns;
 static atomic_bool stop;
-
-static int64_t now_ns(void) {
-        struct timespec ts;
-
-        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static void sleep_until_ns(int64_t t) {
         struct timespec ts = {.tv_sec = t / 1000000000, .tv_nsec = t % 1000000000};
@@ -177,7 +171,7 @@ static void close_reset(int fd) {
 
 /* One connection, one full handshake. Returns the latency in ns, or a negative errno. */
 static int64_t handshake_once(void) {
-        int64_t t0 = now_ns(), latency;
+        int64_t t0 = clock_ns(CLOCK_MONOTONIC), latency;
         char buf[4096];
         SSL *ssl;
         int fd;
@@ -204,7 +198,7 @@ static int64_t handshake_once(void) {
                 close_reset(fd);
                 return -EPROTO;
         }
-        latency = now_ns() - t0;
+        latency = clock_ns(CLOCK_MONOTONIC) - t0;
         /* close_notify, then read (session tickets, the server's close_notify) until the server closes */
         (void) SSL_shutdown(ssl);
         while (SSL_read(ssl, buf, sizeof buf) > 0)
@@ -217,9 +211,9 @@ static int64_t handshake_once(void) {
 
 static void *client_run(void *userdata) {
         Client *c = userdata;
-        int64_t next = now_ns() + (int64_t) c->offset_ns;
+        int64_t next = clock_ns(CLOCK_MONOTONIC) + (int64_t) c->offset_ns;
 
-        while (!atomic_load(&stop) && now_ns() < deadline_ns) {
+        while (!atomic_load(&stop) && clock_ns(CLOCK_MONOTONIC) < deadline_ns) {
                 int64_t l;
 
                 if (arg_count > 0 && atomic_fetch_add(&started, 1) >= arg_count)
@@ -300,7 +294,7 @@ static int load_run(const char *label, unsigned n_clients, double rate) {
         atomic_store(&started, 0);
         ticks0 = pids_cpu_ticks(&sys0);
         cpu0 = self_cpu_sec();
-        t0 = now_ns();
+        t0 = clock_ns(CLOCK_MONOTONIC);
         deadline_ns = t0 + (int64_t) (arg_seconds * 1e9);
         for (unsigned i = 0; i < n_clients; i++) {
                 clients[i].interval_ns = rate > 0 ? 1e9 * n_clients / rate : 0;
@@ -314,7 +308,7 @@ static int load_run(const char *label, unsigned n_clients, double rate) {
         }
         for (unsigned i = 0; i < n_clients; i++)
                 (void) pthread_join(clients[i].thread, NULL);
-        t1 = now_ns();
+        t1 = clock_ns(CLOCK_MONOTONIC);
         cpu1 = self_cpu_sec();
         ticks1 = pids_cpu_ticks(&sys1);
         for (unsigned i = 0; i < n_clients; i++) {
@@ -448,9 +442,9 @@ static int hold_run(void) {
         if (arg_n_pids > 0)
                 rss0 = pid_rss_kib(arg_pids[0]);
 
-        t0 = now_ns();
+        t0 = clock_ns(CLOCK_MONOTONIC);
         limit = t0 + 600 * INT64_C(1000000000);
-        while (reached + failed < arg_hold && now_ns() < limit) {
+        while (reached + failed < arg_hold && clock_ns(CLOCK_MONOTONIC) < limit) {
                 struct epoll_event ev[64];
                 int n;
 
@@ -512,7 +506,7 @@ static int hold_run(void) {
                arg_hold,
                reached,
                failed,
-               (double) (now_ns() - t0) / 1e9);
+               (double) (clock_ns(CLOCK_MONOTONIC) - t0) / 1e9);
         if (arg_n_pids > 0) {
                 rss1 = pid_rss_kib(arg_pids[0]);
                 printf("rss: before_kib=%ld held_kib=%ld per_connection_kib=%.1f\n",

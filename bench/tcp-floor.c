@@ -95,11 +95,10 @@ static void *client_main(void *arg) {
         return NULL;
 }
 
-/* waits for fd to be readable, as the server's event loop does */
-static int wait_in(int ep, int fd) {
+/* waits for the one descriptor that can be ready (one connection at a time), as the server's event loop does */
+static int wait_ready(int ep) {
         struct epoll_event ev;
 
-        (void) fd;
         return epoll_wait(ep, &ev, 1, -1) == 1 ? 0 : -EIO;
 }
 
@@ -111,7 +110,7 @@ static int server_read_record(int ep, int fd, uint8_t *buf, size_t n) {
                 if (k == 0)
                         return -EIO;
                 if (k < 0) {
-                        if (errno != EAGAIN || wait_in(ep, fd) < 0)
+                        if (errno != EAGAIN || wait_ready(ep) < 0)
                                 return -EIO;
                         continue;
                 }
@@ -128,7 +127,7 @@ static int server_conn(int ep, int lfd, int tfd, int64_t *spun_ns) {
         uint8_t buf[4096] = {};
         int fd;
 
-        if (wait_in(ep, lfd) < 0)
+        if (wait_ready(ep) < 0)
                 return -EIO;
         fd = accept4(lfd, (struct sockaddr *) &peer, &peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0)

@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "bench-util.h"
 #include "tls13-lite.h"
 
 enum {
@@ -46,13 +47,6 @@ typedef struct Reader {
         uint8_t buf[2 * RECORD_MAX];
         size_t start, end;
 } Reader;
-
-static int64_t now_ns(void) {
-        struct timespec ts;
-
-        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static bool buf_put(Buf *b, const void *p, size_t n) {
         if (n > b->max - b->len)
@@ -416,7 +410,7 @@ static int handshake(const Tls13Lite *t, int fd, EVP_CIPHER_CTX *c, Reader *rd, 
         r = send_all(fd, out.p, n);
         if (r < 0)
                 return r;
-        *ret_done_ns = now_ns();
+        *ret_done_ns = clock_ns(CLOCK_MONOTONIC);
 
         /* close_notify under the application traffic key */
         if (!expand_label(t, hs_secret, "derived", t->empty_hash, HASH_LEN, derived, HASH_LEN) ||
