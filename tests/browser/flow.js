@@ -54,11 +54,19 @@ async function main() {
         if (process.env.FLOW_PGID_FILE)
                 fs.appendFileSync(process.env.FLOW_PGID_FILE, `${proc.pid}\n`);
         let browser = null;
+        let exited = null;
+        proc.on('exit', (code, signal) => { exited = signal || `status ${code}`; });
         const killAll = () => {
                 try {
                         process.kill(-proc.pid, 'SIGKILL');
                 } catch (e) { /* already gone */ }
-                fs.rmSync(profile, { recursive: true, force: true });
+                // A killed Chromium child may still be writing into the profile for a moment:
+                // rmdir then fails with ENOTEMPTY, so retry, and never let the cleanup fail the run.
+                try {
+                        fs.rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+                } catch (e) {
+                        process.stderr.write(`flow.js: could not remove ${profile}: ${e.message}\n`);
+                }
         };
         const watchdog = setTimeout(() => {
                 emit('timeout');
@@ -68,11 +76,23 @@ async function main() {
         process.on('SIGTERM', () => { killAll(); process.exit(3); });
         process.on('SIGINT', () => { killAll(); process.exit(3); });
         try {
-                // Chromium writes the port it chose to DevToolsActivePort in the profile.
+                // Chromium writes the port it chose to DevToolsActivePort in the profile, as "PORT\n/devtools/
+                // browser/GUID". It creates the file first and writes it afterwards (not atomically): a
+                // read can find it empty, so wait for a complete first line, as long as the run may take.
                 const portFile = path.join(profile, 'DevToolsActivePort');
-                for (let i = 0; i < 200 && !fs.existsSync(portFile); i++)
-                        await sleep(50);
-                const port = fs.readFileSync(portFile, 'utf8').split('\n')[0];
+                let port = null;
+                while (port === null) {
+                        let m = null;
+                        try {
+                                m = /^(\d+)\n/.exec(fs.readFileSync(portFile, 'utf8'));
+                        } catch (e) { /* not there yet */ }
+                        if (m)
+                                port = m[1];
+                        else if (exited !== null)
+                                throw new Error(`Chromium exited (${exited}) before it wrote its DevTools port`);
+                        else
+                                await sleep(50);
+                }
                 browser = await chromium.connectOverCDP(`http://127.0.0.1:${port}`);
                 const ctx = browser.contexts()[0];
                 const page = ctx.pages()[0] || (await ctx.newPage());

@@ -23,15 +23,24 @@ CHECK=$SRC/tests/browser/check-attempts.py
 
 n=0
 failed=0
-# tap: numbers the unnumbered "ok - " / "not ok - " lines on stdin, passes comments through.
+# tap: numbers the unnumbered "ok - " / "not ok - " lines on stdin, passes comments through. A
+# failure and the comments that follow it (its details) also go to stderr: meson prints a failed
+# test's stderr (--print-errorlogs), which is all a CI log shows of it.
 tap() {
-        local line
+        local line detail=0
         while IFS= read -r line; do
                 case "$line" in
-                "ok - "* | "ok -"*) n=$((n + 1)) && echo "ok $n ${line#ok }" ;;
-                "not ok - "*"# TODO"*) n=$((n + 1)) && echo "not ok $n ${line#not ok }" ;;
-                "not ok - "*) n=$((n + 1)) failed=$((failed + 1)) && echo "not ok $n ${line#not ok }" ;;
-                *) echo "# ${line#\# }" ;;
+                "ok - "* | "ok -"*) n=$((n + 1)) detail=0 && echo "ok $n ${line#ok }" ;;
+                "not ok - "*"# TODO"*) n=$((n + 1)) detail=0 && echo "not ok $n ${line#not ok }" ;;
+                "not ok - "*)
+                        n=$((n + 1)) failed=$((failed + 1)) detail=1
+                        echo "not ok $n ${line#not ok }"
+                        echo "not ok $n ${line#not ok }" >&2
+                        ;;
+                *)
+                        echo "# ${line#\# }"
+                        [ $detail = 0 ] || echo "#   ${line#\# }" >&2
+                        ;;
                 esac
         done
 }
@@ -91,8 +100,8 @@ daemon_start() {
                 kill -0 "$daemon_pid" 2>/dev/null || break
                 sleep 0.1
         done
-        echo "Bail out! the daemon did not listen on 127.0.0.1:$PORT (log: $W/daemon.log)"
-        sed 's/^/# /' "$W/daemon.log" | tail -20
+        echo "Bail out! the daemon did not listen on 127.0.0.1:$PORT (log: $W/daemon.log)" | tee -a /dev/stderr
+        sed 's/^/# /' "$W/daemon.log" | tail -20 | tee -a /dev/stderr
         exit 1
 }
 # daemon_stop: SIGTERM drains and flushes every record; print the next free row id
@@ -121,6 +130,20 @@ run_group() {
         return $r
 }
 
+# flow_ok STATUS RUN WHAT: flow.js's exit status as a TAP line; on failure its error and stderr
+# ($W/flow-RUN.jsonl and .err) as details
+flow_ok() {
+        tap < <(
+                if [ "$1" = 0 ]; then
+                        echo "ok - flow.js ($3) exited cleanly"
+                else
+                        echo "not ok - flow.js ($3) exited cleanly (status $1)"
+                        grep -E '"event":"(error|timeout)"' "$W/flow-$2.jsonl"
+                        tail -n 20 "$W/flow-$2.err"
+                fi
+        )
+}
+
 # playwright-core: the DevTools client only, into a cache outside the tree (no browser download).
 if [ ! -d "$CACHE/node_modules/playwright-core" ]; then
         mkdir -p "$CACHE"
@@ -138,7 +161,7 @@ for v in 1.3 1.2; do
         daemon_start "chromium-proceed-$v" --tls-max "$v"
         run_group timeout -k 5 90 node "$SRC/tests/browser/flow.js" --url "$URL" --mode proceed --loads 2 \
                 >"$W/flow-$v.jsonl" 2>"$W/flow-$v.err"
-        ok $? "flow.js (TLS $v) exited cleanly"
+        flow_ok $? "$v" "TLS $v"
         daemon_stop
         tap < <(python3 "$CHECK" chromium-proceed "$DB" "$first" --flow "$W/flow-$v.jsonl" --loads 2 \
                 --version "TLSv$v" "${fp[@]}" "${tlsreport[@]}")
@@ -162,7 +185,7 @@ first=1
 daemon_start chromium-trusted
 run_group timeout -k 5 60 node "$SRC/tests/browser/flow.js" --url "$URL" --mode trusted --spki "$spki" \
         --loads 2 >"$W/flow-trusted.jsonl" 2>"$W/flow-trusted.err"
-ok $? "flow.js (trusted) exited cleanly"
+flow_ok $? trusted trusted
 daemon_stop
 tap < <(python3 "$CHECK" chromium-trusted "$DB" "$first" "${tlsreport[@]}")
 # The page: first an untrusting browser fails (alert 46), then the trusting one loads it and sees its

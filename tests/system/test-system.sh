@@ -28,6 +28,7 @@ ok() {
                 echo "ok $n - $2"
         else
                 echo "not ok $n - $2"
+                echo "not ok $n - $2" >&2 # meson prints a failed test's stderr: all a CI log shows
                 failed=$((failed + 1))
         fi
 }
@@ -37,12 +38,12 @@ check() { # check DESCRIPTION CMD... : one TAP line for the exit status of CMD
         "$@" >"$SDBOX_STATE/last.out" 2>&1
         local r=$?
         ok $r "$d"
-        [ $r = 0 ] || sed 's/^/# /' "$SDBOX_STATE/last.out" | head -40
+        [ $r = 0 ] || sed 's/^/# /' "$SDBOX_STATE/last.out" | head -40 | tee -a /dev/stderr
         return $r
 }
 diag() { echo "# $*"; }
 bail() {
-        echo "Bail out! $*"
+        echo "Bail out! $*" | tee -a /dev/stderr
         exit 1
 }
 box() { timeout 60 "$SDBOX" run "$@"; }
