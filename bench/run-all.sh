@@ -430,7 +430,7 @@ cat "$tmp/store" >&2
 
 # ---------------------------------------------------------------------------------------------------
 note "parser: bench-fingerprint over the corpus"
-corpus=$src/../shared/fixtures/clienthello
+corpus=$src/tests/fixtures/clienthello
 if [ -d "$corpus" ]; then
         "$builddir/bench/bench-fingerprint" "$corpus" >"$tmp/parser" || echo "(bench-fingerprint exit status $?)" >>"$tmp/parser"
         cat "$tmp/parser" >&2

@@ -2,9 +2,9 @@
 #pragma once
 
 /* The attempt record: one per accepted TCP connection, whatever happened on it. Its fields are the
- * columns of the SQLite table `attempts` and the TLSWATCH_* journal fields (see ../shared/DESIGN.md and
- * schema/). Strings are owned by the record and freed by attempt_free(). Client-chosen strings (sni,
- * alpn_offered, alpn, user_agent) are raw bytes, may hold anything including NUL, and so carry a length. */
+ * columns of the SQLite table `attempts` and the TLSWATCH_* journal fields (see schema/README.md).
+ * Strings are owned by the record and freed by attempt_free(). Client-chosen strings (sni, alpn_offered,
+ * alpn, user_agent) are raw bytes, may hold anything including NUL, and so carry a length. */
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -44,7 +44,7 @@ INSERT INTO tls_alerts (code, name) VALUES
         (120, 'no_application_protocol'),
         (121, 'ech_required');
 
--- The closed set of attempts.outcome values (../shared/DESIGN.md), each with one line of explanation.
+-- The closed set of attempts.outcome values (schema/README.md, tlswatchd(8)), each with one line of explanation.
 CREATE TABLE outcomes (
         name        TEXT PRIMARY KEY,
         description TEXT NOT NULL

@@ -276,9 +276,8 @@ int corpus_load(const char *dir, Vector **ret) {
         r = read_file_all(path, &text, &len);
         if (r < 0) {
                 fprintf(stderr,
-                        "The ClientHello corpus is missing: cannot read %s: %s. It lives outside the "
-                        "repository "
-                        "in ../shared/fixtures/clienthello.\n",
+                        "The ClientHello corpus is missing: cannot read %s: %s (it is "
+                        "tests/fixtures/clienthello in the source tree).\n",
                         path,
                         strerror(-r));
                 return r;

@@ -2,7 +2,7 @@
 #pragma once
 
 /* Test helpers: a byte-buffer builder for hand-made ClientHellos and TLS records, and a reader for the
- * external ClientHello corpus (../shared/fixtures/clienthello: NAME.hex files and vectors.tsv). */
+ * external ClientHello corpus (tests/fixtures/clienthello: NAME.hex files and vectors.tsv, see its README). */
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -59,7 +59,12 @@ __attribute__((format(printf, 1, 2))) static inline void diag(const char *fmt, .
         printf("\n");
 }
 
+/* Ends the TAP stream. A test that checked nothing has failed: it proves nothing. */
 static inline int tap_done(void) {
+        if (tap_n == 0) {
+                printf("Bail out! no check ran\n");
+                return 1;
+        }
         printf("1..%u\n", tap_n);
         return tap_failed ? 1 : 0;
 }

@@ -461,7 +461,7 @@ int main(int argc, char *argv[]) {
                 return 1;
         }
         if (argc < 2) {
-                printf("Bail out! usage: %s CORPUS-DIR (../shared/fixtures/clienthello)\n", argv[0]);
+                printf("Bail out! usage: %s CORPUS-DIR (tests/fixtures/clienthello)\n", argv[0]);
                 return 1;
         }
 

@@ -5,8 +5,8 @@
     check-attempts.py KIND DB FIRST_ID [options]
 
 KIND: chromium-proceed (FLOW = flow.js output), chromium-trusted, firefox, single.
-Only rows with id >= FIRST_ID are looked at. --tlsreport PATH adds the tlsreport checks;
---no-fingerprints skips the JA3/JA4 checks (the test stand-in computes none)."""
+Only rows with id >= FIRST_ID are looked at. --tlsreport PATH is the tlsreport to check the
+sequences with."""
 
 import argparse
 import json
@@ -98,52 +98,43 @@ def chromium_proceed(a, rows):
     check(all("Chrome" in (r["user_agent"] or "") for r in oks), "successful attempts carry Chrome's User-Agent")
     vers = {r["version"] for r in rows if r["version"]}
     check(vers == {a.version}, "negotiated %s" % a.version, vers)
-    if a.fingerprints:
-        check_fingerprints(rows, "Chromium")
-        # Resumption: TLS 1.3 hellos offering a PSK (extension 0x0029 in JA4_r's extension list) and
-        # sessions the daemon resumed. Without a bypass on the socket, Chromium rejects them too.
-        psk = [r for r in rows if r["ja4_r"] and "0029" in r["ja4_r"].split("_")[2].split(",")]
-        resumed = [r for r in rows if r["resumed"]]
-        tried = {r["id"]: r for r in psk + resumed}.values()
-        failed_tried = [r for r in tried if r["outcome"] != "ok"]
-        if failed_tried:
-            check(all(r["alert_received"] == 46 for r in failed_tried),
-                  "resumption attempts (PSK offered or resumed) are rejected with alert 46 too: %d" % len(
-                      failed_tried), brief(failed_tried))
-        else:
-            skip("resumption attempts are rejected too", "no failed resumption attempt in this run (%d tried)"
-                 % len(tried))
+    check_fingerprints(rows, "Chromium")
+    # Resumption: TLS 1.3 hellos offering a PSK (extension 0x0029 in JA4_r's extension list) and
+    # sessions the daemon resumed. Without a bypass on the socket, Chromium rejects them too.
+    psk = [r for r in rows if r["ja4_r"] and "0029" in r["ja4_r"].split("_")[2].split(",")]
+    resumed = [r for r in rows if r["resumed"]]
+    tried = {r["id"]: r for r in psk + resumed}.values()
+    failed_tried = [r for r in tried if r["outcome"] != "ok"]
+    if failed_tried:
+        check(all(r["alert_received"] == 46 for r in failed_tried),
+              "resumption attempts (PSK offered or resumed) are rejected with alert 46 too: %d" % len(
+                  failed_tried), brief(failed_tried))
     else:
-        skip("JA3/JA4 checks", "stand-in computes no fingerprints")
-    if a.tlsreport:
-        seqs = sequences(a.tlsreport, a.db, rows)
-        then_ok = [s for s in seqs if s["pattern"] == "cert_rejected_then_ok"]
-        check(then_ok, "tlsreport: %d cert_rejected_then_ok sequences" % len(then_ok), json.dumps(seqs, indent=1))
-        check(all(s["outcome"] == "ok" and s["failures"] >= 1 and s["attempts"] == s["failures"] + 1
-                  for s in then_ok), "tlsreport: each is failures then one success", json.dumps(then_ok))
-        ended_ok = [s for s in seqs if s["outcome"] == "ok"]
-        check(len(ended_ok) == len(oks), "tlsreport: one sequence ends with each of the %d successes" % len(oks),
-              json.dumps(seqs, indent=1))
-        check(all(s["pattern"] in ("cert_rejected_then_ok", "clean") for s in ended_ok),
-              "tlsreport: those are cert_rejected_then_ok (or clean)", [s["pattern"] for s in ended_ok])
-        covered = sorted(i for s in seqs for i in s["attempt_ids"])
-        check(covered == sorted(r["id"] for r in rows), "tlsreport: every attempt in exactly one sequence",
-              "%s\n%s" % (covered, [r["id"] for r in rows]))
-        check(len({s["ja4"] for s in seqs}) == 1, "tlsreport: one client key (stable JA4) for all of them")
-    else:
-        skip("tlsreport sequences", "tlsreport not built")
+        skip("resumption attempts are rejected too", "no failed resumption attempt in this run (%d tried)"
+             % len(tried))
+    seqs = sequences(a.tlsreport, a.db, rows)
+    then_ok = [s for s in seqs if s["pattern"] == "cert_rejected_then_ok"]
+    check(then_ok, "tlsreport: %d cert_rejected_then_ok sequences" % len(then_ok), json.dumps(seqs, indent=1))
+    check(all(s["outcome"] == "ok" and s["failures"] >= 1 and s["attempts"] == s["failures"] + 1
+              for s in then_ok), "tlsreport: each is failures then one success", json.dumps(then_ok))
+    ended_ok = [s for s in seqs if s["outcome"] == "ok"]
+    check(len(ended_ok) == len(oks), "tlsreport: one sequence ends with each of the %d successes" % len(oks),
+          json.dumps(seqs, indent=1))
+    check(all(s["pattern"] in ("cert_rejected_then_ok", "clean") for s in ended_ok),
+          "tlsreport: those are cert_rejected_then_ok (or clean)", [s["pattern"] for s in ended_ok])
+    covered = sorted(i for s in seqs for i in s["attempt_ids"])
+    check(covered == sorted(r["id"] for r in rows), "tlsreport: every attempt in exactly one sequence",
+          "%s\n%s" % (covered, [r["id"] for r in rows]))
+    check(len({s["ja4"] for s in seqs}) == 1, "tlsreport: one client key (stable JA4) for all of them")
 
 
 def chromium_trusted(a, rows):
     check(rows, "the trusted browser made %d attempts" % len(rows))
     check(all(r["outcome"] == "ok" for r in rows), "with the certificate trusted no handshake fails",
           brief(rows))
-    if a.tlsreport:
-        seqs = sequences(a.tlsreport, a.db, rows)
-        check(seqs and all(s["pattern"] == "clean" for s in seqs), "tlsreport: every sequence is clean",
-              json.dumps(seqs, indent=1))
-    else:
-        skip("tlsreport: every sequence is clean", "tlsreport not built")
+    seqs = sequences(a.tlsreport, a.db, rows)
+    check(seqs and all(s["pattern"] == "clean" for s in seqs), "tlsreport: every sequence is clean",
+          json.dumps(seqs, indent=1))
 
 
 def firefox(a, rows):
@@ -154,10 +145,7 @@ def firefox(a, rows):
           brief(rows))
     check(len(bad_cert) + len(resets) == len(rows), "Firefox: no other outcome than alert 42 (or a reset "
           "while we still wrote our flight): %d + %d of %d" % (len(bad_cert), len(resets), len(rows)), brief(rows))
-    if a.fingerprints:
-        check(len({r["ja3"] for r in rows}) == 1, "Firefox keeps one JA3")
-    else:
-        skip("Firefox keeps one JA3", "stand-in computes no fingerprints")
+    check(len({r["ja3"] for r in rows}) == 1, "Firefox keeps one JA3")
 
 
 def single(a, rows):
@@ -175,7 +163,6 @@ def main():
     p.add_argument("--version", default="TLSv1.3")
     p.add_argument("--tlsreport")
     p.add_argument("--what", default="client")
-    p.add_argument("--no-fingerprints", dest="fingerprints", action="store_false")
     a = p.parse_args()
     rows = rows_of(a.db, a.first_id)
     print("# %s: %d attempts: %s" % (a.kind, len(rows), " ".join(

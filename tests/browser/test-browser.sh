@@ -11,8 +11,7 @@
 #   test-browser.sh SOURCEDIR BUILDDIR
 #
 # The daemon runs once per client run (start, client, SIGTERM drain), so each run's rows are exactly
-# the ones it caused. Without a built tlswatchd the test stand-in (tests/system/standin) is used
-# and the fingerprint and tlsreport checks are skipped, said in the output.
+# the ones it caused. BUILDDIR must hold the built tlswatchd and tlsreport: without them the test fails.
 set -uo pipefail
 
 SRC=$(readlink -f "${1:?usage: test-browser.sh SOURCEDIR BUILDDIR}")
@@ -54,19 +53,14 @@ for p in chromium node npm curl openssl gnutls-cli sqlite3; do
         fi
 done
 
-if [ -x "$BUILD/daemon/tlswatchd" ]; then
-        mode=real
-        daemon=("$BUILD/daemon/tlswatchd" --journal none)
-        fp=()
-        tlsreport=()
-        [ -x "$BUILD/tools/tlsreport" ] && tlsreport=(--tlsreport "$BUILD/tools/tlsreport")
-else
-        mode=standin
-        diag "STAND-IN MODE: $BUILD/daemon/tlswatchd is not built; using tests/system/standin/tlswatchd-standin.py"
-        daemon=(/usr/bin/python3 "$SRC/tests/system/standin/tlswatchd-standin.py" --schema "$SRC/schema/0001-init.sql")
-        fp=(--no-fingerprints)
-        tlsreport=()
-fi
+for b in daemon/tlswatchd tools/tlsreport; do
+        if [ ! -x "$BUILD/$b" ]; then
+                echo "Bail out! $BUILD/$b is not built" | tee -a /dev/stderr
+                exit 1
+        fi
+done
+daemon=("$BUILD/daemon/tlswatchd" --journal none)
+tlsreport=(--tlsreport "$BUILD/tools/tlsreport")
 
 daemon_pid=""
 cleanup() {
@@ -164,7 +158,7 @@ for v in 1.3 1.2; do
         flow_ok $? "$v" "TLS $v"
         daemon_stop
         tap < <(python3 "$CHECK" chromium-proceed "$DB" "$first" --flow "$W/flow-$v.jsonl" --loads 2 \
-                --version "TLSv$v" "${fp[@]}" "${tlsreport[@]}")
+                --version "TLSv$v" "${tlsreport[@]}")
 done
 
 # --- Chromium trusting the certificate by its key: no failures at all; the page itself ---
@@ -203,13 +197,11 @@ daemon_stop
 # the page shows the visitor its own connection: the address and, from the daemon, its fingerprint
 grep -q '127\.0\.0\.1' "$W/dom.html"
 ok $? "the GET / page (--dump-dom) shows the visitor's address"
-if [ $mode = real ]; then
-        ja4=$(sqlite3 "$DB" "SELECT ja4 FROM attempts WHERE id >= $first AND http_requests > 0 ORDER BY id LIMIT 1")
-        [ -n "$ja4" ] && grep -qF "$ja4" "$W/dom.html"
-        ok $? "the page shows the visitor's JA4 ($ja4)"
-        grep -q 'failed attempt' "$W/dom.html" && grep -q '<tr class="fail"' "$W/dom.html"
-        ok $? "the page tells about the client's failed attempts before it (and lists them)"
-fi
+ja4=$(sqlite3 "$DB" "SELECT ja4 FROM attempts WHERE id >= $first AND http_requests > 0 ORDER BY id LIMIT 1")
+[ -n "$ja4" ] && grep -qF "$ja4" "$W/dom.html"
+ok $? "the page shows the visitor's JA4 ($ja4)"
+grep -q 'failed attempt' "$W/dom.html" && grep -q '<tr class="fail"' "$W/dom.html"
+ok $? "the page tells about the client's failed attempts before it (and lists them)"
 python3 - "$W/page.png" <<'EOF'
 import struct, sys
 d = open(sys.argv[1], "rb").read()
@@ -233,7 +225,7 @@ if command -v firefox-esr >/dev/null; then
                 run_group timeout -k 5 15 firefox-esr --headless --no-remote --profile "$prof" \
                         --screenshot "$prof/s.png" "$URL" >/dev/null 2>>"$W/firefox.err"
                 daemon_stop
-                tap < <(python3 "$CHECK" firefox "$DB" "$first" "${fp[@]}")
+                tap < <(python3 "$CHECK" firefox "$DB" "$first")
         done
 else
         tap <<<"ok - Firefox contrast # SKIP firefox-esr not installed"

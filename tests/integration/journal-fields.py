@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: MIT
 """Journal entries of attempts, end to end, under a standalone systemd-journald.
 
-Starts its own journald in a private mount namespace with a private /run (plan B of
-../shared/notes/systemd-sandbox.md; the host's journal is never touched), sends real attempt records
+Starts its own journald in a private mount namespace with a private /run (the host's journal is never
+touched), sends real attempt records
 through the daemon's JournalSink (tests/journal-send.c) with --journal all, failures and none, reads them
 back with journalctl -o json, and checks MESSAGE, MESSAGE_ID, PRIORITY, every TLSWATCH_* field byte for
 byte, and that journalctl -x shows the text of units/tlswatch.catalog compiled into a private catalog

@@ -21,7 +21,7 @@ import tempfile
 import threading
 import time
 
-from twlib import diag, done, ok, spawn  # noqa: E402 (TAP helpers; spawned process groups are killed at exit)
+from twlib import diag, done, ok, spawn, wait_for  # noqa: E402 (TAP helpers; spawned process groups are killed at exit)
 
 _tmp = tempfile.mkdtemp(prefix="tlswatch-live-fp-")
 atexit.register(shutil.rmtree, _tmp, ignore_errors=True)
@@ -60,6 +60,8 @@ class Listener:
         self.sock.settimeout(0.2)
         self.port = self.sock.getsockname()[1]
         self.hellos = {}  # client port -> bytes
+        self.active = 0  # connections accepted and not yet read to the end
+        self.lock = threading.Lock()
         self.stop = False
         self.thread = threading.Thread(target=self.run, daemon=True)
         self.thread.start()
@@ -70,6 +72,8 @@ class Listener:
                 conn, addr = self.sock.accept()
             except socket.timeout:
                 continue
+            with self.lock:
+                self.active += 1
             threading.Thread(target=self.serve, args=(conn, addr[1]), daemon=True).start()
 
     def serve(self, conn, port):
@@ -84,11 +88,18 @@ class Listener:
         except OSError:
             pass
         conn.close()
-        if data:
-            self.hellos[port] = data
+        with self.lock:
+            if data:
+                self.hellos[port] = data
+            self.active -= 1
 
     def ports(self):
-        return set(self.hellos)
+        with self.lock:
+            return set(self.hellos)
+
+    def idle(self):
+        with self.lock:
+            return self.active == 0
 
 
 def python_client(port):
@@ -102,6 +113,19 @@ def python_client(port):
                 pass
     except (OSError, ssl.SSLError):
         pass
+
+
+def tshark_hellos(pcap):
+    """tshark's JA3 and JA3 string of each ClientHello in the capture, by client port."""
+    out = subprocess.run(["tshark", "-r", pcap, "-Y", "tls.handshake.type==1", "-T", "fields",
+                          "-e", "tcp.srcport", "-e", "tls.handshake.ja3", "-e", "tls.handshake.ja3_full"],
+                         capture_output=True, text=True, timeout=30).stdout
+    theirs = {}
+    for line in out.splitlines():
+        f = line.split("\t")
+        if len(f) == 3 and f[0].isdigit():
+            theirs.setdefault(int(f[0]), (f[1], f[2]))
+    return theirs
 
 
 def fingerprint_dump(tool, data):
@@ -160,13 +184,15 @@ def main():
     for name, run in clients:
         before = listener.ports()
         run()
-        time.sleep(0.3)
+        # the client has exited: wait until every connection it made has been read to its end
+        wait_for(lambda: listener.idle() and listener.ports() - before, 5)
         new = listener.ports() - before
         ok(len(new) > 0, f"{name}: sent a ClientHello ({len(new)} connection(s))")
         for p in new:
             conns[p] = name
 
-    time.sleep(1.0)
+    # tshark writes what it captured as it goes: stop it once the file holds every connection's hello
+    wait_for(lambda: set(conns) <= set(tshark_hellos(pcap)), 15, 0.3)
     tshark.send_signal(signal.SIGINT)
     try:
         tshark.wait(timeout=10)
@@ -175,14 +201,7 @@ def main():
         tshark.wait()
     listener.stop = True
 
-    out = subprocess.run(["tshark", "-r", pcap, "-Y", "tls.handshake.type==1", "-T", "fields",
-                          "-e", "tcp.srcport", "-e", "tls.handshake.ja3", "-e", "tls.handshake.ja3_full"],
-                         capture_output=True, text=True, timeout=30).stdout
-    theirs = {}
-    for line in out.splitlines():
-        f = line.split("\t")
-        if len(f) == 3 and f[0].isdigit():
-            theirs.setdefault(int(f[0]), (f[1], f[2]))
+    theirs = tshark_hellos(pcap)
 
     chromium_ja4 = set()
     for p, name in sorted(conns.items()):

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The external ClientHello corpus (../shared/fixtures/clienthello, read in place) sent to the running
+"""The external ClientHello corpus (tests/fixtures/clienthello) sent to the running
 daemon as raw bytes over TCP, once in one write and once in small writes (separate TCP segments); each
 connection's stored row must carry the published JA3/JA4 values."""
 import csv

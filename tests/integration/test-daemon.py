@@ -13,7 +13,7 @@ import tempfile
 import time
 
 from twlib import (Daemon, TLSWATCHD, curl, diag, done, eq, free_port, json_get, ok, parse_http, run, s_client,
-                   spawn, tls_exchange, tls_get, insecure_context)
+                   spawn, tls_exchange, tls_get, insecure_context, wait_closed, wait_for)
 
 
 def test_clients(d):
@@ -176,7 +176,8 @@ def test_reload():
             with open(cert, 'w') as f:
                 f.write('garbage')
             d.proc.send_signal(signal.SIGHUP)
-            time.sleep(1)
+            ok(wait_for(lambda: 'Reload failed' in d.output()), 'a broken certificate: the reload fails',
+               d.output()[-800:])
             eq(fingerprint_served(d.port), after, 'a failed reload keeps serving the previous certificate')
 
 
@@ -184,12 +185,13 @@ def test_drain():
     with Daemon('--handshake-timeout', '3', v6=False) as d:
         # a client in the middle of its handshake when SIGTERM arrives
         hello = socket.create_connection(('127.0.0.1', d.port))
+        base = d.fds()
         hello.sendall(bytes.fromhex('160301'))  # the start of a record, never completed
-        time.sleep(0.2)
+        d.wait_fds(base + 1)
         t0 = time.monotonic()
         d.proc.send_signal(signal.SIGTERM)
-        time.sleep(0.5)
-        ok(d.proc.poll() is None, 'SIGTERM: still draining while a handshake is open')
+        ok(wait_for(lambda: 'draining' in d.output() or d.proc.poll() is not None, 5) and d.proc.poll() is None,
+           'SIGTERM: still draining while a handshake is open', d.output()[-800:])
         rc = d.proc.wait(15)
         took = time.monotonic() - t0
         eq(rc, 0, 'SIGTERM: exit status 0 after the drain')
@@ -208,8 +210,9 @@ def test_drain_cuts_requests():
         s.sendall(b'GET /api/self HTTP/1.1\r\nHost: x\r\n\r\n')
         first = s.recv(65536)
         s.sendall(b'GET / HT')
+        base = d.fds()
         idle = socket.create_connection(('127.0.0.1', d.port))  # and one that sent nothing
-        time.sleep(0.3)
+        d.wait_fds(base + 1)
         t0 = time.monotonic()
         d.proc.send_signal(signal.SIGTERM)
         rc = d.proc.wait(40)
@@ -228,10 +231,11 @@ def test_drain_cuts_requests():
 
 def test_idle_connections():
     with Daemon('--handshake-timeout', '20', v6=False) as d:
+        base = d.fds()
         idle = []
         for _ in range(200):
             idle.append(socket.create_connection(('127.0.0.1', d.port)))
-        time.sleep(0.3)
+        d.wait_fds(base + 200)
         t0 = time.monotonic()
         r = curl('-k', '-o', '/dev/null', '-w', '%{http_code}', f'https://127.0.0.1:{d.port}/', timeout=10)
         took = time.monotonic() - t0

@@ -16,7 +16,7 @@ if os.environ.get('TLSWATCH_IN_NS') != '1':
     sys.exit(subprocess.run(['unshare', '--mount', '--propagation', 'private', sys.executable] + sys.argv,
                             env=env).returncode)
 
-from twlib import Daemon, curl, done, eq, ok, query  # noqa: E402
+from twlib import Daemon, curl, done, eq, ok, query, wait_for  # noqa: E402
 
 mnt = tempfile.mkdtemp(prefix='tlswatch-full-')
 subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', mnt], check=True)
@@ -38,8 +38,7 @@ try:
             codes = [curl('-k', '-o', '/dev/null', '-w', '%{http_code}',
                           f'https://127.0.0.1:{d.port}/api/self').stdout for _ in range(n)]
             eq(codes.count(b'200'), n, f'file system full: all {n} clients still served')
-            time.sleep(1.5)
-            ok('failing' in d.output() or 'full' in d.output(), 'the daemon says that writes fail',
+            ok(wait_for(lambda: 'failing' in d.output() or 'full' in d.output()), 'the daemon says that writes fail',
                d.output()[-800:])
             stored = len(query(db, 'SELECT id FROM attempts'))
             ok(stored < n, f'while full, not everything is stored ({stored} rows)')

@@ -8,10 +8,9 @@ import socket
 import sqlite3
 import subprocess
 import threading
-import time
 
-from twlib import (Daemon, client_hello, curl, diag, done, eq, ok, read_records_until, records, reset_close,
-                   run, s_client, tls_get)
+from twlib import (Daemon, client_hello, curl, diag, done, eq, ok, read_records_until, records, reset_close, wait_for,
+                   run, s_client, tls_get, wait_closed)
 
 MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE = -0x7780
 MBEDTLS_ERR_SSL_INVALID_MAC = -0x7180
@@ -68,8 +67,7 @@ def tls12_alert46_after_certificate(d, rst=False):
 def half_hello_then_fin(d):
     s = raw_connect(d)
     rec = records(client_hello())
-    s.sendall(rec[:len(rec) // 2])
-    time.sleep(0.1)
+    s.sendall(rec[:len(rec) // 2])  # the FIN follows as a segment of its own
     s.shutdown(socket.SHUT_WR)
     s.recv(100)
     s.close()
@@ -82,14 +80,14 @@ def connect_close(d):
 def stalled(d):
     s = raw_connect(d)
     s.sendall(records(client_hello())[:20])
-    time.sleep(2.6)  # --handshake-timeout 2
+    wait_closed(s, 6)  # the daemon closes at its --handshake-timeout 2
     s.close()
 
 
 def stalled_bytes(d, data):
     s = raw_connect(d)
     s.sendall(data)
-    time.sleep(2.6)  # --handshake-timeout 2
+    wait_closed(s, 6)  # the daemon closes at its --handshake-timeout 2
     s.close()
 
 
@@ -186,8 +184,9 @@ def test_outcomes():
 def test_connection_limit():
     with Daemon('--max-connections', '3', '--journal', 'none', v6=False) as d:
         d.settle()
+        base = d.fds()
         idle = [socket.create_connection(('127.0.0.1', d.port)) for _ in range(3)]
-        time.sleep(0.3)
+        d.wait_fds(base + 3)
         before = last_id(d)
         s = socket.create_connection(('127.0.0.1', d.port))
         s.settimeout(3)
@@ -226,7 +225,8 @@ def test_sigkill_under_load():
         threads = [threading.Thread(target=load) for _ in range(4)]
         for t in threads:
             t.start()
-        time.sleep(2)
+        # kill it under load: once some records are written and connections are open
+        wait_for(lambda: len(d.rows()) >= 20, 20)
         d.proc.send_signal(signal.SIGKILL)
         d.proc.wait()
         stop.set()

@@ -95,6 +95,30 @@ def wait_port(host, port, timeout=10.0, proc=None):
     raise RuntimeError(f'{host}:{port} not listening after {timeout} s')
 
 
+def wait_for(cond, timeout=10.0, interval=0.02):
+    """Polls cond() until it returns something true; returns that value, or the last false one after
+    timeout seconds. Tests wait for the condition they need, never for a fixed time."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if v or time.monotonic() >= deadline:
+            return v
+        time.sleep(interval)
+
+
+def wait_closed(sock, timeout=10.0):
+    """Reads and discards until the peer closes sock (EOF or reset); returns whether it did in time."""
+    sock.settimeout(timeout)
+    try:
+        while sock.recv(65536):
+            pass
+        return True
+    except ConnectionError:
+        return True
+    except (socket.timeout, OSError):
+        return False
+
+
 TLSWATCHD = os.environ.get('TLSWATCHD', 'tlswatchd')
 TLSREPORT = os.environ.get('TLSREPORT', 'tlsreport')
 
@@ -170,6 +194,17 @@ class Daemon:
     def output(self):
         with open(self.log_path, 'rb') as f:
             return f.read().decode(errors='replace')
+
+    def fds(self):
+        """How many file descriptors the daemon holds (an accepted connection is one more)."""
+        try:
+            return len(os.listdir(f'/proc/{self.proc.pid}/fd'))
+        except OSError:
+            return -1
+
+    def wait_fds(self, n, timeout=10.0):
+        """Waits until the daemon holds at least n file descriptors (e.g. has accepted connections)."""
+        return wait_for(lambda: self.fds() >= n, timeout)
 
     def settle(self, quiet=0.4, timeout=10.0):
         """Waits until no new row has arrived for `quiet` seconds (the store commits every 200 ms), so

@@ -8,8 +8,8 @@
 #
 #   test-system.sh SOURCEDIR BUILDDIR
 #
-# When BUILDDIR does not install tlswatchd and its units yet, the same checks run against the test
-# stand-in in tests/system/standin (said loudly in the TAP output); the tlsreport check is skipped.
+# BUILDDIR must install tlswatchd, tlsreport and the units: without them the test fails (it tests the
+# real daemon or nothing).
 set -uo pipefail
 
 SRC=$(readlink -f "${1:?usage: test-system.sh SOURCEDIR BUILDDIR}")
@@ -65,33 +65,16 @@ trap 'trap - EXIT; setsid timeout 90 "$SDBOX" stop >/dev/null 2>&1 </dev/null & 
 mkdir -p "$SDBOX_STATE"
 rm -rf "$SDBOX_STATE/journal"
 
-# Real or stand-in?
+# The build must install the real daemon, the report tool and the units.
 installed=$(meson introspect "$BUILD" --installed 2>/dev/null) || installed=""
-if grep -q '/tlswatchd.service"' <<<"$installed" && grep -q 'bin/tlswatchd"' <<<"$installed"; then
-        mode=real
-else
-        mode=standin
-        diag "STAND-IN MODE: $BUILD does not install tlswatchd and tlswatchd.service yet;"
-        diag "checking the harness against tests/system/standin/tlswatchd-standin.py instead"
-        tree=$SDBOX_STATE/standin-tree
-        rm -rf "$tree"
-        mkdir -p "$tree/usr/local/lib/systemd/system" "$tree/usr/local/lib/systemd/catalog" \
-                "$tree/usr/local/lib/tlswatch-standin"
-        cp "$SRC/tests/system/standin/tlswatchd.socket" "$SRC/tests/system/standin/tlswatchd.service" \
-                "$tree/usr/local/lib/systemd/system/"
-        cp "$SRC/tests/system/standin/tlswatch-standin.catalog" "$tree/usr/local/lib/systemd/catalog/"
-        cp "$SRC/tests/system/standin/tlswatchd-standin.py" "$SRC/schema/0001-init.sql" \
-                "$tree/usr/local/lib/tlswatch-standin/"
-fi
+for f in '/tlswatchd.service"' '/tlswatchd.socket"' 'bin/tlswatchd"' 'bin/tlsreport"'; do
+        grep -qF "$f" <<<"$installed" || bail "$BUILD does not install ${f//\"/} (meson introspect --installed)"
+done
 
 SECONDS=0
 timeout 90 "$SDBOX" start || bail "the container did not boot"
 diag "container booted in ${SECONDS}s"
-if [ $mode = real ]; then
-        timeout 300 "$SDBOX" install "$BUILD" || bail "meson install into the container failed"
-else
-        timeout 60 "$SDBOX" install --tree "$SDBOX_STATE/standin-tree" || bail "install into the container failed"
-fi
+timeout 300 "$SDBOX" install "$BUILD" || bail "meson install into the container failed"
 
 # --- static checks of the installed units, where their ExecStart exists ---
 sock_unit=$(box systemctl show -P FragmentPath tlswatchd.socket)
@@ -137,12 +120,16 @@ conns=$((conns + 1)) fails=$((fails + 1))
 check "a port check (connect, close) is accepted" \
         net python3 -c "import socket; socket.create_connection(('127.0.0.1', $PORT), 5).close()"
 conns=$((conns + 1)) fails=$((fails + 1))
-sleep 0.5
 
-status_text=$(box systemctl show -P StatusText tlswatchd.service)
+# STATUS= is sent every 2 s: wait until it counts every connection so far
+for ((i = 0; i < 100; i++)); do
+        status_text=$(box systemctl show -P StatusText tlswatchd.service)
+        [ "$(sed -n 's/.*; \([0-9]*\) attempts:.*/\1/p' <<<"$status_text")" = "$conns" ] && break
+        sleep 0.1
+done
 diag "StatusText: $status_text"
-grep -q '[0-9]' <<<"$status_text"
-ok $? "sd_notify STATUS= carries counters"
+grep -q "; $conns attempts: " <<<"$status_text"
+ok $? "sd_notify STATUS= carries counters ($conns attempts)"
 box systemctl status --no-pager tlswatchd.service >"$SDBOX_STATE/status.txt" 2>&1
 status_line=$(grep -m1 'Status: "' "$SDBOX_STATE/status.txt")
 diag "systemctl status: $status_line"
@@ -204,6 +191,8 @@ s.sendall(bytes([0x16, 3, 1, 0x02, 0x00, 1, 0, 1, 0xfc, 3, 3]))
 print("sent", flush=True)
 time.sleep(2)
 s.close()'
+daemon_fds() { box sh -c "ls /proc/\$(systemctl show -P MainPID tlswatchd.service)/fd | wc -l"; }
+fds_before=$(daemon_fds)
 pids=()
 rm -f "$SDBOX_STATE/slow.out"
 for i in 1 2 3; do
@@ -211,11 +200,12 @@ for i in 1 2 3; do
         pids+=($!)
         conns=$((conns + 1)) fails=$((fails + 1))
 done
+# wait until the daemon has accepted the three (one descriptor each)
 for ((i = 0; i < 100; i++)); do
-        [ "$(grep -c sent "$SDBOX_STATE/slow.out" 2>/dev/null)" = 3 ] && break
+        [ "$(grep -c sent "$SDBOX_STATE/slow.out" 2>/dev/null)" = 3 ] && [ "$(daemon_fds)" -ge $((fds_before + 3)) ] &&
+                break
         sleep 0.1
 done
-sleep 0.2
 SECONDS=0
 check "systemctl stop tlswatchd.socket tlswatchd.service" \
         timeout 60 "$SDBOX" run systemctl stop tlswatchd.socket tlswatchd.service
@@ -283,10 +273,9 @@ ok $? "journalctl -x shows the catalog text for a failed attempt"
 grep '░░' "$SDBOX_STATE/journal-x.txt" | head -3 | sed 's/^/# /'
 
 # --- tlsreport in the container ---
-if [ $mode = real ]; then
-        box tlsreport --since today -o json >"$SDBOX_STATE/tlsreport.json" 2>"$SDBOX_STATE/tlsreport.err"
-        ok $? "tlsreport --since today -o json runs"
-        python3 - "$SDBOX_STATE/tlsreport.json" "$fails" <<'EOF'
+box tlsreport --since today -o json >"$SDBOX_STATE/tlsreport.json" 2>"$SDBOX_STATE/tlsreport.err"
+ok $? "tlsreport --since today -o json runs"
+python3 - "$SDBOX_STATE/tlsreport.json" "$fails" <<'EOF'
 import json, sys
 seqs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 for s in seqs:
@@ -299,10 +288,7 @@ ids = [i for s in seqs for i in s["attempt_ids"]]
 assert len(ids) == len(set(ids)), "an attempt in two sequences: %s" % ids
 assert any(s["pattern"] == "cert_rejected_then_ok" for s in seqs), "no cert_rejected_then_ok sequence"
 EOF
-        ok $? "tlsreport --since today reports the sequences of the failed attempts"
-else
-        echo "ok $((n += 1)) # SKIP tlsreport: stand-in mode"
-fi
+ok $? "tlsreport --since today reports the sequences of the failed attempts"
 
 SECONDS=0
 timeout 90 "$SDBOX" stop
