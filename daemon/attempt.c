@@ -25,6 +25,54 @@ static const char *const step_table[_STEP_MAX] = {
         [STEP_DONE] = "done",
 };
 
+static const char *const close_kind_table[_CLOSE_KIND_MAX] = {
+        [CLOSE_CLOSE_NOTIFY] = "close_notify",
+        [CLOSE_FIN] = "fin",
+        [CLOSE_RESET] = "reset",
+        [CLOSE_ALERT] = "alert",
+        [CLOSE_SERVER] = "server",
+        [CLOSE_IDLE_TIMEOUT] = "idle_timeout",
+        [CLOSE_HANDSHAKE_TIMEOUT] = "handshake_timeout",
+        [CLOSE_SHUTDOWN] = "shutdown",
+};
+
+const char *close_kind_to_string(CloseKind k) {
+        return k > CLOSE_UNKNOWN && k < _CLOSE_KIND_MAX ? close_kind_table[k] : NULL;
+}
+
+CloseKind close_kind_from_string(const char *s) {
+        if (!s)
+                return CLOSE_UNKNOWN;
+        for (int i = CLOSE_UNKNOWN + 1; i < _CLOSE_KIND_MAX; i++)
+                if (streq(s, close_kind_table[i]))
+                        return (CloseKind) i;
+        return _CLOSE_KIND_INVALID;
+}
+
+const char *tls_group_to_string(unsigned group) {
+        /* IANA TLS Supported Groups registry, the groups clients offer today */
+        switch (group) {
+        case 0x0017: return "secp256r1";
+        case 0x0018: return "secp384r1";
+        case 0x0019: return "secp521r1";
+        case 0x001d: return "x25519";
+        case 0x001e: return "x448";
+        case 0x001f: return "brainpoolP256r1tls13";
+        case 0x0020: return "brainpoolP384r1tls13";
+        case 0x0021: return "brainpoolP512r1tls13";
+        case 0x0100: return "ffdhe2048";
+        case 0x0101: return "ffdhe3072";
+        case 0x0102: return "ffdhe4096";
+        case 0x0103: return "ffdhe6144";
+        case 0x0104: return "ffdhe8192";
+        case 0x11eb: return "SecP256r1MLKEM768";
+        case 0x11ec: return "X25519MLKEM768";
+        case 0x11ed: return "SecP384r1MLKEM1024";
+        case 0x6399: return "X25519Kyber768Draft00";
+        default: return NULL;
+        }
+}
+
 const char *outcome_to_string(Outcome o) {
         return o >= 0 && o < _OUTCOME_MAX ? outcome_table[o] : NULL;
 }

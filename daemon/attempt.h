@@ -36,6 +36,21 @@ typedef enum HandshakeStep {
         _STEP_INVALID = -EINVAL,
 } HandshakeStep;
 
+/* How the connection ended, whoever ended it. */
+typedef enum CloseKind {
+        CLOSE_UNKNOWN,           /* not recorded (rows written before tlswatch recorded it: NULL) */
+        CLOSE_CLOSE_NOTIFY,      /* the client sent close_notify */
+        CLOSE_FIN,               /* the client closed its side (FIN) without close_notify */
+        CLOSE_RESET,             /* the client reset the connection (RST) */
+        CLOSE_ALERT,             /* the client sent a fatal alert */
+        CLOSE_SERVER,            /* we closed: after our answer, our alert, or an error of ours */
+        CLOSE_IDLE_TIMEOUT,      /* we closed a connection that was idle after the handshake */
+        CLOSE_HANDSHAKE_TIMEOUT, /* we closed a handshake that did not complete in time */
+        CLOSE_SHUTDOWN,          /* we closed it because the server stopped */
+        _CLOSE_KIND_MAX,
+        _CLOSE_KIND_INVALID = -EINVAL,
+} CloseKind;
+
 /* A byte string chosen by the client, kept exactly as received. data is NUL-terminated for
  * convenience, but may contain NUL bytes: always use len. data == NULL means "absent" (SQL NULL). */
 typedef struct RawString {
@@ -68,6 +83,9 @@ typedef struct Attempt {
         uint64_t bytes_in, bytes_out;
         unsigned http_requests;
         RawString user_agent;
+
+        int64_t closed_us;    /* when the connection ended; 0 (NULL) if not known */
+        CloseKind close_kind; /* how it ended */
 } Attempt;
 
 Attempt *attempt_new(void);
@@ -84,6 +102,11 @@ void raw_string_clear(RawString *s);
 const char *outcome_to_string(Outcome o) _pure_;
 Outcome outcome_from_string(const char *s) _pure_;
 const char *handshake_step_to_string(HandshakeStep s) _pure_;
+/* "close_notify", "fin", ...; NULL for CLOSE_UNKNOWN (stored as NULL) */
+const char *close_kind_to_string(CloseKind k) _pure_;
+CloseKind close_kind_from_string(const char *s) _pure_;
+/* "x25519", "ffdhe2048", ... (IANA TLS Supported Groups); NULL for a number it does not name. */
+const char *tls_group_to_string(unsigned group) _pure_;
 HandshakeStep handshake_step_from_string(const char *s) _pure_;
 
 /* "certificate_unknown" for 46; NULL for a number that names no alert. */

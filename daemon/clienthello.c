@@ -250,8 +250,13 @@ CaptureState clienthello_capture_feed(ClientHelloCapture *c, const void *data, s
                         capture_fail(c, CAPTURE_MALFORMED, "empty handshake record");
                 else if (r.header_done)
                         c->records++;
-                else if (r.payload.len > 0)
+                else if (r.payload.len > 0) {
                         capture_payload(c, r.payload.data, r.payload.len);
+                        /* a record ended inside the handshake header: the header continues in the next one */
+                        if (s->remaining == 0 && c->hs_header_len > 0 &&
+                            c->hs_header_len < TLS_HANDSHAKE_HEADER_SIZE)
+                                c->header_split = true;
+                }
         }
 
         return c->state;

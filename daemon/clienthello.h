@@ -121,6 +121,7 @@ typedef struct ClientHelloCapture {
         size_t msg_allocated; /* bytes of msg allocated: a client announcing 64 KiB costs what it sent */
 
         uint64_t records;       /* handshake records that carried part of the ClientHello */
+        bool header_split;      /* the 4-byte handshake header itself spans records (Mbed TLS 3.6 fails) */
         bool released;          /* clienthello_capture_done() was called: from then on only scan */
         uint32_t announced_len; /* body length in the handshake header (also set for CAPTURE_TOO_BIG) */
         const char *reason;     /* static text, set with CAPTURE_MALFORMED / CAPTURE_TOO_BIG / NOT_TLS */

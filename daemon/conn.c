@@ -20,6 +20,13 @@
 #define DRAIN_HANDSHAKE_GRACE_US (10 * USEC_PER_SEC)
 #define DRAIN_REQUEST_GRACE_US (2 * USEC_PER_SEC)
 #define LINGER_MAX_BYTES (64 * 1024)
+/* A client that completes the handshake and closes within this time without sending a request has
+ * rejected the connection after the handshake (it checks the certificate only then: GnuTLS-based tools
+ * and w3m hang up 0-4 ms after it), unless another connection of the same client (address and stable JA4)
+ * served requests while this one was open: then it was a spare one, like a browser's unused preconnect
+ * (measured: Chromium and Firefox close theirs 0.3-1 s after the handshake when they exit right after a
+ * page, else they keep them for seconds). See tlswatchd(8), "Rejected after the handshake". */
+#define REJECT_AFTER_HANDSHAKE_US (1 * USEC_PER_SEC)
 
 typedef enum ConnPhase {
         CONN_HANDSHAKE,
@@ -43,6 +50,10 @@ struct Conn {
         ClientHelloCapture capture; /* inbound: first ClientHello + record scanner */
         RecordScanner out_scanner;  /* outbound: plaintext alerts we send */
         bool hello_seen, saw_hrr, saw_server_cert, saw_server_finished;
+        /* Output offset at which the message that ends our flight as far as a rejecting client is concerned
+         * (our Certificate, or the ServerHello that accepts a TLS 1.2 resumption) has been handed to the
+         * kernel; 0 while unknown. What we sent decides state_reached, not where Mbed TLS stands. */
+        uint64_t flight_mark;
         bool send_failed;
         bool corked;      /* handshake records sent with MSG_MORE and not pushed yet */
         bool local_fault; /* a socket error that is ours (out of memory or buffers), not the peer's */
@@ -81,9 +92,34 @@ static void conn_update_counters(Conn *c) {
         c->attempt->http_requests = c->requests;
 }
 
+/* Notes when and how the connection ended (the first call counts). */
+static void conn_closed(Conn *c, CloseKind kind) {
+        if (!c->attempt || c->attempt->close_kind != CLOSE_UNKNOWN)
+                return;
+        c->attempt->close_kind = kind;
+        c->attempt->closed_us = now_us();
+}
+
+/* How the client ended the connection, from the error Mbed TLS or our BIO returned. */
+static CloseKind close_kind_from_error(int ret) {
+        switch (ret) {
+        case 0: /* mbedtls_ssl_read(): EOF */
+        case MBEDTLS_ERR_SSL_CONN_EOF: return CLOSE_FIN;
+        case MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY: return CLOSE_CLOSE_NOTIFY;
+        case MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE: return CLOSE_ALERT;
+        case MBEDTLS_ERR_NET_CONN_RESET:
+        case MBEDTLS_ERR_NET_RECV_FAILED:
+        case MBEDTLS_ERR_NET_SEND_FAILED: return CLOSE_RESET;
+        default: return CLOSE_SERVER;
+        }
+}
+
 static void conn_record(Conn *c) {
         if (!c->attempt)
                 return;
+        conn_closed(c, CLOSE_SERVER); /* unless the cause was noted before */
+        if (c->requests > 0)
+                server_note_served_close(c->worker->server, c->attempt);
         if (c->attempt->ended_us == 0)
                 c->attempt->ended_us = now_us();
         conn_update_counters(c);
@@ -126,6 +162,13 @@ static bool conn_wait_io(Conn *c, int r) {
         return true;
 }
 
+/* Our flight counts as sent once its last byte was handed to the kernel: a client that rejects our
+ * certificate may answer (and close) before Mbed TLS finishes writing the rest of the flight. */
+static void conn_check_flight(Conn *c) {
+        if (c->flight_mark > 0 && c->out_scanner.bytes >= c->flight_mark)
+                conn_reach(c, STEP_SERVER_FLIGHT);
+}
+
 /* ---- BIO callbacks: the raw bytes pass here, so we see records Mbed TLS never reports ---- */
 
 /* Mbed TLS writes every handshake record with its own send(): a TLS 1.3 flight is 5 records, and with
@@ -160,6 +203,7 @@ static int conn_bio_send(void *userdata, const unsigned char *buf, size_t len) {
         }
         record_scanner_feed(&c->out_scanner, buf, (size_t) n);
         c->corked = c->corked || more;
+        conn_check_flight(c);
         return (int) n;
 }
 
@@ -311,6 +355,35 @@ static void conn_set_not_tls(Conn *c, int ret) {
                 conn_set_error(c, ret, "first bytes are not a TLS handshake record");
 }
 
+/* The supported_groups of the captured ClientHello, "ffdhe2048,ffdhe3072" (GREASE left out), or NULL. */
+static char *conn_offered_groups(Conn *c) {
+        _cleanup_free_ char *s = NULL;
+        ClientHello ch = {};
+        size_t len = 0, size;
+
+        if (!c->capture.msg || clienthello_parse(c->capture.msg, c->capture.msg_len, &ch) < 0 ||
+            !ch.has_supported_groups)
+                return NULL;
+        size = ch.supported_groups.n * 24 + 1; /* the longest name, a comma and a NUL fit in 24 */
+        s = malloc(size);
+        if (!s)
+                return NULL;
+        for (size_t i = 0; i < ch.supported_groups.n; i++) {
+                unsigned g = u16_list_get(&ch.supported_groups, i);
+                const char *name = tls_group_to_string(g);
+                char hex[8];
+
+                if ((g & 0x0f0f) == 0x0a0a) /* GREASE */
+                        continue;
+                if (!name) {
+                        (void) snprintf(hex, sizeof hex, "0x%04x", g);
+                        name = hex;
+                }
+                len += (size_t) snprintf(s + len, size - len, "%s%s", len > 0 ? "," : "", name);
+        }
+        return len > 0 ? TAKE_PTR(s) : NULL;
+}
+
 static void conn_handshake_failed(Conn *c, int ret) {
         Attempt *a = c->attempt;
         int alert;
@@ -318,8 +391,11 @@ static void conn_handshake_failed(Conn *c, int ret) {
         a->ended_us = now_us();
         a->resumed = conn_resumed(c);
         a->hello_retry = c->saw_hrr;
+        /* also when the ClientHello is incomplete: Mbed TLS gives up on a hello whose handshake header is
+         * split across records after the first one, and the rest is usually there already */
         if (ret == MBEDTLS_ERR_NET_CONN_RESET || ret == MBEDTLS_ERR_SSL_CONN_EOF ||
-            ret == MBEDTLS_ERR_NET_RECV_FAILED || ret == MBEDTLS_ERR_NET_SEND_FAILED)
+            ret == MBEDTLS_ERR_NET_RECV_FAILED || ret == MBEDTLS_ERR_NET_SEND_FAILED ||
+            c->capture.state == CAPTURE_NEED_MORE)
                 conn_drain_socket(c);
         conn_note_alert_sent(c);
 
@@ -358,6 +434,22 @@ static void conn_handshake_failed(Conn *c, int ret) {
         } else if (ret == MBEDTLS_ERR_NET_CONN_RESET || ret == MBEDTLS_ERR_NET_RECV_FAILED || ret == MBEDTLS_ERR_NET_SEND_FAILED) {
                 a->outcome = c->capture.scanner.bytes == 0 ? OUTCOME_NO_DATA : OUTCOME_PEER_RESET;
                 conn_set_error(c, ret, "connection reset by the client");
+        } else if (ret == MBEDTLS_ERR_SSL_INVALID_RECORD && c->hello_seen && c->capture.header_split) {
+                a->outcome = OUTCOME_TLS_ERROR;
+                conn_set_error(
+                        c,
+                        ret,
+                        "ClientHello's handshake header is split across TLS records (legal, RFC 8446 5.1), "
+                        "which Mbed TLS 3.6 cannot reassemble");
+        } else if (ret == MBEDTLS_ERR_SSL_HANDSHAKE_FAILURE && tls_private_state(&c->ssl) == MBEDTLS_SSL_HELLO_RETRY_REQUEST) {
+                _cleanup_free_ char *groups = conn_offered_groups(c);
+
+                a->outcome = OUTCOME_TLS_ERROR; /* Mbed TLS sends no alert here: it just closes */
+                conn_set_error(
+                        c,
+                        ret,
+                        "no key-exchange group in common: the client offers %s",
+                        groups ?: "none we know");
         } else if (c->capture.state == CAPTURE_TOO_BIG || c->capture.state == CAPTURE_MALFORMED) {
                 a->outcome = OUTCOME_TLS_ERROR;
                 conn_set_error(c, ret, "ClientHello %s", strna(c->capture.reason));
@@ -377,6 +469,7 @@ static void conn_handshake_failed(Conn *c, int ret) {
                         t += 6;
                 conn_set_error(c, ret, "%s", t);
         }
+        conn_closed(c, a->outcome == OUTCOME_PEER_ALERT ? CLOSE_ALERT : close_kind_from_error(ret));
         log_debug("Handshake from %s:%u failed: %s", a->peer_addr, a->peer_port, strna(a->error_text));
         conn_record(c);
         conn_linger(c);
@@ -424,8 +517,6 @@ static void conn_handshake(Conn *c) {
                         return;
                 }
                 st = tls_private_state(&c->ssl);
-                if (st == MBEDTLS_SSL_HELLO_RETRY_REQUEST)
-                        c->saw_hrr = true;
                 if (st == MBEDTLS_SSL_SERVER_CERTIFICATE)
                         c->saw_server_cert = true;
                 if (st == MBEDTLS_SSL_SERVER_FINISHED)
@@ -436,19 +527,21 @@ static void conn_handshake(Conn *c) {
                 r = mbedtls_ssl_handshake_step(&c->ssl);
 
                 after = tls_private_state(&c->ssl);
-                /* Our Certificate went out (Mbed TLS flushes each TLS 1.2 message in its own step): a client
-                 * that rejects it may answer before the rest of our flight is written, e.g. Chromium with
-                 * alert 46 and FIN while we still write ServerKeyExchange. */
-                if (r == 0 && st == MBEDTLS_SSL_SERVER_CERTIFICATE && after != st &&
-                    tls_private_output_pending(&c->ssl) == 0 && !c->send_failed)
-                        conn_reach(c, STEP_SERVER_FLIGHT);
-                /* Likewise our ServerHello that accepts a TLS 1.2 session resumption: Chromium rejects the
+                if (r == 0 && st == MBEDTLS_SSL_HELLO_RETRY_REQUEST && after != st)
+                        c->saw_hrr = true; /* written, not only attempted (no group in common fails here) */
+                /* Our Certificate is written (TLS 1.2 flushes it in this step, TLS 1.3 at the start of the
+                 * next one, before it signs): once those bytes are out, a client that rejects it may answer
+                 * before the rest of our flight is written, e.g. Chromium with alert 46 and FIN while we
+                 * still write ServerKeyExchange, or Python's alert 48 while we sign CertificateVerify.
+                 * Likewise our ServerHello that accepts a TLS 1.2 session resumption: Chromium rejects the
                  * remembered certificate right after it, while we may still write ChangeCipherSpec and
                  * Finished. */
-                if (r == 0 && st == MBEDTLS_SSL_SERVER_HELLO &&
-                    after == MBEDTLS_SSL_SERVER_CHANGE_CIPHER_SPEC &&
-                    tls_private_output_pending(&c->ssl) == 0 && !c->send_failed)
-                        conn_reach(c, STEP_SERVER_FLIGHT);
+                if (r == 0 && c->flight_mark == 0 && after != st &&
+                    (st == MBEDTLS_SSL_SERVER_CERTIFICATE ||
+                     (st == MBEDTLS_SSL_SERVER_HELLO && after == MBEDTLS_SSL_SERVER_CHANGE_CIPHER_SPEC))) {
+                        c->flight_mark = c->out_scanner.bytes + tls_private_output_pending(&c->ssl);
+                        conn_check_flight(c);
+                }
                 if (r == 0 && after != st &&
                     (st == MBEDTLS_SSL_CLIENT_KEY_EXCHANGE || st == MBEDTLS_SSL_CLIENT_CHANGE_CIPHER_SPEC ||
                      st == MBEDTLS_SSL_CLIENT_FINISHED))
@@ -546,8 +639,11 @@ static bool conn_http_parse(Conn *c) {
         case HTTP_PARSE_TOO_LARGE: conn_http_error(c, 431); return true;
         case HTTP_PARSE_DONE: break;
         }
-        if (c->requests == 0 && c->attempt && req.has_user_agent)
-                (void) raw_string_set(&c->attempt->user_agent, req.user_agent, req.user_agent_len);
+        if (c->requests == 0 && c->attempt) {
+                if (req.has_user_agent)
+                        (void) raw_string_set(&c->attempt->user_agent, req.user_agent, req.user_agent_len);
+                server_note_request(c->worker->server, c->attempt);
+        }
         conn_http_respond(c, &req);
         c->requests++;
         atomic_fetch_add(&c->worker->server->counters.http_requests, 1);
@@ -556,7 +652,8 @@ static bool conn_http_parse(Conn *c) {
         return true;
 }
 
-static void conn_close_tls(Conn *c) {
+static void conn_close_tls(Conn *c, CloseKind why) {
+        conn_closed(c, why);
         (void) mbedtls_ssl_close_notify(&c->ssl); /* best effort */
         conn_record(c);
         conn_linger(c);
@@ -566,6 +663,7 @@ static void conn_close_tls(Conn *c) {
 static void conn_http_peer_end(Conn *c, int r) {
         Attempt *a = c->attempt;
 
+        conn_closed(c, close_kind_from_error(r));
         if (a && r == MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE) {
                 int alert = tls_private_received_alert(&c->ssl, r);
 
@@ -580,6 +678,22 @@ static void conn_http_peer_end(Conn *c, int r) {
                                 strna(tls_alert_to_string(alert)),
                                 alert);
                 }
+        } else if (
+                a && c->requests == 0 && c->in_len == 0 &&
+                a->closed_us - a->ended_us <= REJECT_AFTER_HANDSHAKE_US &&
+                (a->close_kind == CLOSE_FIN || a->close_kind == CLOSE_CLOSE_NOTIFY ||
+                 a->close_kind == CLOSE_RESET) &&
+                !server_client_served_since(c->worker->server, a, a->started_us)) {
+                /* e.g. gnutls-cli, wget: they check the certificate after the handshake and hang up at once */
+                a->outcome = a->close_kind == CLOSE_RESET ? OUTCOME_PEER_RESET : OUTCOME_PEER_CLOSED;
+                conn_set_error(
+                        c,
+                        r,
+                        "client closed the connection %" PRIi64 ".%" PRIi64 " ms after the handshake, "
+                        "without a request (%s)",
+                        (a->closed_us - a->ended_us) / USEC_PER_MSEC,
+                        (a->closed_us - a->ended_us) % USEC_PER_MSEC / 100,
+                        close_kind_to_string(a->close_kind));
         }
         conn_record(c);
         conn_free(c);
@@ -595,6 +709,7 @@ static void conn_http(Conn *c) {
                         if (conn_wait_io(c, r))
                                 return;
                         if (r < 0) {
+                                conn_closed(c, close_kind_from_error(r));
                                 conn_record(c);
                                 conn_free(c);
                                 return;
@@ -606,13 +721,15 @@ static void conn_http(Conn *c) {
                         c->out = NULL;
                         c->out_len = c->out_off = 0;
                         if (c->close_after_write) {
-                                conn_close_tls(c);
+                                conn_close_tls(c, CLOSE_SERVER);
                                 return;
                         }
                         (void) conn_set_timer(c, c->worker->server->settings.idle_timeout_us);
                 }
                 if (c->close_after_write && c->out_off >= c->out_len) {
-                        conn_close_tls(c); /* also when the response could not be built (out of memory) */
+                        conn_close_tls(
+                                c,
+                                CLOSE_SERVER); /* also when the response could not be built (out of memory) */
                         return;
                 }
                 if (c->in_len > 0 && conn_http_parse(c))
@@ -622,7 +739,7 @@ static void conn_http(Conn *c) {
                         continue;
                 }
                 if (c->worker->draining && conn_between_requests(c)) {
-                        conn_close_tls(c);
+                        conn_close_tls(c, CLOSE_SHUTDOWN);
                         return;
                 }
                 if (!c->in) {
@@ -709,6 +826,7 @@ static int conn_on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
                 a->hello_retry = c->saw_hrr;
                 if (c->ssl_ready)
                         conn_note_alert_sent(c);
+                conn_closed(c, c->drain_cut ? CLOSE_SHUTDOWN : CLOSE_HANDSHAKE_TIMEOUT);
                 if (conn_not_tls(c))
                         conn_set_not_tls(c, 0);
                 else if (c->drain_cut) {
@@ -726,7 +844,9 @@ static int conn_on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
                 conn_free(c);
                 break;
         }
-        case CONN_HTTP: conn_close_tls(c); break; /* idle keep-alive connection */
+        case CONN_HTTP: /* idle keep-alive connection, or one whose request did not come in time */
+                conn_close_tls(c, c->drain_cut ? CLOSE_SHUTDOWN : CLOSE_IDLE_TIMEOUT);
+                break;
         case CONN_LINGER: conn_free(c); break;
         }
         return 0;
@@ -752,7 +872,7 @@ void conn_drain(Conn *c) {
         case CONN_LINGER: conn_free(c); break;
         case CONN_HTTP:
                 if (conn_between_requests(c))
-                        conn_close_tls(c);
+                        conn_close_tls(c, CLOSE_SHUTDOWN);
                 else
                         conn_cap_timer(c, DRAIN_REQUEST_GRACE_US); /* finish this request, then close */
                 break;

@@ -230,7 +230,7 @@ static unsigned count99(size_t n) {
         return (unsigned) MIN(n, (size_t) 99);
 }
 
-/* JA4_a, 10 characters; ja4_stable's first part is its first 6. */
+/* JA4_a, 10 characters; ja4_stable's first part is its first 6 and its last 2. */
 static void ja4_a(const ClientHello *ch, const Lists *l, char ret[static 11]) {
         const char *v = ja4_version(hello_version(ch));
         unsigned nc = count99(l->n_ciphers), ne = count99(l->n_exts);
@@ -299,10 +299,11 @@ static int ja4_stable_build(
         end = put_ja4_c(c, l->stable_exts, l->n_stable_exts, l);
 
         memcpy(ret, a, 6);
-        ret[6] = '_';
-        memcpy(ret + 7, hashed + 11, 12); /* JA4_b */
-        ret[19] = '_';
-        return ja4_hash12(c, (size_t) (end - c), l->n_stable_exts, ret + 20);
+        memcpy(ret + 6, a + 8, 2); /* the ALPN characters */
+        ret[8] = '_';
+        memcpy(ret + 9, hashed + 11, 12); /* JA4_b */
+        ret[21] = '_';
+        return ja4_hash12(c, (size_t) (end - c), l->n_stable_exts, ret + 22);
 }
 
 static int ja3_build(const ClientHello *ch, const Lists *l, Fingerprints *f) {

@@ -22,12 +22,13 @@
  *    JA4_r is a_b_c with the lists instead of hashes; JA4_o and JA4_ro use the original order and keep
  *    0000 and 0010 in the extension list.
  *
- *  - ja4_stable, the retry-grouping key of tlsreport (DESIGN.md, "stable JA4"):
- *      t13d15_8daaf6152771_0123456789ab
- *    JA4's protocol character, version, SNI flag and cipher count, '_', the cipher hash, '_', the hash of
- *    JA4_c's string computed also without extensions 0015 (padding), 0023 (session_ticket), 0029
- *    (pre_shared_key) and 002a (early_data). Extension count and ALPN characters are left out, so a
- *    client's fresh, resumed and ALPN-less retry hellos share it.
+ *  - ja4_stable, the retry-grouping key of tlsreport (tlsreport(1), "Retry sequences"):
+ *      t13d15h2_8daaf6152771_0123456789ab
+ *    JA4's protocol character, version, SNI flag, cipher count and ALPN characters, '_', the cipher hash,
+ *    '_', the hash of JA4_c's string computed also without extensions 0015 (padding), 0023
+ *    (session_ticket), 0029 (pre_shared_key) and 002a (early_data). The extension count is left out, so a
+ *    client's fresh and resumed hellos share it; the ALPN characters are kept, since programs on one TLS
+ *    library (curl and Python's urllib on OpenSSL) differ in little else.
  *
  * Hashes go through PSA (psa_hash_compute): psa_crypto_init() must have been called. */
 
@@ -36,7 +37,7 @@
 
 #define JA3_HASH_SIZE 33   /* 32 hex digits + NUL */
 #define JA4_SIZE 37        /* "t13d1516h2_8daaf6152771_e5627efa2ab1" + NUL */
-#define JA4_STABLE_SIZE 33 /* "t13d15_8daaf6152771_0123456789ab" + NUL */
+#define JA4_STABLE_SIZE 35 /* "t13d15h2_8daaf6152771_0123456789ab" + NUL */
 
 typedef struct Fingerprints {
         char ja3[JA3_HASH_SIZE];

@@ -120,6 +120,9 @@ static void add_columns(Builder *b, const Attempt *a) {
         add_uint(b, "TLSWATCH_BYTES_OUT", a->bytes_out);
         add_uint(b, "TLSWATCH_HTTP_REQUESTS", a->http_requests);
         add_raw(b, "TLSWATCH_USER_AGENT", &a->user_agent);
+        if (a->closed_us != 0)
+                add_int(b, "TLSWATCH_CLOSED_US", a->closed_us);
+        add_str(b, "TLSWATCH_CLOSE_KIND", close_kind_to_string(a->close_kind));
 }
 
 /* s itself when it is plain printable ASCII (the common case: our own strings), else an escaped copy in

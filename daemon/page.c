@@ -88,6 +88,9 @@ void attempt_json_fputs(FILE *f, const Attempt *a) {
         json_key_int(f, &first, "bytes_out", (int64_t) a->bytes_out);
         json_key_int(f, &first, "http_requests", a->http_requests);
         json_key_raw(f, &first, "user_agent", &a->user_agent);
+        if (a->closed_us != 0)
+                json_key_int(f, &first, "closed_us", a->closed_us);
+        json_key_str(f, &first, "close_kind", close_kind_to_string(a->close_kind));
         fputc('}', f);
 }
 

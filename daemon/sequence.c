@@ -9,6 +9,7 @@ typedef struct KeyEntry {
         uint64_t hash;
         char client[SEQUENCE_CLIENT_MAX];
         char *ja4;
+        const char *no_hello; /* static: sequence_no_hello_kind() */
         RawString sni;
         Sequence *open;
         int64_t last_us, last_ok_us; /* last_ok_us is INT64_MIN without a success */
@@ -59,6 +60,14 @@ static const struct {
                         "CA it "
                         "trusts, valid for the name the client uses.",
                 },
+        [PATTERN_CERT_REJECTED_OPEN] =
+                {
+                        "cert_rejected_open",
+                        "The client rejected the certificate and has not connected yet; its retry window is "
+                        "still open. Install the CA in the client's trust store or use a certificate from a "
+                        "CA "
+                        "it trusts.",
+                },
         [PATTERN_CERT_REJECTED_AFTER_OK] =
                 {
                         "cert_rejected_after_ok",
@@ -69,9 +78,11 @@ static const struct {
         [PATTERN_VERSION_MISMATCH] =
                 {
                         "version_mismatch",
-                        "Client and server have no TLS version in common; enable a version the client "
-                        "offers "
-                        "(--tls-min/--tls-max) or upgrade the client.",
+                        "Client and server have no TLS version in common; if the client offers TLS 1.2 or "
+                        "1.3, "
+                        "allow it (--tls-min/--tls-max), else upgrade the client: Mbed TLS 3.6 implements "
+                        "only "
+                        "TLS 1.2 and 1.3.",
                 },
         [PATTERN_NO_SHARED_CIPHER] =
                 {
@@ -98,9 +109,25 @@ static const struct {
                 {
                         "timeout",
                         "The client started the handshake but did not finish it in time; look for packet "
-                        "loss, a "
-                        "middlebox or an MTU problem on the path, or raise --handshake-timeout for slow "
-                        "clients.",
+                        "loss, a middlebox or an MTU problem on the path, or raise --handshake-timeout for "
+                        "slow clients.",
+                },
+        [PATTERN_IDLE] =
+                {
+                        "idle",
+                        "The client opened connections and sent nothing until the handshake timeout "
+                        "(sockets "
+                        "opened ahead of time, or a client that waits for the server to speak first, which "
+                        "TLS "
+                        "servers never do).",
+                },
+        [PATTERN_FRAGMENTED_HELLO] =
+                {
+                        "fragmented_hello",
+                        "The client split its ClientHello's handshake header across TLS records (legal, RFC "
+                        "8446 section 5.1), which Mbed TLS 3.6 cannot reassemble; the client cannot connect "
+                        "to "
+                        "any Mbed TLS 3.6 server until it sends the header in one record.",
                 },
         [PATTERN_TRANSIENT_THEN_OK] =
                 {
@@ -191,53 +218,31 @@ void sequence_client_key(const char *peer_addr, char ret[static SEQUENCE_CLIENT_
         ret[n] = '\0';
 }
 
-static bool alert_is_certificate(int alert) {
-        /* bad_certificate, unsupported_certificate, certificate_revoked, certificate_expired,
-         * certificate_unknown, unknown_ca */
-        return (alert >= 42 && alert <= 46) || alert == 48;
-}
-
 bool sequence_attempt_is_cert_rejection(const SequenceAttempt *a) {
-        if (a->outcome == OUTCOME_OK)
-                return false;
-        if (alert_is_certificate(a->alert_received))
-                return true;
-        return (a->outcome == OUTCOME_PEER_RESET || a->outcome == OUTCOME_PEER_CLOSED) &&
-                a->state_reached == STEP_SERVER_FLIGHT;
+        return evidence_is_cert_rejection(a->evidence);
 }
 
-static bool attempt_is_version_mismatch(const SequenceAttempt *a) {
-        return a->outcome != OUTCOME_OK && (a->alert_received == 70 || a->alert_sent == 70);
-}
-
-static bool attempt_is_no_shared(const SequenceAttempt *a) {
-        /* Mbed TLS answers "no common cipher suite/group/signature algorithm" with handshake_failure (40);
-         * insufficient_security (71) means the same from either side. */
-        return (a->outcome == OUTCOME_TLS_ERROR && a->alert_sent == 40) || a->alert_sent == 71 ||
-                (a->outcome == OUTCOME_PEER_ALERT && a->alert_received == 71);
-}
-
-static bool attempt_is_transient(const SequenceAttempt *a) {
-        return a->outcome == OUTCOME_TIMEOUT || a->outcome == OUTCOME_NO_DATA ||
-                ((a->outcome == OUTCOME_PEER_RESET || a->outcome == OUTCOME_PEER_CLOSED) &&
-                 a->state_reached < STEP_SERVER_FLIGHT);
+const char *sequence_no_hello_kind(const Attempt *a) {
+        if (a->ja4_stable && a->ja4_stable[0])
+                return NULL;
+        switch (attempt_evidence(a)) {
+        case EVIDENCE_NO_DATA: return "no_data";
+        case EVIDENCE_IDLE: return "idle";
+        case EVIDENCE_PLAIN_HTTP:
+        case EVIDENCE_NOT_TLS: return "not_tls";
+        default: return "partial"; /* some TLS bytes, no whole ClientHello */
+        }
 }
 
 Pattern sequence_classify(const Sequence *s) {
-        unsigned cert = 0, version = 0, cipher = 0, not_tls = 0, no_data = 0, timeout = 0, transient = 0,
-                 failures = 0;
+        unsigned n[_EVIDENCE_MAX] = {}, failures = 0, cert = 0, transient;
 
         FOREACH_ARRAY(a, s->attempts, s->n_details) {
                 if (a->outcome == OUTCOME_OK)
                         continue;
                 failures++;
+                n[a->evidence]++;
                 cert += sequence_attempt_is_cert_rejection(a);
-                version += attempt_is_version_mismatch(a);
-                cipher += attempt_is_no_shared(a);
-                not_tls += a->outcome == OUTCOME_NOT_TLS;
-                no_data += a->outcome == OUTCOME_NO_DATA;
-                timeout += a->outcome == OUTCOME_TIMEOUT;
-                transient += attempt_is_transient(a);
         }
 
         if (failures == 0)
@@ -245,20 +250,29 @@ Pattern sequence_classify(const Sequence *s) {
         if (cert > 0) {
                 if (s->outcome == SEQUENCE_OK)
                         return PATTERN_CERT_REJECTED_THEN_OK;
-                return s->after_ok ? PATTERN_CERT_REJECTED_AFTER_OK : PATTERN_CERT_REJECTED_ABANDONED;
+                if (s->after_ok)
+                        return PATTERN_CERT_REJECTED_AFTER_OK;
+                return s->outcome == SEQUENCE_OPEN ? PATTERN_CERT_REJECTED_OPEN
+                                                   : PATTERN_CERT_REJECTED_ABANDONED;
         }
-        if (version > 0)
+        if (n[EVIDENCE_VERSION] > 0)
                 return PATTERN_VERSION_MISMATCH;
-        if (cipher > 0)
+        if (n[EVIDENCE_NO_SHARED] > 0)
                 return PATTERN_NO_SHARED_CIPHER;
+        if (n[EVIDENCE_FRAGMENTED_HELLO] > 0)
+                return PATTERN_FRAGMENTED_HELLO;
         /* connections without a byte sent go along with whatever else the client did wrong */
-        if (not_tls > 0 && not_tls + no_data == failures)
+        if (n[EVIDENCE_PLAIN_HTTP] + n[EVIDENCE_NOT_TLS] > 0 &&
+            n[EVIDENCE_PLAIN_HTTP] + n[EVIDENCE_NOT_TLS] + n[EVIDENCE_NO_DATA] == failures)
                 return PATTERN_NOT_TLS;
-        if (no_data == failures)
+        if (n[EVIDENCE_NO_DATA] == failures)
                 return PATTERN_PROBE;
+        transient = n[EVIDENCE_NO_DATA] + n[EVIDENCE_IDLE] + n[EVIDENCE_STALLED] + n[EVIDENCE_BROKE_OFF];
         if (s->outcome == SEQUENCE_OK && transient == failures)
                 return PATTERN_TRANSIENT_THEN_OK;
-        if (timeout > 0 && timeout + no_data == failures)
+        if (n[EVIDENCE_IDLE] > 0 && n[EVIDENCE_IDLE] + n[EVIDENCE_NO_DATA] == failures)
+                return PATTERN_IDLE;
+        if (n[EVIDENCE_STALLED] > 0 && n[EVIDENCE_STALLED] + n[EVIDENCE_IDLE] + n[EVIDENCE_NO_DATA] == failures)
                 return PATTERN_TIMEOUT;
         return PATTERN_FAILED;
 }
@@ -385,18 +399,19 @@ static uint64_t hash_bytes(uint64_t h, const void *data, size_t len) {
         return h ^ (h >> 29);
 }
 
+/* ja4 is the stable JA4, or else the no-hello kind: the two never look alike. */
 static uint64_t key_hash(const char *client, const char *ja4, const RawString *sni) {
         uint64_t h = UINT64_C(0x243f6a8885a308d3);
 
         h = hash_bytes(h, client, strlen(client));
-        h = ja4 ? hash_bytes(h, ja4, strlen(ja4)) : h * 3 + 1;
+        h = hash_bytes(h, ja4, strlen(ja4));
         h = sni->data ? hash_bytes(h, sni->data, sni->len) : h * 5 + 2;
         h ^= h >> 31;
         return h * UINT64_C(0xbf58476d1ce4e5b9);
 }
 
 static bool key_equal(const KeyEntry *e, const char *client, const char *ja4, const RawString *sni) {
-        return streq(e->client, client) && streq_ptr(e->ja4, ja4) && !!e->sni.data == !!sni->data &&
+        return streq(e->client, client) && streq(e->ja4 ?: e->no_hello, ja4) && !!e->sni.data == !!sni->data &&
                 e->sni.len == sni->len && (e->sni.len == 0 || memcmp(e->sni.data, sni->data, sni->len) == 0);
 }
 
@@ -566,7 +581,13 @@ alloc_with_key(size_t size, const char *ja4, const RawString *sni, char **ret_ja
 }
 
 static int sequencer_add_entry(
-        Sequencer *s, uint64_t h, const char *client, const char *ja4, const RawString *sni, KeyEntry **ret) {
+        Sequencer *s,
+        uint64_t h,
+        const char *client,
+        const char *ja4,
+        const char *no_hello,
+        const RawString *sni,
+        KeyEntry **ret) {
         _cleanup_(key_entry_freep) KeyEntry *e = NULL;
         RawString sni_copy;
         char *ja4_copy;
@@ -577,6 +598,7 @@ static int sequencer_add_entry(
         if (!e)
                 return -ENOMEM;
         e->ja4 = ja4_copy;
+        e->no_hello = no_hello;
         e->sni = sni_copy;
         e->hash = h;
         memcpy(e->client, client, SEQUENCE_CLIENT_MAX);
@@ -597,6 +619,7 @@ static int sequence_new(Sequencer *s, const KeyEntry *e, int64_t t, Sequence **r
         if (!q)
                 return -ENOMEM;
         q->ja4 = ja4_copy;
+        q->no_hello = e->no_hello;
         q->sni = sni_copy;
         q->attempts = q->attempts_inline;
         q->n_details_allocated = ELEMENTSOF(q->attempts_inline);
@@ -611,6 +634,8 @@ static int sequence_new(Sequencer *s, const KeyEntry *e, int64_t t, Sequence **r
 }
 
 static int sequence_add(Sequence *q, const Attempt *a, int64_t t) {
+        if (q->n_attempts == 0 && a->offered_versions)
+                (void) snprintf(q->offered_versions, sizeof q->offered_versions, "%s", a->offered_versions);
         q->n_attempts++;
         q->n_failures += outcome_is_failure(a->outcome);
         q->last_us = t;
@@ -637,6 +662,12 @@ static int sequence_add(Sequence *q, const Attempt *a, int64_t t) {
                         (int16_t) (a->alert_received >= 0 && a->alert_received < 256 ? a->alert_received : -1),
                 .alert_sent = (int16_t) (a->alert_sent >= 0 && a->alert_sent < 256 ? a->alert_sent : -1),
                 .resumed = a->resumed,
+                .used = a->http_requests > 0,
+                .evidence = attempt_evidence(a),
+                .close_kind = a->close_kind,
+                .after_hs_ms = a->closed_us > 0 && a->ended_us > 0 && a->closed_us >= a->ended_us
+                        ? (int32_t) MIN((a->closed_us - a->ended_us) / USEC_PER_MSEC, (int64_t) INT32_MAX)
+                        : -1,
         };
         return 0;
 }
@@ -652,7 +683,7 @@ static void sequencer_queue(Sequencer *s, Sequence *q) {
 
 int sequencer_feed(Sequencer *s, const Attempt *a) {
         char client[SEQUENCE_CLIENT_MAX];
-        const char *ja4;
+        const char *ja4, *no_hello;
         KeyEntry *e;
         uint64_t h;
         int64_t t;
@@ -664,11 +695,12 @@ int sequencer_feed(Sequencer *s, const Attempt *a) {
         sequencer_expire(s);
 
         sequence_client_key(a->peer_addr, client);
-        ja4 = a->ja4_stable && a->ja4_stable[0] ? a->ja4_stable : NULL;
-        h = key_hash(client, ja4, &a->sni);
-        e = sequencer_find(s, h, client, ja4, &a->sni);
+        no_hello = sequence_no_hello_kind(a);
+        ja4 = no_hello ? NULL : a->ja4_stable;
+        h = key_hash(client, ja4 ?: no_hello, &a->sni);
+        e = sequencer_find(s, h, client, ja4 ?: no_hello, &a->sni);
         if (!e) {
-                r = sequencer_add_entry(s, h, client, ja4, &a->sni, &e);
+                r = sequencer_add_entry(s, h, client, ja4, no_hello, &a->sni, &e);
                 if (r < 0)
                         return r;
         } else {
@@ -722,7 +754,7 @@ int sequencer_flush(Sequencer *s, int64_t now_us) {
 
 const Sequence *sequencer_current(Sequencer *s, const Attempt *a) {
         char client[SEQUENCE_CLIENT_MAX];
-        const char *ja4 = a->ja4_stable && a->ja4_stable[0] ? a->ja4_stable : NULL;
+        const char *ja4 = sequence_no_hello_kind(a) ?: a->ja4_stable;
         KeyEntry *e;
 
         sequence_client_key(a->peer_addr, client);

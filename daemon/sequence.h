@@ -7,17 +7,20 @@
  * are still open (plus the finished ones that wait for an earlier, still open one), so memory is bounded by
  * what happened within the retry window, not by the number of attempts.
  *
- * Grouping (DESIGN.md, "Report contract"): the key is the client (IPv4 address, or the /64 of an IPv6
- * address), the SNI and the stable JA4 (attempts without a ClientHello have none and group by client and
- * SNI alone). An attempt joins its key's open sequence when it starts within burst_gap of the previous
- * attempt, or when the previous attempt failed and it starts within retry_window of it (both limits
- * inclusive). A sequence ends with its first successful attempt (included); without success it is
- * abandoned once retry_window has passed since its last attempt, and open until then. */
+ * Grouping (tlsreport(1), "Retry sequences"): the key is the client (IPv4 address, or the /64 of an IPv6
+ * address), the SNI and the stable JA4; attempts without a ClientHello have none and group by client, SNI
+ * and what they did instead (no_data, idle, not_tls, partial), so that a port check, an idle socket and a
+ * plain-HTTP request from one host tell their own stories. An attempt joins its key's open sequence when it
+ * starts within burst_gap of the previous attempt, or when the previous attempt failed and it starts within
+ * retry_window of it (both limits inclusive). A sequence ends with its first successful attempt (included);
+ * without success it is abandoned once retry_window has passed since its last attempt, and open until then.
+ */
 
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "attempt.h"
+#include "evidence.h"
 
 #define SEQUENCE_BURST_GAP_DEFAULT_US (2 * USEC_PER_SEC)
 #define SEQUENCE_RETRY_WINDOW_DEFAULT_US (600 * USEC_PER_SEC)
@@ -39,13 +42,16 @@ typedef enum SequenceOutcome {
 typedef enum Pattern {
         PATTERN_CLEAN,                 /* one successful attempt */
         PATTERN_CERT_REJECTED_THEN_OK, /* certificate rejections (alert or close after our flight), then ok */
-        PATTERN_CERT_REJECTED_ABANDONED, /* certificate rejections, never a success */
+        PATTERN_CERT_REJECTED_ABANDONED, /* certificate rejections, never a success, window passed */
+        PATTERN_CERT_REJECTED_OPEN,      /* certificate rejections, no success yet, window still open */
         PATTERN_CERT_REJECTED_AFTER_OK,  /* rejections right after the key's success: parallel preconnects */
         PATTERN_VERSION_MISMATCH,        /* protocol_version alert either way */
         PATTERN_NO_SHARED_CIPHER,  /* handshake_failure/insufficient_security from us: nothing common */
         PATTERN_NOT_TLS,           /* the client did not speak TLS */
         PATTERN_PROBE,             /* connections that sent nothing */
-        PATTERN_TIMEOUT,           /* every failure is a handshake timeout, no success */
+        PATTERN_TIMEOUT,           /* handshakes started and not finished in time, no success */
+        PATTERN_IDLE,              /* connections that sent nothing until our handshake timeout */
+        PATTERN_FRAGMENTED_HELLO,  /* ClientHello header split across records: Mbed TLS 3.6 refuses it */
         PATTERN_TRANSIENT_THEN_OK, /* resets, closes or timeouts before our flight, then ok */
         PATTERN_FAILED,            /* anything else */
         _PATTERN_MAX,
@@ -59,12 +65,18 @@ typedef struct SequenceAttempt {
         HandshakeStep state_reached;
         int16_t alert_received, alert_sent; /* -1 if none */
         bool resumed;
+        bool used;            /* ok: at least one HTTP request on the connection */
+        Evidence evidence;    /* attempt_evidence() */
+        CloseKind close_kind; /* how the connection ended */
+        int32_t after_hs_ms;  /* closed this long after the handshake completed; -1 if not known */
 } SequenceAttempt;
 
 typedef struct Sequence {
         char client[SEQUENCE_CLIENT_MAX]; /* "192.0.2.7" or "2001:db8:1:2::/64" */
         char *ja4;                        /* stable JA4, NULL for attempts without a ClientHello */
-        RawString sni;                    /* raw, as the client sent it; data NULL if absent */
+        const char *no_hello;      /* without a ClientHello: "no_data", "idle", "not_tls", "partial" */
+        char offered_versions[48]; /* the first attempt's, "" if none (truncated) */
+        RawString sni;             /* raw, as the client sent it; data NULL if absent */
         int64_t first_us, last_us;
         unsigned n_attempts, n_failures;
         SequenceAttempt *attempts; /* the first MIN(n_attempts, SEQUENCE_DETAILS_MAX) */
@@ -112,6 +124,11 @@ const Sequence *sequencer_current(Sequencer *s, const Attempt *a);
 /* Number of sequences held (open, or finished and waiting for an earlier one). */
 size_t sequencer_held(Sequencer *s);
 
+/* The fingerprint part of the key: the stable JA4, or what an attempt without a ClientHello did. */
+static inline const char *sequence_key_fingerprint(const Sequence *s) {
+        return s->ja4 ?: s->no_hello ?: "-";
+}
+
 /* The pattern of a sequence as it stands (outcome and attempts as recorded). */
 Pattern sequence_classify(const Sequence *s);
 
@@ -127,13 +144,18 @@ const char *sequence_attempt_token(const SequenceAttempt *a, bool ascii, char bu
 void sequence_client_key(const char *peer_addr, char ret[static SEQUENCE_CLIENT_MAX]);
 
 /* Whether an attempt failed because the client rejected our certificate: it sent a certificate alert
- * (42-46, 48), or it reset/closed the connection right after our flight without answering it (what
- * Chromium's alert 46 looks like when the server never reads it, e.g. -0x50 with TLS 1.2). */
+ * (42-46, 48), it reset/closed the connection right after our flight without answering it (what
+ * Chromium's alert 46 looks like when the server never reads it, e.g. -0x50 with TLS 1.2), or it completed
+ * the handshake and hung up at once without a request (GnuTLS-based tools, w3m). */
 bool sequence_attempt_is_cert_rejection(const SequenceAttempt *a);
+/* The key part of an attempt without a ClientHello ("no_data", "idle", "not_tls", "partial"); NULL for an
+ * attempt that has a stable JA4. */
+const char *sequence_no_hello_kind(const Attempt *a);
 
 const char *sequence_outcome_to_string(SequenceOutcome o) _pure_;
 SequenceOutcome sequence_outcome_from_string(const char *s) _pure_;
 const char *pattern_to_string(Pattern p) _pure_;
 Pattern pattern_from_string(const char *s) _pure_;
-/* One plain sentence: the likely cause and the fix. */
+/* One plain sentence per pattern, the same for every client (diagnosis.h builds the one a report shows
+ * from the evidence). */
 const char *pattern_diagnosis(Pattern p) _pure_;

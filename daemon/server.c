@@ -203,6 +203,7 @@ int server_new(const ServerSettings *settings, int *listen_fds, size_t n_listen_
         s->n_listen_fds = n_listen_fds;
         s->store = store;
         pthread_mutex_init(&s->tls_lock, NULL);
+        pthread_mutex_init(&s->activity_lock, NULL);
         r = tls_shared_new(&s->tls_shared);
         if (r < 0)
                 return r;
@@ -239,6 +240,7 @@ Server *server_free(Server *s) {
         store_free(s->store);
         journal_sink_free(s->journal);
         pthread_mutex_destroy(&s->tls_lock);
+        pthread_mutex_destroy(&s->activity_lock);
         free(s);
         return NULL;
 }
@@ -341,4 +343,45 @@ int server_status_format(Server *s, char *buf, size_t size) {
                 atomic_load(&s->counters.rejected),
                 store_line,
                 journal_line);
+}
+
+static uint64_t activity_key(const Attempt *a) {
+        uint64_t h = UINT64_C(0xcbf29ce484222325); /* FNV-1a over "addr\0ja4_stable" */
+
+        for (const char *p = a->peer_addr; *p; p++)
+                h = (h ^ (uint8_t) *p) * UINT64_C(0x100000001b3);
+        h = (h ^ 0) * UINT64_C(0x100000001b3);
+        for (const char *p = strempty(a->ja4_stable); *p; p++)
+                h = (h ^ (uint8_t) *p) * UINT64_C(0x100000001b3);
+        return h | 1; /* 0 marks an empty slot */
+}
+
+void server_note_request(Server *s, const Attempt *a) {
+        uint64_t key = activity_key(a);
+        ServerActivity *slot = &s->activity[key % SERVER_ACTIVITY_SLOTS];
+
+        pthread_mutex_lock(&s->activity_lock);
+        *slot = (ServerActivity){.key = key, .request_us = now_realtime_us()};
+        pthread_mutex_unlock(&s->activity_lock);
+}
+
+void server_note_served_close(Server *s, const Attempt *a) {
+        uint64_t key = activity_key(a);
+        ServerActivity *slot = &s->activity[key % SERVER_ACTIVITY_SLOTS];
+
+        pthread_mutex_lock(&s->activity_lock);
+        if (slot->key == key && slot->request_us <= a->closed_us)
+                slot->closed_us = a->closed_us;
+        pthread_mutex_unlock(&s->activity_lock);
+}
+
+bool server_client_served_since(Server *s, const Attempt *a, int64_t since_us) {
+        uint64_t key = activity_key(a);
+        const ServerActivity *slot = &s->activity[key % SERVER_ACTIVITY_SLOTS];
+        bool r;
+
+        pthread_mutex_lock(&s->activity_lock);
+        r = slot->key == key && (slot->closed_us == 0 || slot->closed_us >= since_us);
+        pthread_mutex_unlock(&s->activity_lock);
+        return r;
 }

@@ -41,6 +41,15 @@ typedef struct Worker {
         bool draining;
 } Worker;
 
+/* Per client (address and stable JA4): its last connection that served a request, when it did and when it
+ * closed (0 while open). Direct-mapped; a collision overwrites, which at worst makes a rejection after
+ * the handshake look like an unused connection. */
+#define SERVER_ACTIVITY_SLOTS 4096
+typedef struct ServerActivity {
+        uint64_t key;
+        int64_t request_us, closed_us;
+} ServerActivity;
+
 typedef struct ServerCounters {
         atomic_uint_fast64_t accepted, ok, failed, rejected, http_requests;
         atomic_uint open;
@@ -61,6 +70,9 @@ struct Server {
         JournalSink *journal;
         ServerCounters counters;
         atomic_bool draining;
+
+        pthread_mutex_t activity_lock;
+        ServerActivity activity[SERVER_ACTIVITY_SLOTS];
 };
 
 /* Takes ownership of the listening fds and of store; starts the journal sender per settings->journal_mode. */
@@ -81,6 +93,15 @@ void server_drain(Server *s);
 
 /* Hands a finished record to the sinks (journald per --journal, then the store). Takes ownership. */
 void server_record(Server *s, Attempt *a);
+
+/* Notes that a connection of this client (a's address and stable JA4) serves its first request now, and
+ * that it closed. */
+void server_note_request(Server *s, const Attempt *a);
+void server_note_served_close(Server *s, const Attempt *a);
+/* Whether a connection of this client that served requests was open at some time since since_us: then a
+ * connection of it that completed the handshake and closed without a request was a spare one (a browser's
+ * preconnect), not a rejection. */
+bool server_client_served_since(Server *s, const Attempt *a, int64_t since_us);
 
 /* A STATUS= line with live counters. */
 int server_status_format(Server *s, char *buf, size_t size);

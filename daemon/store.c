@@ -36,7 +36,7 @@ static const char store_pragmas[] =
         "started_us, ended_us, peer_addr, peer_port, local_addr, local_port, outcome, state_reached, "     \
         "alert_received, alert_sent, tls_error, error_text, offered_versions, version, cipher, sni, "      \
         "alpn_offered, alpn, ja3, ja3_full, ja4, ja4_r, ja4_o, ja4_ro, ja4_stable, hello_retry, resumed, " \
-        "bytes_in, bytes_out, http_requests, user_agent"
+        "bytes_in, bytes_out, http_requests, user_agent, closed_us, close_kind"
 
 enum {
         STMT_BEGIN,
@@ -53,7 +53,8 @@ static const char *const stmt_sql[_STMT_MAX] = {
         [STMT_ROLLBACK] = "ROLLBACK",
         [STMT_INSERT] = ("INSERT INTO attempts (" STORE_COLUMNS ") VALUES "
                          "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, "
-                         "?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31)"),
+                         "?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, "
+                         "?33)"),
         [STMT_PRUNE] = ("DELETE FROM attempts WHERE id IN "
                         "(SELECT id FROM attempts WHERE started_us < ?1 ORDER BY started_us LIMIT ?2)"),
 };
@@ -510,6 +511,8 @@ static int store_insert(Store *s, const Attempt *a) {
         BIND(sqlite3_bind_int64(st, i, clamp_u64(a->bytes_out)));
         BIND(sqlite3_bind_int64(st, i, a->http_requests));
         BIND(bind_raw(st, i, &a->user_agent));
+        BIND(a->closed_us != 0 ? sqlite3_bind_int64(st, i, a->closed_us) : sqlite3_bind_null(st, i));
+        BIND(bind_text(st, i, close_kind_to_string(a->close_kind)));
 #undef BIND
 
         if (rc == SQLITE_OK)
@@ -1080,6 +1083,10 @@ static int store_row_to_attempt(sqlite3_stmt *st, Attempt **ret) {
         r = column_raw(st, i++, &a->user_agent);
         if (r < 0)
                 return r;
+        a->closed_us = sqlite3_column_int64(st, i++); /* NULL reads as 0 */
+        a->close_kind = close_kind_from_string((const char *) sqlite3_column_text(st, i++));
+        if (a->close_kind < 0)
+                return -EBADMSG;
         *ret = TAKE_PTR(a);
         return 0;
 }

@@ -272,7 +272,7 @@ static void test_counts_and_empty(void) {
                        "empty lists hash to zeros (ja4_o)");
                 is_str(res.fp.ja4_r, "t12i000000__", "empty raw lists");
                 is_str(res.fp.ja3_full, "771,,,,", "empty JA3 fields");
-                is_str(res.fp.ja4_stable, "t12i00_000000000000_000000000000", "ja4_stable of empty lists");
+                is_str(res.fp.ja4_stable, "t12i0000_000000000000_000000000000", "ja4_stable of empty lists");
         }
         result_done(&res);
 
@@ -371,8 +371,8 @@ static void test_stable(void) {
         static const char *const alpn[] = {"h2"};
         static const size_t alpn_len[] = {2};
         static const uint16_t sigs[] = {0x0403};
-        Buf e1 = {}, e2 = {};
-        Result a, b;
+        Buf e1 = {}, e2 = {}, e3 = {};
+        Result a, b, c;
 
         /* Fresh hello. */
         ext_sni(&e1, "example.com");
@@ -380,26 +380,40 @@ static void test_stable(void) {
         ext_u16_list(&e1, 0x000d, sigs, 1, false);
         ext_raw(&e1, 0x0017, NULL, 0);
         ext_raw(&e1, 0x0015, "\x00\x00", 2);
-        /* Resumed retry without ALPN: session_ticket, early_data, pre_shared_key, no padding. */
+        /* Resumed retry: session_ticket, early_data, pre_shared_key, no padding. */
         ext_sni(&e2, "example.com");
+        ext_alpn(&e2, alpn, alpn_len, 1);
         ext_u16_list(&e2, 0x000d, sigs, 1, false);
         ext_raw(&e2, 0x0017, NULL, 0);
         ext_raw(&e2, 0x0023, "ticket", 6);
         ext_raw(&e2, 0x002a, NULL, 0);
         ext_raw(&e2, 0x0029, "\x00\x00\x00\x00", 4);
+        /* Another program on the same library: the same offer without ALPN (curl and Python's urllib) */
+        ext_sni(&e3, "example.com");
+        ext_u16_list(&e3, 0x000d, sigs, 1, false);
+        ext_raw(&e3, 0x0017, NULL, 0);
+        ext_raw(&e3, 0x0015, "\x00\x00", 2);
 
         if (fp_of(&e1, 0x0303, some_ciphers, 3, &a) && fp_of(&e2, 0x0303, some_ciphers, 3, &b)) {
                 ok(!streq(a.fp.ja4, b.fp.ja4), "fresh and resumed hellos differ in ja4");
                 is_str(a.fp.ja4_stable, b.fp.ja4_stable, "but share ja4_stable");
                 /* sha256("000d,0017_0403")[:12], computed independently */
-                is_str(a.fp.ja4_stable, "t12d03_58a34ed92d94_eae628536efc", "ja4_stable format");
-                ok(strncmp(a.fp.ja4_stable + 7, a.fp.ja4 + 11, 12) == 0, "JA4's cipher hash");
+                /* sha256("000d,0017_0403")[:12]: the extension hash leaves out SNI and ALPN */
+                is_str(a.fp.ja4_stable, "t12d03h2_58a34ed92d94_eae628536efc", "ja4_stable format");
+                ok(strncmp(a.fp.ja4_stable + 9, a.fp.ja4 + 11, 12) == 0, "JA4's cipher hash");
                 ok(b.ch.has_psk && b.ch.has_early_data && !a.ch.has_psk, "PSK and early data presence");
+        }
+        if (fp_of(&e3, 0x0303, some_ciphers, 3, &c)) {
+                is_str(c.fp.ja4_stable, "t12d0300_58a34ed92d94_eae628536efc", "without ALPN: ja4_stable format");
+                ok(!streq(a.fp.ja4_stable, c.fp.ja4_stable),
+                   "an offer without ALPN has a ja4_stable of its own");
         }
         result_done(&a);
         result_done(&b);
+        result_done(&c);
         buf_free(&e1);
         buf_free(&e2);
+        buf_free(&e3);
 }
 
 static void test_fill_attempt(void) {

@@ -180,7 +180,7 @@ static int on_sequence(const Sequence *q, void *userdata) {
         report_summary_add_sequence(c->summary, q);
         report_clients_add_sequence(c->clients, q);
         if (c->list && (c->all || q->n_failures > 0))
-                report_output_sequence(c->out, q, report_labels_get(c->labels, q->ja4, NULL, NULL));
+                (void) report_output_sequence_labelled(c->out, q, c->labels);
         return 0;
 }
 
@@ -361,7 +361,7 @@ static void test_json_line_escaping(void) {
                                 ok(false, "open_memstream");
                                 return;
                         }
-                        report_output_sequence(&o, &q, NULL);
+                        report_output_sequence(&o, &q, NULL, pattern_diagnosis(q.pattern));
                         fclose(o.f);
 
                         fputs("\"sni\":", f);

@@ -57,7 +57,8 @@ static void reset(void) {
 }
 
 /* A compact description of an attempt: "A46" alert 46 after our flight, "OK", "R" reset after our flight,
- * "r" reset before it, "N" no data, "H" not TLS, "T" timeout, "E70" we sent alert 70, "S" server error;
+ * "r" reset before it, "N" no data, "H" not TLS, "T" timeout after part of a hello, "I" timeout without a
+ * byte (idle), "E70" we sent alert 70, "S" server error, "C" completed the handshake and hung up at once;
  * a trailing '+' marks a resumed hello. */
 static int feed(Sequencer *sq, const char *client, const char *ja4, const char *sni, int64_t t, const char *what) {
         Attempt a = {
@@ -100,7 +101,22 @@ static int feed(Sequencer *sq, const char *client, const char *ja4, const char *
                 a.state_reached = STEP_CONNECTED;
                 a.ja4_stable = NULL;
                 break;
-        case 'T': a.outcome = OUTCOME_TIMEOUT; break;
+        case 'T':
+                a.outcome = OUTCOME_TIMEOUT;
+                a.state_reached = STEP_CONNECTED;
+                a.bytes_in = 100;
+                break;
+        case 'I':
+                a.outcome = OUTCOME_TIMEOUT;
+                a.state_reached = STEP_CONNECTED;
+                a.ja4_stable = NULL;
+                break;
+        case 'C':
+                a.outcome = OUTCOME_PEER_CLOSED;
+                a.state_reached = STEP_DONE;
+                a.close_kind = CLOSE_FIN;
+                a.closed_us = a.ended_us + MS(1);
+                break;
         case 'E':
                 a.outcome = OUTCOME_TLS_ERROR;
                 a.state_reached = STEP_CLIENT_HELLO;
@@ -185,7 +201,7 @@ static void test_firefox(void) {
         assert_se_ok(sequencer_new(NULL, collect, NULL, &sq));
         t = feed_list(sq, "192.0.2.7", FIREFOX, T0, 300, "A42 A42 A42");
         is_int(sequencer_flush(sq, t + SEC(10)), 0, "flush within the window");
-        check(0, "\u271742 \u271742 \u271742", PATTERN_CERT_REJECTED_ABANDONED, SEQUENCE_OPEN);
+        check(0, "\u271742 \u271742 \u271742", PATTERN_CERT_REJECTED_OPEN, SEQUENCE_OPEN);
 
         reset();
         sq = sequencer_free(sq);
@@ -193,6 +209,20 @@ static void test_firefox(void) {
         t = feed_list(sq, "192.0.2.7", FIREFOX, T0, 300, "A42 A42 A42");
         is_int(sequencer_flush(sq, t + SEC(601)), 0, "flush after the window");
         check(0, "\u271742 \u271742 \u271742", PATTERN_CERT_REJECTED_ABANDONED, SEQUENCE_ABANDONED);
+}
+
+static void test_no_hello_kinds(void) {
+        _cleanup_(sequencer_freep) Sequencer *sq = NULL;
+        Pattern want[] = {PATTERN_PROBE, PATTERN_NOT_TLS, PATTERN_IDLE};
+
+        diag("one host's port check, plain-HTTP request and idle socket: three stories, not one");
+        reset();
+        assert_se_ok(sequencer_new(NULL, collect, NULL, &sq));
+        feed_list(sq, "192.0.2.77", NULL, T0, 200, "N H I");
+        is_int(sequencer_flush(sq, T0 + SEC(3600)), 0, "flush");
+        is_int(n_results, 3, "three sequences");
+        for (unsigned i = 0; i < MIN(n_results, 3u); i++)
+                is_str(pattern_to_string(results[i].pattern), pattern_to_string(want[i]), "sequence %u", i);
 }
 
 static void test_tls12_reset(void) {
@@ -218,7 +248,9 @@ static void test_patterns(void) {
                 {"A70", true, "\u271770", PATTERN_VERSION_MISMATCH, SEQUENCE_ABANDONED},
                 {"E40", true, "\u2717s40", PATTERN_NO_SHARED_CIPHER, SEQUENCE_ABANDONED},
                 {"H H", false, "\u2717tls \u2717tls", PATTERN_NOT_TLS, SEQUENCE_ABANDONED},
-                {"H N", false, "\u2717tls \u2717none", PATTERN_NOT_TLS, SEQUENCE_ABANDONED},
+                {"I I", false, "\u2717time \u2717time", PATTERN_IDLE, SEQUENCE_ABANDONED},
+                {"C C", true, "\u2717fin \u2717fin", PATTERN_CERT_REJECTED_ABANDONED, SEQUENCE_ABANDONED},
+                {"C OK", true, "\u2717fin \u2713", PATTERN_CERT_REJECTED_THEN_OK, SEQUENCE_OK},
                 {"N N N", false, "\u2717none \u2717none \u2717none", PATTERN_PROBE, SEQUENCE_ABANDONED},
                 {"T T", true, "\u2717time \u2717time", PATTERN_TIMEOUT, SEQUENCE_ABANDONED},
                 {"r T OK", true, "\u2717rst \u2717time \u2713", PATTERN_TRANSIENT_THEN_OK, SEQUENCE_OK},
@@ -307,7 +339,7 @@ static void test_interleaved(void) {
         is_str(results[0].client, "192.0.2.1", "first is client 1");
         check(1, "\u271746 \u2713", PATTERN_CERT_REJECTED_THEN_OK, SEQUENCE_OK);
         is_str(results[1].client, "192.0.2.2", "second is client 2");
-        check(2, "\u271742", PATTERN_CERT_REJECTED_ABANDONED, SEQUENCE_OPEN);
+        check(2, "\u271742", PATTERN_CERT_REJECTED_OPEN, SEQUENCE_OPEN);
         is_str(results[2].ja4, FIREFOX, "third is the Firefox family");
         check(3, "\u2713", PATTERN_CLEAN, SEQUENCE_OK);
         for (unsigned i = 1; i < n_results; i++)
@@ -374,7 +406,7 @@ static void test_ipv6(void) {
         is_int(n_results, 2, "two sequences");
         check(0, "\u271746 \u2713", PATTERN_CERT_REJECTED_THEN_OK, SEQUENCE_OK);
         is_str(results[0].client, "2001:db8:1:2::/64", "keyed by the /64");
-        check(1, "\u271746", PATTERN_CERT_REJECTED_ABANDONED, SEQUENCE_OPEN);
+        check(1, "\u271746", PATTERN_CERT_REJECTED_OPEN, SEQUENCE_OPEN);
 }
 
 static void test_current_and_cap(void) {
@@ -393,9 +425,7 @@ static void test_current_and_cap(void) {
         if (ok(cur != NULL, "current sequence found")) {
                 is_int(cur->n_attempts, SEQUENCE_DETAILS_MAX + 44, "all attempts counted");
                 is_int(cur->n_details, SEQUENCE_DETAILS_MAX, "details capped");
-                is_str(pattern_to_string(sequence_classify(cur)),
-                       "cert_rejected_abandoned",
-                       "diagnosed while open");
+                is_str(pattern_to_string(sequence_classify(cur)), "cert_rejected_open", "diagnosed while open");
         }
         strcpy(a.peer_addr, "203.0.113.6");
         ok(sequencer_current(sq, &a) == NULL, "no sequence for another client");
@@ -530,6 +560,7 @@ int main(void) {
         test_chromium_proceed();
         test_preconnect_after_ok();
         test_firefox();
+        test_no_hello_kinds();
         test_tls12_reset();
         test_patterns();
         test_limits();

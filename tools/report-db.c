@@ -7,6 +7,7 @@
 
 struct ReportDb {
         sqlite3 *db;
+        bool has_close; /* closed_us and close_kind exist (migration 4) */
 };
 
 /* The attempts columns in the order Attempt is filled from; "light" reads NULL instead of the ones that
@@ -17,7 +18,7 @@ static const struct {
 } columns[] = {
         {"id", true},
         {"started_us", true},
-        {"ended_us", false},
+        {"ended_us", true},
         {"peer_addr", true},
         {"peer_port", false},
         {"local_addr", false},
@@ -26,9 +27,9 @@ static const struct {
         {"state_reached", true},
         {"alert_received", true},
         {"alert_sent", true},
-        {"tls_error", false},
+        {"tls_error", true},
         {"error_text", false},
-        {"offered_versions", false},
+        {"offered_versions", true},
         {"version", false},
         {"cipher", false},
         {"sni", true},
@@ -43,10 +44,12 @@ static const struct {
         {"ja4_stable", true},
         {"hello_retry", false},
         {"resumed", true},
-        {"bytes_in", false},
-        {"bytes_out", false},
-        {"http_requests", false},
+        {"bytes_in", true},
+        {"bytes_out", true},
+        {"http_requests", true},
         {"user_agent", false},
+        {"closed_us", true},  /* migration 4 */
+        {"close_kind", true}, /* migration 4 */
 };
 
 enum {
@@ -82,6 +85,8 @@ enum {
         COL_BYTES_OUT,
         COL_HTTP_REQUESTS,
         COL_USER_AGENT,
+        COL_CLOSED,
+        COL_CLOSE_KIND,
         _COL_MAX,
 };
 
@@ -143,6 +148,10 @@ int report_db_open(const char *path, ReportDb **ret) {
         sqlite3_finalize(st);
         if (r != SQLITE_OK)
                 return -EMEDIUMTYPE;
+        /* a database the daemon has not migrated to 4 yet (we open read-only) lacks them */
+        r = sqlite3_prepare_v2(d->db, "SELECT closed_us, close_kind FROM attempts LIMIT 0", -1, &st, NULL);
+        sqlite3_finalize(st);
+        d->has_close = r == SQLITE_OK;
 
         *ret = TAKE_PTR(d);
         return 0;
@@ -224,34 +233,44 @@ static const char *step_name(int i) {
         return handshake_step_to_string((HandshakeStep) i);
 }
 
+static const char *close_kind_name(int i) {
+        return i == CLOSE_UNKNOWN ? "" : close_kind_to_string((CloseKind) i);
+}
+
 static void row_to_attempt(sqlite3_stmt *st, const ColumnMap *m, bool full, Attempt *a) {
         int o, step;
 
         *a = (Attempt){
                 .id = column_int64(st, m, COL_ID),
                 .started_us = column_int64(st, m, COL_STARTED),
-                .ended_us = column_int64(st, m, COL_ENDED), /* 0 unless selected */
+                .ended_us = column_int64(st, m, COL_ENDED),
                 .alert_received = column_int_or(st, m, COL_ALERT_RECEIVED, -1),
                 .alert_sent = column_int_or(st, m, COL_ALERT_SENT, -1),
+                .tls_error = column_int_or(st, m, COL_TLS_ERROR, 0),
+                .offered_versions = column_text(st, m, COL_OFFERED_VERSIONS),
                 .sni = column_raw(st, m, COL_SNI),
                 .ja4 = column_text(st, m, COL_JA4),
                 .ja4_stable = column_text(st, m, COL_JA4_STABLE),
                 .resumed = column_int64(st, m, COL_RESUMED) != 0,
+                .bytes_in = (uint64_t) column_int64(st, m, COL_BYTES_IN),
+                .bytes_out = (uint64_t) column_int64(st, m, COL_BYTES_OUT),
+                .http_requests = (unsigned) column_int64(st, m, COL_HTTP_REQUESTS),
+                .closed_us = column_int64(st, m, COL_CLOSED),
         };
         copy_addr(st, m, COL_PEER_ADDR, a->peer_addr);
         o = column_enum(st, m, COL_OUTCOME, outcome_name, _OUTCOME_MAX);
         a->outcome = o >= 0 ? (Outcome) o : OUTCOME_SERVER_ERROR;
         step = column_enum(st, m, COL_STATE, step_name, _STEP_MAX);
         a->state_reached = step >= 0 ? (HandshakeStep) step : STEP_CONNECTED;
+        o = column_enum(st, m, COL_CLOSE_KIND, close_kind_name, _CLOSE_KIND_MAX);
+        a->close_kind = o >= 0 ? (CloseKind) o : CLOSE_UNKNOWN;
         if (!full)
                 return; /* the other columns were not selected */
 
         a->peer_port = (uint16_t) column_int64(st, m, COL_PEER_PORT);
         a->local_port = (uint16_t) column_int64(st, m, COL_LOCAL_PORT);
         copy_addr(st, m, COL_LOCAL_ADDR, a->local_addr);
-        a->tls_error = column_int_or(st, m, COL_TLS_ERROR, 0);
         a->error_text = column_text(st, m, COL_ERROR_TEXT);
-        a->offered_versions = column_text(st, m, COL_OFFERED_VERSIONS);
         a->version = column_text(st, m, COL_VERSION);
         a->cipher = column_text(st, m, COL_CIPHER);
         a->alpn_offered = column_raw(st, m, COL_ALPN_OFFERED);
@@ -262,9 +281,6 @@ static void row_to_attempt(sqlite3_stmt *st, const ColumnMap *m, bool full, Atte
         a->ja4_o = column_text(st, m, COL_JA4_O);
         a->ja4_ro = column_text(st, m, COL_JA4_RO);
         a->hello_retry = column_int64(st, m, COL_HELLO_RETRY) != 0;
-        a->bytes_in = (uint64_t) column_int64(st, m, COL_BYTES_IN);
-        a->bytes_out = (uint64_t) column_int64(st, m, COL_BYTES_OUT);
-        a->http_requests = (unsigned) column_int64(st, m, COL_HTTP_REQUESTS);
         a->user_agent = column_raw(st, m, COL_USER_AGENT);
 }
 
@@ -293,7 +309,8 @@ int report_db_foreach_attempt(
         /* Only the columns needed: every selected column costs SQLite work on every row. */
         len += (size_t) snprintf(sql + len, sizeof sql - len, "SELECT ");
         for (size_t i = 0; i < _COL_MAX; i++) {
-                if (!full && !columns[i].light && !(i == COL_JA4 && f->ja4)) {
+                if ((!full && !columns[i].light && !(i == COL_JA4 && f->ja4)) ||
+                    (!d->has_close && (i == COL_CLOSED || i == COL_CLOSE_KIND))) {
                         map.at[i] = -1;
                         continue;
                 }

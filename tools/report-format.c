@@ -3,6 +3,7 @@
 
 #include "escape.h"
 #include "report-time.h"
+#include "diagnosis.h"
 #include "report.h"
 
 #define ANSI_RED "\x1b[31m"
@@ -199,18 +200,19 @@ static const char *pattern_color(Pattern p) {
 /* ---- sequences ---- */
 
 static char *sequence_key(const Sequence *q) {
-        size_t l = strlen(q->client) + strlen(strempty(q->ja4)) + q->sni.len + 4;
+        size_t l = strlen(q->client) + strlen(sequence_key_fingerprint(q)) + q->sni.len + 4;
         char *k = malloc(l);
 
         if (!k)
                 return NULL;
-        (void) snprintf(k, l, "%s|%s|", q->client, q->ja4 ?: "-");
+        (void) snprintf(k, l, "%s|%s|", q->client, sequence_key_fingerprint(q));
         if (q->sni.data)
                 memcpy(k + strlen(k), q->sni.data, q->sni.len + 1);
         return k;
 }
 
-static void sequence_json(ReportOutput *o, const Sequence *q, const char *label, const char *compact) {
+static void sequence_json(
+        ReportOutput *o, const Sequence *q, const char *label, const char *diagnosis, const char *compact) {
         _cleanup_free_ char *key = sequence_key(q);
         Json j;
 
@@ -220,7 +222,8 @@ static void sequence_json(ReportOutput *o, const Sequence *q, const char *label,
         json_str(&j, "ja4", q->ja4);
         json_key(&j, "key");
         if (key)
-                escape_json_fputs(o->f, key, strlen(q->client) + strlen(q->ja4 ?: "-") + 2 + q->sni.len);
+                escape_json_fputs(
+                        o->f, key, strlen(q->client) + strlen(sequence_key_fingerprint(q)) + 2 + q->sni.len);
         else
                 fputs("null", o->f);
         json_int(&j, "first_us", q->first_us);
@@ -229,7 +232,7 @@ static void sequence_json(ReportOutput *o, const Sequence *q, const char *label,
         json_int(&j, "failures", q->n_failures);
         json_str(&j, "outcome", sequence_outcome_to_string(q->outcome));
         json_str(&j, "pattern", pattern_to_string(q->pattern));
-        json_str(&j, "diagnosis", pattern_diagnosis(q->pattern));
+        json_str(&j, "diagnosis", diagnosis);
         json_key(&j, "attempt_ids");
         fputc('[', o->f);
         for (unsigned i = 0; i < q->n_details; i++) {
@@ -329,37 +332,10 @@ static bool line_put_json(LineBuf *b, const char *p, size_t len) {
         return true;
 }
 
-/* ,"pattern":"…","diagnosis":"…" for each pattern, escaped once: the diagnoses hold quotes. */
-static const char *pattern_json_fields(Pattern p, size_t *ret_len) {
-        static char cache[_PATTERN_MAX][1024];
-        static size_t cache_len[_PATTERN_MAX];
-
-        if (p < 0 || p >= _PATTERN_MAX) {
-                *ret_len = strlen(",\"pattern\":null,\"diagnosis\":null");
-                return ",\"pattern\":null,\"diagnosis\":null";
-        }
-        if (cache_len[p] == 0) {
-                FILE *f = fmemopen(cache[p], sizeof cache[p], "w");
-                long n;
-
-                if (!f)
-                        return NULL;
-                fputs(",\"pattern\":", f);
-                escape_json_fputs(f, pattern_to_string(p), strlen(pattern_to_string(p)));
-                fputs(",\"diagnosis\":", f);
-                escape_json_fputs(f, pattern_diagnosis(p), strlen(pattern_diagnosis(p)));
-                n = ftell(f);
-                if (fclose(f) != 0 || n <= 0 || (size_t) n >= sizeof cache[p])
-                        return NULL;
-                cache_len[p] = (size_t) n;
-        }
-        *ret_len = cache_len[p];
-        return cache[p];
-}
-
-static void sequence_json_line(ReportOutput *o, const Sequence *q, const char *label, const char *compact) {
-        const char *ja4 = q->ja4 ?: "-", *pattern;
-        size_t client_len = strlen(q->client), ja4_len = strlen(ja4), pattern_len;
+static void sequence_json_line(
+        ReportOutput *o, const Sequence *q, const char *label, const char *diagnosis, const char *compact) {
+        const char *ja4 = sequence_key_fingerprint(q), *pattern;
+        size_t client_len = strlen(q->client), ja4_len = strlen(ja4);
         LineBuf b; /* not zero-initialised: 4 KiB of stores per sequence */
         bool plain;
 
@@ -370,7 +346,7 @@ static void sequence_json_line(ReportOutput *o, const Sequence *q, const char *l
         line_put_literal(&b, ",\"sni\":");
         plain = line_put_json(&b, q->sni.data, q->sni.len) && plain;
         line_put_literal(&b, ",\"ja4\":");
-        plain = line_put_json(&b, q->ja4, q->ja4 ? ja4_len : 0) && plain; /* "-" for none is plain */
+        plain = line_put_json(&b, q->ja4, q->ja4 ? ja4_len : 0) && plain; /* the no-hello kinds are plain */
         line_put_literal(&b, ",\"key\":");
         if (plain) { /* the key is the three joined by '|': plain too */
                 line_put_literal(&b, "\"");
@@ -401,16 +377,11 @@ static void sequence_json_line(ReportOutput *o, const Sequence *q, const char *l
         line_put_literal(&b, ",\"outcome\":");
         pattern = sequence_outcome_to_string(q->outcome);
         line_put_json(&b, pattern, pattern ? strlen(pattern) : 0);
-        pattern = pattern_json_fields(q->pattern, &pattern_len);
-        if (pattern)
-                line_put(&b, pattern, pattern_len);
-        else { /* fmemopen() failed: write them the slow way */
-                line_flush(&b);
-                fputs(",\"pattern\":", o->f);
-                escape_json_fputs(o->f, pattern_to_string(q->pattern), strlen(pattern_to_string(q->pattern)));
-                fputs(",\"diagnosis\":", o->f);
-                escape_json_fputs(o->f, pattern_diagnosis(q->pattern), strlen(pattern_diagnosis(q->pattern)));
-        }
+        pattern = pattern_to_string(q->pattern);
+        line_put_literal(&b, ",\"pattern\":");
+        line_put_json(&b, pattern, pattern ? strlen(pattern) : 0);
+        line_put_literal(&b, ",\"diagnosis\":");
+        line_put_json(&b, diagnosis, diagnosis ? strlen(diagnosis) : 0);
         line_put_literal(&b, ",\"attempt_ids\":[");
         for (unsigned i = 0; i < q->n_details; i++) {
                 if (i > 0)
@@ -428,7 +399,8 @@ static void sequence_json_line(ReportOutput *o, const Sequence *q, const char *l
         line_flush(&b);
 }
 
-static void sequence_csv(ReportOutput *o, const Sequence *q, const char *label, const char *compact) {
+static void sequence_csv(
+        ReportOutput *o, const Sequence *q, const char *label, const char *diagnosis, const char *compact) {
         if (!o->header_done) {
                 fputs("first_us,last_us,client,sni,ja4,label,attempts,failures,outcome,pattern,compact,"
                       "diagnosis,"
@@ -447,7 +419,7 @@ static void sequence_csv(ReportOutput *o, const Sequence *q, const char *label, 
         csv_str(o, false, sequence_outcome_to_string(q->outcome));
         csv_str(o, false, pattern_to_string(q->pattern));
         csv_str(o, false, compact);
-        csv_str(o, false, pattern_diagnosis(q->pattern));
+        csv_str(o, false, diagnosis);
         fputc(',', o->f);
         for (unsigned i = 0; i < q->n_details; i++)
                 fprintf(o->f, "%s%" PRId64, i > 0 ? " " : "", q->attempts[i].id);
@@ -458,7 +430,8 @@ static void sequence_csv(ReportOutput *o, const Sequence *q, const char *label, 
  * clients line up: the table is streamed, so the width cannot come from the sequences shown. */
 #define TABLE_CLIENT_WIDTH 24
 
-static void sequence_table(ReportOutput *o, const Sequence *q, const char *label, const char *compact) {
+static void sequence_table(
+        ReportOutput *o, const Sequence *q, const char *label, const char *diagnosis, const char *compact) {
         char t[32];
 
         if (!o->header_done) {
@@ -506,7 +479,13 @@ static void sequence_table(ReportOutput *o, const Sequence *q, const char *label
         table_padded(o, pattern_to_string(q->pattern), 23);
         fputs(color(o, ANSI_RESET), o->f);
         fputs("  ", o->f);
-        fputs(q->ja4 ?: "(no ClientHello)", o->f);
+        if (q->ja4)
+                fputs(q->ja4, o->f);
+        else {
+                fputs("(no ClientHello: ", o->f);
+                fputs(strna(q->no_hello), o->f);
+                fputc(')', o->f);
+        }
         if (label) {
                 fputs(" \"", o->f);
                 fputs(label, o->f);
@@ -514,20 +493,20 @@ static void sequence_table(ReportOutput *o, const Sequence *q, const char *label
         }
         fputs("  ", o->f);
         fputs(color(o, ANSI_GREY), o->f);
-        fputs(pattern_diagnosis(q->pattern), o->f);
+        fputs(strempty(diagnosis), o->f);
         fputs(color(o, ANSI_RESET), o->f);
         fputc('\n', o->f);
 }
 
-void report_output_sequence(ReportOutput *o, const Sequence *q, const char *label) {
+void report_output_sequence(ReportOutput *o, const Sequence *q, const char *label, const char *diagnosis) {
         char compact[SEQUENCE_DETAILS_MAX * 8 + 32];
 
         sequence_format_attempts(q, o->ascii, compact, sizeof compact);
         switch (o->mode) {
-        case OUTPUT_JSON: sequence_json_line(o, q, label, compact); break;
-        case OUTPUT_JSON_PRETTY: sequence_json(o, q, label, compact); break;
-        case OUTPUT_CSV: sequence_csv(o, q, label, compact); break;
-        default: sequence_table(o, q, label, compact); break;
+        case OUTPUT_JSON: sequence_json_line(o, q, label, diagnosis, compact); break;
+        case OUTPUT_JSON_PRETTY: sequence_json(o, q, label, diagnosis, compact); break;
+        case OUTPUT_CSV: sequence_csv(o, q, label, diagnosis, compact); break;
+        default: sequence_table(o, q, label, diagnosis, compact); break;
         }
         o->rows++;
 }
@@ -592,6 +571,11 @@ static void attempt_json(ReportOutput *o, const Attempt *a) {
         json_int(&j, "bytes_out", (int64_t) a->bytes_out);
         json_int(&j, "http_requests", a->http_requests);
         json_raw(&j, "user_agent", &a->user_agent);
+        if (a->closed_us != 0)
+                json_int(&j, "closed_us", a->closed_us);
+        else
+                json_str(&j, "closed_us", NULL);
+        json_str(&j, "close_kind", close_kind_to_string(a->close_kind));
         json_end(&j);
 }
 
@@ -601,7 +585,7 @@ static void attempt_csv(ReportOutput *o, const Attempt *a) {
                       "reached,"
                       "alert_received,alert_sent,tls_error,error_text,offered_versions,version,cipher,sni,"
                       "alpn_offered,alpn,ja3,ja3_full,ja4,ja4_r,ja4_o,ja4_ro,ja4_stable,hello_retry,resumed,"
-                      "bytes_in,bytes_out,http_requests,user_agent",
+                      "bytes_in,bytes_out,http_requests,user_agent,closed_us,close_kind",
                       o->f);
                 csv_end(o);
                 o->header_done = true;
@@ -638,6 +622,8 @@ static void attempt_csv(ReportOutput *o, const Attempt *a) {
         csv_int(o, (int64_t) a->bytes_out, false);
         csv_int(o, a->http_requests, false);
         csv_raw(o, false, &a->user_agent);
+        csv_int(o, a->closed_us, a->closed_us == 0);
+        csv_str(o, false, close_kind_to_string(a->close_kind));
         csv_end(o);
 }
 
@@ -932,4 +918,27 @@ void report_output_summary(ReportOutput *o, const ReportSummary *s) {
                                 s->retries_ok[i]);
         fputc('\n', o->f);
         o->rows++;
+}
+
+int report_output_sequence_labelled(ReportOutput *o, const Sequence *q, ReportLabels *l) {
+        const ReportAgentCount *agents = NULL;
+        size_t n = 0;
+        const char *label = q->ja4 ? report_labels_get(l, q->ja4, &agents, &n) : NULL;
+        ClientIdentity who = {
+                .name = label,
+                .other = n > 1 ? agents[1].summary : NULL,
+                .n_names = (unsigned) n,
+        };
+        _cleanup_free_ char *diagnosis = sequence_diagnose(q, &who);
+        char several[2 * REPORT_LABEL_MAX + 16];
+
+        if (!diagnosis)
+                return -ENOMEM;
+        if (n > 1) { /* one TLS configuration, several programs: say so */
+                (void) snprintf(
+                        several, sizeof several, "%s or %s%s", label, agents[1].summary, n > 2 ? " or ..." : "");
+                label = several;
+        }
+        report_output_sequence(o, q, label, diagnosis);
+        return 0;
 }

@@ -238,7 +238,8 @@ static int on_sequence(const Sequence *q, void *userdata) {
         if (c->clients && report_clients_add_sequence(c->clients, q) < 0)
                 return -ENOMEM;
         if (c->out.f && (arg_all || q->n_failures > 0)) {
-                report_output_sequence(&c->out, q, report_labels_get(c->labels, q->ja4, NULL, NULL));
+                if (report_output_sequence_labelled(&c->out, q, c->labels) < 0)
+                        return -ENOMEM;
                 c->shown++;
         }
         return ferror(stdout) ? -EIO : 0;

@@ -192,7 +192,7 @@ def check_catalog(tmp, catalog, pid):
     ok(ID_OK in listed and ID_FAILED in listed, "--list-catalog shows both MESSAGE_IDs", listed)
     for port, subject, text in (
             (40002, "Subject: TLS handshake failed",
-             'A TLS handshake from 127.0.0.1 port 40002 to tlswatchd on 127.0.0.1 port 8443 did not complete. '
+             'A TLS handshake from 127.0.0.1 port 40002 to tlswatchd on 127.0.0.1 port 8443 failed. '
              'The outcome was "peer_alert"; the furthest handshake step reached was "server_flight".'),
             (40001, "Subject: TLS handshake completed",
              "A client at 127.0.0.1 port 40001 completed a TLS handshake with tlswatchd on 127.0.0.1 port 8443.")):

@@ -104,9 +104,13 @@ def hostile_hello(d):
 
 
 def resumed_tls12(d, tmp):
+    # with a request: s_client that completes the handshake and hangs up at once looks like a client that
+    # rejects the certificate after the handshake (tlswatchd(8), "Rejected after the handshake")
     sess = os.path.join(tmp, 'sess12.pem')
-    s_client(d.port, '-tls1_2', '-sess_out', sess)
-    return lambda: s_client(d.port, '-tls1_2', '-sess_in', sess)
+    s_client(d.port, '-tls1_2', '-ign_eof', '-sess_out', sess,
+             input=b'GET /api/self HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+    return lambda: s_client(d.port, '-tls1_2', '-ign_eof', '-sess_in', sess,
+                            input=b'GET /api/self HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
 
 
 def resumed_tls13(d, tmp):

@@ -1,0 +1,337 @@
+/* SPDX-License-Identifier: MIT */
+/* evidence: what one attempt shows, table-driven; diagnosis: the sentence built from a sequence's evidence
+ * and the client's identity. The rows are the shapes real clients produced (tlsreport(1), "What clients do
+ * when they reject a certificate"). */
+#include "diagnosis.h"
+#include "evidence.h"
+#include "tap.h"
+
+#define MS(x) ((int64_t) (x) *1000)
+
+typedef struct Row {
+        const char *what;
+        Outcome outcome;
+        HandshakeStep step;
+        int alert_received, alert_sent, tls_error;
+        uint64_t bytes_in, bytes_out;
+        bool hello;
+        Evidence want;
+} Row;
+
+static const Row rows[] = {
+        {"curl, Python, PHP: alert 48 after our certificate",
+         OUTCOME_PEER_ALERT,
+         STEP_SERVER_FLIGHT,
+         48,
+         -1,
+         -0x7180,
+         500,
+         900,
+         true,
+         EVIDENCE_CERT_ALERT},
+        {"Java: alert 46", OUTCOME_PEER_ALERT, STEP_SERVER_FLIGHT, 46, -1, -0x7780, 500, 900, true, EVIDENCE_CERT_ALERT},
+        {"Firefox TLS 1.2: alert 42 after the handshake",
+         OUTCOME_PEER_ALERT,
+         STEP_DONE,
+         42,
+         -1,
+         -0x7780,
+         500,
+         900,
+         true,
+         EVIDENCE_CERT_ALERT},
+        {"Node: FIN right after our certificate",
+         OUTCOME_PEER_CLOSED,
+         STEP_SERVER_FLIGHT,
+         -1,
+         -1,
+         -0x7280,
+         500,
+         900,
+         true,
+         EVIDENCE_CLOSED_AFTER_FLIGHT},
+        {"Chromium TLS 1.2: RST after our certificate",
+         OUTCOME_PEER_RESET,
+         STEP_SERVER_FLIGHT,
+         -1,
+         -1,
+         -0x50,
+         500,
+         900,
+         true,
+         EVIDENCE_CLOSED_AFTER_FLIGHT},
+        {"wget: FIN right after the handshake",
+         OUTCOME_PEER_CLOSED,
+         STEP_DONE,
+         -1,
+         -1,
+         -0x7280,
+         600,
+         1200,
+         true,
+         EVIDENCE_CLOSED_AFTER_HANDSHAKE},
+        {"TLS 1.1 client: we sent protocol_version",
+         OUTCOME_TLS_ERROR,
+         STEP_CLIENT_HELLO,
+         -1,
+         70,
+         -0x6E80,
+         200,
+         7,
+         true,
+         EVIDENCE_VERSION},
+        {"TLS 1.1 client: Mbed TLS without an alert",
+         OUTCOME_TLS_ERROR,
+         STEP_CLIENT_HELLO,
+         -1,
+         -1,
+         -0x6E80,
+         200,
+         0,
+         true,
+         EVIDENCE_VERSION},
+        {"no cipher in common: handshake_failure",
+         OUTCOME_TLS_ERROR,
+         STEP_CLIENT_HELLO,
+         -1,
+         40,
+         -0x6E00,
+         200,
+         7,
+         true,
+         EVIDENCE_NO_SHARED},
+        {"only ffdhe groups: no alert at all",
+         OUTCOME_TLS_ERROR,
+         STEP_CLIENT_HELLO,
+         -1,
+         -1,
+         -0x6E00,
+         200,
+         0,
+         true,
+         EVIDENCE_NO_SHARED},
+        {"header split across records",
+         OUTCOME_TLS_ERROR,
+         STEP_CLIENT_HELLO,
+         -1,
+         -1,
+         -0x7200,
+         300,
+         0,
+         true,
+         EVIDENCE_FRAGMENTED_HELLO},
+        {"a truncated hello is not a fragmented one",
+         OUTCOME_TLS_ERROR,
+         STEP_CONNECTED,
+         -1,
+         -1,
+         -0x7200,
+         30,
+         0,
+         false,
+         EVIDENCE_OTHER},
+        {"plain HTTP, answered with 400",
+         OUTCOME_NOT_TLS,
+         STEP_CONNECTED,
+         -1,
+         -1,
+         -0x7200,
+         80,
+         150,
+         false,
+         EVIDENCE_PLAIN_HTTP},
+        {"SSH banner", OUTCOME_NOT_TLS, STEP_CONNECTED, -1, -1, -0x7200, 30, 0, false, EVIDENCE_NOT_TLS},
+        {"port check", OUTCOME_NO_DATA, STEP_CONNECTED, -1, -1, -0x7280, 0, 0, false, EVIDENCE_NO_DATA},
+        {"idle socket", OUTCOME_TIMEOUT, STEP_CONNECTED, -1, -1, 0, 0, 0, false, EVIDENCE_IDLE},
+        {"stalled hello", OUTCOME_TIMEOUT, STEP_CONNECTED, -1, -1, 0, 20, 0, false, EVIDENCE_STALLED},
+        {"reset before our flight", OUTCOME_PEER_RESET, STEP_CLIENT_HELLO, -1, -1, -0x50, 300, 0, true, EVIDENCE_BROKE_OFF},
+        {"decode_error from the client",
+         OUTCOME_PEER_ALERT,
+         STEP_SERVER_FLIGHT,
+         50,
+         -1,
+         -0x7780,
+         300,
+         900,
+         true,
+         EVIDENCE_OTHER_ALERT},
+        {"connection limit", OUTCOME_SERVER_ERROR, STEP_CONNECTED, -1, -1, 0, 0, 0, false, EVIDENCE_SERVER},
+        {"success", OUTCOME_OK, STEP_DONE, -1, -1, 0, 700, 4000, true, EVIDENCE_OK},
+};
+
+static void test_table(void) {
+        FOREACH_ARRAY(r, rows, ELEMENTSOF(rows)) {
+                Attempt a = {
+                        .outcome = r->outcome,
+                        .state_reached = r->step,
+                        .alert_received = r->alert_received,
+                        .alert_sent = r->alert_sent,
+                        .tls_error = r->tls_error,
+                        .bytes_in = r->bytes_in,
+                        .bytes_out = r->bytes_out,
+                        .ja4_stable = r->hello ? (char *) "t13i2900_723694b0fccc_c3d874a01b3d" : NULL,
+                };
+
+                is_str(evidence_to_string(attempt_evidence(&a)), evidence_to_string(r->want), "%s", r->what);
+        }
+        for (int e = 0; e < _EVIDENCE_MAX; e++)
+                ok(evidence_to_string((Evidence) e) != NULL, "evidence %d has a name", e);
+}
+
+/* Feeds attempts of one client, collects the sequences' sentences. */
+typedef struct Collected {
+        Pattern pattern[8];
+        char *text[8];
+        unsigned n;
+        const ClientIdentity *who;
+} Collected;
+
+static int collect(const Sequence *s, void *userdata) {
+        Collected *c = userdata;
+
+        if (c->n < ELEMENTSOF(c->text)) {
+                c->pattern[c->n] = s->pattern;
+                c->text[c->n++] = sequence_diagnose(s, c->who);
+        }
+        return 0;
+}
+
+static Attempt attempt(int64_t t, Outcome o, HandshakeStep step, int alert, const char *ja4) {
+        Attempt a = {
+                .started_us = t,
+                .ended_us = t + MS(5),
+                .outcome = o,
+                .state_reached = step,
+                .alert_received = alert,
+                .alert_sent = -1,
+                .bytes_in = 500,
+                .ja4_stable = (char *) ja4,
+                .peer_addr = "192.0.2.5",
+        };
+        return a;
+}
+
+static void contains(const char *text, const char *const *words, const char *what) {
+        bool all = text != NULL;
+
+        for (const char *const *w = words; all && *w; w++)
+                all = strstr(text, *w) != NULL;
+        ok(all, "%s: %s", what, strna(text));
+}
+
+static void collected_done(Collected *c) {
+        for (unsigned i = 0; i < c->n; i++)
+                free(c->text[i]);
+}
+
+static void test_sentences(void) {
+        static const char *const ja4 = "t13i2900_723694b0fccc_c3d874a01b3d";
+        const int64_t t0 = INT64_C(1795771815000000);
+
+        {
+                /* wget: hangs up after the handshake, then succeeds with --no-check-certificate */
+                ClientIdentity who = {.name = "Wget/1.21.3", .n_names = 1};
+                Collected c = {.who = &who};
+                _cleanup_(sequencer_freep) Sequencer *sq = NULL;
+                Attempt a = attempt(t0, OUTCOME_PEER_CLOSED, STEP_DONE, -1, ja4),
+                        b = attempt(t0 + MS(300), OUTCOME_OK, STEP_DONE, -1, ja4);
+
+                a.close_kind = CLOSE_FIN;
+                a.closed_us = a.ended_us + 400;
+                b.http_requests = 1;
+                ok(sequencer_new(NULL, collect, &c, &sq) == 0, "sequencer");
+                sequencer_feed(sq, &a);
+                sequencer_feed(sq, &b);
+                sequencer_flush(sq, t0 + MS(1000));
+                contains(
+                        c.n == 1 ? c.text[0] : NULL,
+                        (const char *const[]){
+                                "Wget/1.21.3",
+                                "completed the handshake, then hung up 0 ms later (fin)",
+                                "switched off",
+                                "security finding",
+                                "--ca-certificate",
+                                NULL},
+                        "wget then --no-check-certificate");
+                collected_done(&c);
+        }
+        {
+                /* Chromium: alert 46 twice, then Proceed */
+                ClientIdentity who = {.name = "Chrome/156 (Linux)", .n_names = 1};
+                Collected c = {.who = &who};
+                _cleanup_(sequencer_freep) Sequencer *sq = NULL;
+                Attempt a = attempt(t0, OUTCOME_PEER_ALERT, STEP_SERVER_FLIGHT, 46, ja4);
+                Attempt b = attempt(t0 + MS(20), OUTCOME_PEER_ALERT, STEP_SERVER_FLIGHT, 46, ja4);
+                Attempt d = attempt(t0 + MS(40), OUTCOME_OK, STEP_DONE, -1, ja4);
+
+                ok(sequencer_new(NULL, collect, &c, &sq) == 0, "sequencer");
+                sequencer_feed(sq, &a);
+                sequencer_feed(sq, &b);
+                sequencer_feed(sq, &d);
+                sequencer_flush(sq, t0 + MS(1000));
+                contains(
+                        c.n == 1 ? c.text[0] : NULL,
+                        (const char *const[]){
+                                "Chrome/156", "certificate_unknown(46)", "(2 attempts)", "Proceed", NULL},
+                        "Chromium proceeds");
+                ok(c.n == 1 && !strstr(c.text[0], "switched off"),
+                   "a browser is not told its check was switched off");
+                collected_done(&c);
+        }
+        {
+                /* unidentified, window still open; and one shared by two programs */
+                ClientIdentity shared = {.name = "ELinks/0.13.2", .other = "Lynx/2.9.0", .n_names = 2};
+                Collected c = {.who = NULL}, s = {.who = &shared};
+                _cleanup_(sequencer_freep) Sequencer *sq = NULL, *sq2 = NULL;
+                Attempt a = attempt(t0, OUTCOME_PEER_ALERT, STEP_SERVER_FLIGHT, 48, ja4);
+
+                ok(sequencer_new(NULL, collect, &c, &sq) == 0 && sequencer_new(NULL, collect, &s, &sq2) == 0,
+                   "sequencers");
+                sequencer_feed(sq, &a);
+                sequencer_flush(sq, t0 + MS(1000));
+                ok(c.n == 1 && c.pattern[0] == PATTERN_CERT_REJECTED_OPEN, "open window: cert_rejected_open");
+                contains(
+                        c.n == 1 ? c.text[0] : NULL,
+                        (const char *const[]){"sent no User-Agent", "unknown_ca(48)", "not connected yet", NULL},
+                        "unidentified, window open");
+                sequencer_feed(sq2, &a);
+                sequencer_flush(sq2, t0 + MS(3600 * 1000));
+                contains(
+                        s.n == 1 ? s.text[0] : NULL,
+                        (const char *const[]){
+                                "shared by 2 programs",
+                                "ELinks/0.13.2",
+                                "Lynx/2.9.0",
+                                "never connected",
+                                "cannot tell these programs apart",
+                                NULL},
+                        "shared fingerprint, window passed");
+                collected_done(&c);
+                collected_done(&s);
+        }
+        {
+                /* TLS 1.1 only: no --tls-min advice */
+                Collected c = {};
+                _cleanup_(sequencer_freep) Sequencer *sq = NULL;
+                Attempt a = attempt(t0, OUTCOME_TLS_ERROR, STEP_CLIENT_HELLO, -1, ja4);
+
+                a.alert_sent = 70;
+                a.offered_versions = (char *) "TLSv1.1";
+                ok(sequencer_new(NULL, collect, &c, &sq) == 0, "sequencer");
+                sequencer_feed(sq, &a);
+                sequencer_flush(sq, t0 + MS(1000));
+                contains(
+                        c.n == 1 ? c.text[0] : NULL,
+                        (const char *const[]){
+                                "offers only TLSv1.1", "does not implement", "upgrade the client", NULL},
+                        "TLS 1.1 only");
+                ok(c.n == 1 && !strstr(c.text[0], "--tls-min"), "TLS 1.1 only: no --tls-min advice");
+                collected_done(&c);
+        }
+}
+
+int main(void) {
+        test_table();
+        test_sentences();
+        return tap_done();
+}
