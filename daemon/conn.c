@@ -684,7 +684,7 @@ static void conn_http_peer_end(Conn *c, int r) {
                 (a->close_kind == CLOSE_FIN || a->close_kind == CLOSE_CLOSE_NOTIFY ||
                  a->close_kind == CLOSE_RESET) &&
                 !server_client_served_since(c->worker->server, a, a->started_us)) {
-                /* e.g. gnutls-cli, wget: they check the certificate after the handshake and hang up at once */
+                /* e.g. wget, git, lynx, w3m: they check the certificate after the handshake and hang up */
                 a->outcome = a->close_kind == CLOSE_RESET ? OUTCOME_PEER_RESET : OUTCOME_PEER_CLOSED;
                 conn_set_error(
                         c,
@@ -727,9 +727,8 @@ static void conn_http(Conn *c) {
                         (void) conn_set_timer(c, c->worker->server->settings.idle_timeout_us);
                 }
                 if (c->close_after_write && c->out_off >= c->out_len) {
-                        conn_close_tls(
-                                c,
-                                CLOSE_SERVER); /* also when the response could not be built (out of memory) */
+                        /* also when the response could not be built (out of memory) */
+                        conn_close_tls(c, CLOSE_SERVER);
                         return;
                 }
                 if (c->in_len > 0 && conn_http_parse(c))

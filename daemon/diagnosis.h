@@ -18,9 +18,11 @@ typedef struct ClientIdentity {
         unsigned n_names;  /* how many different summaries the fingerprint's successes carry */
 } ClientIdentity;
 
-/* Returns a malloc'ed sentence (ASCII, no control characters), or NULL on out of memory. who may be NULL
- * (nothing known about the client). */
-char *sequence_diagnose(const Sequence *s, const ClientIdentity *who);
+/* Writes the sentence (ASCII, no control characters) into buf like snprintf(): at most size bytes with the
+ * NUL, and returns the length the whole sentence has. who may be NULL (nothing known about the client).
+ * SEQUENCE_DIAGNOSIS_MAX always suffices. */
+#define SEQUENCE_DIAGNOSIS_MAX 1024
+size_t sequence_diagnose(const Sequence *s, const ClientIdentity *who, char *buf, size_t size);
 
 /* Whether a User-Agent summary names a browser ("Chrome/156 (Linux)", "Firefox/128 (Linux)"). */
 bool client_name_is_browser(const char *name) _pure_;

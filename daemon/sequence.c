@@ -46,64 +46,56 @@ static const struct {
                 {
                         "cert_rejected_then_ok",
                         "The client does not trust the certificate and was let through by the user (a "
-                        "browser fails "
-                        "each new connection once or more before a remembered \"Proceed\"); install the CA "
-                        "in the "
-                        "client's trust store or use a certificate from a CA it trusts.",
+                        "browser fails each new connection once or more before a remembered \"Proceed\"); "
+                        "install the CA in the client's trust store or use a certificate from a CA it "
+                        "trusts.",
                 },
         [PATTERN_CERT_REJECTED_ABANDONED] =
                 {
                         "cert_rejected_abandoned",
                         "The client rejected the certificate (alert 42, 46 or 48, or a close right after "
-                        "it) and never "
-                        "connected; install the CA in the client's trust store or use a certificate from a "
-                        "CA it "
-                        "trusts, valid for the name the client uses.",
+                        "it) and never connected; install the CA in the client's trust store or use a "
+                        "certificate from a CA it trusts, valid for the name the client uses.",
                 },
         [PATTERN_CERT_REJECTED_OPEN] =
                 {
                         "cert_rejected_open",
-                        "The client rejected the certificate and has not connected yet; its retry window is "
-                        "still open. Install the CA in the client's trust store or use a certificate from a "
-                        "CA "
-                        "it trusts.",
+                        "The client rejected the certificate and has not connected yet; its retry window "
+                        "is still open. Install the CA in the client's trust store or use a certificate "
+                        "from a CA it trusts.",
                 },
         [PATTERN_CERT_REJECTED_AFTER_OK] =
                 {
                         "cert_rejected_after_ok",
-                        "Connections the client had opened in parallel (preconnects) before it accepted the "
-                        "certificate were rejected right after its success; same cause and fix as "
+                        "Connections the client had opened in parallel (preconnects) before it accepted "
+                        "the certificate were rejected right after its success; same cause and fix as "
                         "cert_rejected_then_ok: use a certificate the client trusts.",
                 },
         [PATTERN_VERSION_MISMATCH] =
                 {
                         "version_mismatch",
                         "Client and server have no TLS version in common; if the client offers TLS 1.2 or "
-                        "1.3, "
-                        "allow it (--tls-min/--tls-max), else upgrade the client: Mbed TLS 3.6 implements "
-                        "only "
-                        "TLS 1.2 and 1.3.",
+                        "1.3, allow it (--tls-min/--tls-max), else upgrade the client: Mbed TLS 3.6 "
+                        "implements only TLS 1.2 and 1.3.",
                 },
         [PATTERN_NO_SHARED_CIPHER] =
                 {
                         "no_shared_cipher",
                         "Client and server have no cipher suite, group or signature algorithm in common; "
-                        "compare the "
-                        "client's offer with the server's configuration and enable one they share.",
+                        "compare the client's offer with the server's configuration and enable one they "
+                        "share.",
                 },
         [PATTERN_NOT_TLS] =
                 {
                         "not_tls",
                         "The client did not speak TLS (usually plain HTTP to the HTTPS port); use an "
-                        "https:// URL or "
-                        "serve a redirect on a plain-HTTP port.",
+                        "https:// URL or serve a redirect on a plain-HTTP port.",
                 },
         [PATTERN_PROBE] =
                 {
                         "probe",
                         "Connections were closed without a byte sent (port checks, health checks or unused "
-                        "browser "
-                        "preconnects); harmless, nothing to fix unless they are unexpected.",
+                        "browser preconnects); harmless, nothing to fix unless they are unexpected.",
                 },
         [PATTERN_TIMEOUT] =
                 {
@@ -116,33 +108,28 @@ static const struct {
                 {
                         "idle",
                         "The client opened connections and sent nothing until the handshake timeout "
-                        "(sockets "
-                        "opened ahead of time, or a client that waits for the server to speak first, which "
-                        "TLS "
-                        "servers never do).",
+                        "(sockets opened ahead of time, or a client that waits for the server to speak "
+                        "first, which TLS servers never do).",
                 },
         [PATTERN_FRAGMENTED_HELLO] =
                 {
                         "fragmented_hello",
-                        "The client split its ClientHello's handshake header across TLS records (legal, RFC "
-                        "8446 section 5.1), which Mbed TLS 3.6 cannot reassemble; the client cannot connect "
-                        "to "
-                        "any Mbed TLS 3.6 server until it sends the header in one record.",
+                        "The client split its ClientHello's handshake header across TLS records (legal, "
+                        "RFC 8446 section 5.1), which Mbed TLS 3.6 cannot reassemble; the client cannot "
+                        "connect to any Mbed TLS 3.6 server until it sends the header in one record.",
                 },
         [PATTERN_TRANSIENT_THEN_OK] =
                 {
                         "transient_then_ok",
                         "The first attempts broke off before the certificate was sent (reset, close or "
-                        "timeout) and a "
-                        "retry succeeded; a flaky network or a client fallback, nothing to fix unless it "
-                        "repeats.",
+                        "timeout) and a retry succeeded; a flaky network or a client fallback, nothing to "
+                        "fix unless it repeats.",
                 },
         [PATTERN_FAILED] =
                 {
                         "failed",
                         "The handshakes failed in a way that matches no known pattern; read the attempts' "
-                        "outcome, "
-                        "alerts and error_text with \"tlsreport attempts --client ADDR\".",
+                        "outcome, alerts and error_text with \"tlsreport attempts --client ADDR\".",
                 },
 };
 
@@ -634,8 +621,6 @@ static int sequence_new(Sequencer *s, const KeyEntry *e, int64_t t, Sequence **r
 }
 
 static int sequence_add(Sequence *q, const Attempt *a, int64_t t) {
-        if (q->n_attempts == 0 && a->offered_versions)
-                (void) snprintf(q->offered_versions, sizeof q->offered_versions, "%s", a->offered_versions);
         q->n_attempts++;
         q->n_failures += outcome_is_failure(a->outcome);
         q->last_us = t;
@@ -662,7 +647,6 @@ static int sequence_add(Sequence *q, const Attempt *a, int64_t t) {
                         (int16_t) (a->alert_received >= 0 && a->alert_received < 256 ? a->alert_received : -1),
                 .alert_sent = (int16_t) (a->alert_sent >= 0 && a->alert_sent < 256 ? a->alert_sent : -1),
                 .resumed = a->resumed,
-                .used = a->http_requests > 0,
                 .evidence = attempt_evidence(a),
                 .close_kind = a->close_kind,
                 .after_hs_ms = a->closed_us > 0 && a->ended_us > 0 && a->closed_us >= a->ended_us

@@ -65,7 +65,6 @@ typedef struct SequenceAttempt {
         HandshakeStep state_reached;
         int16_t alert_received, alert_sent; /* -1 if none */
         bool resumed;
-        bool used;            /* ok: at least one HTTP request on the connection */
         Evidence evidence;    /* attempt_evidence() */
         CloseKind close_kind; /* how the connection ended */
         int32_t after_hs_ms;  /* closed this long after the handshake completed; -1 if not known */
@@ -74,9 +73,8 @@ typedef struct SequenceAttempt {
 typedef struct Sequence {
         char client[SEQUENCE_CLIENT_MAX]; /* "192.0.2.7" or "2001:db8:1:2::/64" */
         char *ja4;                        /* stable JA4, NULL for attempts without a ClientHello */
-        const char *no_hello;      /* without a ClientHello: "no_data", "idle", "not_tls", "partial" */
-        char offered_versions[48]; /* the first attempt's, "" if none (truncated) */
-        RawString sni;             /* raw, as the client sent it; data NULL if absent */
+        const char *no_hello; /* without a ClientHello: "no_data", "idle", "not_tls", "partial" */
+        RawString sni;        /* raw, as the client sent it; data NULL if absent */
         int64_t first_us, last_us;
         unsigned n_attempts, n_failures;
         SequenceAttempt *attempts; /* the first MIN(n_attempts, SEQUENCE_DETAILS_MAX) */

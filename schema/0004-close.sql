@@ -17,4 +17,4 @@ ALTER TABLE attempts ADD COLUMN close_kind TEXT CHECK (close_kind = 'close_notif
 DROP INDEX attempts_started_grouping;
 CREATE INDEX attempts_started_grouping ON attempts (
         started_us, id, peer_addr, sni, ja4_stable, outcome, state_reached, alert_received, alert_sent, resumed,
-        tls_error, ended_us, closed_us, close_kind, bytes_in, bytes_out, http_requests, offered_versions);
+        tls_error, ended_us, closed_us, close_kind, bytes_in, bytes_out);

@@ -180,7 +180,7 @@ static int on_sequence(const Sequence *q, void *userdata) {
         report_summary_add_sequence(c->summary, q);
         report_clients_add_sequence(c->clients, q);
         if (c->list && (c->all || q->n_failures > 0))
-                (void) report_output_sequence_labelled(c->out, q, c->labels);
+                report_output_sequence_labelled(c->out, q, c->labels);
         return 0;
 }
 

@@ -11,7 +11,7 @@ struct ReportDb {
 };
 
 /* The attempts columns in the order Attempt is filled from; "light" reads NULL instead of the ones that
- * grouping and statistics do not use. */
+ * grouping, statistics and the diagnosis do not use. */
 static const struct {
         const char *name;
         bool light;
@@ -29,7 +29,7 @@ static const struct {
         {"alert_sent", true},
         {"tls_error", true},
         {"error_text", false},
-        {"offered_versions", true},
+        {"offered_versions", false},
         {"version", false},
         {"cipher", false},
         {"sni", true},
@@ -46,7 +46,7 @@ static const struct {
         {"resumed", true},
         {"bytes_in", true},
         {"bytes_out", true},
-        {"http_requests", true},
+        {"http_requests", false},
         {"user_agent", false},
         {"closed_us", true},  /* migration 4 */
         {"close_kind", true}, /* migration 4 */
@@ -247,14 +247,12 @@ static void row_to_attempt(sqlite3_stmt *st, const ColumnMap *m, bool full, Atte
                 .alert_received = column_int_or(st, m, COL_ALERT_RECEIVED, -1),
                 .alert_sent = column_int_or(st, m, COL_ALERT_SENT, -1),
                 .tls_error = column_int_or(st, m, COL_TLS_ERROR, 0),
-                .offered_versions = column_text(st, m, COL_OFFERED_VERSIONS),
                 .sni = column_raw(st, m, COL_SNI),
                 .ja4 = column_text(st, m, COL_JA4),
                 .ja4_stable = column_text(st, m, COL_JA4_STABLE),
                 .resumed = column_int64(st, m, COL_RESUMED) != 0,
                 .bytes_in = (uint64_t) column_int64(st, m, COL_BYTES_IN),
                 .bytes_out = (uint64_t) column_int64(st, m, COL_BYTES_OUT),
-                .http_requests = (unsigned) column_int64(st, m, COL_HTTP_REQUESTS),
                 .closed_us = column_int64(st, m, COL_CLOSED),
         };
         copy_addr(st, m, COL_PEER_ADDR, a->peer_addr);
@@ -271,6 +269,7 @@ static void row_to_attempt(sqlite3_stmt *st, const ColumnMap *m, bool full, Atte
         a->local_port = (uint16_t) column_int64(st, m, COL_LOCAL_PORT);
         copy_addr(st, m, COL_LOCAL_ADDR, a->local_addr);
         a->error_text = column_text(st, m, COL_ERROR_TEXT);
+        a->offered_versions = column_text(st, m, COL_OFFERED_VERSIONS);
         a->version = column_text(st, m, COL_VERSION);
         a->cipher = column_text(st, m, COL_CIPHER);
         a->alpn_offered = column_raw(st, m, COL_ALPN_OFFERED);
@@ -281,6 +280,7 @@ static void row_to_attempt(sqlite3_stmt *st, const ColumnMap *m, bool full, Atte
         a->ja4_o = column_text(st, m, COL_JA4_O);
         a->ja4_ro = column_text(st, m, COL_JA4_RO);
         a->hello_retry = column_int64(st, m, COL_HELLO_RETRY) != 0;
+        a->http_requests = (unsigned) column_int64(st, m, COL_HTTP_REQUESTS);
         a->user_agent = column_raw(st, m, COL_USER_AGENT);
 }
 

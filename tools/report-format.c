@@ -332,6 +332,46 @@ static bool line_put_json(LineBuf *b, const char *p, size_t len) {
         return true;
 }
 
+/* Whether bytes are printable ASCII (quotes and backslashes allowed), eight at a time. */
+static bool json_ascii(const char *p, size_t len) {
+        size_t i = 0;
+
+        for (; i + 8 <= len; i += 8) {
+                uint64_t w;
+
+                memcpy(&w, p + i, 8);
+                if (HAS_LESS(w, 0x20) | (w & HIGHS) | HAS_LESS(w ^ (ONES * 0x7f), 1))
+                        return false;
+        }
+        for (; i < len; i++)
+                if ((unsigned char) p[i] < 0x20 || (unsigned char) p[i] >= 0x7f)
+                        return false;
+        return true;
+}
+
+/* Our own NUL-terminated text (a diagnosis: printable ASCII, with quotes) as a JSON string: only '"' and
+ * '\\' need a backslash. Anything else goes the general way. */
+static void line_put_json_text(LineBuf *b, const char *p) {
+        size_t len = strlen(p);
+
+        if (!json_ascii(p, len)) {
+                line_put_json(b, p, len);
+                return;
+        }
+        line_put_literal(b, "\"");
+        for (;;) {
+                size_t k = strcspn(p, "\"\\");
+
+                line_put(b, p, k);
+                if (p[k] == '\0')
+                        break;
+                line_put_literal(b, "\\");
+                line_put(b, p + k, 1);
+                p += k + 1;
+        }
+        line_put_literal(b, "\"");
+}
+
 static void sequence_json_line(
         ReportOutput *o, const Sequence *q, const char *label, const char *diagnosis, const char *compact) {
         const char *ja4 = sequence_key_fingerprint(q), *pattern;
@@ -381,7 +421,10 @@ static void sequence_json_line(
         line_put_literal(&b, ",\"pattern\":");
         line_put_json(&b, pattern, pattern ? strlen(pattern) : 0);
         line_put_literal(&b, ",\"diagnosis\":");
-        line_put_json(&b, diagnosis, diagnosis ? strlen(diagnosis) : 0);
+        if (diagnosis)
+                line_put_json_text(&b, diagnosis);
+        else
+                line_put_literal(&b, "null");
         line_put_literal(&b, ",\"attempt_ids\":[");
         for (unsigned i = 0; i < q->n_details; i++) {
                 if (i > 0)
@@ -920,7 +963,7 @@ void report_output_summary(ReportOutput *o, const ReportSummary *s) {
         o->rows++;
 }
 
-int report_output_sequence_labelled(ReportOutput *o, const Sequence *q, ReportLabels *l) {
+void report_output_sequence_labelled(ReportOutput *o, const Sequence *q, ReportLabels *l) {
         const ReportAgentCount *agents = NULL;
         size_t n = 0;
         const char *label = q->ja4 ? report_labels_get(l, q->ja4, &agents, &n) : NULL;
@@ -929,16 +972,13 @@ int report_output_sequence_labelled(ReportOutput *o, const Sequence *q, ReportLa
                 .other = n > 1 ? agents[1].summary : NULL,
                 .n_names = (unsigned) n,
         };
-        _cleanup_free_ char *diagnosis = sequence_diagnose(q, &who);
-        char several[2 * REPORT_LABEL_MAX + 16];
+        char diagnosis[SEQUENCE_DIAGNOSIS_MAX], several[2 * REPORT_LABEL_MAX + 16];
 
-        if (!diagnosis)
-                return -ENOMEM;
+        (void) sequence_diagnose(q, &who, diagnosis, sizeof diagnosis);
         if (n > 1) { /* one TLS configuration, several programs: say so */
                 (void) snprintf(
                         several, sizeof several, "%s or %s%s", label, agents[1].summary, n > 2 ? " or ..." : "");
                 label = several;
         }
         report_output_sequence(o, q, label, diagnosis);
-        return 0;
 }

@@ -137,8 +137,8 @@ typedef struct ReportOutput {
 /* diagnosis: the sentence (sequence_diagnose()); label: who the client is (the User-Agents). */
 void report_output_sequence(ReportOutput *o, const Sequence *q, const char *label, const char *diagnosis);
 /* The same with the label and the diagnosis built from the labels of the sequence's fingerprint: "curl/8.14"
- * or, when its successes carry several User-Agents, "curl/8.14 or Python-urllib/3.13". -ENOMEM. */
-int report_output_sequence_labelled(ReportOutput *o, const Sequence *q, ReportLabels *l);
+ * or, when its successes carry several User-Agents, "curl/8.14 or Python-urllib/3.13". */
+void report_output_sequence_labelled(ReportOutput *o, const Sequence *q, ReportLabels *l);
 void report_output_attempt(ReportOutput *o, const Attempt *a);
 /* After the last sequence in table mode: the short summary. */
 void report_output_sequences_footer(ReportOutput *o, const ReportSummary *s, uint64_t shown);
