@@ -53,7 +53,7 @@ EVIDENCE = {
     'alert 42': lambda r: r['outcome'] == 'peer_alert' and r['alert_received'] == 42,
     'after flight': lambda r: r['outcome'] in ('peer_closed', 'peer_reset') and r['state_reached'] == 'server_flight',
     'after handshake': lambda r: r['outcome'] in ('peer_closed', 'peer_reset') and r['state_reached'] == 'done'
-    and r['http_requests'] == 0 and r['close_kind'] in ('fin', 'close_notify', 'reset'),
+    and r['http_requests'] == 0 and r.get('close_kind') in ('fin', 'close_notify', 'reset'),
 }
 CERT_STATES = ('server_flight', 'client_flight', 'done')
 
@@ -81,7 +81,7 @@ def last_id(d):
 
 def brief(rows):
     return '\n'.join(f"{r['id']} {r['outcome']} {r['state_reached']} alert={r['alert_received']} "
-                     f"req={r['http_requests']} close={r['close_kind']} ja4s={r['ja4_stable']} "
+                     f"req={r['http_requests']} close={r.get('close_kind')} ja4s={r['ja4_stable']} "
                      f"ua={r['user_agent']!r} err={r['error_text']}" for r in rows)
 
 
@@ -128,9 +128,10 @@ def one_client(d, runner, ca, name, good, evidence, words):
     return key
 
 
-def python_race(d, runner, ca, n=15):
+def python_race(d, runner, ca, n=40):
     """Python's alert 48 answers our Certificate while we still sign and write the rest of the flight (0.6 ms
-    after it): what we sent decides state_reached, not how far Mbed TLS got (it was client_hello 1 in 10)."""
+    after it): what we sent decides state_reached, not how far Mbed TLS got. Before, 11 of 200 runs were
+    recorded as client_hello, so 40 runs catch that 9 times in 10; it cannot be forced."""
     before = last_id(d)
     for _ in range(n):
         runner.run('python3-urllib', 'fail', d.port, ca)
@@ -304,10 +305,10 @@ def main():
             except clients.ClientMissing as e:
                 ok(False, f'{name}: {e}')
         if not only:
+            curl_and_urllib(d, runner, ca)  # first: curl's last sequence ended with its success
             python_race(d, runner, ca)
             several_at_once(d, runner, ca, keys)
             shared_fingerprint(d, runner, ca)
-            curl_and_urllib(d, runner, ca)
             port_idle_http(d)
             odd_offers(d)
             fragmented_hello(d)
