@@ -287,10 +287,8 @@ static void diagnose_version(Text *t, const Sequence *s, const ClientIdentity *w
                 text_puts(
                         t,
                         " and this server have no TLS version in common (alert protocol_version); Mbed TLS "
-                        "3.6 "
-                        "implements only TLS 1.2 and 1.3: make sure both are allowed (--tls-min 1.2 "
-                        "--tls-max "
-                        "1.3) and that the client offers one");
+                        "3.6 implements only TLS 1.2 and 1.3: make sure both are allowed (--tls-min 1.2 "
+                        "--tls-max 1.3) and that the client offers one");
         else if (streq(highest, "TLS 1.3") || streq(highest, "TLS 1.2")) {
                 text_puts(t, " offers up to ");
                 text_puts(t, highest);
