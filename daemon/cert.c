@@ -172,14 +172,33 @@ int cert_generate_self_signed(const char *cert_path, const char *key_path) {
         return write_file_atomic(cert_path, pem, strlen((char *) pem), 0644);
 }
 
-/* 1 if the certificate file parses and is valid now (and for at least another hour), 0 if not. */
+/* A certificate that expires within this margin is made anew, so that it does not expire under the
+ * clients of a daemon that was just started. */
+#define CERT_VALID_MARGIN_SEC 3600
+
+static time_t x509_time_to_unix(const mbedtls_x509_time *t) {
+        struct tm tm = {
+                .tm_year = t->year - 1900,
+                .tm_mon = t->mon - 1,
+                .tm_mday = t->day,
+                .tm_hour = t->hour,
+                .tm_min = t->min,
+                .tm_sec = t->sec,
+        };
+
+        return timegm(&tm);
+}
+
+/* 1 if the certificate file parses and is valid now and for at least another CERT_VALID_MARGIN_SEC,
+ * 0 if not. */
 static int cert_file_is_current(const char *cert_path) {
         _cleanup_(crt_freep) mbedtls_x509_crt crt;
 
         mbedtls_x509_crt_init(&crt);
         if (mbedtls_x509_crt_parse_file(&crt, cert_path) != 0)
                 return 0;
-        return !mbedtls_x509_time_is_past(&crt.valid_to) && !mbedtls_x509_time_is_future(&crt.valid_from);
+        return !mbedtls_x509_time_is_future(&crt.valid_from) &&
+                x509_time_to_unix(&crt.valid_to) > time(NULL) + CERT_VALID_MARGIN_SEC;
 }
 
 int cert_ensure_self_signed(const char *dir, bool *ret_generated) {

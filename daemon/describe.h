@@ -2,7 +2,8 @@
 #pragma once
 
 /* Plain-words description of an attempt: one sentence per shape of (outcome, state_reached, alerts),
- * shared by the journal MESSAGE, the daemon's web page and tlsreport. Examples:
+ * shared by the journal MESSAGE and the daemon's web page (a sequence's sentence is diagnosis.h's).
+ * Examples:
  *
  *     client sent alert certificate_unknown(46) after our certificate
  *     connection closed without sending any data

@@ -350,11 +350,12 @@ int journal_sink_submit(JournalSink *s, const Attempt *a) {
         if (!s || !journal_mode_wants(s->mode, a))
                 return 0;
         f = calloc(1, sizeof *f);
-        if (!f)
-                return -ENOMEM;
-        r = journal_fields_build(a, f);
+        r = f ? journal_fields_build(a, f) : -ENOMEM;
         if (r < 0) {
                 free(f);
+                pthread_mutex_lock(&s->lock);
+                s->stats.no_memory++; /* counted like the queue's drops: STATUS= shows both */
+                pthread_mutex_unlock(&s->lock);
                 return r;
         }
         pthread_mutex_lock(&s->lock);

@@ -58,6 +58,7 @@ typedef struct JournalSink JournalSink;
 
 typedef struct JournalSinkStats {
         uint64_t sent, dropped, failed;
+        uint64_t no_memory; /* entries that could not be built (out of memory), also dropped */
 } JournalSinkStats;
 
 /* Starts the sender thread. With JOURNAL_NONE nothing is started and *ret is NULL. */

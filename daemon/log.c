@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <sys/stat.h>
 #include <systemd/sd-journal.h>
 
 #include "log.h"
 
 static const char *program = "tlswatch";
-static int max_level = LOG_INFO;
-static LogTarget target = LOG_TARGET_AUTO;
-static int use_journal = -1; /* resolved lazily from JOURNAL_STREAM */
+static atomic_int max_level = LOG_INFO;
+static _Atomic LogTarget target = LOG_TARGET_AUTO;
+static atomic_int use_journal = -1; /* resolved lazily from JOURNAL_STREAM, by whichever thread logs first */
 
 void log_setup(const char *program_name) {
         const char *e;
@@ -73,10 +74,15 @@ static bool stderr_is_journal(void) {
 }
 
 static bool log_to_journal(void) {
-        if (use_journal < 0)
-                use_journal = target == LOG_TARGET_JOURNAL ||
-                        (target == LOG_TARGET_AUTO && stderr_is_journal());
-        return use_journal;
+        int j = atomic_load(&use_journal);
+
+        if (j < 0) { /* two threads may both resolve it: they find the same answer */
+                LogTarget t = atomic_load(&target);
+
+                j = t == LOG_TARGET_JOURNAL || (t == LOG_TARGET_AUTO && stderr_is_journal());
+                atomic_store(&use_journal, j);
+        }
+        return j;
 }
 
 int log_internal(int level, int error, const char *file, int line, const char *func, const char *format, ...) {

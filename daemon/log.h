@@ -2,8 +2,10 @@
 #pragma once
 
 /* One logging family for the whole project. Under systemd (JOURNAL_STREAM matches stderr, or
- * --log-target=journal) messages go to journald with PRIORITY, CODE_FILE/CODE_LINE/CODE_FUNC;
- * otherwise to stderr, prefixed with the program name. Library modules log at debug level only. */
+ * log_set_target(LOG_TARGET_JOURNAL)) messages go to journald with PRIORITY, CODE_FILE/CODE_LINE/CODE_FUNC;
+ * otherwise to stderr, prefixed with the program name. The level comes from --log-level or
+ * TLSWATCH_LOG_LEVEL. Library modules log at debug level only. Any thread may log: the settings are
+ * atomic. */
 
 #include <syslog.h>
 

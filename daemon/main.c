@@ -204,9 +204,12 @@ static int parse_argv(int argc, char *argv[]) {
                                         EINVAL, "--journal takes all, failures or none, not \"%s\".", optarg);
                         break;
                 case ARG_RETENTION_DAYS:
-                        if (parse_uint(optarg, 100000, &arg_retention_days) < 0)
+                        if (parse_uint(optarg, STORE_RETENTION_DAYS_MAX, &arg_retention_days) < 0)
                                 return log_error_errno(
-                                        EINVAL, "--retention-days takes a number of days, not \"%s\".", optarg);
+                                        EINVAL,
+                                        "--retention-days takes a number of days from 0 to %u, not \"%s\".",
+                                        STORE_RETENTION_DAYS_MAX,
+                                        optarg);
                         break;
                 case ARG_LOG_LEVEL:
                         r = log_level_from_string(optarg);
@@ -371,29 +374,10 @@ static int on_status_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         journal_sink_get_stats(m->server->journal, &js);
         if (js.dropped > m->journal_dropped_logged) {
                 log_warning(
-                        "%" PRIu64 " journal entries dropped because journald did not keep up (%" PRIu64 " i"
-                        "n "
-                        "al"
-                        "l)"
-                        "; "
-                        "th"
-                        "e "
-                        "da"
-                        "ta"
-                        "ba"
-                        "se"
-                        " h"
-                        "as"
-                        " e"
-                        "ve"
-                        "ry"
-                        " a"
-                        "tt"
-                        "em"
-                        "pt"
-                        ".",
-                        js.dropped - m->journal_dropped_logged,
-                        js.dropped);
+                        "%llu journal entries dropped because journald did not keep up (%llu in all); "
+                        "the database has every attempt.",
+                        (unsigned long long) (js.dropped - m->journal_dropped_logged),
+                        (unsigned long long) js.dropped);
                 m->journal_dropped_logged = js.dropped;
         }
         (void) sd_event_source_set_time_relative(s, STATUS_INTERVAL_US);

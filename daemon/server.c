@@ -315,7 +315,7 @@ void server_record(Server *s, Attempt *a) {
 }
 
 int server_status_format(Server *s, char *buf, size_t size) {
-        char store_line[512] = "no database", journal_line[96] = "";
+        char store_line[512] = "no database", journal_line[160] = "";
         JournalSinkStats js;
         StoreStats st;
 
@@ -324,12 +324,14 @@ int server_status_format(Server *s, char *buf, size_t size) {
                 (void) store_stats_format(&st, store_line, sizeof store_line);
         }
         journal_sink_get_stats(s->journal, &js);
-        if (js.dropped + js.failed > 0)
+        if (js.dropped + js.failed + js.no_memory > 0)
                 (void) snprintf(
                         journal_line,
                         sizeof journal_line,
-                        "; journal: %" PRIu64 " entries dropped (queue full), %" PRIu64 " not sent",
+                        "; journal: %" PRIu64 " entries dropped (queue full), %" PRIu64 " dropped (out of "
+                        "memory), %" PRIu64 " not sent",
                         js.dropped,
+                        js.no_memory,
                         js.failed);
         return snprintf(
                 buf,

@@ -15,7 +15,6 @@
 
 #define STORE_FILE_MODE 0640
 #define STORE_DIRECTORY_MODE 0750
-#define STORE_RETENTION_DAYS_MAX 36500u /* keeps the cutoff arithmetic far from overflow */
 #define STORE_DROP_LOG_INTERVAL_US (10 * USEC_PER_SEC)
 
 #define sizeof_field(type, member) sizeof(((type *) 0)->member)

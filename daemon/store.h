@@ -24,6 +24,9 @@
 
 typedef struct Store Store;
 
+/* 100 years: keeps the cutoff arithmetic far from overflow. --retention-days takes no more. */
+#define STORE_RETENTION_DAYS_MAX 36500u
+
 typedef struct StoreOptions {
         size_t queue_max;           /* records waiting (including the batch being written); default 32768 */
         size_t batch_max;           /* records per transaction; default 8192 */
@@ -31,10 +34,11 @@ typedef struct StoreOptions {
         int64_t retry_interval_us;  /* after a failed write; default 1 s */
         int64_t stop_timeout_us;    /* how long store_stop() retries a failing database; default 10 s */
         int64_t busy_timeout_ms;    /* SQLite busy timeout on the writer's connection; default 1000 */
-        unsigned retention_days;    /* rows older than this are pruned; 0 keeps everything; default 30 */
-        int64_t prune_interval_us;  /* a pruning pass starts at most this often; default 60 s */
-        size_t prune_batch;         /* rows deleted per pruning transaction; default 1000 */
-        unsigned checkpoint_pages;  /* WAL size that wakes the checkpointer thread; default 4096 */
+        unsigned retention_days; /* rows older than this are pruned; 0 keeps everything; default 30; at most
+                                  * STORE_RETENTION_DAYS_MAX */
+        int64_t prune_interval_us; /* a pruning pass starts at most this often; default 60 s */
+        size_t prune_batch;        /* rows deleted per pruning transaction; default 1000 */
+        unsigned checkpoint_pages; /* WAL size that wakes the checkpointer thread; default 4096 */
 } StoreOptions;
 
 #define STORE_OPTIONS_DEFAULT                              \

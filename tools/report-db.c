@@ -132,12 +132,17 @@ int report_db_open(const char *path, ReportDb **ret) {
                 return r == SQLITE_NOMEM ? -ENOMEM : -EIO;
         (void) sqlite3_busy_timeout(d->db, 5000);
 
+        /* a database another process holds locked (past the busy timeout) is not "not a database" */
         r = sqlite3_prepare_v2(d->db, "PRAGMA user_version", -1, &st, NULL);
+        if (r == SQLITE_BUSY || r == SQLITE_LOCKED)
+                return -EBUSY;
         if (r != SQLITE_OK)
                 return -EMEDIUMTYPE; /* "file is not a database" */
         r = sqlite3_step(st);
         version = r == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
         sqlite3_finalize(st);
+        if (r == SQLITE_BUSY || r == SQLITE_LOCKED)
+                return -EBUSY;
         if (r != SQLITE_ROW)
                 return -EMEDIUMTYPE;
         if (version < 1)

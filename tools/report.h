@@ -30,8 +30,8 @@ bool report_filter_match(const ReportFilter *f, const Attempt *a);
 
 typedef struct ReportDb ReportDb;
 
-/* Opens read-only. -ENOENT if there is no file, -EMEDIUMTYPE if it is not a tlswatch database,
- * -EPROTO if its schema is newer than this program knows. */
+/* Opens read-only. -ENOENT if there is no file, -EMEDIUMTYPE if it is not a tlswatch database, -EBUSY if
+ * another process keeps it locked for longer than 5 s. */
 int report_db_open(const char *path, ReportDb **ret);
 ReportDb *report_db_close(ReportDb *db);
 DEFINE_TRIVIAL_CLEANUP_FUNC(ReportDb *, report_db_close);

@@ -409,6 +409,12 @@ static int run(int argc, char *argv[]) {
                         r, "no database at %s: is tlswatchd running? use --database", arg_database);
         if (r == -EMEDIUMTYPE)
                 return log_error_errno(r, "%s is not a tlswatch database.", arg_database);
+        if (r == -EBUSY)
+                return log_error_errno(
+                        r,
+                        "%s is locked by another process (for more than 5 s): try again, or look for a "
+                        "writer holding a transaction open.",
+                        arg_database);
         if (r < 0)
                 return log_error_errno(r, "Failed to open database %s: %m", arg_database);
 

@@ -13,7 +13,7 @@ import tempfile
 import time
 
 from twlib import (Daemon, TLSWATCHD, curl, diag, done, eq, free_port, json_get, ok, parse_http, run, s_client,
-                   spawn, tls_exchange, tls_get, insecure_context, wait_closed, wait_for)
+                   spawn, tls_exchange, tls_get, insecure_context, wait_for, wait_port)
 
 
 def test_clients(d):
@@ -130,6 +130,16 @@ def test_reuse_and_regenerate():
             ok(now and now != expired and now != first, 'an expired certificate is made anew on start')
             end = run(['openssl', 'x509', '-in', cert, '-noout', '-checkend', '86400'])
             eq(end.returncode, 0, 'the new certificate is valid for more than a day')
+        # one that is still valid but expires within the hour is made anew too (tlswatchd(8), --cert)
+        r = run(['faketime', '-f', '-1410m', 'openssl', 'req', '-x509', '-key',
+                 os.path.join(state, 'tlswatchd-key.pem'), '-out', cert, '-days', '1', '-subj', '/CN=soon'])
+        soon = run(['openssl', 'x509', '-in', cert, '-noout', '-fingerprint', '-sha256']).stdout
+        valid = run(['openssl', 'x509', '-in', cert, '-noout', '-checkend', '0']).returncode == 0
+        ending = run(['openssl', 'x509', '-in', cert, '-noout', '-checkend', '3600']).returncode != 0
+        ok(r.returncode == 0 and valid and ending, 'a certificate valid for 30 more minutes is in place', r.stderr)
+        with Daemon(state=state, v6=False) as d:
+            now = fingerprint_served(d.port)
+            ok(now and now != soon, 'a certificate that expires within the hour is made anew on start')
 
 
 def test_key_permissions():
@@ -264,6 +274,21 @@ def test_startup_errors():
         ok(p.returncode != 0 and 'ADDR:PORT' in p.stderr.decode(), 'bad --listen: clear error', p.stderr)
         p = subprocess.run([TLSWATCHD, '--tls-min', '1.1'], capture_output=True, timeout=10)
         ok(p.returncode != 0 and '1.2 or 1.3' in p.stderr.decode(), 'bad --tls-min: clear error', p.stderr)
+        # the option takes what the store takes: the largest value starts, one more is refused at once
+        port = free_port()
+        p = subprocess.Popen([TLSWATCHD, '--state-directory', tmp, '--listen', f'127.0.0.1:{port}',
+                              '--retention-days', '36500'], stderr=subprocess.PIPE)
+        try:
+            started = wait_port('127.0.0.1', port, proc=p)
+        except RuntimeError:
+            started = False
+        p.terminate()
+        err = p.communicate(timeout=30)[1].decode()
+        ok(started, '--retention-days 36500 (100 years, the store\'s limit) starts', err[-500:])
+        p = subprocess.run([TLSWATCHD, '--state-directory', tmp, '--listen', f'127.0.0.1:{port}',
+                            '--retention-days', '36501'], capture_output=True, timeout=10)
+        ok(p.returncode != 0 and '0 to 36500' in p.stderr.decode(), '--retention-days 36501: clear error',
+           p.stderr)
 
 
 def test_tls12_only():
