@@ -193,11 +193,12 @@ def test_reload():
 
 def test_drain():
     with Daemon('--handshake-timeout', '3', v6=False) as d:
+        # the port listens before the daemon handles signals: wait until it answers
+        d.wait_ready()
         # a client in the middle of its handshake when SIGTERM arrives
         hello = socket.create_connection(('127.0.0.1', d.port))
-        base = d.fds()
         hello.sendall(bytes.fromhex('160301'))  # the start of a record, never completed
-        d.wait_fds(base + 1)
+        d.wait_accepted([hello])
         t0 = time.monotonic()
         d.proc.send_signal(signal.SIGTERM)
         ok(wait_for(lambda: 'draining' in d.output() or d.proc.poll() is not None, 5) and d.proc.poll() is None,
@@ -220,9 +221,8 @@ def test_drain_cuts_requests():
         s.sendall(b'GET /api/self HTTP/1.1\r\nHost: x\r\n\r\n')
         first = s.recv(65536)
         s.sendall(b'GET / HT')
-        base = d.fds()
         idle = socket.create_connection(('127.0.0.1', d.port))  # and one that sent nothing
-        d.wait_fds(base + 1)
+        d.wait_accepted([idle])
         t0 = time.monotonic()
         d.proc.send_signal(signal.SIGTERM)
         rc = d.proc.wait(40)
@@ -241,11 +241,11 @@ def test_drain_cuts_requests():
 
 def test_idle_connections():
     with Daemon('--handshake-timeout', '20', v6=False) as d:
-        base = d.fds()
+        d.wait_ready()
         idle = []
         for _ in range(200):
             idle.append(socket.create_connection(('127.0.0.1', d.port)))
-        d.wait_fds(base + 200)
+        d.wait_accepted(idle)
         t0 = time.monotonic()
         r = curl('-k', '-o', '/dev/null', '-w', '%{http_code}', f'https://127.0.0.1:{d.port}/', timeout=10)
         took = time.monotonic() - t0

@@ -188,9 +188,8 @@ def test_outcomes():
 def test_connection_limit():
     with Daemon('--max-connections', '3', '--journal', 'none', v6=False) as d:
         d.settle()
-        base = d.fds()
         idle = [socket.create_connection(('127.0.0.1', d.port)) for _ in range(3)]
-        d.wait_fds(base + 3)
+        d.wait_accepted(idle)
         before = last_id(d)
         s = socket.create_connection(('127.0.0.1', d.port))
         s.settimeout(3)

@@ -195,16 +195,23 @@ class Daemon:
         with open(self.log_path, 'rb') as f:
             return f.read().decode(errors='replace')
 
-    def fds(self):
-        """How many file descriptors the daemon holds (an accepted connection is one more)."""
-        try:
-            return len(os.listdir(f'/proc/{self.proc.pid}/fd'))
-        except OSError:
-            return -1
+    def accepted(self, socks):
+        """Whether the daemon has accepted these client sockets (connected to 127.0.0.1:port): the kernel
+        gives a connection's server side an inode in /proc/net/tcp only once accept() took it."""
+        want = {s.getsockname()[1] for s in socks}
+        seen = set()
+        with open('/proc/net/tcp') as f:
+            next(f)
+            for line in f:
+                field = line.split()
+                local, remote, inode = field[1], field[2], field[9]
+                if int(local.split(':')[1], 16) == self.port and inode != '0':
+                    seen.add(int(remote.split(':')[1], 16))
+        return want <= seen
 
-    def wait_fds(self, n, timeout=10.0):
-        """Waits until the daemon holds at least n file descriptors (e.g. has accepted connections)."""
-        return wait_for(lambda: self.fds() >= n, timeout)
+    def wait_accepted(self, socks, timeout=10.0):
+        """Waits until the daemon has accepted every one of these client sockets."""
+        return wait_for(lambda: self.accepted(socks), timeout)
 
     def settle(self, quiet=0.4, timeout=10.0):
         """Waits until no new row has arrived for `quiet` seconds (the store commits every 200 ms), so
