@@ -209,16 +209,21 @@ bool sequence_attempt_is_cert_rejection(const SequenceAttempt *a) {
         return evidence_is_cert_rejection(a->evidence);
 }
 
-const char *sequence_no_hello_kind(const Attempt *a) {
+/* The evidence is passed in: the sequencer computes it once per attempt. */
+static const char *no_hello_kind(const Attempt *a, Evidence e) {
         if (a->ja4_stable && a->ja4_stable[0])
                 return NULL;
-        switch (attempt_evidence(a)) {
+        switch (e) {
         case EVIDENCE_NO_DATA: return "no_data";
         case EVIDENCE_IDLE: return "idle";
         case EVIDENCE_PLAIN_HTTP:
         case EVIDENCE_NOT_TLS: return "not_tls";
         default: return "partial"; /* some TLS bytes, no whole ClientHello */
         }
+}
+
+const char *sequence_no_hello_kind(const Attempt *a) {
+        return no_hello_kind(a, attempt_evidence(a));
 }
 
 Pattern sequence_classify(const Sequence *s) {
@@ -620,7 +625,7 @@ static int sequence_new(Sequencer *s, const KeyEntry *e, int64_t t, Sequence **r
         return 0;
 }
 
-static int sequence_add(Sequence *q, const Attempt *a, int64_t t) {
+static int sequence_add(Sequence *q, const Attempt *a, Evidence evidence, int64_t t) {
         q->n_attempts++;
         q->n_failures += outcome_is_failure(a->outcome);
         q->last_us = t;
@@ -647,7 +652,7 @@ static int sequence_add(Sequence *q, const Attempt *a, int64_t t) {
                         (int16_t) (a->alert_received >= 0 && a->alert_received < 256 ? a->alert_received : -1),
                 .alert_sent = (int16_t) (a->alert_sent >= 0 && a->alert_sent < 256 ? a->alert_sent : -1),
                 .resumed = a->resumed,
-                .evidence = attempt_evidence(a),
+                .evidence = evidence,
                 .close_kind = a->close_kind,
                 .after_hs_ms = a->closed_us > 0 && a->ended_us > 0 && a->closed_us >= a->ended_us
                         ? (int32_t) MIN((a->closed_us - a->ended_us) / USEC_PER_MSEC, (int64_t) INT32_MAX)
@@ -668,6 +673,7 @@ static void sequencer_queue(Sequencer *s, Sequence *q) {
 int sequencer_feed(Sequencer *s, const Attempt *a) {
         char client[SEQUENCE_CLIENT_MAX];
         const char *ja4, *no_hello;
+        Evidence evidence;
         KeyEntry *e;
         uint64_t h;
         int64_t t;
@@ -679,7 +685,8 @@ int sequencer_feed(Sequencer *s, const Attempt *a) {
         sequencer_expire(s);
 
         sequence_client_key(a->peer_addr, client);
-        no_hello = sequence_no_hello_kind(a);
+        evidence = attempt_evidence(a);
+        no_hello = no_hello_kind(a, evidence);
         ja4 = no_hello ? NULL : a->ja4_stable;
         h = key_hash(client, ja4 ?: no_hello, &a->sni);
         e = sequencer_find(s, h, client, ja4 ?: no_hello, &a->sni);
@@ -704,7 +711,7 @@ int sequencer_feed(Sequencer *s, const Attempt *a) {
                         return r;
                 sequencer_queue(s, e->open);
         }
-        r = sequence_add(e->open, a, t);
+        r = sequence_add(e->open, a, evidence, t);
         if (r < 0)
                 return r;
         if (!outcome_is_failure(a->outcome)) {
