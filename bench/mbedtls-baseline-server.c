@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* The baseline for tlswatchd's handshake throughput: a minimal Mbed TLS server with no recording.
- * The same library and configuration as daemon/tls.c (groups P-256 then X25519, session tickets and
+ * The same library and configuration as daemon/server/tls.c (groups P-256 then X25519, session tickets and
  * cache, ALPN); --groups x25519,p256 and --no-tickets measure the alternatives;
  * N worker threads, each with its own epoll loop and SO_REUSEPORT listening socket, non-blocking
  * handshakes; after the handshake it reads until the client's close_notify or EOF and closes.

@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 #include "clienthello.h"
-#include "log.h"
 
 /* ---- record scanner ---- */
 
@@ -436,7 +435,7 @@ static const char *parse_extension(uint16_t type, ByteSpan data, ClientHello *ch
 
 static int parse_fail(ClientHello *ch, const char *reason) {
         ch->reason = reason;
-        return log_debug_errno(EBADMSG, "Malformed ClientHello: %s", reason);
+        return -EBADMSG;
 }
 
 int clienthello_parse(const uint8_t *msg, size_t len, ClientHello *ret) {
