@@ -1,10 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /* TLS handshake load generator (OpenSSL client): every connection makes exactly one full handshake
- * (no session reuse), records its latency (connect() to handshake done), sends close_notify, waits
- * for the server to close and resets the connection (no TIME_WAIT pile-up on loopback).
+ * (no session reuse) and records its latency (connect() to handshake done). Then, by default (the
+ * hang-up mode), it sends close_notify, waits for the server to close and resets the connection (no
+ * TIME_WAIT pile-up on loopback). With --request PATH it does what a browser's connection does: one
+ * HTTP/1.1 request (GET PATH, Host, Connection: close), the whole response read (headers, then the
+ * body up to its Content-Length, or until the server closes if it gives none), then it waits for the
+ * server to close, as Connection: close asks, and resets the connection.
  *
  *   loadgen --connect 127.0.0.1:PORT [--tls 1.2|1.3] [--lite] [--clients C] [--seconds S] [--rate HS/S]
- *           [--count N] [--pid PID]...
+ *           [--count N] [--pid PID]... [--request PATH [--expect STATUS] [--host HOST]]
  *   loadgen --connect 127.0.0.1:PORT --hold N [--pid PID] [--seconds S]
  *
  * The first form prints one line of key=value figures: handshakes, errors, hs_per_s, p50/p99/max
@@ -12,7 +16,12 @@
  * those processes from /proc/PID/stat, all threads). --count stops after N handshakes in all.
  * With --rate, each client paces its connections at RATE/C per second, the clients staggered.
  * --lite uses tls13-lite.c instead of libssl: TLS 1.3 only, a third of the client CPU per handshake
- * (it shares the machine's two CPUs with the server under test).
+ * (it shares the machine's two CPUs with the server under test); it only hangs up (no --request).
+ * With --request, a connection counts as a success only if its response is complete and has the
+ * status --expect names (default 200); the line adds requests, status_2xx, status_404, status_other,
+ * http_errors (responses with another status, malformed or cut short, or data after the response:
+ * all counted in errors too), body_bytes (per response) and conn_p50_ms/conn_p99_ms (connect() to
+ * the server's close). Each connection is one full handshake, so *_per_hs is also per connection.
  * --hold opens N connections (TLS 1.3), sends each a ClientHello, reads the server's flight and
  * then stalls; it measures one client's handshake latency for S seconds before and while the N
  * connections are held, and with --pid the server's RSS growth per held connection. */
@@ -23,6 +32,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <poll.h>
+#include <strings.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/epoll.h>
@@ -46,7 +56,11 @@ typedef struct Samples {
 typedef struct Client {
         pthread_t thread;
         Samples lat;
+        Samples conn; /* --request: connect() to the server's close */
         unsigned errors;
+        unsigned requests; /* sent, after a successful handshake */
+        unsigned status_2xx, status_404, status_other, http_errors;
+        uint64_t body_bytes;
         double interval_ns; /* 0: closed loop */
         double offset_ns;   /* of the first connection, to spread the clients over the interval */
 } Client;
@@ -63,6 +77,11 @@ static pid_t arg_pids[MAX_PIDS];
 static unsigned arg_n_pids;
 static unsigned arg_hold;
 static bool arg_lite;
+static const char *arg_request; /* --request PATH */
+static const char *arg_host;    /* --host: the Host header; default the --connect address */
+static int arg_expect = 200;
+static char request[2048];
+static size_t request_len;
 static SSL_CTX *ctx;
 static Tls13Lite *lite; /* --lite */
 static int64_t deadline_ns;
@@ -169,8 +188,80 @@ static void close_reset(int fd) {
         (void) close(fd);
 }
 
-/* One connection, one full handshake. Returns the latency in ns, or a negative errno. */
-static int64_t handshake_once(void) {
+/* The value of a header in the header block hdr (lines ending in CRLF, after the status line), or NULL. */
+static const char *header_find(const char *hdr, const char *name) {
+        size_t l = strlen(name);
+
+        for (const char *p = strstr(hdr, "\r\n"); p; p = strstr(p, "\r\n")) {
+                p += 2;
+                if (strncasecmp(p, name, l) == 0 && p[l] == ':') {
+                        p += l + 1;
+                        while (*p == ' ' || *p == '\t')
+                                p++;
+                        return p;
+                }
+        }
+        return NULL;
+}
+
+/* Reads one HTTP/1.1 response to a request with Connection: close: the headers, then the body up to
+ * its Content-Length, or until the server closes if it gives none; then waits for the server to close
+ * (close_notify or EOF). Returns the status, or -EBADMSG (malformed, cut short, more than
+ * Content-Length, data after it) or -EIO (a read failed or timed out). *ret_body: the body's bytes. */
+static int response_read(SSL *ssl, uint64_t *ret_body) {
+        char buf[16384 + 1], *end;
+        size_t have = 0, hdr_len;
+        uint64_t body, content_length = UINT64_MAX;
+        const char *v;
+        int status, n;
+
+        for (;;) { /* the header block */
+                n = SSL_read(ssl, buf + have, (int) (sizeof buf - 1 - have));
+                if (n <= 0)
+                        return have > 0 ? -EBADMSG : -EIO;
+                have += (size_t) n;
+                buf[have] = 0;
+                end = memmem(buf, have, "\r\n\r\n", 4);
+                if (end)
+                        break;
+                if (have >= sizeof buf - 1)
+                        return -EBADMSG;
+        }
+        hdr_len = (size_t) (end - buf) + 4;
+        end[2] = 0; /* the header block, each line ending in CRLF */
+        if (strncmp(buf, "HTTP/1.", 7) != 0 || !strchr("01", buf[7]) || buf[8] != ' ' ||
+            sscanf(buf + 9, "%3d", &status) != 1 || status < 100 || status > 599)
+                return -EBADMSG;
+        if (header_find(buf, "Transfer-Encoding"))
+                return -EBADMSG; /* not sent by the servers benchmarked here */
+        v = header_find(buf, "Content-Length");
+        if (v) {
+                char *e;
+
+                errno = 0;
+                content_length = strtoull(v, &e, 10);
+                if (errno || e == v || (*e != '\r' && *e != ' '))
+                        return -EBADMSG;
+        }
+        body = have - hdr_len;
+        for (;;) { /* the body, then the server's close */
+                if (body > content_length)
+                        return -EBADMSG;
+                n = SSL_read(ssl, buf, (int) sizeof buf - 1);
+                if (n <= 0)
+                        break;
+                body += (uint64_t) n;
+        }
+        ERR_clear_error();
+        if (content_length != UINT64_MAX && body != content_length)
+                return -EBADMSG;
+        *ret_body = body;
+        return status;
+}
+
+/* One connection, one full handshake, and with --request one HTTP request. Returns the handshake's
+ * latency in ns, or a negative errno; *ret_conn_ns: connect() to the end of the connection. */
+static int64_t handshake_once(Client *c, int64_t *ret_conn_ns) {
         int64_t t0 = clock_ns(CLOCK_MONOTONIC), latency;
         char buf[4096];
         SSL *ssl;
@@ -199,6 +290,33 @@ static int64_t handshake_once(void) {
                 return -EPROTO;
         }
         latency = clock_ns(CLOCK_MONOTONIC) - t0;
+        if (arg_request) {
+                /* a browser's connection: the request, the whole response, the server's close */
+                struct timeval tv = {.tv_sec = 10};
+                uint64_t body = 0;
+                int status = -EIO;
+
+                (void) setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+                c->requests++;
+                if (SSL_write(ssl, request, (int) request_len) == (int) request_len)
+                        status = response_read(ssl, &body);
+                ERR_clear_error();
+                SSL_free(ssl);
+                close_reset(fd);
+                if (status >= 200 && status <= 299)
+                        c->status_2xx++;
+                else if (status == 404)
+                        c->status_404++;
+                else if (status > 0)
+                        c->status_other++;
+                if (status != arg_expect) {
+                        c->http_errors++;
+                        return status < 0 ? status : -EBADMSG;
+                }
+                c->body_bytes += body;
+                *ret_conn_ns = clock_ns(CLOCK_MONOTONIC) - t0;
+                return latency;
+        }
         /* close_notify, then read (session tickets, the server's close_notify) until the server closes */
         (void) SSL_shutdown(ssl);
         while (SSL_read(ssl, buf, sizeof buf) > 0)
@@ -206,6 +324,7 @@ static int64_t handshake_once(void) {
         ERR_clear_error();
         SSL_free(ssl);
         close_reset(fd);
+        *ret_conn_ns = clock_ns(CLOCK_MONOTONIC) - t0;
         return latency;
 }
 
@@ -214,7 +333,7 @@ static void *client_run(void *userdata) {
         int64_t next = clock_ns(CLOCK_MONOTONIC) + (int64_t) c->offset_ns;
 
         while (!atomic_load(&stop) && clock_ns(CLOCK_MONOTONIC) < deadline_ns) {
-                int64_t l;
+                int64_t l, conn_ns = 0;
 
                 if (arg_count > 0 && atomic_fetch_add(&started, 1) >= arg_count)
                         break;
@@ -222,10 +341,10 @@ static void *client_run(void *userdata) {
                         sleep_until_ns(next);
                         next += (int64_t) c->interval_ns;
                 }
-                l = handshake_once();
+                l = handshake_once(c, &conn_ns);
                 if (l < 0)
                         c->errors++;
-                else if (samples_add(&c->lat, l) < 0)
+                else if (samples_add(&c->lat, l) < 0 || (arg_request && samples_add(&c->conn, conn_ns) < 0))
                         break;
         }
         return NULL;
@@ -281,10 +400,11 @@ static double self_cpu_sec(void) {
 /* Runs arg_clients clients for arg_seconds; prints one line of figures prefixed with label. */
 static int load_run(const char *label, unsigned n_clients, double rate) {
         _cleanup_free_ Client *clients = NULL;
-        Samples all = {};
+        Samples all = {}, conn = {};
         int64_t t0, t1, ticks0, ticks1, sys0 = 0, sys1 = 0;
         double cpu0, cpu1, secs;
-        unsigned errors = 0;
+        unsigned errors = 0, requests = 0, s2xx = 0, s404 = 0, sother = 0, http_errors = 0;
+        uint64_t body_bytes = 0;
         int r = 0;
 
         clients = calloc(n_clients, sizeof *clients);
@@ -313,16 +433,28 @@ static int load_run(const char *label, unsigned n_clients, double rate) {
         ticks1 = pids_cpu_ticks(&sys1);
         for (unsigned i = 0; i < n_clients; i++) {
                 errors += clients[i].errors;
+                requests += clients[i].requests;
+                s2xx += clients[i].status_2xx;
+                s404 += clients[i].status_404;
+                sother += clients[i].status_other;
+                http_errors += clients[i].http_errors;
+                body_bytes += clients[i].body_bytes;
                 for (size_t j = 0; j < clients[i].lat.n; j++)
                         if (samples_add(&all, clients[i].lat.v[j]) < 0)
                                 break;
+                for (size_t j = 0; j < clients[i].conn.n; j++)
+                        if (samples_add(&conn, clients[i].conn.v[j]) < 0)
+                                break;
                 free(clients[i].lat.v);
+                free(clients[i].conn.v);
         }
         if (r < 0) {
                 free(all.v);
+                free(conn.v);
                 return r;
         }
         qsort(all.v, all.n, sizeof *all.v, compare_i64);
+        qsort(conn.v, conn.n, sizeof *conn.v, compare_i64);
         secs = (double) (t1 - t0) / 1e9;
         printf("%shandshakes=%zu errors=%u seconds=%.2f hs_per_s=%.1f p50_ms=%.3f p99_ms=%.3f max_ms=%.3f "
                "client_cpu_ms_per_hs=%.3f",
@@ -345,9 +477,22 @@ static int load_run(const char *label, unsigned n_clients, double rate) {
                        sys_sec * 1e3 / (double) all.n,
                        server_sec / secs);
         }
+        if (arg_request)
+                printf(" requests=%u status_2xx=%u status_404=%u status_other=%u http_errors=%u "
+                       "body_bytes=%.0f "
+                       "conn_p50_ms=%.3f conn_p99_ms=%.3f",
+                       requests,
+                       s2xx,
+                       s404,
+                       sother,
+                       http_errors,
+                       all.n ? (double) body_bytes / (double) all.n : 0,
+                       samples_quantile_ms(&conn, 0.50),
+                       samples_quantile_ms(&conn, 0.99));
         printf("\n");
         fflush(stdout);
         free(all.v);
+        free(conn.v);
         return all.n > 0 ? 0 : -EIO;
 }
 
@@ -558,7 +703,8 @@ static int parse_args(int argc, char **argv) {
                 if (streq(a, "--help") || streq(a, "-h")) {
                         printf("loadgen --connect ADDR:PORT [--tls 1.2|1.3] [--lite] [--clients C] "
                                "[--seconds S] "
-                               "[--rate HS/S] [--count N] [--pid PID]... [--hold N]\n");
+                               "[--rate HS/S] [--count N] [--pid PID]... [--hold N]\n"
+                               "        [--request PATH [--expect STATUS] [--host HOST]]\n");
                         exit(0);
                 }
                 if (streq(a, "--lite")) {
@@ -581,6 +727,24 @@ static int parse_args(int argc, char **argv) {
                                 return -EINVAL;
                         }
                         arg_tls = streq(v, "1.2") ? 12 : 13;
+                } else if (streq(a, "--request")) {
+                        if (v[0] != '/' || strpbrk(v, " \t\r\n") || strlen(v) > 1000) {
+                                fprintf(stderr, "--request wants a path: /..., no spaces\n");
+                                return -EINVAL;
+                        }
+                        arg_request = v;
+                } else if (streq(a, "--host")) {
+                        if (!*v || strpbrk(v, " \t\r\n") || strlen(v) > 255) {
+                                fprintf(stderr, "Invalid --host %s\n", v);
+                                return -EINVAL;
+                        }
+                        arg_host = v;
+                } else if (streq(a, "--expect")) {
+                        if (parse_double(v, &d) < 0 || d < 100 || d > 599 || d != (double) (int) d) {
+                                fprintf(stderr, "--expect wants an HTTP status, 100-599\n");
+                                return -EINVAL;
+                        }
+                        arg_expect = (int) d;
                 } else if (streq(a, "--pid")) {
                         if (parse_double(v, &d) < 0 || d < 1 || d != (double) (pid_t) d ||
                             arg_n_pids >= MAX_PIDS) {
@@ -610,6 +774,41 @@ static int parse_args(int argc, char **argv) {
                 fprintf(stderr, "--connect ADDR:PORT is required\n");
                 return -EINVAL;
         }
+        if (arg_request) {
+                char host[128];
+                int n;
+
+                if (!arg_host) {
+                        char a[INET6_ADDRSTRLEN];
+                        const struct sockaddr_in *in4 = (const struct sockaddr_in *) &arg_addr;
+                        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *) &arg_addr;
+
+                        if (arg_addr.ss_family == AF_INET)
+                                (void) snprintf(
+                                        host,
+                                        sizeof host,
+                                        "%s:%u",
+                                        inet_ntop(AF_INET, &in4->sin_addr, a, sizeof a),
+                                        ntohs(in4->sin_port));
+                        else
+                                (void) snprintf(
+                                        host,
+                                        sizeof host,
+                                        "[%s]:%u",
+                                        inet_ntop(AF_INET6, &in6->sin6_addr, a, sizeof a),
+                                        ntohs(in6->sin6_port));
+                }
+                n = snprintf(
+                        request,
+                        sizeof request,
+                        "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: tlswatch-loadgen\r\nAccept: */*\r\n"
+                        "Connection: close\r\n\r\n",
+                        arg_request,
+                        arg_host ?: host);
+                if (n < 0 || (size_t) n >= sizeof request)
+                        return -EINVAL;
+                request_len = (size_t) n;
+        }
         return 0;
 }
 
@@ -638,8 +837,9 @@ int main(int argc, char **argv) {
                 return 1;
         }
         if (arg_lite) {
-                if (arg_tls != 13 || arg_hold > 0) {
-                        fprintf(stderr, "--lite makes TLS 1.3 handshakes only, and not with --hold.\n");
+                if (arg_tls != 13 || arg_hold > 0 || arg_request) {
+                        fprintf(stderr,
+                                "--lite makes TLS 1.3 handshakes only, and not with --hold or --request.\n");
                         return 2;
                 }
                 lite = tls13_lite_new();

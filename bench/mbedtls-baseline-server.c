@@ -3,12 +3,19 @@
  * The same library and configuration as daemon/server/tls.c (groups P-256 then X25519, session tickets and
  * cache, ALPN); --groups x25519,p256 and --no-tickets measure the alternatives;
  * N worker threads, each with its own epoll loop and SO_REUSEPORT listening socket, non-blocking
- * handshakes; after the handshake it reads until the client's close_notify or EOF and closes.
+ * handshakes. After the handshake it is a minimal HTTP/1.1 server, so that it does the same work per
+ * connection as tlswatchd minus the recording and the page: it reads a request's headers (up to the
+ * blank line), answers GET / with 200 and a fixed body of --body-bytes (default 9500, about the size
+ * of tlswatchd's page with a full list of recent attempts) and anything else with 404, keeps the
+ * connection for the next request unless the request says Connection: close (or is HTTP/1.0 without
+ * keep-alive), and then closes as tlswatchd does: close_notify, shutdown(SHUT_WR), read until the
+ * client closes. A client that sends close_notify or closes without a request (loadgen without
+ * --request) is answered with close_notify and closed, as before.
  *
  *   mbedtls-baseline-server --listen 127.0.0.1:PORT --cert FILE --key FILE [--threads N]
- *                           [--groups x25519,p256|p256,x25519] [--no-tickets]
+ *                           [--groups x25519,p256|p256,x25519] [--no-tickets] [--body-bytes N]
  *
- * Runs until SIGTERM/SIGINT. No request is answered: the load generator only handshakes. */
+ * Runs until SIGTERM/SIGINT. */
 
 #include <arpa/inet.h>
 #include <mbedtls/error.h>
@@ -21,6 +28,7 @@
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
+#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
@@ -28,10 +36,28 @@
 
 #define MAX_THREADS 64
 #define MAX_CONNECTIONS_PER_THREAD 20000
+#define MAX_REQUEST_BYTES 8192
+
+typedef enum Phase {
+        PHASE_HANDSHAKE,
+        PHASE_REQUEST,  /* reading a request's headers */
+        PHASE_RESPONSE, /* writing the response */
+        PHASE_LINGER,   /* our side is closed: read and discard until the client closes */
+} Phase;
+
+typedef struct Response {
+        char *data;
+        size_t len;
+} Response;
 
 typedef struct Conn {
         int fd;
-        bool handshake_done;
+        Phase phase;
+        bool close_after;
+        const Response *out;
+        size_t out_off;
+        size_t in_len;
+        char in[MAX_REQUEST_BYTES + 1];
         mbedtls_ssl_context ssl;
 } Conn;
 
@@ -39,6 +65,10 @@ static struct sockaddr_in arg_addr;
 static const char *arg_cert, *arg_key;
 static unsigned arg_threads = 2;
 static bool arg_p256_first = true, arg_no_tickets;
+static unsigned long arg_body_bytes = 9500;
+
+/* [status: 0 200, 1 404, 2 400][0 keep-alive, 1 close] */
+static Response responses[3][2];
 
 static mbedtls_ssl_config conf;
 static mbedtls_x509_crt chain;
@@ -89,21 +119,178 @@ static void conn_free(int ep, Conn *c) {
         free(c);
 }
 
+static int
+response_make(Response *r, int status, const char *reason, const char *body, size_t body_len, bool close) {
+        char *out = NULL;
+        size_t n = 0;
+        FILE *f = open_memstream(&out, &n);
+
+        if (!f)
+                return -ENOMEM;
+        fprintf(f,
+                "HTTP/1.1 %d %s\r\n"
+                "Server: baseline\r\n"
+                "Content-Type: %s\r\n"
+                "Content-Length: %zu\r\n"
+                "Cache-Control: no-store\r\n"
+                "X-Content-Type-Options: nosniff\r\n"
+                "Connection: %s\r\n"
+                "\r\n",
+                status,
+                reason,
+                status == 200 ? "text/html; charset=utf-8" : "text/plain; charset=utf-8",
+                body_len,
+                close ? "close" : "keep-alive");
+        fwrite(body, 1, body_len, f);
+        if (ferror(f) || fclose(f) != 0) {
+                free(out);
+                return -ENOMEM;
+        }
+        r->data = out;
+        r->len = n;
+        return 0;
+}
+
+/* The fixed page: arg_body_bytes of HTML (at least its frame). */
+static int responses_setup(void) {
+        static const char head[] = "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
+                                   "<title>baseline</title></head><body>\n<pre>\n";
+        static const char tail[] = "</pre>\n</body></html>\n";
+        size_t frame = strlen(head) + strlen(tail), len = MAX(arg_body_bytes, frame);
+        _cleanup_free_ char *page = malloc(len);
+
+        if (!page)
+                return -ENOMEM;
+        memcpy(page, head, strlen(head));
+        for (size_t i = strlen(head); i < len - strlen(tail); i++)
+                page[i] = (i % 64 == 63) ? '\n' : (char) ('a' + i % 26);
+        memcpy(page + len - strlen(tail), tail, strlen(tail));
+        for (int c = 0; c < 2; c++)
+                if (response_make(&responses[0][c], 200, "OK", page, len, c) < 0 ||
+                    response_make(&responses[1][c], 404, "Not Found", "404 Not Found\n", 14, c) < 0 ||
+                    response_make(&responses[2][c], 400, "Bad Request", "400 Bad Request\n", 16, c) < 0)
+                        return -ENOMEM;
+        return 0;
+}
+
+/* Does the comma-separated header value [v, end) hold token? */
+static bool value_has_token(const char *v, const char *end, const char *token) {
+        size_t l = strlen(token);
+
+        for (const char *p = v; p + l <= end; p++)
+                if (strncasecmp(p, token, l) == 0 &&
+                    (p == v || p[-1] == ' ' || p[-1] == ',' || p[-1] == '\t') &&
+                    (p + l == end || p[l] == ' ' || p[l] == ',' || p[l] == '\t' || p[l] == '\r'))
+                        return true;
+        return false;
+}
+
+/* The request in c->in[0, len) (its headers end at len): picks the response and consumes it. */
+static void request_answer(Conn *c, size_t len) {
+        const char *line_end = memmem(c->in, len, "\r\n", 2), *sp1, *sp2;
+        bool http10 = false, close = false, keep = false, ok;
+        int status;
+
+        sp1 = memchr(c->in, ' ', (size_t) (line_end - c->in));
+        sp2 = sp1 ? memchr(sp1 + 1, ' ', (size_t) (line_end - sp1 - 1)) : NULL;
+        ok = sp1 && sp2 && (size_t) (line_end - sp2 - 1) == 8 && memcmp(sp2 + 1, "HTTP/1.", 7) == 0;
+        if (!ok)
+                status = 2;
+        else {
+                http10 = sp2[8] == '0';
+                status = sp1 - c->in == 3 && memcmp(c->in, "GET", 3) == 0 && sp2 - sp1 - 1 == 1 && sp1[1] == '/'
+                        ? 0
+                        : 1;
+        }
+        for (const char *p = line_end + 2; p < c->in + len - 2;) {
+                const char *e = memmem(p, (size_t) (c->in + len - p), "\r\n", 2);
+
+                if (!e)
+                        break;
+                if (e - p > 11 && strncasecmp(p, "Connection:", 11) == 0) {
+                        close = close || value_has_token(p + 11, e, "close");
+                        keep = keep || value_has_token(p + 11, e, "keep-alive");
+                }
+                p = e + 2;
+        }
+        c->close_after = !ok || close || (http10 && !keep);
+        c->out = &responses[status][c->close_after];
+        c->out_off = 0;
+        c->phase = PHASE_RESPONSE;
+        memmove(c->in, c->in + len, c->in_len - len);
+        c->in_len -= len;
+}
+
+/* After our response with Connection: close: close_notify, FIN, then read until the client closes
+ * (no RST over our answer, no TIME_WAIT on our side: the client resets). */
+static void conn_linger(Conn *c) {
+        (void) mbedtls_ssl_close_notify(&c->ssl); /* best effort */
+        (void) shutdown(c->fd, SHUT_WR);
+        c->phase = PHASE_LINGER;
+}
+
 /* Steps one connection; returns false once it is finished and freed. */
 static bool conn_step(int ep, Conn *c) {
         struct epoll_event e = {.data.ptr = c};
-        unsigned char buf[1024];
-        int r;
+        int r = 0;
 
-        if (!c->handshake_done) {
+        if (c->phase == PHASE_HANDSHAKE) {
                 r = mbedtls_ssl_handshake(&c->ssl);
                 if (r == 0)
-                        c->handshake_done = true;
+                        c->phase = PHASE_REQUEST;
         }
-        if (c->handshake_done)
-                do
-                        r = mbedtls_ssl_read(&c->ssl, buf, sizeof buf);
-                while (r > 0 || r == MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET);
+        while (c->phase != PHASE_HANDSHAKE) {
+                if (c->phase == PHASE_LINGER) {
+                        char buf[4096];
+                        ssize_t n = recv(c->fd, buf, sizeof buf, 0);
+
+                        if (n > 0)
+                                continue;
+                        if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+                                r = MBEDTLS_ERR_SSL_WANT_READ;
+                                break;
+                        }
+                        conn_free(ep, c);
+                        return false;
+                }
+                if (c->phase == PHASE_RESPONSE) {
+                        r = mbedtls_ssl_write(
+                                &c->ssl,
+                                (const unsigned char *) c->out->data + c->out_off,
+                                c->out->len - c->out_off);
+                        if (r < 0)
+                                break;
+                        c->out_off += (size_t) r;
+                        if (c->out_off < c->out->len)
+                                continue;
+                        if (c->close_after)
+                                conn_linger(c);
+                        else
+                                c->phase = PHASE_REQUEST;
+                        continue;
+                }
+                /* PHASE_REQUEST */
+                if (c->in_len > 0) {
+                        const char *end;
+
+                        c->in[c->in_len] = 0;
+                        end = memmem(c->in, c->in_len, "\r\n\r\n", 4);
+                        if (end) {
+                                request_answer(c, (size_t) (end - c->in) + 4);
+                                continue;
+                        }
+                        if (c->in_len >= MAX_REQUEST_BYTES) {
+                                request_answer(c, c->in_len); /* 400, then close */
+                                continue;
+                        }
+                }
+                r = mbedtls_ssl_read(
+                        &c->ssl, (unsigned char *) c->in + c->in_len, MAX_REQUEST_BYTES - c->in_len);
+                if (r > 0)
+                        c->in_len += (size_t) r;
+                else if (r != MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET)
+                        break;
+        }
         if (r == MBEDTLS_ERR_SSL_WANT_READ || r == MBEDTLS_ERR_SSL_WANT_WRITE) {
                 e.events = r == MBEDTLS_ERR_SSL_WANT_READ ? EPOLLIN : EPOLLOUT;
                 (void) epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &e);
@@ -271,6 +458,15 @@ static int parse_args(int argc, char **argv) {
                                 return -EINVAL;
                         }
                         arg_p256_first = streq(v, "p256,x25519");
+                } else if (streq(a, "--body-bytes")) {
+                        char *end;
+
+                        errno = 0;
+                        arg_body_bytes = strtoul(v, &end, 10);
+                        if (errno || *end || end == v || arg_body_bytes > 1024 * 1024) {
+                                fprintf(stderr, "--body-bytes wants 0..1048576\n");
+                                return -EINVAL;
+                        }
                 } else if (streq(a, "--threads")) {
                         char *end;
                         unsigned long n;
@@ -301,7 +497,7 @@ int main(int argc, char **argv) {
 
         if (parse_args(argc, argv) < 0)
                 return 2;
-        if (config_setup() < 0)
+        if (config_setup() < 0 || responses_setup() < 0)
                 return 1;
         sigemptyset(&ss);
         sigaddset(&ss, SIGTERM);

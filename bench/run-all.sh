@@ -2,14 +2,20 @@
 # SPDX-License-Identifier: MIT
 # Runs every tlswatch benchmark (issue 7) on loopback and prints one table of figures.
 #
-#   bench/run-all.sh [--quick] [--large] [BUILDDIR]        (default BUILDDIR: build-bench)
+#   bench/run-all.sh [--quick] [--large] [--page-cost-only] [BUILDDIR]   (default BUILDDIR: build-bench)
 #
 # Build first, in release mode:  meson setup build-bench -Dbuildtype=release && ninja -C build-bench
-# --quick: fewer and shorter rounds, 2,000 held connections, report databases up to 10^5 rows (~4 min).
+# --quick: fewer and shorter rounds, 2,000 held connections, report databases up to 10^5 rows (~6 min).
 # default: 5 rounds, 10,000 held connections, report databases of 10^5 and 10^6 rows, store rounds of
-# 10^6 records (~15 min).
+# 10^6 records (~17 min).
 # --large: also report databases of 10^7 attempts, over 10 days and in one day (generated once into
 #          $BENCH_CACHE: 5.4 GB and ~4 min each here, bounded to 15 min; then ~2 more minutes per run).
+# --page-cost-only: only the page's cost (section 2 below and its instruction counts; ~1.5 min quick).
+# The load is what a user's connection does: loadgen makes a full handshake, then GET / (HTTP/1.1,
+# Connection: close), reads the whole response and the server's close (loadgen --request /); the bare
+# Mbed TLS server answers it with a fixed body of the size of tlswatchd's page. Rows marked "hang-up"
+# use the old load (close_notify right after the handshake), which tlswatchd records as a rejection
+# after the handshake; the --lite client (scaling, the handshake's split) can only hang up.
 # The machine may be shared: every figure that matters is a ratio against a baseline measured in
 # the same run, rounds interleaved, and reported as median [min-max] over the rounds.
 # Needs: python3, nginx (Debian package nginx), sqlite3 and /usr/bin/time for the report part.
@@ -18,13 +24,15 @@ set -euo pipefail
 
 quick=0
 large=0
+page_only=0
 builddir=
 for a in "$@"; do
         case $a in
         --quick) quick=1 ;;
         --large) large=1 ;;
+        --page-cost-only) page_only=1 ;;
         -h | --help)
-                sed -n '3,14p' "$0"
+                sed -n '3,25p' "$0"
                 exit 0
                 ;;
         -*)
@@ -41,13 +49,19 @@ cache=${BENCH_CACHE:-/var/tmp/tlswatch-bench}
 
 if ((quick)); then
         rounds=3 secs=2 hold=2000 hold_secs=3 store_n=200000 store_paced_n=500000 sizes="100000:0.1" cg_n=10
+        pc_rounds=8 pc_n=1000
 else
         rounds=5 secs=4 hold=10000 hold_secs=5 store_n=1000000 store_paced_n=1000000 sizes="100000:0.1 1000000:1" cg_n=40
+        pc_rounds=10 pc_n=2000
 fi
 # report databases, ATTEMPTS:DAYS: 10^6 attempts a day, so that the bigger ones cover more days at the same
 # density (what a retry window holds stays the same); --large adds 10^7 over 10 days and 10^7 in one day
 ((large)) && sizes="$sizes 10000000:10 10000000:1"
 clients=16
+# the load: a user's connection (see above); the page-cost section also requests a path that is not there
+page_path=/
+missing_path=/nonexistent
+load=(--request "$page_path")
 
 tlswatchd=$builddir/daemon/tlswatchd
 tlsreport=$builddir/tools/tlsreport
@@ -144,34 +158,90 @@ key=$state/tlswatchd-key.pem
         echo "memory: $(free -m | awk '/^Mem:/ {print $2}') MiB; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
         echo "mbedtls: $(pkg-config --modversion mbedtls 2>/dev/null || echo ?), openssl: $(openssl version 2>/dev/null | cut -d' ' -f2)," \
                 "nginx: $( (nginx -v 2>&1 || true) | sed 's/.*nginx\///'), sqlite: $(pkg-config --modversion sqlite3)"
-        echo "mode: $( ((quick)) && echo quick || echo full), rounds=$rounds, seconds per measurement=$secs, clients=$clients"
+        echo "mode: $( ((quick)) && echo quick || echo full)$( ((page_only)) && echo ', page cost only'), rounds=$rounds, seconds per measurement=$secs, clients=$clients"
+        echo "load: every connection a full handshake, then GET $page_path (HTTP/1.1, Connection: close), the whole response and the server's close, unless marked hang-up"
 } >"$tmp/header"
 cat "$tmp/header" >&2
 
+# PORT-INDEX: fills tlswatchd's list of recent attempts from 127.0.0.1 (at most 50 in 10 minutes: every
+# page of a busy benchmark lists 50), then prints the size of its page's body (the mean of 20 pages)
+page_bytes_of() {
+        local line
+        "$loadgen" --connect "127.0.0.1:$(port "$1")" --request "$page_path" --clients 4 --count 100 --seconds 60 >/dev/null
+        line=$("$loadgen" --connect "127.0.0.1:$(port "$1")" --request "$page_path" --clients 2 --count 20 --seconds 60)
+        kv body_bytes "$line"
+}
+
 # ---------------------------------------------------------------------------------------------------
-# 1. Full-handshake throughput, CPU per handshake, crypto floor, recording cost; 2 worker threads each.
+# The page's cost: tlswatchd's CPU per connection when every connection requests the page (GET /) and
+# when it requests a path that is not there (404: the handshake, its recording and a trivial answer),
+# against the bare Mbed TLS server doing the same (its fixed page the size of tlswatchd's); one process
+# each, the four loads interleaved and rotated each round, a fixed number of connections each.
 if ((have_loadgen)); then
-        note "handshake throughput: tlswatchd, tlswatchd --no-record, Mbed TLS baseline, nginx; TLS 1.3 and 1.2"
+        note "page cost: tlswatchd and the Mbed TLS baseline, GET $page_path vs GET $missing_path, $pc_rounds rounds of $pc_n connections"
+        start_tlswatchd 20 2
+        pid_pc_tw=$started
+        page_bytes=$(page_bytes_of 20)
+        echo "tlswatchd's page: $page_bytes bytes" >&2
+        "$baseline" --listen "127.0.0.1:$(port 21)" --cert "$cert" --key "$key" --threads 2 --body-bytes "$page_bytes" &
+        pid_pc_mb=$!
+        pids+=("$pid_pc_mb")
+        wait_port "$(port 21)"
+        "$loadgen" --connect "127.0.0.1:$(port 21)" --request "$page_path" --clients 2 --seconds 0.3 >/dev/null
+        loads=("tw_page:20:$pid_pc_tw:$page_path:200" "tw_404:20:$pid_pc_tw:$missing_path:404"
+                "mb_page:21:$pid_pc_mb:$page_path:200" "mb_404:21:$pid_pc_mb:$missing_path:404")
+        for r in $(seq "$pc_rounds"); do
+                for i in 0 1 2 3; do
+                        # A B A B, the order turned each round: (page, 404) then (404, page), the two
+                        # servers alternating first
+                        j=$(((r % 2 ? i : (i ^ 1)) ^ (r % 4 >= 2 ? 2 : 0)))
+                        IFS=: read -r name idx pid path status <<<"${loads[$j]}"
+                        sleep 0.3 # tlswatchd's store commits the previous load's records (every 0.2 s)
+                        line=$("$loadgen" --connect "127.0.0.1:$(port "$idx")" --request "$path" --expect "$status" \
+                                --clients "$clients" --count "$pc_n" --seconds 300 --pid "$pid")
+                        echo "round $r page cost $name (GET $path): $line" >&2
+                        record pc "${name}_cpu" "$r" "$(kv server_cpu_ms_per_hs "$line")"
+                        record pc "${name}_hs" "$r" "$(kv hs_per_s "$line")"
+                        record pc "${name}_err" "$r" "$(kv errors "$line")"
+                        record pc "${name}_bytes" "$r" "$(kv body_bytes "$line")"
+                        record pc "${name}_conn_p50" "$r" "$(kv conn_p50_ms "$line")"
+                done
+        done
+        stop "$pid_pc_tw" "$pid_pc_mb"
+        records=$(sqlite3 "$tmp/tw20/db" "SELECT outcome || '=' || count(*) FROM attempts GROUP BY outcome" 2>/dev/null | tr '\n' ' ' || true)
+        echo "tlswatchd recorded (page cost): $records" >&2
+        echo "$records" >"$tmp/pc_records"
+fi
+
+# ---------------------------------------------------------------------------------------------------
+# 1. Full-handshake throughput, CPU per connection, crypto floor, recording cost; 2 worker threads each.
+if ((have_loadgen && !page_only)); then
+        note "handshake throughput (each connection: handshake + GET $page_path): tlswatchd, tlswatchd --no-record, Mbed TLS baseline, nginx; TLS 1.3 and 1.2; then hang-up"
         start_tlswatchd 1 2
         pid_tw=$started
         start_tlswatchd 2 2 --no-record
         pid_twn=$started
-        "$baseline" --listen "127.0.0.1:$(port 3)" --cert "$cert" --key "$key" --threads 2 &
+        page_bytes=$(page_bytes_of 1)
+        echo "tlswatchd's page: $page_bytes bytes" >&2
+        body=(--body-bytes "$page_bytes")
+        "$baseline" --listen "127.0.0.1:$(port 3)" --cert "$cert" --key "$key" --threads 2 "${body[@]}" &
         pid_mb=$!
         pids+=("$pid_mb")
         wait_port "$(port 3)"
-        "$baseline" --listen "127.0.0.1:$(port 4)" --cert "$cert" --key "$key" --threads 2 --groups x25519,p256 &
+        "$baseline" --listen "127.0.0.1:$(port 4)" --cert "$cert" --key "$key" --threads 2 --groups x25519,p256 "${body[@]}" &
         pid_mbp=$!
         pids+=("$pid_mbp")
         wait_port "$(port 4)"
-        "$baseline" --listen "127.0.0.1:$(port 5)" --cert "$cert" --key "$key" --threads 2 --no-tickets &
+        "$baseline" --listen "127.0.0.1:$(port 5)" --cert "$cert" --key "$key" --threads 2 --no-tickets "${body[@]}" &
         pid_mbt=$!
         pids+=("$pid_mbt")
         wait_port "$(port 5)"
         ng_pids=()
         if ((have_nginx)); then
                 ng=$tmp/nginx
-                mkdir -p "$ng/logs" "$ng/tmp"
+                mkdir -p "$ng/logs" "$ng/tmp" "$ng/www"
+                # the same page as the baseline's: a static file of the size of tlswatchd's page
+                head -c "$page_bytes" /dev/zero | tr '\0' x >"$ng/www/index.html"
                 cat >"$ng/nginx.conf" <<EOF
 worker_processes 2;
 pid $ng/nginx.pid;
@@ -188,7 +258,8 @@ http {
                 ssl_protocols TLSv1.2 TLSv1.3;
                 ssl_ecdh_curve X25519:prime256v1;
                 ssl_session_cache off;
-                location / { return 200 "ok\n"; }
+                root $ng/www;
+                location = / { try_files /index.html =404; }
         }
 }
 EOF
@@ -215,7 +286,7 @@ EOF
         }
         # one warm-up handshake burst each
         for s in $servers; do
-                "$loadgen" --connect "127.0.0.1:$(server_port "$s")" --clients 2 --seconds 0.3 >/dev/null
+                "$loadgen" --connect "127.0.0.1:$(server_port "$s")" "${load[@]}" --clients 2 --seconds 0.3 >/dev/null
         done
         for r in $(seq "$rounds"); do
                 out=$("$floor" 1 100)
@@ -230,7 +301,7 @@ EOF
                         for i in $(seq 0 $((n - 1))); do
                                 s=${list[$(((i + r) % n))]}
                                 # shellcheck disable=SC2046
-                                line=$("$loadgen" --connect "127.0.0.1:$(server_port "$s")" --tls "$v" \
+                                line=$("$loadgen" --connect "127.0.0.1:$(server_port "$s")" --tls "$v" "${load[@]}" \
                                         --clients "$clients" --seconds "$secs" $(server_pidargs "$s"))
                                 echo "round $r TLS $v $s: $line" >&2
                                 record "tls$v" "${s}_hs" "$r" "$(kv hs_per_s "$line")"
@@ -238,6 +309,18 @@ EOF
                                 record "tls$v" "${s}_err" "$r" "$(kv errors "$line")"
                                 record "tls$v" "${s}_client_cpu" "$r" "$(kv client_cpu_ms_per_hs "$line")"
                         done
+                done
+                # hang-up: the old load, close_notify right after the handshake (tlswatchd records a
+                # rejection after the handshake); TLS 1.3, tlswatchd, --no-record and the baseline
+                for i in 0 1 2; do
+                        s=$(cut -d' ' -f$(((i + r) % 3 + 1)) <<<"tw twn mb")
+                        # shellcheck disable=SC2046
+                        line=$("$loadgen" --connect "127.0.0.1:$(server_port "$s")" --tls 1.3 \
+                                --clients "$clients" --seconds "$secs" $(server_pidargs "$s"))
+                        echo "round $r TLS 1.3 hang-up $s: $line" >&2
+                        record hangup "${s}_hs" "$r" "$(kv hs_per_s "$line")"
+                        record hangup "${s}_cpu" "$r" "$(kv server_cpu_ms_per_hs "$line")"
+                        record hangup "${s}_err" "$r" "$(kv errors "$line")"
                 done
         done
         # shellcheck disable=SC2086
@@ -247,7 +330,7 @@ EOF
         echo "$records" >"$tmp/tw_records"
 
         # ---------------------------------------------------------------------------------------------
-        note "scaling: 1 vs 2 worker threads (tlswatchd --no-record and the Mbed TLS baseline), TLS 1.3, loadgen --lite"
+        note "scaling: 1 vs 2 worker threads (tlswatchd --no-record and the Mbed TLS baseline), TLS 1.3, loadgen --lite (hang-up)"
         start_tlswatchd 7 1 --no-record
         pid_t1=$started
         start_tlswatchd 8 2 --no-record
@@ -286,19 +369,20 @@ EOF
         stop "$pid_t1" "$pid_t2" "$pid_b1" "$pid_b2"
 
         # ---------------------------------------------------------------------------------------------
-        note "latency: one client, saturation ($clients clients), half of saturation (tlswatchd, TLS 1.3)"
+        note "latency: one client, saturation ($clients clients), half of saturation (tlswatchd, TLS 1.3, handshake + GET $page_path); the split with one --lite client (hang-up)"
         start_tlswatchd 11 2
         pid_l=$started
         for r in $(seq "$rounds"); do
-                one=$("$loadgen" --connect "127.0.0.1:$(port 11)" --clients 1 --seconds "$secs" --pid "$pid_l")
-                sat=$("$loadgen" --connect "127.0.0.1:$(port 11)" --clients "$clients" --seconds "$secs" --pid "$pid_l")
+                one=$("$loadgen" --connect "127.0.0.1:$(port 11)" "${load[@]}" --clients 1 --seconds "$secs" --pid "$pid_l")
+                sat=$("$loadgen" --connect "127.0.0.1:$(port 11)" "${load[@]}" --clients "$clients" --seconds "$secs" --pid "$pid_l")
                 rate=$(awk -v x="$(kv hs_per_s "$sat")" 'BEGIN { printf "%.0f", x / 2 }')
-                half=$("$loadgen" --connect "127.0.0.1:$(port 11)" --clients "$clients" --seconds "$secs" --rate "$rate" --pid "$pid_l")
+                half=$("$loadgen" --connect "127.0.0.1:$(port 11)" "${load[@]}" --clients "$clients" --seconds "$secs" --rate "$rate" --pid "$pid_l")
                 echo "round $r latency: one: $one" >&2
                 echo "round $r latency: saturated: $sat" >&2
                 echo "round $r latency: half ($rate/s): $half" >&2
                 record latency one_p50 "$r" "$(kv p50_ms "$one")"
                 record latency one_p99 "$r" "$(kv p99_ms "$one")"
+                record latency one_conn_p50 "$r" "$(kv conn_p50_ms "$one")"
                 record latency one_cpu "$r" "$(kv server_cpu_ms_per_hs "$one")"
                 record latency sat_hs "$r" "$(kv hs_per_s "$sat")"
                 record latency sat_p99 "$r" "$(kv p99_ms "$sat")"
@@ -379,13 +463,15 @@ fi
 
 # ---------------------------------------------------------------------------------------------------
 # Instruction counts (valgrind --tool=callgrind): deterministic where CPU times on a shared machine
-# are not; one worker thread; the counters are dumped after a warm-up and after cg_n handshakes.
+# are not; one worker thread; the counters are dumped after a warm-up and after cg_n connections. The
+# load is the same (handshake + GET /); TLS 1.3 also with GET /nonexistent (tw4, twn4), for the page's
+# cost and recording's own. tlswatchd's warm-up fills its list of recent attempts (50 on every page).
 if ((have_loadgen)) && command -v callgrind_control >/dev/null; then
-        note "instructions per handshake (callgrind, $cg_n handshakes each): tlswatchd, --no-record, baseline, crypto floor"
+        note "instructions per connection (callgrind, $cg_n connections each): tlswatchd, --no-record, baseline, crypto floor"
         cg_ir() { sed -n 's/^summary: //p' "$1"; }
-        cg_server() { # NAME TLS-VERSION PORT-INDEX COMMAND...: records Ir per handshake
-                local name=$1 v=$2 idx=$3 p
-                shift 3
+        cg_server() { # NAME TLS-VERSION PORT-INDEX WARM-UP PATH STATUS COMMAND...: records Ir per connection
+                local name=$1 v=$2 idx=$3 warm=$4 path=$5 status=$6 p
+                shift 6
                 valgrind --tool=callgrind --callgrind-out-file="$tmp/cg-$name-$v.%p" "$@" 2>"$tmp/cg-$name-$v.log" &
                 p=$!
                 pids+=("$p")
@@ -393,24 +479,37 @@ if ((have_loadgen)) && command -v callgrind_control >/dev/null; then
                         (exec 3<>"/dev/tcp/127.0.0.1/$(port "$idx")") 2>/dev/null && break
                         sleep 0.1
                 done
-                "$loadgen" --connect "127.0.0.1:$(port "$idx")" --tls "$v" --count 5 --seconds 120 >/dev/null
+                "$loadgen" --connect "127.0.0.1:$(port "$idx")" --tls "$v" --request "$page_path" --count "$warm" --seconds 300 >/dev/null
                 sleep 1
                 callgrind_control -d "$p" >/dev/null
-                line=$("$loadgen" --connect "127.0.0.1:$(port "$idx")" --tls "$v" --count "$cg_n" --seconds 600)
+                line=$("$loadgen" --connect "127.0.0.1:$(port "$idx")" --tls "$v" --request "$path" --expect "$status" \
+                        --count "$cg_n" --seconds 600)
                 sleep 1 # the store's batch
                 callgrind_control -d "$p" >/dev/null
                 stop "$p"
                 n=$(kv handshakes "$line")
                 ir=$(cg_ir "$tmp/cg-$name-$v.$p.2")
-                echo "callgrind $name TLS $v: $n handshakes, $ir instructions" >&2
+                echo "callgrind $name TLS $v (GET $path): $n connections ($(kv errors "$line") errors), $ir instructions" >&2
                 record "cg$v" "$name" 1 "$(awk -v a="$ir" -v b="$n" 'BEGIN { printf "%.0f", a / b }')"
         }
-        for v in 1.3 1.2; do
-                cg_server tw "$v" 13 "$tlswatchd" --listen "127.0.0.1:$(port 13)" --state-directory "$state" \
-                        --database "$tmp/cg.db" --threads 1 --log-level err
-                cg_server twn "$v" 14 "$tlswatchd" --listen "127.0.0.1:$(port 14)" --state-directory "$state" \
-                        --no-record --threads 1 --log-level err
-                cg_server mb "$v" 15 "$baseline" --listen "127.0.0.1:$(port 15)" --cert "$cert" --key "$key" --threads 1
+        cg_tw() { # NAME TLS-VERSION PORT-INDEX PATH STATUS [--no-record]
+                local name=$1 v=$2 idx=$3 path=$4 status=$5 db=(--database "$tmp/cg-$1-$2.db")
+                shift 5
+                [ "${1:-}" = --no-record ] && db=()
+                cg_server "$name" "$v" "$idx" 60 "$path" "$status" "$tlswatchd" --listen "127.0.0.1:$(port "$idx")" \
+                        --state-directory "$state" "${db[@]}" --threads 1 --log-level err "$@"
+        }
+        versions="1.3 1.2"
+        ((page_only)) && versions=1.3
+        for v in $versions; do
+                cg_tw tw "$v" 13 "$page_path" 200
+                [ "$v" = 1.3 ] && cg_tw tw4 "$v" 22 "$missing_path" 404
+                if ((!page_only)); then
+                        cg_tw twn "$v" 14 "$page_path" 200 --no-record
+                        [ "$v" = 1.3 ] && cg_tw twn4 "$v" 23 "$missing_path" 404 --no-record
+                fi
+                cg_server mb "$v" 15 5 "$page_path" 200 "$baseline" --listen "127.0.0.1:$(port 15)" --cert "$cert" \
+                        --key "$key" --threads 1 --body-bytes "${page_bytes:-9500}"
         done
         valgrind --tool=callgrind --callgrind-out-file="$tmp/cg-floor1" "$floor" --count 1 >/dev/null 2>&1
         valgrind --tool=callgrind --callgrind-out-file="$tmp/cg-floorn" "$floor" --count $((cg_n + 1)) >/dev/null 2>&1
@@ -418,6 +517,7 @@ if ((have_loadgen)) && command -v callgrind_control >/dev/null; then
                 'BEGIN { printf "%.0f", (a - b) / n }')"
 fi
 
+if ((!page_only)); then
 # ---------------------------------------------------------------------------------------------------
 note "store: bench-store $store_n records x 3 rounds, then $store_paced_n offered at 50,000/s x 2 rounds"
 # bench-store exits 2 when its target is missed: the figure is what matters here. In $cache, on disk like
@@ -484,6 +584,7 @@ if ((have_report)); then
 else
         echo "sqlite3 CLI or /usr/bin/time missing: tlsreport benchmark skipped" >&2
 fi
+fi # page_only
 
 note "done"
 cp "$results" "$cache/last-results.tsv"
@@ -524,6 +625,26 @@ rows = []
 def row(what, value, target=""):
     rows.append((what, value, target))
 
+pc = lambda m: series("pc", m)
+if pc("tw_page_cpu"):
+    cost = lambda a, b: fmt(ratio(pc(a), pc(b), op=lambda x, y: 100 * (x - y) / y), 1) + " %"
+    row("page cost: tlswatchd CPU per connection, (GET / - GET /nonexistent) / GET /nonexistent (% of a handshake)",
+        cost("tw_page_cpu", "tw_404_cpu"), "< 5 %")
+    row("  the same for the bare Mbed TLS server (a fixed page of the same size)", cost("mb_page_cpu", "mb_404_cpu"))
+    row("  server CPU ms/conn: tlswatchd GET / / GET /nonexistent; baseline GET / / GET /nonexistent",
+        " / ".join(fmt(pc(s + "_cpu"), 3) for s in ("tw_page", "tw_404")) + "; " +
+        " / ".join(fmt(pc(s + "_cpu"), 3) for s in ("mb_page", "mb_404")))
+    row("  tlswatchd GET / CPU per connection / baseline's GET /", fmt(ratio(pc("tw_page_cpu"), pc("mb_page_cpu"))))
+    row("  tlswatchd / baseline, connections/s, GET /", fmt(ratio(pc("tw_page_hs"), pc("mb_page_hs"))), ">= 0.95")
+    row("  tlswatchd / baseline, connections/s, GET /nonexistent", fmt(ratio(pc("tw_404_hs"), pc("mb_404_hs"))), ">= 0.95")
+    row("  tlswatchd / baseline capacity (baseline CPU/conn / tlswatchd's), GET / ; GET /nonexistent",
+        fmt(ratio(pc("mb_page_cpu"), pc("tw_page_cpu"))) + " ; " + fmt(ratio(pc("mb_404_cpu"), pc("tw_404_cpu"))), ">= 0.95")
+    row("  connections/s: tlswatchd GET / / GET /nonexistent; baseline GET / / GET /nonexistent",
+        " / ".join(fmt(pc(s + "_hs"), 0) for s in ("tw_page", "tw_404")) + "; " +
+        " / ".join(fmt(pc(s + "_hs"), 0) for s in ("mb_page", "mb_404")))
+    row("  page body (bytes): tlswatchd / baseline", fmt(pc("tw_page_bytes"), 0) + " / " + fmt(pc("mb_page_bytes"), 0))
+    row("  failed connections (all four loads, all rounds)",
+        f"{sum(sum(pc(s + '_err').values()) for s in ('tw_page', 'tw_404', 'mb_page', 'mb_404')):.0f}")
 fl = series("floor", "mbedtls_us")
 if fl:
     row("crypto floor, Mbed TLS: P-256 sign + X25519 gen + agree (ms)", fmt({r: v / 1000 for r, v in fl.items()}, 3))
@@ -536,7 +657,7 @@ for v in ("1.3", "1.2"):
         continue
     hs = lambda s: series(sec, s + "_hs")
     cpu = lambda s: series(sec, s + "_cpu")
-    row(f"TLS {v} hs/s: tlswatchd / tlswatchd --no-record / baseline / nginx",
+    row(f"TLS {v} connections (handshake + GET /)/s: tlswatchd / tlswatchd --no-record / baseline / nginx",
         " / ".join(fmt(hs(s), 0) for s in ("tw", "twn", "mb", "ng")))
     row(f"TLS {v} tlswatchd / Mbed TLS baseline (hs/s)", fmt(ratio(hs("tw"), hs("mb"))), ">= 0.95")
     row(f"TLS {v} tlswatchd --no-record / baseline (hs/s)", fmt(ratio(hs("twn"), hs("mb"))))
@@ -544,7 +665,7 @@ for v in ("1.3", "1.2"):
     row(f"TLS {v} nginx / Mbed TLS baseline (hs/s, client-bound)", fmt(ratio(hs("ng"), hs("mb"))))
     row(f"TLS {v} server CPU ms/hs: tlswatchd / --no-record / baseline / nginx",
         " / ".join(fmt(cpu(s), 3) for s in ("tw", "twn", "mb", "ng")))
-    row(f"TLS {v} recording cost: (cpu tlswatchd - cpu --no-record) / cpu tlswatchd",
+    row(f"TLS {v} recording + the page's recent attempts: (cpu tlswatchd - cpu --no-record) / cpu tlswatchd",
         fmt(ratio(cpu("tw"), cpu("twn"), op=lambda x, y: 100 * (x - y) / x), 1) + " %", "<= 2 %")
     row(f"TLS {v} tlswatchd CPU/hs / crypto floor (16 clients)", fmt(ratio(cpu("tw"), {r: x / 1000 for r, x in fl.items()})), "<= 1.15")
     row(f"TLS {v} baseline CPU/hs / crypto floor (16 clients)", fmt(ratio(cpu("mb"), {r: x / 1000 for r, x in fl.items()})))
@@ -552,16 +673,33 @@ for v in ("1.3", "1.2"):
     row(f"TLS {v} baseline with X25519 first / P-256 first (tls.c's order) (CPU/hs)", fmt(ratio(cpu("mbp"), cpu("mb"))))
     row(f"TLS {v} baseline without tickets / with tickets (CPU/hs)", fmt(ratio(cpu("mbt"), cpu("mb"))))
     errs = sum(sum(series(sec, s + "_err").values()) for s in ("tw", "twn", "mb", "mbp", "mbt", "ng"))
-    row(f"TLS {v} failed handshakes (all servers, all rounds)", f"{errs:.0f}")
+    row(f"TLS {v} failed connections (all servers, all rounds)", f"{errs:.0f}")
+hu = lambda s: series("hangup", s)
+if hu("tw_hs"):
+    row("hang-up (close_notify after the handshake; tlswatchd records a rejection), TLS 1.3, hs/s: tlswatchd / --no-record / baseline",
+        " / ".join(fmt(hu(s + "_hs"), 0) for s in ("tw", "twn", "mb")))
+    row("  hang-up: tlswatchd / baseline (hs/s); capacity (baseline CPU/hs / tlswatchd's)",
+        fmt(ratio(hu("tw_hs"), hu("mb_hs"))) + " ; " + fmt(ratio(hu("mb_cpu"), hu("tw_cpu"))))
+    row("  hang-up: server CPU ms/hs: tlswatchd / --no-record / baseline", " / ".join(fmt(hu(s + "_cpu"), 3) for s in ("tw", "twn", "mb")))
+    row("  hang-up: recording a rejection: (cpu tlswatchd - cpu --no-record) / cpu tlswatchd",
+        fmt(ratio(hu("tw_cpu"), hu("twn_cpu"), op=lambda x, y: 100 * (x - y) / x), 1) + " %")
+    row("  hang-up: failed handshakes (all rounds)", f"{sum(sum(hu(s + '_err').values()) for s in ('tw', 'twn', 'mb')):.0f}")
 cgf = series("cg", "floor").get("1")
+cg3 = lambda s: series("cg1.3", s).get("1")
+if cg3("tw") and cg3("tw4"):
+    row("page cost in instructions, TLS 1.3: tlswatchd (GET / - GET /nonexistent) / GET /nonexistent",
+        f"{100 * (cg3('tw') - cg3('tw4')) / cg3('tw4'):.2f} %  ({cg3('tw') / 1e6:.2f} M / {cg3('tw4') / 1e6:.2f} M)", "< 5 %")
+if cg3("tw4") and cg3("twn4"):
+    row("recording cost in instructions, TLS 1.3, GET /nonexistent: (tlswatchd - --no-record) / tlswatchd",
+        f"{100 * (cg3('tw4') - cg3('twn4')) / cg3('tw4'):.2f} %", "<= 2 %")
 for v in ("1.3", "1.2"):
     c = lambda s: series("cg" + v, s).get("1")
-    if not c("tw") or not cgf:
+    if not c("tw") or not c("twn") or not c("mb") or not cgf:
         continue
-    row(f"TLS {v} instructions/hs (M): tlswatchd / --no-record / baseline / floor",
+    row(f"TLS {v} instructions/connection, GET / (M): tlswatchd / --no-record / baseline / floor",
         " / ".join(f"{x / 1e6:.2f}" for x in (c("tw"), c("twn"), c("mb"), cgf)))
-    row(f"TLS {v} recording cost in instructions: (tlswatchd - --no-record) / tlswatchd",
-        f"{100 * (c('tw') - c('twn')) / c('tw'):.2f} %", "<= 2 %")
+    row(f"TLS {v} recording + the page's recent attempts, instructions, GET /: (tlswatchd - --no-record) / tlswatchd",
+        f"{100 * (c('tw') - c('twn')) / c('tw'):.2f} %")
     row(f"TLS {v} tlswatchd / crypto floor with X25519 (instructions)" + (" (TLS 1.2 uses P-256)" if v == "1.2" else ""),
         f"{c('tw') / cgf:.2f}", "<= 1.15")
     row(f"TLS {v} tlswatchd / baseline (instructions)", f"{c('tw') / c('mb'):.3f}")
@@ -586,7 +724,8 @@ if series("scaling", "t1_hs"):
     row("  server cores used, 1 thread / 2 threads", fmt(sc("b1_cores")) + " / " + fmt(sc("b2_cores")))
 if series("latency", "one_p50"):
     la = lambda s: series("latency", s)
-    row("latency, one client: p50 / p99 (ms)", fmt(la("one_p50")) + " / " + fmt(la("one_p99")))
+    row("latency, one client: handshake p50 / p99; whole connection with GET / p50 (ms)",
+        fmt(la("one_p50")) + " / " + fmt(la("one_p99")) + "; " + fmt(la("one_conn_p50")))
     row("tlswatchd CPU/hs with one client / crypto floor", fmt(ratio(la("one_cpu"), {r: x / 1000 for r, x in la("floor_us").items()})), "<= 1.15")
     sp = lambda s: series("split", s)
     if sp("rec_crypto_us"):
@@ -655,7 +794,7 @@ w = max(len(r[0]) for r in rows) if rows else 10
 print(f"{'figure (median [min-max] over rounds)':<{w}}  {'value':<44} target")
 for what, value, target in rows:
     print(f"{what:<{w}}  {value:<44} {target}")
-for name, title in (("tw_records", "tlswatchd recorded (outcomes)"), ("store", "store (bench-store)"), ("parser", "parser (bench-fingerprint)")):
+for name, title in (("pc_records", "tlswatchd recorded, page cost (outcomes)"), ("tw_records", "tlswatchd recorded (outcomes)"), ("store", "store (bench-store)"), ("parser", "parser (bench-fingerprint)")):
     p = os.path.join(tmp, name)
     if os.path.exists(p):
         print(f"\n{title}:")
