@@ -19,9 +19,10 @@
  * (it shares the machine's two CPUs with the server under test); it only hangs up (no --request).
  * With --request, a connection counts as a success only if its response is complete and has the
  * status --expect names (default 200); the line adds requests, status_2xx, status_404, status_other,
- * http_errors (responses with another status, malformed or cut short, or data after the response:
- * all counted in errors too), body_bytes (per response) and conn_p50_ms/conn_p99_ms (connect() to
- * the server's close). Each connection is one full handshake, so *_per_hs is also per connection.
+ * http_errors (responses with another status, malformed or cut short, data after the response, or no
+ * close from the server within 10 s: all counted in errors too), body_bytes (per response) and
+ * conn_p50_ms/conn_p99_ms (connect() to the server's close). Each connection is one full handshake,
+ * so *_per_hs is also per connection.
  * --hold opens N connections (TLS 1.3), sends each a ClientHello, reads the server's flight and
  * then stalls; it measures one client's handshake latency for S seconds before and while the N
  * connections are held, and with --pid the server's RSS growth per held connection. */
@@ -207,7 +208,8 @@ static const char *header_find(const char *hdr, const char *name) {
 /* Reads one HTTP/1.1 response to a request with Connection: close: the headers, then the body up to
  * its Content-Length, or until the server closes if it gives none; then waits for the server to close
  * (close_notify or EOF). Returns the status, or -EBADMSG (malformed, cut short, more than
- * Content-Length, data after it) or -EIO (a read failed or timed out). *ret_body: the body's bytes. */
+ * Content-Length, data after it), -EIO (a read of the headers failed) or -ETIMEDOUT (no close in
+ * time). *ret_body: the body's bytes. */
 static int response_read(SSL *ssl, uint64_t *ret_body) {
         char buf[16384 + 1], *end;
         size_t have = 0, hdr_len;
@@ -252,6 +254,8 @@ static int response_read(SSL *ssl, uint64_t *ret_body) {
                         break;
                 body += (uint64_t) n;
         }
+        if (SSL_get_error(ssl, n) == SSL_ERROR_SYSCALL && (errno == EAGAIN || errno == EWOULDBLOCK))
+                return -ETIMEDOUT; /* the server did not close within SO_RCVTIMEO */
         ERR_clear_error();
         if (content_length != UINT64_MAX && body != content_length)
                 return -EBADMSG;

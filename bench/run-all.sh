@@ -99,7 +99,7 @@ cleanup() {
         for p in "${pids[@]}"; do
                 wait "$p" 2>/dev/null || true
         done
-        rm -rf "$tmp"
+        rm -rf "$tmp" "${www:-}"
 }
 trap cleanup EXIT
 stop() { # PID...: stops servers this script started
@@ -239,9 +239,13 @@ if ((have_loadgen && !page_only)); then
         ng_pids=()
         if ((have_nginx)); then
                 ng=$tmp/nginx
-                mkdir -p "$ng/logs" "$ng/tmp" "$ng/www"
-                # the same page as the baseline's: a static file of the size of tlswatchd's page
-                head -c "$page_bytes" /dev/zero | tr '\0' x >"$ng/www/index.html"
+                mkdir -p "$ng/logs" "$ng/tmp"
+                # the same page as the baseline's, of the size of tlswatchd's: a static file, in a directory
+                # of its own that its workers (user nobody when started as root) can read, unlike $tmp
+                www=$(mktemp -d /tmp/tlswatch-bench-www.XXXXXX)
+                chmod 755 "$www"
+                head -c "$page_bytes" /dev/zero | tr '\0' x >"$www/index.html"
+                chmod 644 "$www/index.html"
                 cat >"$ng/nginx.conf" <<EOF
 worker_processes 2;
 pid $ng/nginx.pid;
@@ -258,8 +262,9 @@ http {
                 ssl_protocols TLSv1.2 TLSv1.3;
                 ssl_ecdh_curve X25519:prime256v1;
                 ssl_session_cache off;
-                root $ng/www;
+                root $www;
                 location = / { try_files /index.html =404; }
+                location / { return 404; }
         }
 }
 EOF
