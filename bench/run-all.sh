@@ -158,7 +158,7 @@ key=$state/tlswatchd-key.pem
         echo "memory: $(free -m | awk '/^Mem:/ {print $2}') MiB; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
         echo "mbedtls: $(pkg-config --modversion mbedtls 2>/dev/null || echo ?), openssl: $(openssl version 2>/dev/null | cut -d' ' -f2)," \
                 "nginx: $( (nginx -v 2>&1 || true) | sed 's/.*nginx\///'), sqlite: $(pkg-config --modversion sqlite3)"
-        echo "mode: $( ((quick)) && echo quick || echo full)$( ((page_only)) && echo ', page cost only'), rounds=$rounds, seconds per measurement=$secs, clients=$clients"
+        echo "mode: $( ((quick)) && echo quick || echo full)$( ((page_only)) && echo ', page cost only'), rounds=$rounds, seconds per measurement=$secs, clients=$clients, page cost: $pc_rounds rounds of $pc_n connections per load"
         echo "load: every connection a full handshake, then GET $page_path (HTTP/1.1, Connection: close), the whole response and the server's close, unless marked hang-up"
 } >"$tmp/header"
 cat "$tmp/header" >&2
