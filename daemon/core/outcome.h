@@ -78,7 +78,8 @@ void outcome_handshake_done(Attempt *a, const HandshakeFacts *f);
 CloseKind outcome_handshake_failed(Attempt *a, const HandshakeFacts *f);
 
 /* The handshake did not complete within its time (f->handshake_timeout_us, or less when f->drain_cut).
- * Sets what outcome_handshake_failed() sets; returns how the connection ended. */
+ * Sets outcome, alert_sent, tls_error (0), error_text, resumed and hello_retry; returns how the
+ * connection ended. */
 CloseKind outcome_handshake_timed_out(Attempt *a, const HandshakeFacts *f);
 
 /* We end the connection during the handshake for a reason of ours (out of memory, event loop error,
