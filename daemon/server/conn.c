@@ -11,6 +11,7 @@
 #include "fingerprint.h"
 #include "http.h"
 #include "log.h"
+#include "outcome.h"
 #include "page.h"
 #include "tls-private.h"
 
@@ -20,13 +21,21 @@
 #define DRAIN_HANDSHAKE_GRACE_US (10 * USEC_PER_SEC)
 #define DRAIN_REQUEST_GRACE_US (2 * USEC_PER_SEC)
 #define LINGER_MAX_BYTES (64 * 1024)
-/* A client that completes the handshake and closes within this time without sending a request has
- * rejected the connection after the handshake (it checks the certificate only then: GnuTLS-based tools
- * and w3m hang up 0-4 ms after it), unless another connection of the same client (address and stable JA4)
- * served requests while this one was open: then it was a spare one, like a browser's unused preconnect
- * (measured: Chromium and Firefox close theirs 0.3-1 s after the handshake when they exit right after a
- * page, else they keep them for seconds). See tlswatchd(8), "Rejected after the handshake". */
-#define REJECT_AFTER_HANDSHAKE_US (1 * USEC_PER_SEC)
+
+/* core/outcome.h names the Mbed TLS error codes it classifies without linking Mbed TLS's TLS library. */
+_Static_assert(OUTCOME_ERR_NET_RECV_FAILED == MBEDTLS_ERR_NET_RECV_FAILED, "outcome.h");
+_Static_assert(OUTCOME_ERR_NET_SEND_FAILED == MBEDTLS_ERR_NET_SEND_FAILED, "outcome.h");
+_Static_assert(OUTCOME_ERR_NET_CONN_RESET == MBEDTLS_ERR_NET_CONN_RESET, "outcome.h");
+_Static_assert(OUTCOME_ERR_SSL_INVALID_MAC == MBEDTLS_ERR_SSL_INVALID_MAC, "outcome.h");
+_Static_assert(OUTCOME_ERR_SSL_INVALID_RECORD == MBEDTLS_ERR_SSL_INVALID_RECORD, "outcome.h");
+_Static_assert(OUTCOME_ERR_SSL_CONN_EOF == MBEDTLS_ERR_SSL_CONN_EOF, "outcome.h");
+_Static_assert(OUTCOME_ERR_SSL_FATAL_ALERT_MESSAGE == MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE, "outcome.h");
+_Static_assert(OUTCOME_ERR_SSL_PEER_CLOSE_NOTIFY == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY, "outcome.h");
+_Static_assert(OUTCOME_ERR_SSL_ALLOC_FAILED == MBEDTLS_ERR_SSL_ALLOC_FAILED, "outcome.h");
+_Static_assert(OUTCOME_ERR_SSL_BAD_PROTOCOL_VERSION == MBEDTLS_ERR_SSL_BAD_PROTOCOL_VERSION, "outcome.h");
+_Static_assert(OUTCOME_ERR_SSL_HANDSHAKE_FAILURE == MBEDTLS_ERR_SSL_HANDSHAKE_FAILURE, "outcome.h");
+_Static_assert(OUTCOME_ERR_SSL_INTERNAL_ERROR == MBEDTLS_ERR_SSL_INTERNAL_ERROR, "outcome.h");
+_Static_assert(OUTCOME_MBEDTLS_IN_CONTENT_LEN == MBEDTLS_SSL_IN_CONTENT_LEN, "outcome.h");
 
 typedef enum ConnPhase {
         CONN_HANDSHAKE,
@@ -98,20 +107,6 @@ static void conn_closed(Conn *c, CloseKind kind) {
                 return;
         c->attempt->close_kind = kind;
         c->attempt->closed_us = now_us();
-}
-
-/* How the client ended the connection, from the error Mbed TLS or our BIO returned. */
-static CloseKind close_kind_from_error(int ret) {
-        switch (ret) {
-        case 0: /* mbedtls_ssl_read(): EOF */
-        case MBEDTLS_ERR_SSL_CONN_EOF: return CLOSE_FIN;
-        case MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY: return CLOSE_CLOSE_NOTIFY;
-        case MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE: return CLOSE_ALERT;
-        case MBEDTLS_ERR_NET_CONN_RESET:
-        case MBEDTLS_ERR_NET_RECV_FAILED:
-        case MBEDTLS_ERR_NET_SEND_FAILED: return CLOSE_RESET;
-        default: return CLOSE_SERVER;
-        }
 }
 
 static void conn_record(Conn *c) {
@@ -295,33 +290,23 @@ static int conn_ssl_setup(Conn *c) {
         return 0;
 }
 
-/* An abbreviated handshake: our Finished without a Certificate before it (TLS 1.2 session resumption,
- * TLS 1.3 PSK). Known as soon as we reach our Finished, so a failed resumption is marked too. */
-static bool conn_resumed(const Conn *c) {
-        return c->saw_server_finished && !c->saw_server_cert;
-}
-
-static void conn_set_error(Conn *c, int tls_error, const char *fmt, ...) _printf_(3, 4);
-static void conn_set_error(Conn *c, int tls_error, const char *fmt, ...) {
-        va_list ap;
-        char *text = NULL;
-
-        va_start(ap, fmt);
-        if (vasprintf(&text, fmt, ap) < 0)
-                text = NULL;
-        va_end(ap);
-        free(c->attempt->error_text);
-        c->attempt->error_text = text;
-        c->attempt->tls_error = tls_error;
-}
-
-static void conn_note_alert_sent(Conn *c) {
-        Attempt *a = c->attempt;
-
-        if (c->out_scanner.alert_description >= 0)
-                a->alert_sent = c->out_scanner.alert_description;
-        else if (c->ssl_ready && tls_private_pending_alert(&c->ssl) >= 0)
-                a->alert_sent = tls_private_pending_alert(&c->ssl);
+/* What core/outcome.c classifies the end of the handshake by; ret is what the failing step returned. */
+static HandshakeFacts conn_handshake_facts(Conn *c, int ret) {
+        return (HandshakeFacts){
+                .tls_error = ret,
+                .alert_read = c->ssl_ready && ret != 0 ? tls_private_received_alert(&c->ssl, ret) : -1,
+                .alert_sent_scanned = c->ssl_ready ? c->out_scanner.alert_description : -1,
+                .alert_pending = c->ssl_ready ? tls_private_pending_alert(&c->ssl) : -1,
+                .capture = &c->capture,
+                .hello_seen = c->hello_seen,
+                .failed_in_hrr = c->ssl_ready && tls_private_state(&c->ssl) == MBEDTLS_SSL_HELLO_RETRY_REQUEST,
+                .local_fault = c->local_fault,
+                .saw_server_cert = c->saw_server_cert,
+                .saw_server_finished = c->saw_server_finished,
+                .saw_hrr = c->saw_hrr,
+                .handshake_timeout_us = c->worker->server->settings.handshake_timeout_us,
+                .drain_cut = c->drain_cut,
+        };
 }
 
 /* Plain HTTP on the TLS port: answer 400 on the raw socket so that the user learns to use https. */
@@ -340,136 +325,23 @@ static void conn_answer_plain_http(Conn *c) {
 
 static void conn_linger(Conn *c);
 
-/* The client's first bytes are not a TLS handshake record (also when too few came to tell which method
- * of plain HTTP it might be, e.g. "GE" and then nothing). */
-static bool conn_not_tls(const Conn *c) {
-        return c->capture.state == CAPTURE_NOT_TLS ||
-                (c->capture.prefix_len > 0 && c->capture.prefix[0] != TLS_CONTENT_HANDSHAKE);
-}
-
-static void conn_set_not_tls(Conn *c, int ret) {
-        c->attempt->outcome = OUTCOME_NOT_TLS;
-        if (c->capture.looks_like_http)
-                conn_set_error(c, ret, "plain HTTP request on the TLS port (answered with HTTP 400)");
-        else
-                conn_set_error(c, ret, "first bytes are not a TLS handshake record");
-}
-
-/* The supported_groups of the captured ClientHello, "ffdhe2048,ffdhe3072" (GREASE left out), or NULL. */
-static char *conn_offered_groups(Conn *c) {
-        _cleanup_free_ char *s = NULL;
-        ClientHello ch = {};
-        size_t len = 0, size;
-
-        if (!c->capture.msg || clienthello_parse(c->capture.msg, c->capture.msg_len, &ch) < 0 ||
-            !ch.has_supported_groups)
-                return NULL;
-        size = ch.supported_groups.n * 24 + 1; /* the longest name, a comma and a NUL fit in 24 */
-        s = malloc(size);
-        if (!s)
-                return NULL;
-        for (size_t i = 0; i < ch.supported_groups.n; i++) {
-                unsigned g = u16_list_get(&ch.supported_groups, i);
-                const char *name = tls_group_to_string(g);
-                char hex[8];
-
-                if ((g & 0x0f0f) == 0x0a0a) /* GREASE */
-                        continue;
-                if (!name) {
-                        (void) snprintf(hex, sizeof hex, "0x%04x", g);
-                        name = hex;
-                }
-                len += (size_t) snprintf(s + len, size - len, "%s%s", len > 0 ? "," : "", name);
-        }
-        return len > 0 ? TAKE_PTR(s) : NULL;
-}
-
 static void conn_handshake_failed(Conn *c, int ret) {
         Attempt *a = c->attempt;
-        int alert;
+        HandshakeFacts f;
+        CloseKind kind;
 
         a->ended_us = now_us();
-        a->resumed = conn_resumed(c);
-        a->hello_retry = c->saw_hrr;
         /* also when the ClientHello is incomplete: Mbed TLS gives up on a hello whose handshake header is
          * split across records after the first one, and the rest is usually there already */
         if (ret == MBEDTLS_ERR_NET_CONN_RESET || ret == MBEDTLS_ERR_SSL_CONN_EOF ||
             ret == MBEDTLS_ERR_NET_RECV_FAILED || ret == MBEDTLS_ERR_NET_SEND_FAILED ||
             c->capture.state == CAPTURE_NEED_MORE)
                 conn_drain_socket(c);
-        conn_note_alert_sent(c);
-
-        alert = tls_private_received_alert(&c->ssl, ret);
-        if (alert < 0 && c->capture.scanner.alert_description >= 0 && c->capture.scanner.alert_level == 2)
-                alert = c->capture.scanner.alert_description; /* plaintext alert Mbed TLS did not report */
-        if (alert < 0 && ret == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY)
-                alert = 0;
-        a->alert_received = alert;
-
-        if (conn_not_tls(c)) {
-                conn_set_not_tls(c, ret);
-                if (c->capture.looks_like_http)
-                        conn_answer_plain_http(c);
-        } else if (
-                c->local_fault || c->capture.state == CAPTURE_NO_MEMORY ||
-                ret == MBEDTLS_ERR_SSL_ALLOC_FAILED || ret == MBEDTLS_ERR_SSL_INTERNAL_ERROR) {
-                a->outcome = OUTCOME_SERVER_ERROR; /* our side failed, not the client */
-                conn_set_error(c, ret, "server error: %s", tls_strerror(ret));
-        } else if (alert > 0) {
-                a->outcome = OUTCOME_PEER_ALERT;
-                conn_set_error(
-                        c, ret, "client sent fatal alert %s(%d)", strna(tls_alert_to_string(alert)), alert);
-        } else if (ret == MBEDTLS_ERR_SSL_CONN_EOF || alert == 0) {
-                a->outcome = c->capture.scanner.bytes == 0 ? OUTCOME_NO_DATA : OUTCOME_PEER_CLOSED;
-                conn_set_error(
-                        c,
-                        ret,
-                        c->capture.scanner.bytes == 0 ? "connection closed without data"
-                                                      : "connection closed by the client");
-        } else if (ret == MBEDTLS_ERR_NET_CONN_RESET && c->capture.scanner.encrypted_alerts > 0) {
-                /* e.g. Firefox on TLS 1.2 with False Start: its encrypted alert and RST arrive while we still
-                 * write our Finished; the alert is in the bytes we drained but Mbed TLS never decrypts it. */
-                a->outcome = OUTCOME_PEER_ALERT;
-                conn_set_error(c, ret, "client sent an encrypted alert, then reset the connection");
-        } else if (ret == MBEDTLS_ERR_NET_CONN_RESET || ret == MBEDTLS_ERR_NET_RECV_FAILED || ret == MBEDTLS_ERR_NET_SEND_FAILED) {
-                a->outcome = c->capture.scanner.bytes == 0 ? OUTCOME_NO_DATA : OUTCOME_PEER_RESET;
-                conn_set_error(c, ret, "connection reset by the client");
-        } else if (ret == MBEDTLS_ERR_SSL_INVALID_RECORD && c->hello_seen && c->capture.header_split) {
-                a->outcome = OUTCOME_TLS_ERROR;
-                conn_set_error(
-                        c,
-                        ret,
-                        "ClientHello's handshake header is split across TLS records (legal, RFC 8446 5.1), "
-                        "which Mbed TLS 3.6 cannot reassemble");
-        } else if (ret == MBEDTLS_ERR_SSL_HANDSHAKE_FAILURE && tls_private_state(&c->ssl) == MBEDTLS_SSL_HELLO_RETRY_REQUEST) {
-                _cleanup_free_ char *groups = conn_offered_groups(c);
-
-                a->outcome = OUTCOME_TLS_ERROR; /* Mbed TLS sends no alert here: it just closes */
-                conn_set_error(
-                        c,
-                        ret,
-                        "no key-exchange group in common: the client offers %s",
-                        groups ?: "none we know");
-        } else if (c->capture.state == CAPTURE_TOO_BIG || c->capture.state == CAPTURE_MALFORMED) {
-                a->outcome = OUTCOME_TLS_ERROR;
-                conn_set_error(c, ret, "ClientHello %s", strna(c->capture.reason));
-        } else if (c->capture.state == CAPTURE_NEED_MORE && c->capture.announced_len > MBEDTLS_SSL_IN_CONTENT_LEN) {
-                a->outcome = OUTCOME_TLS_ERROR;
-                conn_set_error(
-                        c,
-                        ret,
-                        "ClientHello of %" PRIu32 " bytes is larger than Mbed TLS accepts (%d)",
-                        c->capture.announced_len,
-                        MBEDTLS_SSL_IN_CONTENT_LEN);
-        } else {
-                const char *t = tls_strerror(ret);
-
-                a->outcome = OUTCOME_TLS_ERROR;
-                if (strncmp(t, "SSL - ", 6) == 0)
-                        t += 6;
-                conn_set_error(c, ret, "%s", t);
-        }
-        conn_closed(c, a->outcome == OUTCOME_PEER_ALERT ? CLOSE_ALERT : close_kind_from_error(ret));
+        f = conn_handshake_facts(c, ret);
+        kind = outcome_handshake_failed(a, &f);
+        if (a->outcome == OUTCOME_NOT_TLS && c->capture.looks_like_http)
+                conn_answer_plain_http(c);
+        conn_closed(c, kind);
         log_debug("Handshake from %s:%u failed: %s", a->peer_addr, a->peer_port, strna(a->error_text));
         conn_record(c);
         conn_linger(c);
@@ -477,13 +349,11 @@ static void conn_handshake_failed(Conn *c, int ret) {
 
 static void conn_handshake_done(Conn *c) {
         Attempt *a = c->attempt;
+        HandshakeFacts f = conn_handshake_facts(c, 0);
         const char *alpn;
 
         a->ended_us = now_us();
-        a->outcome = OUTCOME_OK;
-        a->state_reached = STEP_DONE;
-        a->resumed = conn_resumed(c);
-        a->hello_retry = c->saw_hrr;
+        outcome_handshake_done(a, &f);
         free(a->version);
         a->version = strdup(strempty(tls_version_to_string(mbedtls_ssl_get_version_number(&c->ssl))));
         free(a->cipher);
@@ -491,7 +361,6 @@ static void conn_handshake_done(Conn *c) {
         alpn = mbedtls_ssl_get_alpn_protocol(&c->ssl);
         if (alpn)
                 (void) raw_string_set(&a->alpn, alpn, strlen(alpn));
-        conn_note_alert_sent(c);
         clienthello_capture_done(&c->capture); /* the ClientHello buffer is not needed any more */
         c->phase = CONN_HTTP;
         (void) conn_set_timer(c, c->worker->server->settings.idle_timeout_us);
@@ -663,37 +532,20 @@ static void conn_close_tls(Conn *c, CloseKind why) {
 static void conn_http_peer_end(Conn *c, int r) {
         Attempt *a = c->attempt;
 
-        conn_closed(c, close_kind_from_error(r));
-        if (a && r == MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE) {
-                int alert = tls_private_received_alert(&c->ssl, r);
+        conn_closed(c, outcome_close_kind(r));
+        if (a) {
+                HttpEndFacts f = {
+                        .tls_error = r,
+                        .alert_read = r == MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE
+                                ? tls_private_received_alert(&c->ssl, r)
+                                : -1,
+                        .requests = c->requests,
+                        .request_bytes = c->in_len,
+                        .served_elsewhere = c->requests == 0 && c->in_len == 0 &&
+                                server_client_served_since(c->worker->server, a, a->started_us),
+                };
 
-                a->alert_received = alert;
-                if (c->requests == 0) {
-                        /* e.g. Firefox on TLS 1.2: it completes the handshake, then rejects our certificate. */
-                        a->outcome = OUTCOME_PEER_ALERT;
-                        conn_set_error(
-                                c,
-                                r,
-                                "client sent fatal alert %s(%d) after the handshake, before any request",
-                                strna(tls_alert_to_string(alert)),
-                                alert);
-                }
-        } else if (
-                a && c->requests == 0 && c->in_len == 0 &&
-                a->closed_us - a->ended_us <= REJECT_AFTER_HANDSHAKE_US &&
-                (a->close_kind == CLOSE_FIN || a->close_kind == CLOSE_CLOSE_NOTIFY ||
-                 a->close_kind == CLOSE_RESET) &&
-                !server_client_served_since(c->worker->server, a, a->started_us)) {
-                /* e.g. wget, git, lynx, w3m: they check the certificate after the handshake and hang up */
-                a->outcome = a->close_kind == CLOSE_RESET ? OUTCOME_PEER_RESET : OUTCOME_PEER_CLOSED;
-                conn_set_error(
-                        c,
-                        r,
-                        "client closed the connection %" PRIi64 ".%" PRIi64 " ms after the handshake, "
-                        "without a request (%s)",
-                        (a->closed_us - a->ended_us) / USEC_PER_MSEC,
-                        (a->closed_us - a->ended_us) % USEC_PER_MSEC / 100,
-                        close_kind_to_string(a->close_kind));
+                outcome_http_ended(a, &f);
         }
         conn_record(c);
         conn_free(c);
@@ -709,7 +561,7 @@ static void conn_http(Conn *c) {
                         if (conn_wait_io(c, r))
                                 return;
                         if (r < 0) {
-                                conn_closed(c, close_kind_from_error(r));
+                                conn_closed(c, outcome_close_kind(r));
                                 conn_record(c);
                                 conn_free(c);
                                 return;
@@ -816,29 +668,10 @@ static int conn_on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
 
         switch (c->phase) {
         case CONN_HANDSHAKE: {
-                Attempt *a = c->attempt;
-                int64_t secs = c->worker->server->settings.handshake_timeout_us / USEC_PER_SEC;
+                HandshakeFacts f = conn_handshake_facts(c, 0);
 
-                a->ended_us = now_us();
-                a->outcome = OUTCOME_TIMEOUT;
-                a->resumed = conn_resumed(c);
-                a->hello_retry = c->saw_hrr;
-                if (c->ssl_ready)
-                        conn_note_alert_sent(c);
-                conn_closed(c, c->drain_cut ? CLOSE_SHUTDOWN : CLOSE_HANDSHAKE_TIMEOUT);
-                if (conn_not_tls(c))
-                        conn_set_not_tls(c, 0);
-                else if (c->drain_cut) {
-                        a->outcome = OUTCOME_SERVER_ERROR;
-                        conn_set_error(c, 0, "server shut down before the handshake completed");
-                } else
-                        conn_set_error(
-                                c,
-                                0,
-                                c->capture.scanner.bytes == 0 ? "client sent nothing within %" PRIi64 " s"
-                                                              : "handshake not completed within %" PRIi64 " "
-                                                                "s",
-                                secs);
+                c->attempt->ended_us = now_us();
+                conn_closed(c, outcome_handshake_timed_out(c->attempt, &f));
                 conn_record(c);
                 conn_free(c);
                 break;
@@ -882,8 +715,7 @@ void conn_drain(Conn *c) {
 void conn_abort(Conn *c, const char *reason) {
         if (c->attempt && c->phase == CONN_HANDSHAKE) {
                 c->attempt->ended_us = now_us();
-                c->attempt->outcome = OUTCOME_SERVER_ERROR;
-                conn_set_error(c, 0, "%s", reason);
+                outcome_handshake_aborted(c->attempt, reason);
         }
         conn_record(c);
         conn_free(c);
