@@ -590,7 +590,7 @@ static void conn_http_respond(Conn *c, const HttpRequest *req) {
                         status = 404;
                 else {
                         conn_update_counters(c);
-                        r = page_render(c->worker->server, c->attempt, kind, &body, &body_len, &ctype);
+                        r = page_render(c->worker->server->recent, c->attempt, kind, &body, &body_len, &ctype);
                         if (r < 0)
                                 status = 500;
                 }

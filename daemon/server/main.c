@@ -523,6 +523,7 @@ static int run(int argc, char *argv[]) {
                 .idle_timeout_us = arg_idle_timeout_us,
                 .max_requests = arg_max_requests,
                 .journal_mode = arg_record ? arg_journal : JOURNAL_NONE,
+                .remember_recent = arg_record,
         };
         r = server_new(&settings, TAKE_PTR(fds), n_fds, TAKE_PTR(store), &m.server);
         if (r < 0)

@@ -3,14 +3,18 @@
 #include <time.h>
 
 #include "describe.h"
+#include "diagnosis.h"
 #include "escape.h"
 #include "page.h"
 #include "sequence.h"
-#include "server.h"
-#include "store.h"
+#include "useragent.h"
 
-#define RECENT_WINDOW_US (600 * USEC_PER_SEC)
-#define RECENT_MAX 50
+/* The attempts listed as recent: those of the last 10 minutes. */
+#define RECENT_LIST_WINDOW_US (600 * USEC_PER_SEC)
+/* Distinct User-Agent summaries counted per fingerprint, as tlsreport's REPORT_LABEL_AGENTS. */
+#define PAGE_AGENTS_MAX 4
+/* The id that marks this connection's own attempt among those fed to the sequencer. */
+#define PAGE_SELF_ID INT64_C(-1)
 
 PageKind page_kind_from_target(const char *target, size_t len) {
         /* the query string does not matter */
@@ -94,56 +98,126 @@ void attempt_json_fputs(FILE *f, const Attempt *a) {
         fputc('}', f);
 }
 
-/* What the page says about the visitor's recent attempts: found through the same grouping as
- * tlsreport's, so that both tell the same story. */
+/* What the page says about the visitor's recent attempts: grouped from the server's in-memory record by
+ * the core sequencer with the client key, window and gap that tlsreport uses, and worded by
+ * sequence_diagnose() with the client named from the User-Agents of its fingerprint's successes, so that
+ * the page and `tlsreport sequences` tell the same story. */
 typedef struct Recent {
-        Attempt **attempts; /* newest first */
-        size_t n;
+        RecentEntry *held[RECENT_PER_CLIENT]; /* the client's held attempts, oldest first */
+        size_t n_held;
+        const Attempt *listed[RECENT_PER_CLIENT]; /* those of the last 10 minutes, newest first */
+        size_t n_listed;
         const Attempt *self;
+        char client[SEQUENCE_CLIENT_MAX];
         unsigned earlier_failures; /* failed attempts in the visitor's sequence before this one */
         Pattern pattern;           /* of that sequence, ended by this (successful) attempt */
         bool have_sequence;
+        char diagnosis[SEQUENCE_DIAGNOSIS_MAX];
+        struct {
+                char summary[USER_AGENT_SUMMARY_MAX];
+                uint64_t count;
+        } agents[PAGE_AGENTS_MAX];
+        size_t n_agents;
 } Recent;
 
-/* The sequence that this connection's own attempt ends is the one holding an attempt with its start time
- * and no id (it is not stored yet). */
+/* Counts one User-Agent summary the way tlsreport's labels do (report-label.c): at most PAGE_AGENTS_MAX
+ * distinct ones, the rarest making room for a newcomer, which inherits its count. */
+static void recent_add_agent(Recent *r, const RawString *ua) {
+        char summary[USER_AGENT_SUMMARY_MAX];
+        size_t rarest = 0;
+
+        if (!ua->data)
+                return;
+        user_agent_summary(ua->data, ua->len, summary);
+        for (size_t i = 0; i < r->n_agents; i++)
+                if (streq(r->agents[i].summary, summary)) {
+                        r->agents[i].count++;
+                        return;
+                }
+        if (r->n_agents < PAGE_AGENTS_MAX) {
+                memcpy(r->agents[r->n_agents].summary, summary, sizeof summary);
+                r->agents[r->n_agents++].count = 1;
+                return;
+        }
+        for (size_t i = 1; i < r->n_agents; i++)
+                if (r->agents[i].count < r->agents[rarest].count)
+                        rarest = i;
+        memcpy(r->agents[rarest].summary, summary, sizeof summary);
+        r->agents[rarest].count++;
+}
+
+static int agent_compare(const void *a, const void *b) {
+        const typeof(((Recent *) NULL)->agents[0]) *x = a, *y = b;
+
+        if (x->count != y->count)
+                return x->count < y->count ? 1 : -1;
+        return strcmp(x->summary, y->summary);
+}
+
+/* Who the client of a sequence is: the User-Agents that its fingerprint sent on successful attempts. */
+static void recent_identify(Recent *r, const Sequence *seq, ClientIdentity *ret) {
+        *ret = (ClientIdentity){};
+        if (!seq->ja4)
+                return;
+        for (size_t i = 0; i < r->n_held; i++) {
+                const Attempt *a = r->held[i]->attempt;
+
+                if (a->outcome == OUTCOME_OK && streq_ptr(a->ja4_stable, seq->ja4))
+                        recent_add_agent(r, &a->user_agent);
+        }
+        if (r->self->outcome == OUTCOME_OK && streq_ptr(r->self->ja4_stable, seq->ja4))
+                recent_add_agent(r, &r->self->user_agent);
+        if (r->n_agents == 0)
+                return;
+        qsort(r->agents, r->n_agents, sizeof r->agents[0], agent_compare);
+        *ret = (ClientIdentity){
+                .name = r->agents[0].summary,
+                .other = r->n_agents > 1 ? r->agents[1].summary : NULL,
+                .n_names = (unsigned) r->n_agents,
+        };
+}
+
+/* The sequence that this connection's own attempt ends is the one holding the attempt fed with
+ * PAGE_SELF_ID (held attempts have no id: they are copies made before the store gave them one). */
 static int recent_on_sequence(const Sequence *seq, void *userdata) {
         Recent *r = userdata;
+        ClientIdentity who;
 
         for (unsigned i = 0; i < seq->n_details; i++)
-                if (seq->attempts[i].id == 0 && seq->attempts[i].started_us == r->self->started_us) {
+                if (seq->attempts[i].id == PAGE_SELF_ID) {
                         r->earlier_failures = seq->n_failures;
                         r->pattern = seq->pattern;
                         r->have_sequence = true;
+                        recent_identify(r, seq, &who);
+                        (void) sequence_diagnose(seq, &who, r->diagnosis, sizeof r->diagnosis);
                 }
         return 0;
 }
 
-static void recent_load(Server *s, const Attempt *self, Recent *ret) {
+static void recent_load(RecentRecord *record, const Attempt *self, Recent *ret) {
         _cleanup_(sequencer_freep) Sequencer *q = NULL;
+        Attempt marked = *self; /* a shallow copy: the sequencer only reads it */
 
         *ret = (Recent){.self = self};
-        if (!s || !s->store)
+        sequence_client_key(self->peer_addr, ret->client);
+        if (!record)
                 return;
-        if (store_recent(
-                    s->store,
-                    self->peer_addr,
-                    self->started_us - RECENT_WINDOW_US,
-                    RECENT_MAX,
-                    &ret->attempts,
-                    &ret->n) < 0)
-                return;
+        ret->n_held = recent_record_get(record, self->peer_addr, ret->held);
+        for (size_t i = ret->n_held; i > 0; i--)
+                if (ret->held[i - 1]->attempt->started_us >= self->started_us - RECENT_LIST_WINDOW_US)
+                        ret->listed[ret->n_listed++] = ret->held[i - 1]->attempt;
         if (sequencer_new(NULL, recent_on_sequence, ret, &q) < 0)
                 return;
-        for (size_t i = ret->n; i > 0; i--) /* oldest first */
-                if (ret->attempts[i - 1]->started_us <= self->started_us)
-                        (void) sequencer_feed(q, ret->attempts[i - 1]);
-        (void) sequencer_feed(q, self);
+        for (size_t i = 0; i < ret->n_held; i++) /* oldest first */
+                if (ret->held[i]->attempt->started_us <= self->started_us)
+                        (void) sequencer_feed(q, ret->held[i]->attempt);
+        marked.id = PAGE_SELF_ID;
+        (void) sequencer_feed(q, &marked);
         (void) sequencer_flush(q, self->started_us);
 }
 
 static void recent_done(Recent *r) {
-        store_attempts_free(r->attempts, r->n);
+        recent_entries_unref(r->held, r->n_held);
 }
 
 static void html_escaped(FILE *f, const void *data, size_t len) {
@@ -200,10 +274,11 @@ static void page_html(FILE *f, const Attempt *a, const Recent *recent) {
                 /* this attempt is the success that ends the sequence */
                 fprintf(f,
                         "<p id=\"sequence\" class=\"fail\">Your client made %u failed attempt%s before this "
-                        "one: %s</p>\n",
+                        "one: ",
                         recent->earlier_failures,
-                        recent->earlier_failures == 1 ? "" : "s",
-                        pattern_diagnosis(recent->pattern));
+                        recent->earlier_failures == 1 ? "" : "s");
+                html_escaped(f, recent->diagnosis, strlen(recent->diagnosis));
+                fputs("</p>\n", f);
         } else
                 fputs("<p id=\"sequence\" class=\"ok\">Your client connected on its first attempt.</p>\n", f);
 
@@ -229,11 +304,11 @@ static void page_html(FILE *f, const Attempt *a, const Recent *recent) {
 
         fprintf(f,
                 "<h2>Your recent attempts from %s (last 10 minutes)</h2>\n<table id=\"recent\">\n",
-                a->peer_addr);
-        if (recent->n == 0)
+                recent->client);
+        if (recent->n_listed == 0)
                 fputs("<tr><td>none recorded yet</td></tr>\n", f);
-        for (size_t i = 0; i < recent->n; i++) {
-                const Attempt *r = recent->attempts[i];
+        for (size_t i = 0; i < recent->n_listed; i++) {
+                const Attempt *r = recent->listed[i];
                 _cleanup_free_ char *d = attempt_describe(r);
                 char when[32];
 
@@ -259,27 +334,32 @@ static void page_json(FILE *f, const Attempt *a, const Recent *recent) {
         fputs("{\"connection\":", f);
         attempt_json_fputs(f, a);
         fputs(",\"recent\":[", f);
-        for (size_t i = 0; i < recent->n; i++) {
+        for (size_t i = 0; i < recent->n_listed; i++) {
                 if (i > 0)
                         fputc(',', f);
-                attempt_json_fputs(f, recent->attempts[i]);
+                attempt_json_fputs(f, recent->listed[i]);
         }
         fputs("]", f);
         if (recent->have_sequence) {
-                const char *d = pattern_diagnosis(recent->pattern);
-
                 fprintf(f,
-                        ",\"sequence\":{\"failures_before\":%u,\"pattern\":\"%s\",\"diagnosis\":",
+                        ",\"sequence\":{\"client\":\"%s\",\"failures_before\":%u,\"pattern\":\"%s\","
+                        "\"diagnosis\":",
+                        recent->client,
                         recent->earlier_failures,
                         pattern_to_string(recent->pattern));
-                escape_json_fputs(f, d, strlen(d));
+                escape_json_fputs(f, recent->diagnosis, strlen(recent->diagnosis));
                 fputc('}', f);
         }
         fputs("}\n", f);
 }
 
 int page_render(
-        Server *s, const Attempt *a, PageKind kind, char **ret_body, size_t *ret_len, const char **ret_type) {
+        RecentRecord *record,
+        const Attempt *a,
+        PageKind kind,
+        char **ret_body,
+        size_t *ret_len,
+        const char **ret_type) {
         Recent recent;
         char *buf = NULL;
         size_t len = 0;
@@ -290,7 +370,7 @@ int page_render(
         f = open_memstream(&buf, &len);
         if (!f)
                 return -ENOMEM;
-        recent_load(s, a, &recent);
+        recent_load(record, a, &recent);
         if (kind == PAGE_JSON) {
                 page_json(f, a, &recent);
                 *ret_type = "application/json";

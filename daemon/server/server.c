@@ -207,6 +207,8 @@ int server_new(const ServerSettings *settings, int *listen_fds, size_t n_listen_
         r = tls_shared_new(&s->tls_shared);
         if (r < 0)
                 return r;
+        if (settings->remember_recent && recent_record_new(&s->recent) < 0)
+                return log_oom();
         r = journal_sink_new(settings->journal_mode, JOURNAL_QUEUE_MAX, &s->journal);
         if (r < 0)
                 return log_error_errno(r, "Failed to start the journal sender: %m");
@@ -239,6 +241,7 @@ Server *server_free(Server *s) {
         tls_shared_free(s->tls_shared);
         store_free(s->store);
         journal_sink_free(s->journal);
+        recent_record_free(s->recent);
         pthread_mutex_destroy(&s->tls_lock);
         pthread_mutex_destroy(&s->activity_lock);
         free(s);
@@ -307,6 +310,8 @@ void server_record(Server *s, Attempt *a) {
                 atomic_fetch_add(&s->counters.ok, 1);
         else
                 atomic_fetch_add(&s->counters.failed, 1);
+        if (s->recent)
+                (void) recent_record_add(s->recent, a); /* a copy: on failure, only the page misses it */
         (void) journal_sink_submit(s->journal, a);
         if (s->store)
                 (void) store_enqueue(s->store, a);

@@ -12,6 +12,7 @@
 
 #include "attempt.h"
 #include "journal.h"
+#include "recent.h"
 #include "store.h"
 #include "tls.h"
 
@@ -25,6 +26,7 @@ typedef struct ServerSettings {
         int64_t idle_timeout_us;
         unsigned max_requests;
         JournalMode journal_mode;
+        bool remember_recent; /* keep the recent attempts in memory for the page (recent.h) */
 } ServerSettings;
 
 typedef struct Worker {
@@ -66,8 +68,9 @@ struct Server {
         TlsContext *tls; /* current context; connections take a reference */
         TlsShared *tls_shared;
 
-        Store *store;
+        Store *store; /* write-only: the page reads recent */
         JournalSink *journal;
+        RecentRecord *recent;
         ServerCounters counters;
         atomic_bool draining;
 

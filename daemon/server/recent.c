@@ -1,0 +1,152 @@
+/* SPDX-License-Identifier: MIT */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "recent.h"
+
+typedef struct RecentClient {
+        char key[SEQUENCE_CLIENT_MAX]; /* "" while unused */
+        int64_t active_us;             /* when it last got an attempt: the least recent one makes room */
+        RecentEntry *ring[RECENT_PER_CLIENT];
+        unsigned head, n; /* ring[head] is the oldest of n, in the order in which they were added */
+} RecentClient;
+
+typedef struct RecentBucket {
+        pthread_mutex_t lock;
+        RecentClient clients[RECENT_WAYS];
+} RecentBucket;
+
+struct RecentRecord {
+        RecentBucket buckets[RECENT_BUCKETS];
+};
+
+static void entry_unref(RecentEntry *e) {
+        if (e && atomic_fetch_sub(&e->n_ref, 1) == 1) {
+                attempt_free(e->attempt);
+                free(e);
+        }
+}
+
+void recent_entries_unref(RecentEntry **entries, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                entry_unref(entries[i]);
+}
+
+int recent_record_new(RecentRecord **ret) {
+        RecentRecord *r = calloc(1, sizeof *r);
+
+        if (!r)
+                return -ENOMEM;
+        for (size_t i = 0; i < RECENT_BUCKETS; i++)
+                pthread_mutex_init(&r->buckets[i].lock, NULL);
+        *ret = r;
+        return 0;
+}
+
+RecentRecord *recent_record_free(RecentRecord *r) {
+        if (!r)
+                return NULL;
+        for (size_t i = 0; i < RECENT_BUCKETS; i++) {
+                for (size_t w = 0; w < RECENT_WAYS; w++) {
+                        RecentClient *c = &r->buckets[i].clients[w];
+
+                        for (unsigned k = 0; k < c->n; k++)
+                                entry_unref(c->ring[(c->head + k) % RECENT_PER_CLIENT]);
+                }
+                pthread_mutex_destroy(&r->buckets[i].lock);
+        }
+        free(r);
+        return NULL;
+}
+
+static RecentBucket *bucket_of(RecentRecord *r, const char *key) {
+        uint64_t h = UINT64_C(0xcbf29ce484222325); /* FNV-1a */
+
+        for (const char *p = key; *p; p++)
+                h = (h ^ (uint8_t) *p) * UINT64_C(0x100000001b3);
+        return &r->buckets[h % RECENT_BUCKETS];
+}
+
+static RecentClient *bucket_find(RecentBucket *b, const char *key) {
+        for (size_t w = 0; w < RECENT_WAYS; w++)
+                if (streq(b->clients[w].key, key))
+                        return &b->clients[w];
+        return NULL;
+}
+
+int recent_record_add(RecentRecord *r, const Attempt *a) {
+        RecentEntry *e, *dropped[RECENT_PER_CLIENT];
+        char key[SEQUENCE_CLIENT_MAX];
+        size_t n_dropped = 0;
+        RecentBucket *b;
+        RecentClient *c;
+        int k;
+
+        e = malloc(sizeof *e);
+        if (!e)
+                return -ENOMEM;
+        k = attempt_dup(a, &e->attempt);
+        if (k < 0) {
+                free(e);
+                return k;
+        }
+        atomic_init(&e->n_ref, 1);
+        sequence_client_key(a->peer_addr, key);
+        b = bucket_of(r, key);
+
+        pthread_mutex_lock(&b->lock);
+        c = bucket_find(b, key);
+        if (!c) { /* a new client takes the place of the least recently active one */
+                c = &b->clients[0];
+                for (size_t w = 1; w < RECENT_WAYS; w++)
+                        if (b->clients[w].active_us < c->active_us)
+                                c = &b->clients[w];
+                for (unsigned i = 0; i < c->n; i++)
+                        dropped[n_dropped++] = c->ring[(c->head + i) % RECENT_PER_CLIENT];
+                *c = (RecentClient){};
+                memcpy(c->key, key, sizeof key);
+        }
+        if (c->n == RECENT_PER_CLIENT) {
+                dropped[n_dropped++] = c->ring[c->head];
+                c->head = (c->head + 1) % RECENT_PER_CLIENT;
+                c->n--;
+        }
+        c->ring[(c->head + c->n) % RECENT_PER_CLIENT] = e;
+        c->n++;
+        c->active_us = MAX(c->active_us, a->started_us);
+        pthread_mutex_unlock(&b->lock);
+
+        recent_entries_unref(dropped, n_dropped);
+        return 0;
+}
+
+size_t recent_record_get(RecentRecord *r, const char *peer_addr, RecentEntry *ret[static RECENT_PER_CLIENT]) {
+        char key[SEQUENCE_CLIENT_MAX];
+        RecentBucket *b;
+        RecentClient *c;
+        size_t n = 0;
+
+        sequence_client_key(peer_addr, key);
+        b = bucket_of(r, key);
+        pthread_mutex_lock(&b->lock);
+        c = bucket_find(b, key);
+        for (unsigned i = 0; c && i < c->n; i++) {
+                ret[n] = c->ring[(c->head + i) % RECENT_PER_CLIENT];
+                atomic_fetch_add(&ret[n]->n_ref, 1);
+                n++;
+        }
+        pthread_mutex_unlock(&b->lock);
+
+        /* insertion sort by started_us, stable: they were added in the order in which they ended, which is
+         * nearly the order in which they started */
+        for (size_t i = 1; i < n; i++) {
+                RecentEntry *x = ret[i];
+                size_t j = i;
+
+                for (; j > 0 && ret[j - 1]->attempt->started_us > x->attempt->started_us; j--)
+                        ret[j] = ret[j - 1];
+                ret[j] = x;
+        }
+        return n;
+}

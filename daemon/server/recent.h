@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* The server's in-memory record of recent attempts, held per client key as tlsreport groups them
+ * (sequence_client_key(): the IPv4 address, or the /64 of an IPv6 address), so that the self page can
+ * group a visitor's attempts with the core sequencer without reading the database.
+ *
+ * Bounded: RECENT_BUCKETS buckets of RECENT_WAYS clients each (a client's bucket is chosen by the hash of
+ * its key; a new client takes the place of the bucket's least recently active one), and per client a ring
+ * of its last RECENT_PER_CLIENT attempts (copies). So at most RECENT_BUCKETS * RECENT_WAYS *
+ * RECENT_PER_CLIENT = 32,768 attempt copies are held, each the Attempt and its strings (typically well
+ * under 2 KiB). What falls out of it is only missing from the page, never from the database.
+ *
+ * Thread-safe: one mutex per bucket, held for adding one attempt (O(RECENT_WAYS)) or for taking references
+ * on one client's attempts (at most RECENT_PER_CLIENT); copying and freeing happen outside it. */
+
+#include <stdatomic.h>
+#include <stddef.h>
+
+#include "attempt.h"
+#include "sequence.h"
+
+#define RECENT_BUCKETS 512
+#define RECENT_WAYS 2
+#define RECENT_PER_CLIENT 32
+
+/* One held attempt: shared between the record and the pages that read it. */
+typedef struct RecentEntry {
+        Attempt *attempt;
+        atomic_uint n_ref;
+} RecentEntry;
+
+typedef struct RecentRecord RecentRecord;
+
+int recent_record_new(RecentRecord **ret);
+RecentRecord *recent_record_free(RecentRecord *r);
+DEFINE_TRIVIAL_CLEANUP_FUNC(RecentRecord *, recent_record_free);
+
+/* Adds a copy of a under its client key (dropping the client's oldest one when it has
+ * RECENT_PER_CLIENT). Returns 0 or -ENOMEM (then nothing is added). */
+int recent_record_add(RecentRecord *r, const Attempt *a);
+
+/* References on the attempts held for the client key of peer_addr, in started_us order (ties: in the
+ * order in which they were added). Returns how many were written to ret (at most RECENT_PER_CLIENT);
+ * release them with recent_entries_unref(). */
+size_t recent_record_get(RecentRecord *r, const char *peer_addr, RecentEntry *ret[static RECENT_PER_CLIENT]);
+void recent_entries_unref(RecentEntry **entries, size_t n);
