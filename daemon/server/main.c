@@ -343,7 +343,6 @@ static int listen_collect(int **ret_fds, size_t *ret_n) {
 }
 
 static int manager_load_tls(Manager *m) {
-        _cleanup_(tls_context_unrefp) TlsContext *tls = NULL;
         bool generated;
         int r;
 
@@ -352,11 +351,7 @@ static int manager_load_tls(Manager *m) {
                 if (r < 0)
                         return r;
         }
-        r = tls_context_new(&m->tls_settings, m->server->tls_shared, &tls);
-        if (r < 0)
-                return r;
-        server_set_tls(m->server, tls);
-        return 0;
+        return server_load_tls(m->server, &m->tls_settings);
 }
 
 static void manager_notify_status(Manager *m, const char *prefix) {
@@ -368,17 +363,16 @@ static void manager_notify_status(Manager *m, const char *prefix) {
 
 static int on_status_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = userdata;
-        JournalSinkStats js;
+        uint64_t dropped = server_journal_dropped(m->server);
 
         manager_notify_status(m, NULL);
-        journal_sink_get_stats(m->server->journal, &js);
-        if (js.dropped > m->journal_dropped_logged) {
+        if (dropped > m->journal_dropped_logged) {
                 log_warning(
                         "%llu journal entries dropped because journald did not keep up (%llu in all); "
                         "the database has every attempt.",
-                        (unsigned long long) (js.dropped - m->journal_dropped_logged),
-                        (unsigned long long) js.dropped);
-                m->journal_dropped_logged = js.dropped;
+                        (unsigned long long) (dropped - m->journal_dropped_logged),
+                        (unsigned long long) dropped);
+                m->journal_dropped_logged = dropped;
         }
         (void) sd_event_source_set_time_relative(s, STATUS_INTERVAL_US);
         return 0;
@@ -566,8 +560,8 @@ static int run(int argc, char *argv[]) {
                 "Serving HTTPS on %zu socket%s with %u thread%s (TLS %s to %s); recording to %s.",
                 n_fds,
                 n_fds == 1 ? "" : "s",
-                m.server->n_workers,
-                m.server->n_workers == 1 ? "" : "s",
+                server_n_workers(m.server),
+                server_n_workers(m.server) == 1 ? "" : "s",
                 tls_version_to_string(arg_tls_min),
                 tls_version_to_string(arg_tls_max),
                 arg_record ? db_path : "nowhere (--no-record)");
@@ -578,17 +572,7 @@ static int run(int argc, char *argv[]) {
                 return log_error_errno(r, "Event loop failed: %m");
 
         server_drain(m.server);
-        m.server->journal = journal_sink_free(m.server->journal); /* sends what is queued */
-        if (m.server->store) {
-                StoreStats st;
-
-                r = store_stop(m.server->store);
-                store_get_stats(m.server->store, &st);
-                if (r < 0)
-                        log_error_errno(r, "Stopped with %" PRIu64 " records not written: %m", st.dropped);
-                else
-                        log_info("Stopped; %" PRIu64 " records written.", st.written);
-        }
+        (void) server_stop_sinks(m.server);
         return 0;
 }
 

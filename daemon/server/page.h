@@ -21,7 +21,12 @@ PageKind page_kind_from_target(const char *target, size_t len);
 
 /* Renders the page for the connection whose (not yet recorded) attempt is a; record may be NULL. */
 int page_render(
-        RecentRecord *record, const Attempt *a, PageKind kind, char **ret_body, size_t *ret_len, const char **ret_type);
+        RecentRecord *record,
+        const Attempt *a,
+        PageKind kind,
+        char **ret_body,
+        size_t *ret_len,
+        const char **ret_type);
 
 /* One attempt as a JSON object whose keys are the column names of the attempts table. */
 void attempt_json_fputs(FILE *f, const Attempt *a);

@@ -4,8 +4,12 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 
+#include <pthread.h>
+#include <stdatomic.h>
+
 #include "conn.h"
 #include "log.h"
+#include "recent.h"
 #include "server.h"
 
 #define ACCEPT_BATCH 32
@@ -13,12 +17,62 @@
 #define JOURNAL_QUEUE_MAX 4096
 #define ACCEPT_LOG_INTERVAL_US (10 * USEC_PER_SEC)
 
+typedef struct Worker {
+        Server *server;
+        unsigned index;
+        pthread_t thread;
+        bool thread_started;
+        sd_event *event;
+        sd_event_source **accept_sources;
+        int wake_fd; /* eventfd: the main thread asks the worker to drain */
+        sd_event_source *wake_source;
+        ConnHost host; /* what its connections see of the server; host.draining is the worker's */
+        Conn *conns;   /* its connections, linked through conn_link() */
+        unsigned n_conns;
+} Worker;
+
+/* Per client (address and stable JA4): its last connection that served a request, when it did and when it
+ * closed (0 while open). Direct-mapped; a collision overwrites, which at worst makes a rejection after
+ * the handshake look like an unused connection. */
+#define SERVER_ACTIVITY_SLOTS 4096
+typedef struct ServerActivity {
+        uint64_t key;
+        int64_t request_us, closed_us;
+} ServerActivity;
+
+typedef struct ServerCounters {
+        atomic_uint_fast64_t accepted, ok, failed, rejected, http_requests;
+        atomic_uint open;
+} ServerCounters;
+
+struct Server {
+        ServerSettings settings;
+        int *listen_fds;
+        size_t n_listen_fds;
+        Worker *workers;
+        unsigned n_workers;
+
+        pthread_mutex_t tls_lock;
+        TlsContext *tls; /* current context; connections take a reference */
+        TlsShared *tls_shared;
+
+        Store *store; /* write-only: the page reads recent */
+        JournalSink *journal;
+        RecentRecord *recent;
+        ServerCounters counters;
+        atomic_bool draining;
+
+        pthread_mutex_t activity_lock;
+        ServerActivity activity[SERVER_ACTIVITY_SLOTS];
+};
+
 static void worker_pause_accepting(Worker *w, bool pause);
+static void server_record(Server *s, Attempt *a);
 
 static int worker_on_resume(sd_event_source *s, uint64_t usec, void *userdata) {
         Worker *w = userdata;
 
-        if (!w->draining)
+        if (!w->host.draining)
                 worker_pause_accepting(w, false);
         return 0;
 }
@@ -88,10 +142,11 @@ static int worker_on_accept(sd_event_source *source, int fd, uint32_t revents, v
         Worker *w = userdata;
         Server *s = w->server;
 
-        for (int i = 0; i < ACCEPT_BATCH && !w->draining; i++) {
+        for (int i = 0; i < ACCEPT_BATCH && !w->host.draining; i++) {
                 struct sockaddr_storage peer;
                 socklen_t peer_len = sizeof peer;
                 int64_t started;
+                Conn *c;
                 int cfd;
 
                 cfd = accept4(fd, (struct sockaddr *) &peer, &peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -119,7 +174,15 @@ static int worker_on_accept(sd_event_source *source, int fd, uint32_t revents, v
                         worker_reject(w, cfd, (struct sockaddr *) &peer, started, reason);
                         continue;
                 }
-                (void) conn_new(w, cfd, (struct sockaddr *) &peer, started);
+                if (conn_new(&w->host, cfd, (struct sockaddr *) &peer, started, &c) < 0) {
+                        atomic_fetch_sub(&s->counters.open, 1);
+                        continue;
+                }
+                *conn_link(c) = (ConnLink){.next = w->conns};
+                if (w->conns)
+                        conn_link(w->conns)->prev = c;
+                w->conns = c;
+                w->n_conns++;
         }
         return 0;
 }
@@ -129,13 +192,13 @@ static int worker_on_wake(sd_event_source *source, int fd, uint32_t revents, voi
         uint64_t v;
 
         (void) !read(fd, &v, sizeof v);
-        if (!atomic_load(&w->server->draining) || w->draining)
+        if (!atomic_load(&w->server->draining) || w->host.draining)
                 return 0;
-        w->draining = true;
+        w->host.draining = true;
         worker_pause_accepting(w, true);
         /* conn_drain() may free the connection: walk with a saved pointer. */
         for (Conn *c = w->conns, *next; c; c = next) {
-                next = conn_next(c);
+                next = conn_link(c)->next;
                 conn_drain(c);
         }
         if (w->n_conns == 0)
@@ -153,6 +216,63 @@ static void *worker_run(void *userdata) {
         return NULL;
 }
 
+/* ---- what a worker's connections see of the server (ConnHost) ---- */
+
+static TlsContext *server_get_tls(Server *s);
+static void server_note_request(Server *s, const Attempt *a);
+static void server_note_served_close(Server *s, const Attempt *a);
+static bool server_client_served_since(Server *s, const Attempt *a, int64_t since_us);
+
+static void host_record(void *userdata, Attempt *a) {
+        server_record(((Worker *) userdata)->server, a);
+}
+
+static TlsContext *host_get_tls(void *userdata) {
+        return server_get_tls(((Worker *) userdata)->server);
+}
+
+static void host_note_request(void *userdata, const Attempt *a) {
+        server_note_request(((Worker *) userdata)->server, a);
+}
+
+static void host_note_served_close(void *userdata, const Attempt *a) {
+        server_note_served_close(((Worker *) userdata)->server, a);
+}
+
+static bool host_client_served_since(void *userdata, const Attempt *a, int64_t since_us) {
+        return server_client_served_since(((Worker *) userdata)->server, a, since_us);
+}
+
+static void host_request_served(void *userdata) {
+        atomic_fetch_add(&((Worker *) userdata)->server->counters.http_requests, 1);
+}
+
+static void host_closed(void *userdata, Conn *c) {
+        Worker *w = userdata;
+        ConnLink *l = conn_link(c);
+
+        if (l->prev)
+                conn_link(l->prev)->next = l->next;
+        else
+                w->conns = l->next;
+        if (l->next)
+                conn_link(l->next)->prev = l->prev;
+        w->n_conns--;
+        atomic_fetch_sub(&w->server->counters.open, 1);
+        if (w->host.draining && w->n_conns == 0)
+                (void) sd_event_exit(w->event, 0);
+}
+
+static const ConnHostOps host_ops = {
+        .record = host_record,
+        .get_tls = host_get_tls,
+        .note_request = host_note_request,
+        .note_served_close = host_note_served_close,
+        .client_served_since = host_client_served_since,
+        .request_served = host_request_served,
+        .closed = host_closed,
+};
+
 static int worker_init(Server *s, Worker *w, unsigned index) {
         int r;
 
@@ -162,6 +282,18 @@ static int worker_init(Server *s, Worker *w, unsigned index) {
         r = sd_event_new(&w->event);
         if (r < 0)
                 return log_error_errno(r, "Failed to create an event loop: %m");
+        w->host = (ConnHost){
+                .ops = &host_ops,
+                .userdata = w,
+                .event = w->event,
+                .settings =
+                        {
+                                .handshake_timeout_us = s->settings.handshake_timeout_us,
+                                .idle_timeout_us = s->settings.idle_timeout_us,
+                                .max_requests = s->settings.max_requests,
+                        },
+                .recent = s->recent,
+        };
         w->accept_sources = calloc(s->n_listen_fds, sizeof(sd_event_source *));
         if (!w->accept_sources)
                 return log_oom();
@@ -248,7 +380,7 @@ Server *server_free(Server *s) {
         return NULL;
 }
 
-void server_set_tls(Server *s, TlsContext *tls) {
+static void server_set_tls(Server *s, TlsContext *tls) {
         TlsContext *old;
 
         pthread_mutex_lock(&s->tls_lock);
@@ -258,13 +390,28 @@ void server_set_tls(Server *s, TlsContext *tls) {
         tls_context_unref(old);
 }
 
-TlsContext *server_get_tls(Server *s) {
+static TlsContext *server_get_tls(Server *s) {
         TlsContext *t;
 
         pthread_mutex_lock(&s->tls_lock);
         t = tls_context_ref(s->tls);
         pthread_mutex_unlock(&s->tls_lock);
         return t;
+}
+
+unsigned server_n_workers(const Server *s) {
+        return s->n_workers;
+}
+
+int server_load_tls(Server *s, const TlsSettings *settings) {
+        _cleanup_(tls_context_unrefp) TlsContext *tls = NULL;
+        int r;
+
+        r = tls_context_new(settings, s->tls_shared, &tls);
+        if (r < 0)
+                return r;
+        server_set_tls(s, tls);
+        return 0;
 }
 
 int server_start(Server *s) {
@@ -305,7 +452,9 @@ void server_drain(Server *s) {
                 }
 }
 
-void server_record(Server *s, Attempt *a) {
+/* Hands a finished record to the sinks (the page's memory, journald per --journal, then the store). Takes
+ * ownership. */
+static void server_record(Server *s, Attempt *a) {
         if (a->outcome == OUTCOME_OK)
                 atomic_fetch_add(&s->counters.ok, 1);
         else
@@ -317,6 +466,28 @@ void server_record(Server *s, Attempt *a) {
                 (void) store_enqueue(s->store, a);
         else
                 attempt_free(a);
+}
+
+int server_stop_sinks(Server *s) {
+        StoreStats st;
+        int r;
+
+        s->journal = journal_sink_free(s->journal); /* sends what is queued */
+        if (!s->store)
+                return 0;
+        r = store_stop(s->store);
+        store_get_stats(s->store, &st);
+        if (r < 0)
+                return log_error_errno(r, "Stopped with %" PRIu64 " records not written: %m", st.dropped);
+        log_info("Stopped; %" PRIu64 " records written.", st.written);
+        return 0;
+}
+
+uint64_t server_journal_dropped(Server *s) {
+        JournalSinkStats js;
+
+        journal_sink_get_stats(s->journal, &js);
+        return js.dropped;
 }
 
 int server_status_format(Server *s, char *buf, size_t size) {
@@ -363,7 +534,7 @@ static uint64_t activity_key(const Attempt *a) {
         return h | 1; /* 0 marks an empty slot */
 }
 
-void server_note_request(Server *s, const Attempt *a) {
+static void server_note_request(Server *s, const Attempt *a) {
         uint64_t key = activity_key(a);
         ServerActivity *slot = &s->activity[key % SERVER_ACTIVITY_SLOTS];
 
@@ -372,7 +543,7 @@ void server_note_request(Server *s, const Attempt *a) {
         pthread_mutex_unlock(&s->activity_lock);
 }
 
-void server_note_served_close(Server *s, const Attempt *a) {
+static void server_note_served_close(Server *s, const Attempt *a) {
         uint64_t key = activity_key(a);
         ServerActivity *slot = &s->activity[key % SERVER_ACTIVITY_SLOTS];
 
@@ -382,7 +553,7 @@ void server_note_served_close(Server *s, const Attempt *a) {
         pthread_mutex_unlock(&s->activity_lock);
 }
 
-bool server_client_served_since(Server *s, const Attempt *a, int64_t since_us) {
+static bool server_client_served_since(Server *s, const Attempt *a, int64_t since_us) {
         uint64_t key = activity_key(a);
         const ServerActivity *slot = &s->activity[key % SERVER_ACTIVITY_SLOTS];
         bool r;
