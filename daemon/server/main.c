@@ -19,6 +19,8 @@
 #include "tls.h"
 
 #define STATUS_INTERVAL_US (2 * USEC_PER_SEC)
+/* Without a systemd watchdog, a worker whose loop has not turned for this long is only reported. */
+#define WORKER_STALL_REPORT_US (10 * USEC_PER_SEC)
 
 static char **arg_listen = NULL;
 static size_t arg_n_listen = 0;
@@ -43,6 +45,9 @@ typedef struct Manager {
         char *state_dir, *cert_path, *key_path;
         bool self_signed;
         sd_event_source *status_timer;
+        sd_event_source *watchdog_timer;
+        uint64_t watchdog_usec; /* WATCHDOG_USEC, 0 without a watchdog */
+        bool stalled;           /* a worker is stalled: the watchdog is not pinged */
         uint64_t journal_dropped_logged;
 } Manager;
 
@@ -504,6 +509,41 @@ static int on_status_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
+/* The watchdog covers every event loop: the main one runs this timer, and it pings systemd only while
+ * every worker's loop turns too. A worker stalled for half the watchdog interval (at least 1 s) stops
+ * the pings, so that systemd restarts the service unless the worker recovers in time. */
+static int on_watchdog_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        int64_t limit = m->watchdog_usec > 0 ? MAX((int64_t) m->watchdog_usec / 2, USEC_PER_SEC)
+                                             : WORKER_STALL_REPORT_US;
+        int64_t stalled_us;
+        unsigned index;
+        bool stalled = server_find_stalled_worker(m->server, limit, &index, &stalled_us);
+
+        if (stalled && !m->stalled) {
+                if (m->watchdog_usec > 0)
+                        log_error(
+                                "Worker %u (thread tlsw-worker%u) has not turned its event loop for %.1f s; "
+                                "no longer pinging the watchdog, so that systemd restarts the service.",
+                                index,
+                                index,
+                                (double) stalled_us / USEC_PER_SEC);
+                else
+                        log_error(
+                                "Worker %u (thread tlsw-worker%u) has not turned its event loop for %.1f s.",
+                                index,
+                                index,
+                                (double) stalled_us / USEC_PER_SEC);
+        } else if (!stalled && m->stalled)
+                log_notice("Every worker turns its event loop again.");
+        m->stalled = stalled;
+        if (!stalled && m->watchdog_usec > 0)
+                (void) sd_notify(0, "WATCHDOG=1");
+        (void) sd_event_source_set_time_relative(
+                s, m->watchdog_usec > 0 ? m->watchdog_usec / 3 : (uint64_t) USEC_PER_SEC);
+        return 0;
+}
+
 static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         Manager *m = userdata;
         struct timespec ts;
@@ -533,6 +573,7 @@ static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, voi
 
 static void manager_done(Manager *m) {
         sd_event_source_disable_unref(m->status_timer);
+        sd_event_source_disable_unref(m->watchdog_timer);
         server_free(m->server);
         sd_event_unref(m->event);
         free(m->state_dir);
@@ -637,7 +678,13 @@ static int manager_setup_events(Manager *m) {
             (r = sd_event_add_signal(m->event, NULL, SIGINT, on_sigterm, m)) < 0 ||
             (r = sd_event_add_signal(m->event, NULL, SIGHUP, on_sighup, m)) < 0)
                 return log_error_errno(r, "Failed to watch signals: %m");
-        (void) sd_event_set_watchdog(m->event, true);
+        if (sd_watchdog_enabled(false, &m->watchdog_usec) <= 0)
+                m->watchdog_usec = 0;
+        r = sd_event_add_time_relative(
+                m->event, &m->watchdog_timer, CLOCK_MONOTONIC, 0, 0, on_watchdog_timer, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to add the watchdog timer: %m");
+        (void) sd_event_source_set_enabled(m->watchdog_timer, SD_EVENT_ON);
         r = sd_event_add_time_relative(
                 m->event,
                 &m->status_timer,

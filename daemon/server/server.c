@@ -16,6 +16,7 @@
 #define ACCEPT_PAUSE_US (100 * USEC_PER_MSEC)
 #define JOURNAL_QUEUE_MAX 4096
 #define ACCEPT_LOG_INTERVAL_US (10 * USEC_PER_SEC)
+#define HEARTBEAT_INTERVAL_US (250 * USEC_PER_MSEC)
 
 typedef struct Worker {
         Server *server;
@@ -26,6 +27,10 @@ typedef struct Worker {
         sd_event_source **accept_sources;
         int wake_fd; /* eventfd: the main thread asks the worker to drain */
         sd_event_source *wake_source;
+        sd_event_source *heartbeat_source;
+        /* CLOCK_MONOTONIC when its event loop last turned (the heartbeat timer ran); INT64_MAX once the
+         * loop has ended. Read by the main thread's watchdog (server_find_stalled_worker()). */
+        atomic_int_fast64_t heartbeat_us;
         ConnHost host; /* what its connections see of the server; host.draining is the worker's */
         Conn *conns;   /* its connections, linked through conn_link() */
         unsigned n_conns;
@@ -206,6 +211,23 @@ static int worker_on_wake(sd_event_source *source, int fd, uint32_t revents, voi
         return 0;
 }
 
+static int64_t now_monotonic_us(void) {
+        struct timespec ts;
+
+        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t) ts.tv_sec * USEC_PER_SEC + ts.tv_nsec / 1000;
+}
+
+/* Runs whenever the worker's loop turns at least every HEARTBEAT_INTERVAL_US: a worker stuck in a
+ * callback (or stopped) stops stamping. */
+static int worker_on_heartbeat(sd_event_source *source, uint64_t usec, void *userdata) {
+        Worker *w = userdata;
+
+        atomic_store(&w->heartbeat_us, now_monotonic_us());
+        (void) sd_event_source_set_time_relative(source, HEARTBEAT_INTERVAL_US);
+        return 0;
+}
+
 static void *worker_run(void *userdata) {
         Worker *w = userdata;
         int r;
@@ -213,6 +235,7 @@ static void *worker_run(void *userdata) {
         r = sd_event_loop(w->event);
         if (r < 0)
                 log_error_errno(r, "Worker %u: event loop failed: %m", w->index);
+        atomic_store(&w->heartbeat_us, INT64_MAX);
         return NULL;
 }
 
@@ -309,6 +332,18 @@ static int worker_init(Server *s, Worker *w, unsigned index) {
         r = sd_event_add_io(w->event, &w->wake_source, w->wake_fd, EPOLLIN, worker_on_wake, w);
         if (r < 0)
                 return log_error_errno(r, "Failed to watch eventfd: %m");
+        r = sd_event_add_time_relative(
+                w->event,
+                &w->heartbeat_source,
+                CLOCK_MONOTONIC,
+                HEARTBEAT_INTERVAL_US,
+                HEARTBEAT_INTERVAL_US / 10,
+                worker_on_heartbeat,
+                w);
+        if (r < 0)
+                return log_error_errno(r, "Failed to add the heartbeat timer: %m");
+        (void) sd_event_source_set_enabled(w->heartbeat_source, SD_EVENT_ON);
+        atomic_init(&w->heartbeat_us, INT64_MAX); /* not running yet */
         return 0;
 }
 
@@ -319,6 +354,7 @@ static void worker_done(Worker *w) {
                 sd_event_source_disable_unref(w->accept_sources[i]);
         free(w->accept_sources);
         sd_event_source_disable_unref(w->wake_source);
+        sd_event_source_disable_unref(w->heartbeat_source);
         safe_close(w->wake_fd);
         sd_event_unref(w->event);
 }
@@ -399,6 +435,21 @@ static TlsContext *server_get_tls(Server *s) {
         return t;
 }
 
+bool server_find_stalled_worker(Server *s, int64_t limit_us, unsigned *ret_index, int64_t *ret_stalled_us) {
+        int64_t now = now_monotonic_us();
+
+        for (unsigned i = 0; i < s->n_workers; i++) {
+                int64_t beat = atomic_load(&s->workers[i].heartbeat_us);
+
+                if (beat != INT64_MAX && now - beat > limit_us) {
+                        *ret_index = i;
+                        *ret_stalled_us = now - beat;
+                        return true;
+                }
+        }
+        return false;
+}
+
 unsigned server_n_workers(const Server *s) {
         return s->n_workers;
 }
@@ -423,6 +474,7 @@ int server_start(Server *s) {
         sigfillset(&all);
         pthread_sigmask(SIG_BLOCK, &all, &old);
         for (unsigned i = 0; i < s->n_workers; i++) {
+                atomic_store(&s->workers[i].heartbeat_us, now_monotonic_us());
                 r = pthread_create(&s->workers[i].thread, NULL, worker_run, &s->workers[i]);
                 if (r != 0) {
                         pthread_sigmask(SIG_SETMASK, &old, NULL);

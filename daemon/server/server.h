@@ -50,5 +50,10 @@ int server_stop_sinks(Server *s);
 /* Journal entries dropped so far because journald did not keep up. */
 uint64_t server_journal_dropped(Server *s);
 
+/* Whether a worker's event loop has not turned for more than limit_us (each turns at least 4 times a
+ * second while it runs): the first such worker's index (its thread is "tlsw-worker<index>") and for how
+ * long. Callable from any thread. */
+bool server_find_stalled_worker(Server *s, int64_t limit_us, unsigned *ret_index, int64_t *ret_stalled_us);
+
 /* A STATUS= line with live counters. */
 int server_status_format(Server *s, char *buf, size_t size);
