@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <inttypes.h>
+#include <stdio_ext.h>
 #include <time.h>
 
 #include "describe.h"
@@ -220,18 +221,35 @@ static void recent_done(Recent *r) {
         recent_entries_unref(r->held, r->n_held);
 }
 
-static void html_escaped(FILE *f, const void *data, size_t len) {
-        _cleanup_free_ char *e = escape_display(data, len);
+/* Whether escape_display() would return data as it is: printable ASCII without '\\' (our own strings,
+ * such as the fingerprints, always are). */
+static bool display_as_is(const char *data, size_t len) {
+        for (size_t i = 0; i < len; i++)
+                if ((unsigned char) data[i] < 0x20 || (unsigned char) data[i] >= 0x7f || data[i] == '\\')
+                        return false;
+        return true;
+}
 
-        for (const char *c = e; c && *c; c++)
+static void html_escaped(FILE *f, const void *data, size_t len) {
+        _cleanup_free_ char *e = display_as_is(data, len) ? strndup(data, len) : escape_display(data, len);
+        const char *c = e, *special;
+
+        while (c && *c) {
+                size_t n = strcspn(c, "<>&\"'");
+
+                fwrite(c, 1, n, f); /* a run that needs no escaping */
+                c += n;
                 switch (*c) {
-                case '<': fputs("&lt;", f); break;
-                case '>': fputs("&gt;", f); break;
-                case '&': fputs("&amp;", f); break;
-                case '"': fputs("&quot;", f); break;
-                case '\'': fputs("&#39;", f); break;
-                default: fputc(*c, f);
+                case '\0': continue;
+                case '<': special = "&lt;"; break;
+                case '>': special = "&gt;"; break;
+                case '&': special = "&amp;"; break;
+                case '"': special = "&quot;"; break;
+                default: special = "&#39;"; break;
                 }
+                fputs(special, f);
+                c++;
+        }
 }
 
 static void html_row(FILE *f, const char *name, const char *v) {
@@ -370,6 +388,7 @@ int page_render(
         f = open_memstream(&buf, &len);
         if (!f)
                 return -ENOMEM;
+        (void) __fsetlocking(f, FSETLOCKING_BYCALLER); /* only this thread sees f: no lock per fputc() */
         recent_load(record, a, &recent);
         if (kind == PAGE_JSON) {
                 page_json(f, a, &recent);
