@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "recent.h"
 #include "tap.h"
@@ -76,6 +77,43 @@ static void test_per_client(void) {
                 must(recent_record_add(r, &a));
         }
         is_int(got[0]->attempt->started_us, 1000 * 11, "a held reference still reads its attempt");
+        recent_entries_unref(got, n);
+}
+
+static void test_slim(void) {
+        _cleanup_(recent_record_freep) RecentRecord *r = NULL;
+        RecentEntry *got[RECENT_PER_CLIENT];
+        char big[8192], sni[1000];
+        Attempt a = make("192.0.2.9", 1, OUTCOME_OK), b = make("192.0.2.9", 2, OUTCOME_OK);
+        const Attempt *x;
+        size_t n;
+
+        must(recent_record_new(&r));
+        memset(big, 'a', sizeof big);
+        memcpy(big, "curl/8.14.1 ", 12);
+        memset(sni, 'h', sizeof sni);
+        a.ja4_stable = (char *) "t13d1516h2_8daaf6152771";
+        a.ja3_full = (char *) "771,4865-4866,0-23,29-23,0";
+        a.user_agent = (RawString){big, sizeof big};
+        a.sni = (RawString){sni, sizeof sni};
+        must(recent_record_add(r, &a));
+        b.ja3_full = (char *) "771,4865-4866,0-23,29-23,0";
+        b.user_agent = (RawString){(char *) "Wget/1.21.3", 11};
+        must(recent_record_add(r, &b));
+        n = recent_record_get(r, "192.0.2.9", got);
+        if (!ok(n == 2, "both held")) {
+                recent_entries_unref(got, n);
+                return;
+        }
+        x = got[0]->attempt;
+        ok(!x->user_agent.data && !x->ja3_full && x->sni.len == RECENT_SNI_MAX,
+           "an attempt with 9 KiB of strings is held without its display-only details, its SNI cut");
+        ok(got[0]->has_agent && streq(got[0]->agent, "curl/8.14.1") && streq_ptr(x->ja4_stable, a.ja4_stable),
+           "but with what grouping and naming the client need (%s)",
+           got[0]->agent);
+        x = got[1]->attempt;
+        ok(x->user_agent.len == 11 && streq_ptr(x->ja3_full, b.ja3_full) && streq(got[1]->agent, "Wget/1.21.3"),
+           "a real client's attempt is held whole");
         recent_entries_unref(got, n);
 }
 
@@ -158,6 +196,7 @@ static void test_threads(void) {
 
 int main(void) {
         test_per_client();
+        test_slim();
         test_bounded();
         test_threads();
         return tap_done();

@@ -123,27 +123,23 @@ typedef struct Recent {
 
 /* Counts one User-Agent summary the way tlsreport's labels do (report-label.c): at most PAGE_AGENTS_MAX
  * distinct ones, the rarest making room for a newcomer, which inherits its count. */
-static void recent_add_agent(Recent *r, const RawString *ua) {
-        char summary[USER_AGENT_SUMMARY_MAX];
+static void recent_add_agent(Recent *r, const char summary[static USER_AGENT_SUMMARY_MAX]) {
         size_t rarest = 0;
 
-        if (!ua->data)
-                return;
-        user_agent_summary(ua->data, ua->len, summary);
         for (size_t i = 0; i < r->n_agents; i++)
                 if (streq(r->agents[i].summary, summary)) {
                         r->agents[i].count++;
                         return;
                 }
         if (r->n_agents < PAGE_AGENTS_MAX) {
-                memcpy(r->agents[r->n_agents].summary, summary, sizeof summary);
+                memcpy(r->agents[r->n_agents].summary, summary, USER_AGENT_SUMMARY_MAX);
                 r->agents[r->n_agents++].count = 1;
                 return;
         }
         for (size_t i = 1; i < r->n_agents; i++)
                 if (r->agents[i].count < r->agents[rarest].count)
                         rarest = i;
-        memcpy(r->agents[rarest].summary, summary, sizeof summary);
+        memcpy(r->agents[rarest].summary, summary, USER_AGENT_SUMMARY_MAX);
         r->agents[rarest].count++;
 }
 
@@ -160,14 +156,16 @@ static void recent_identify(Recent *r, const Sequence *seq, ClientIdentity *ret)
         *ret = (ClientIdentity){};
         if (!seq->ja4)
                 return;
-        for (size_t i = 0; i < r->n_held; i++) {
-                const Attempt *a = r->held[i]->attempt;
+        for (size_t i = 0; i < r->n_held; i++)
+                if (r->held[i]->has_agent && streq_ptr(r->held[i]->attempt->ja4_stable, seq->ja4))
+                        recent_add_agent(r, r->held[i]->agent);
+        if (r->self->outcome == OUTCOME_OK && r->self->user_agent.data &&
+            streq_ptr(r->self->ja4_stable, seq->ja4)) {
+                char agent[USER_AGENT_SUMMARY_MAX];
 
-                if (a->outcome == OUTCOME_OK && streq_ptr(a->ja4_stable, seq->ja4))
-                        recent_add_agent(r, &a->user_agent);
+                user_agent_summary(r->self->user_agent.data, r->self->user_agent.len, agent);
+                recent_add_agent(r, agent);
         }
-        if (r->self->outcome == OUTCOME_OK && streq_ptr(r->self->ja4_stable, seq->ja4))
-                recent_add_agent(r, &r->self->user_agent);
         if (r->n_agents == 0)
                 return;
         qsort(r->agents, r->n_agents, sizeof r->agents[0], agent_compare);

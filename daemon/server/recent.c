@@ -75,6 +75,48 @@ static RecentClient *bucket_find(RecentBucket *b, const char *key) {
         return NULL;
 }
 
+static size_t attempt_detail_bytes(const Attempt *a) {
+        const char *strings[] = {
+                a->error_text,
+                a->offered_versions,
+                a->version,
+                a->cipher,
+                a->ja3,
+                a->ja3_full,
+                a->ja4,
+                a->ja4_r,
+                a->ja4_o,
+                a->ja4_ro,
+                a->ja4_stable,
+        };
+        size_t n = a->sni.len + a->alpn_offered.len + a->alpn.len + a->user_agent.len;
+
+        FOREACH_ARRAY(s, strings, ELEMENTSOF(strings))
+                n += *s ? strlen(*s) : 0;
+        return n;
+}
+
+/* Drops what only the page's list of attempts shows, and cuts the SNI (see recent.h). */
+static int attempt_slim(Attempt *a) {
+        char **details[] = {&a->ja3_full, &a->ja4_r, &a->ja4_o, &a->ja4_ro, &a->offered_versions};
+
+        FOREACH_ARRAY(d, details, ELEMENTSOF(details)) {
+                free(**d);
+                **d = NULL;
+        }
+        raw_string_clear(&a->alpn_offered);
+        raw_string_clear(&a->user_agent);
+        if (a->sni.len > RECENT_SNI_MAX) {
+                RawString cut = {};
+
+                if (raw_string_set(&cut, a->sni.data, RECENT_SNI_MAX) < 0)
+                        return -ENOMEM;
+                raw_string_clear(&a->sni);
+                a->sni = cut;
+        }
+        return 0;
+}
+
 int recent_record_add(RecentRecord *r, const Attempt *a) {
         RecentEntry *e, *dropped[RECENT_PER_CLIENT];
         char key[SEQUENCE_CLIENT_MAX];
@@ -87,10 +129,16 @@ int recent_record_add(RecentRecord *r, const Attempt *a) {
         if (!e)
                 return -ENOMEM;
         k = attempt_dup(a, &e->attempt);
+        if (k >= 0 && attempt_detail_bytes(a) > RECENT_DETAIL_MAX)
+                k = attempt_slim(e->attempt);
         if (k < 0) {
+                attempt_free(e->attempt);
                 free(e);
                 return k;
         }
+        e->has_agent = a->outcome == OUTCOME_OK && a->user_agent.data;
+        if (e->has_agent)
+                user_agent_summary(a->user_agent.data, a->user_agent.len, e->agent);
         atomic_init(&e->n_ref, 1);
         sequence_client_key(a->peer_addr, key);
         b = bucket_of(r, key);

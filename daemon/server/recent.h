@@ -8,8 +8,12 @@
  * Bounded: RECENT_BUCKETS buckets of RECENT_WAYS clients each (a client's bucket is chosen by the hash of
  * its key; a new client takes the place of the bucket's least recently active one), and per client a ring
  * of its last RECENT_PER_CLIENT attempts (copies). So at most RECENT_BUCKETS * RECENT_WAYS *
- * RECENT_PER_CLIENT = 32,768 attempt copies are held, each the Attempt and its strings (typically well
- * under 2 KiB). What falls out of it is only missing from the page, never from the database.
+ * RECENT_PER_CLIENT = 16,384 attempt copies are held. A copy whose strings exceed RECENT_DETAIL_MAX
+ * bytes (only a crafted ClientHello or User-Agent does that: a real client's take about 1.2 KiB) is held
+ * without its display-only details (JA3 string, JA4_r/_o/_ro, ALPN offered, versions offered,
+ * User-Agent: neither the grouping nor the diagnosis reads them) and with its SNI cut to 255 bytes, so
+ * that each copy stays under about 3.5 KiB and the whole record under about 56 MiB whatever clients
+ * send. What falls out of it is only missing from the page, never from the database.
  *
  * Thread-safe: one mutex per bucket, held for adding one attempt (O(RECENT_WAYS)) or for taking references
  * on one client's attempts (at most RECENT_PER_CLIENT); copying and freeing happen outside it. */
@@ -19,14 +23,21 @@
 
 #include "attempt.h"
 #include "sequence.h"
+#include "useragent.h"
 
-#define RECENT_BUCKETS 512
+#define RECENT_BUCKETS 256
 #define RECENT_WAYS 2
 #define RECENT_PER_CLIENT 32
+#define RECENT_DETAIL_MAX 3072
+#define RECENT_SNI_MAX 255
 
 /* One held attempt: shared between the record and the pages that read it. */
 typedef struct RecentEntry {
         Attempt *attempt;
+        /* For a successful attempt that sent a User-Agent: has_agent, and its user_agent_summary() (what
+         * tlsreport names the fingerprint's client by). */
+        bool has_agent;
+        char agent[USER_AGENT_SUMMARY_MAX];
         atomic_uint n_ref;
 } RecentEntry;
 
