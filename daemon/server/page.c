@@ -103,6 +103,11 @@ void attempt_json_fputs(FILE *f, const Attempt *a) {
  * the core sequencer with the client key, window and gap that tlsreport uses, and worded by
  * sequence_diagnose() with the client named from the User-Agents of its fingerprint's successes, so that
  * the page and `tlsreport sequences` tell the same story. */
+typedef struct PageAgent {
+        char summary[USER_AGENT_SUMMARY_MAX];
+        uint64_t count;
+} PageAgent;
+
 typedef struct Recent {
         RecentEntry *held[RECENT_PER_CLIENT]; /* the client's held attempts, oldest first */
         size_t n_held;
@@ -114,10 +119,7 @@ typedef struct Recent {
         Pattern pattern;           /* of that sequence, ended by this (successful) attempt */
         bool have_sequence;
         char diagnosis[SEQUENCE_DIAGNOSIS_MAX];
-        struct {
-                char summary[USER_AGENT_SUMMARY_MAX];
-                uint64_t count;
-        } agents[PAGE_AGENTS_MAX];
+        PageAgent agents[PAGE_AGENTS_MAX]; /* of the successes of the visitor's fingerprint */
         size_t n_agents;
 } Recent;
 
@@ -144,7 +146,7 @@ static void recent_add_agent(Recent *r, const char summary[static USER_AGENT_SUM
 }
 
 static int agent_compare(const void *a, const void *b) {
-        const typeof(((Recent *) NULL)->agents[0]) *x = a, *y = b;
+        const PageAgent *x = a, *y = b;
 
         if (x->count != y->count)
                 return x->count < y->count ? 1 : -1;

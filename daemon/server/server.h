@@ -2,9 +2,10 @@
 #pragma once
 
 /* The server: listening sockets, one worker thread with its own sd-event loop per CPU, connection
- * limits, the current TLS context (swapped on reload), the record sinks (SQLite store, journald), and
- * live counters for STATUS=. Each worker accepts from every listening socket (whichever worker is idle
- * wins the accept), so a busy worker never delays a new client while another is free. */
+ * limits, the current TLS context (swapped on reload), the record sinks (SQLite store, journald, and the
+ * in-memory record of recent attempts that the self page reads), a watchdog over the workers' event
+ * loops, and live counters for STATUS=. Each worker accepts from every listening socket (whichever worker is
+ * idle wins the accept), so a busy worker never delays a new client while another is free. */
 
 #include <stdbool.h>
 #include <stddef.h>
