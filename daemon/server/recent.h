@@ -2,18 +2,18 @@
 #pragma once
 
 /* The server's in-memory record of recent attempts, held per client key as tlsreport groups them
- * (sequence_client_key(): the IPv4 address, or the /64 of an IPv6 address), so that the self page can
- * group a visitor's attempts with the core sequencer without reading the database.
+ * (sequence_client_key(): the IPv4 address, or the /64 of an IPv6 address), so that the self page can group
+ * a visitor's attempts with the core sequencer without reading the database.
  *
  * Bounded: RECENT_BUCKETS buckets of RECENT_WAYS clients each (a client's bucket is chosen by the hash of
  * its key; a new client takes the place of the bucket's least recently active one), and per client a ring
  * of its last RECENT_PER_CLIENT attempts (copies). So at most RECENT_BUCKETS * RECENT_WAYS *
- * RECENT_PER_CLIENT = 16,384 attempt copies are held. A copy whose strings exceed RECENT_DETAIL_MAX
- * bytes (only a crafted ClientHello or User-Agent does that: a real client's take about 1.2 KiB) is held
- * without its display-only details (JA3 string, JA4_r/_o/_ro, ALPN offered, versions offered,
- * User-Agent: neither the grouping nor the diagnosis reads them) and with its SNI cut to 255 bytes, so
- * that each copy stays under about 3.5 KiB and the whole record under about 56 MiB whatever clients
- * send. What falls out of it is only missing from the page, never from the database.
+ * RECENT_PER_CLIENT = 16,384 attempt copies are held. A copy whose strings exceed RECENT_DETAIL_MAX bytes
+ * (only a crafted ClientHello or User-Agent does that: a real client's take about 1.2 KiB) is held without
+ * its display-only details (JA3 string, JA4_r/_o/_ro, ALPN offered, versions offered, User-Agent: neither
+ * the grouping nor the diagnosis reads them) and with its SNI cut to 255 bytes, so that each copy stays
+ * under 4 KiB (with the allocator's overhead) and the whole record under 64 MiB whatever clients send. What
+ * falls out of it is only missing from the page, never from the database.
  *
  * Thread-safe: one mutex per bucket, held for adding one attempt (O(RECENT_WAYS)) or for taking references
  * on one client's attempts (at most RECENT_PER_CLIENT); copying and freeing happen outside it. */
