@@ -6,14 +6,13 @@
 #include "describe.h"
 #include "diagnosis.h"
 #include "escape.h"
+#include "fingerprint.h"
 #include "page.h"
 #include "sequence.h"
 #include "useragent.h"
 
 /* The attempts listed as recent: those of the last 10 minutes. */
 #define RECENT_LIST_WINDOW_US (600 * USEC_PER_SEC)
-/* Distinct User-Agent summaries counted per fingerprint, as tlsreport's REPORT_LABEL_AGENTS. */
-#define PAGE_AGENTS_MAX 4
 /* The id that marks this connection's own attempt among those fed to the sequencer. */
 #define PAGE_SELF_ID INT64_C(-1)
 
@@ -103,70 +102,44 @@ void attempt_json_fputs(FILE *f, const Attempt *a) {
  * the core sequencer with the client key, window and gap that tlsreport uses, and worded by
  * sequence_diagnose() with the client named from the User-Agents of its fingerprint's successes, so that
  * the page and `tlsreport sequences` tell the same story. */
-typedef struct PageAgent {
-        char summary[USER_AGENT_SUMMARY_MAX];
-        uint64_t count;
-} PageAgent;
-
 typedef struct Recent {
         RecentEntry *held[RECENT_PER_CLIENT]; /* the client's held attempts, oldest first */
         size_t n_held;
         const Attempt *listed[RECENT_PER_CLIENT]; /* those of the last 10 minutes, newest first */
         size_t n_listed;
         const Attempt *self;
+        RecentRecord *record;
         char client[SEQUENCE_CLIENT_MAX];
         unsigned earlier_failures; /* failed attempts in the visitor's sequence before this one */
         Pattern pattern;           /* of that sequence, ended by this (successful) attempt */
         bool have_sequence;
+        char ja4[JA4_STABLE_SIZE]; /* of that sequence's key, as tlsreport's "ja4"; "" without a ClientHello */
         char diagnosis[SEQUENCE_DIAGNOSIS_MAX];
-        PageAgent agents[PAGE_AGENTS_MAX]; /* of the successes of the visitor's fingerprint */
+        RecentAgent agents[RECENT_AGENTS_MAX]; /* of the successes of the visitor's fingerprint */
         size_t n_agents;
 } Recent;
 
-/* Counts one User-Agent summary the way tlsreport's labels do (report-label.c): at most PAGE_AGENTS_MAX
- * distinct ones, the rarest making room for a newcomer, which inherits its count. */
-static void recent_add_agent(Recent *r, const char summary[static USER_AGENT_SUMMARY_MAX]) {
-        size_t rarest = 0;
-
-        for (size_t i = 0; i < r->n_agents; i++)
-                if (streq(r->agents[i].summary, summary)) {
-                        r->agents[i].count++;
-                        return;
-                }
-        if (r->n_agents < PAGE_AGENTS_MAX) {
-                memcpy(r->agents[r->n_agents].summary, summary, USER_AGENT_SUMMARY_MAX);
-                r->agents[r->n_agents++].count = 1;
-                return;
-        }
-        for (size_t i = 1; i < r->n_agents; i++)
-                if (r->agents[i].count < r->agents[rarest].count)
-                        rarest = i;
-        memcpy(r->agents[rarest].summary, summary, USER_AGENT_SUMMARY_MAX);
-        r->agents[rarest].count++;
-}
-
 static int agent_compare(const void *a, const void *b) {
-        const PageAgent *x = a, *y = b;
+        const RecentAgent *x = a, *y = b;
 
         if (x->count != y->count)
                 return x->count < y->count ? 1 : -1;
         return strcmp(x->summary, y->summary);
 }
 
-/* Who the client of a sequence is: the User-Agents that its fingerprint sent on successful attempts. */
-static void recent_identify(Recent *r, const Sequence *seq, ClientIdentity *ret) {
+/* Who the client of a sequence is: the User-Agents that its fingerprint sent on successful attempts,
+ * this one's included (it is not recorded yet). */
+static void recent_identify(Recent *r, RecentRecord *record, const Sequence *seq, ClientIdentity *ret) {
         *ret = (ClientIdentity){};
         if (!seq->ja4)
                 return;
-        for (size_t i = 0; i < r->n_held; i++)
-                if (r->held[i]->has_agent && streq_ptr(r->held[i]->attempt->ja4_stable, seq->ja4))
-                        recent_add_agent(r, r->held[i]->agent);
+        r->n_agents = recent_record_agents(record, seq->ja4, r->agents);
         if (r->self->outcome == OUTCOME_OK && r->self->user_agent.data &&
             streq_ptr(r->self->ja4_stable, seq->ja4)) {
                 char agent[USER_AGENT_SUMMARY_MAX];
 
                 user_agent_summary(r->self->user_agent.data, r->self->user_agent.len, agent);
-                recent_add_agent(r, agent);
+                recent_agents_add(r->agents, &r->n_agents, agent);
         }
         if (r->n_agents == 0)
                 return;
@@ -189,7 +162,8 @@ static int recent_on_sequence(const Sequence *seq, void *userdata) {
                         r->earlier_failures = seq->n_failures;
                         r->pattern = seq->pattern;
                         r->have_sequence = true;
-                        recent_identify(r, seq, &who);
+                        (void) snprintf(r->ja4, sizeof r->ja4, "%s", strempty(seq->ja4));
+                        recent_identify(r, r->record, seq, &who);
                         (void) sequence_diagnose(seq, &who, r->diagnosis, sizeof r->diagnosis);
                 }
         return 0;
@@ -199,7 +173,7 @@ static void recent_load(RecentRecord *record, const Attempt *self, Recent *ret) 
         _cleanup_(sequencer_freep) Sequencer *q = NULL;
         Attempt marked = *self; /* a shallow copy: the sequencer only reads it */
 
-        *ret = (Recent){.self = self};
+        *ret = (Recent){.self = self, .record = record};
         sequence_client_key(self->peer_addr, ret->client);
         if (!record)
                 return;
@@ -359,10 +333,13 @@ static void page_json(FILE *f, const Attempt *a, const Recent *recent) {
         }
         fputs("]", f);
         if (recent->have_sequence) {
+                fprintf(f, ",\"sequence\":{\"client\":\"%s\",\"ja4\":", recent->client);
+                if (recent->ja4[0] != '\0')
+                        fprintf(f, "\"%s\"", recent->ja4);
+                else
+                        fputs("null", f);
                 fprintf(f,
-                        ",\"sequence\":{\"client\":\"%s\",\"failures_before\":%u,\"pattern\":\"%s\","
-                        "\"diagnosis\":",
-                        recent->client,
+                        ",\"failures_before\":%u,\"pattern\":\"%s\",\"diagnosis\":",
                         recent->earlier_failures,
                         pattern_to_string(recent->pattern));
                 escape_json_fputs(f, recent->diagnosis, strlen(recent->diagnosis));

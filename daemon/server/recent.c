@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "fingerprint.h"
 #include "recent.h"
 
 typedef struct RecentClient {
@@ -17,8 +19,20 @@ typedef struct RecentBucket {
         RecentClient clients[RECENT_WAYS];
 } RecentBucket;
 
+typedef struct RecentFamily {
+        char ja4[JA4_STABLE_SIZE]; /* "" while unused */
+        int64_t seen_us;
+        RecentAgent agents[RECENT_AGENTS_MAX];
+        size_t n_agents;
+} RecentFamily;
+
+#define FAMILY_WAYS 2
+#define FAMILY_LOCKS 64
+
 struct RecentRecord {
         RecentBucket buckets[RECENT_BUCKETS];
+        pthread_mutex_t family_locks[FAMILY_LOCKS]; /* family set i is under lock i % FAMILY_LOCKS */
+        RecentFamily families[RECENT_FAMILIES / FAMILY_WAYS][FAMILY_WAYS];
 };
 
 static void entry_unref(RecentEntry *e) {
@@ -40,6 +54,8 @@ int recent_record_new(RecentRecord **ret) {
                 return -ENOMEM;
         for (size_t i = 0; i < RECENT_BUCKETS; i++)
                 pthread_mutex_init(&r->buckets[i].lock, NULL);
+        for (size_t i = 0; i < FAMILY_LOCKS; i++)
+                pthread_mutex_init(&r->family_locks[i], NULL);
         *ret = r;
         return 0;
 }
@@ -56,16 +72,94 @@ RecentRecord *recent_record_free(RecentRecord *r) {
                 }
                 pthread_mutex_destroy(&r->buckets[i].lock);
         }
+        for (size_t i = 0; i < FAMILY_LOCKS; i++)
+                pthread_mutex_destroy(&r->family_locks[i]);
         free(r);
         return NULL;
 }
 
-static RecentBucket *bucket_of(RecentRecord *r, const char *key) {
+static uint64_t hash_string(const char *s) {
         uint64_t h = UINT64_C(0xcbf29ce484222325); /* FNV-1a */
 
-        for (const char *p = key; *p; p++)
-                h = (h ^ (uint8_t) *p) * UINT64_C(0x100000001b3);
-        return &r->buckets[h % RECENT_BUCKETS];
+        for (; *s; s++)
+                h = (h ^ (uint8_t) *s) * UINT64_C(0x100000001b3);
+        return h;
+}
+
+static RecentBucket *bucket_of(RecentRecord *r, const char *key) {
+        return &r->buckets[hash_string(key) % RECENT_BUCKETS];
+}
+
+void recent_agents_add(RecentAgent agents[static RECENT_AGENTS_MAX], size_t *n, const char *summary) {
+        size_t rarest = 0;
+
+        for (size_t i = 0; i < *n; i++)
+                if (streq(agents[i].summary, summary)) {
+                        agents[i].count++;
+                        return;
+                }
+        if (*n < RECENT_AGENTS_MAX) {
+                (void) snprintf(agents[*n].summary, sizeof agents[*n].summary, "%s", summary);
+                agents[(*n)++].count = 1;
+                return;
+        }
+        for (size_t i = 1; i < *n; i++)
+                if (agents[i].count < agents[rarest].count)
+                        rarest = i;
+        (void) snprintf(agents[rarest].summary, sizeof agents[rarest].summary, "%s", summary);
+        agents[rarest].count++;
+}
+
+/* The family set of ja4, its lock taken. */
+static RecentFamily *families_lock(RecentRecord *r, const char *ja4, pthread_mutex_t **ret_lock) {
+        size_t set = hash_string(ja4) % (RECENT_FAMILIES / FAMILY_WAYS);
+
+        *ret_lock = &r->family_locks[set % FAMILY_LOCKS];
+        pthread_mutex_lock(*ret_lock);
+        return r->families[set];
+}
+
+static void family_note_agent(RecentRecord *r, const Attempt *a) {
+        char summary[USER_AGENT_SUMMARY_MAX];
+        pthread_mutex_t *lock;
+        RecentFamily *set, *f = NULL;
+
+        if (a->outcome != OUTCOME_OK || !a->ja4_stable || !a->user_agent.data ||
+            strlen(a->ja4_stable) >= JA4_STABLE_SIZE)
+                return;
+        user_agent_summary(a->user_agent.data, a->user_agent.len, summary);
+        set = families_lock(r, a->ja4_stable, &lock);
+        for (size_t w = 0; w < FAMILY_WAYS && !f; w++)
+                if (streq(set[w].ja4, a->ja4_stable))
+                        f = &set[w];
+        if (!f) { /* a new fingerprint takes the place of the least recently seen one */
+                f = &set[0];
+                for (size_t w = 1; w < FAMILY_WAYS; w++)
+                        if (set[w].seen_us < f->seen_us)
+                                f = &set[w];
+                *f = (RecentFamily){};
+                strcpy(f->ja4, a->ja4_stable);
+        }
+        f->seen_us = MAX(f->seen_us, a->started_us);
+        recent_agents_add(f->agents, &f->n_agents, summary);
+        pthread_mutex_unlock(lock);
+}
+
+size_t recent_record_agents(RecentRecord *r, const char *ja4, RecentAgent ret[static RECENT_AGENTS_MAX]) {
+        pthread_mutex_t *lock;
+        RecentFamily *set;
+        size_t n = 0;
+
+        if (!ja4)
+                return 0;
+        set = families_lock(r, ja4, &lock);
+        for (size_t w = 0; w < FAMILY_WAYS; w++)
+                if (streq(set[w].ja4, ja4)) {
+                        n = set[w].n_agents;
+                        memcpy(ret, set[w].agents, n * sizeof *ret);
+                }
+        pthread_mutex_unlock(lock);
+        return n;
 }
 
 static RecentClient *bucket_find(RecentBucket *b, const char *key) {
@@ -136,9 +230,6 @@ int recent_record_add(RecentRecord *r, const Attempt *a) {
                 free(e);
                 return k;
         }
-        e->has_agent = a->outcome == OUTCOME_OK && a->user_agent.data;
-        if (e->has_agent)
-                user_agent_summary(a->user_agent.data, a->user_agent.len, e->agent);
         atomic_init(&e->n_ref, 1);
         sequence_client_key(a->peer_addr, key);
         b = bucket_of(r, key);
@@ -166,6 +257,7 @@ int recent_record_add(RecentRecord *r, const Attempt *a) {
         pthread_mutex_unlock(&b->lock);
 
         recent_entries_unref(dropped, n_dropped);
+        family_note_agent(r, a);
         return 0;
 }
 

@@ -15,6 +15,11 @@
  * under 4 KiB (with the allocator's overhead) and the whole record under 64 MiB whatever clients send. What
  * falls out of it is only missing from the page, never from the database.
  *
+ * Who a fingerprint's client is: per stable JA4 (at most RECENT_FAMILIES of them, the least recently seen
+ * making room), the User-Agent summaries of its successful attempts from any client since the start, at
+ * most RECENT_AGENTS_MAX distinct ones counted as tlsreport's labels count them, so that the page names a
+ * client as `tlsreport sequences` does (which counts the database's successes of that fingerprint).
+ *
  * Thread-safe: one mutex per bucket, held for adding one attempt (O(RECENT_WAYS)) or for taking references
  * on one client's attempts (at most RECENT_PER_CLIENT); copying and freeing happen outside it. */
 
@@ -30,14 +35,17 @@
 #define RECENT_PER_CLIENT 32
 #define RECENT_DETAIL_MAX 3072
 #define RECENT_SNI_MAX 255
+#define RECENT_FAMILIES 4096
+#define RECENT_AGENTS_MAX 4 /* as tlsreport's REPORT_LABEL_AGENTS */
+
+typedef struct RecentAgent {
+        char summary[USER_AGENT_SUMMARY_MAX];
+        uint64_t count;
+} RecentAgent;
 
 /* One held attempt: shared between the record and the pages that read it. */
 typedef struct RecentEntry {
         Attempt *attempt;
-        /* For a successful attempt that sent a User-Agent: has_agent, and its user_agent_summary() (what
-         * tlsreport names the fingerprint's client by). */
-        bool has_agent;
-        char agent[USER_AGENT_SUMMARY_MAX];
         atomic_uint n_ref;
 } RecentEntry;
 
@@ -56,3 +64,9 @@ int recent_record_add(RecentRecord *r, const Attempt *a);
  * release them with recent_entries_unref(). */
 size_t recent_record_get(RecentRecord *r, const char *peer_addr, RecentEntry *ret[static RECENT_PER_CLIENT]);
 void recent_entries_unref(RecentEntry **entries, size_t n);
+
+/* Counts one User-Agent summary into agents (n of them): as tlsreport's labels do, at most
+ * RECENT_AGENTS_MAX distinct ones, the rarest making room for a newcomer, which inherits its count. */
+void recent_agents_add(RecentAgent agents[static RECENT_AGENTS_MAX], size_t *n, const char *summary);
+/* The agents counted for the stable JA4 ja4, in no particular order; returns how many. */
+size_t recent_record_agents(RecentRecord *r, const char *ja4, RecentAgent ret[static RECENT_AGENTS_MAX]);

@@ -3,7 +3,8 @@
 address, and the sequence that /api/self shows (client key, failures before, pattern and the diagnosis
 sentence) is the one `tlsreport sequences -o json` shows for that client, word for word. curl over IPv4
 (rejecting the self-signed certificate, then with -k), openssl s_client over IPv6 (the client key is the
-/64) with a User-Agent of its own. With --no-record the daemon remembers nothing for the page either."""
+/64) with a User-Agent of its own, then curl over IPv6 with another one (the fingerprint's client is named
+from its successes from every client). With --no-record the daemon remembers nothing for the page either."""
 import json
 
 from twlib import TLSREPORT, Daemon, curl, diag, done, eq, ok, run, s_client
@@ -28,8 +29,8 @@ def same_story(d, name, page, failures):
         return
     eq(seq['failures_before'], failures, f'{name}: the page counts {failures} failed attempts before this one')
     d.settle()
-    mine = [s for s in report_sequences(d) if s['client'] == seq['client'] and s['pattern'] == seq['pattern']
-            and s['failures'] == failures and s['outcome'] == 'ok']
+    mine = [s for s in report_sequences(d) if s['client'] == seq['client'] and s['ja4'] == seq['ja4']
+            and s['pattern'] == seq['pattern'] and s['failures'] == failures and s['outcome'] == 'ok']
     if not ok(len(mine) == 1, f'{name}: tlsreport has that sequence for {seq["client"]}', json.dumps(seq)):
         return
     eq(seq['diagnosis'], mine[0]['diagnosis'], f'{name}: the page and tlsreport say the same')
@@ -58,6 +59,16 @@ with Daemon('--journal', 'none') as d:
     same_story(d, 's_client', page, 1)
     ok('page-sequence-test/1' in ((page or {}).get('sequence') or {}).get('diagnosis', ''),
        's_client: the diagnosis names the client by its User-Agent, as tlsreport does')
+
+    # curl over IPv6 with another User-Agent: the fingerprint's successes from both clients name it, on
+    # the page as in tlsreport ("curl/7.88.1 or other-tool/2")
+    curl('-o', '/dev/null', f'https://[::1]:{d.port}/')
+    r = curl('-k', '-A', 'other-tool/2', f'https://[::1]:{d.port}/api/self')
+    page = json.loads(r.stdout) if r.returncode == 0 else None
+    same_story(d, 'curl over IPv6', page, 1)
+    said = ((page or {}).get('sequence') or {}).get('diagnosis', '')
+    ok('curl/7.88.1' in said and 'other-tool/2' in said,
+       'curl over IPv6: both programs behind the fingerprint are named, as tlsreport names them', said)
 
 with Daemon('--no-record', v6=False) as d:
     curl('-o', '/dev/null', f'https://127.0.0.1:{d.port}/')
