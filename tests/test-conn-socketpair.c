@@ -21,8 +21,6 @@
 #include "cert.h"
 #include "conn.h"
 #include "outcome.h"
-#include "server.h"
-#include "store.h"
 #include "tap.h"
 #include "tls.h"
 
@@ -124,28 +122,73 @@ static void *client_run(void *userdata) {
         return NULL;
 }
 
+/* The connection's host, as a worker is one: the test's own event loop, and the record it hands over kept
+ * here instead of going to the sinks. */
 typedef struct Env {
-        char dir[64], cert[128], key[128], other_cert[128], other_key[128], db[128];
-        Server *server;
-        Store *store; /* owned by the server */
-        TlsContext *tls12_13, *tls13_only;
+        char dir[64], cert[128], key[128], other_cert[128], other_key[128];
+        TlsShared *shared;
+        TlsContext *tls12_13, *tls13_only, *current;
         mbedtls_x509_crt our_ca, other_ca;
+        ConnHost host;
+        Conn *conn;        /* open connection, NULL once closed */
+        Attempt *recorded; /* what the connection recorded */
+        unsigned n_recorded, n_served;
 } Env;
 
-/* Runs one client against a connection of the server's first worker; returns the attempt recorded for it
- * (from peer address addr), or NULL. */
+static void host_record(void *userdata, Attempt *a) {
+        Env *e = userdata;
+
+        e->n_recorded++;
+        attempt_free(e->recorded);
+        e->recorded = a;
+}
+
+static TlsContext *host_get_tls(void *userdata) {
+        Env *e = userdata;
+        return tls_context_ref(e->current);
+}
+
+static void host_note(void *userdata, const Attempt *a) {
+}
+
+static bool host_served_since(void *userdata, const Attempt *a, int64_t since_us) {
+        return false; /* no other connection of this client */
+}
+
+static void host_request_served(void *userdata) {
+        Env *e = userdata;
+        e->n_served++;
+}
+
+static void host_closed(void *userdata, Conn *c) {
+        Env *e = userdata;
+
+        if (c == e->conn)
+                e->conn = NULL;
+}
+
+static const ConnHostOps host_ops = {
+        .record = host_record,
+        .get_tls = host_get_tls,
+        .note_request = host_note,
+        .note_served_close = host_note,
+        .client_served_since = host_served_since,
+        .request_served = host_request_served,
+        .closed = host_closed,
+};
+
+/* Runs one client against one connection (conn.c, as a worker adopts an accepted socket); returns the
+ * attempt it recorded, or NULL. */
 static Attempt *run_case(Env *e, Client *c, const char *addr, TlsContext *tls) {
-        Worker *w = &e->server->workers[0];
         struct sockaddr_in peer = {.sin_family = AF_INET, .sin_port = htons(40000)};
         struct timeval tv = {.tv_sec = 10};
         int64_t since = now_realtime_us(), deadline = since + CASE_TIMEOUT_US;
-        _cleanup_free_ Attempt **list = NULL;
-        Attempt *a = NULL;
         pthread_t thread;
-        size_t n = 0;
         int sv[2], r;
 
-        server_set_tls(e->server, tls);
+        e->current = tls;
+        e->n_recorded = 0;
+        e->recorded = attempt_free(e->recorded);
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0 || fd_nonblock(sv[0]) < 0) {
                 ok(false, "%s: socketpair", addr);
                 return NULL;
@@ -160,30 +203,22 @@ static Attempt *run_case(Env *e, Client *c, const char *addr, TlsContext *tls) {
                 close(sv[1]);
                 return NULL;
         }
-        atomic_fetch_add(&e->server->counters.open, 1); /* as the worker counts an accepted connection */
-        r = conn_new(w, sv[0], (struct sockaddr *) &peer, since);
+        r = conn_new(&e->host, sv[0], (struct sockaddr *) &peer, since, &e->conn);
         if (r < 0)
                 ok(false, "%s: conn_new: %s", addr, strerror(-r));
         /* the worker's event loop, run here: until the connection is gone and the client finished */
-        while ((w->n_conns > 0 || !atomic_load(&c->done)) && now_realtime_us() < deadline)
-                (void) sd_event_run(w->event, 100 * USEC_PER_MSEC);
-        ok(w->n_conns == 0 && atomic_load(&c->done), "%s: connection and client finished in time", addr);
+        while ((e->conn || !atomic_load(&c->done)) && now_realtime_us() < deadline)
+                (void) sd_event_run(e->host.event, 100 * USEC_PER_MSEC);
+        ok(!e->conn && atomic_load(&c->done), "%s: connection and client finished in time", addr);
         if (!atomic_load(&c->done))
                 (void) shutdown(sv[1], SHUT_RDWR);
         pthread_join(thread, NULL);
-        while (w->conns)
-                conn_abort(w->conns, "test case over");
+        if (e->conn)
+                conn_abort(e->conn, "test case over");
 
-        r = store_recent(e->store, addr, since, 8, &list, &n);
-        if (!is_int(r, 0, "%s: store_recent", addr) ||
-            !is_int(n, 1, "%s: exactly one attempt recorded", addr)) {
-                store_attempts_free(TAKE_PTR(list), n);
+        if (!is_int(e->n_recorded, 1, "%s: exactly one attempt recorded", addr))
                 return NULL;
-        }
-        a = list[0];
-        list[0] = NULL;
-        store_attempts_free(TAKE_PTR(list), n);
-        return a;
+        return TAKE_PTR(e->recorded);
 }
 
 static const char request[] = "GET /api/self HTTP/1.1\r\nHost: localhost\r\nUser-Agent: "
@@ -308,19 +343,10 @@ static void check_no_version(Env *e) {
 }
 
 static int env_setup(Env *e) {
-        ServerSettings settings = {
-                .n_threads = 1,
-                .max_connections = 16,
-                .handshake_timeout_us = 10 * USEC_PER_SEC,
-                .idle_timeout_us = 5 * USEC_PER_SEC,
-                .max_requests = 100,
-                .journal_mode = JOURNAL_NONE,
-        };
         TlsSettings tls = {
                 .min_version = MBEDTLS_SSL_VERSION_TLS1_2,
                 .max_version = MBEDTLS_SSL_VERSION_TLS1_3,
         };
-        _cleanup_free_ char *error = NULL;
         int r;
 
         mbedtls_x509_crt_init(&e->our_ca);
@@ -332,7 +358,6 @@ static int env_setup(Env *e) {
         (void) snprintf(e->key, sizeof e->key, "%s/key.pem", e->dir);
         (void) snprintf(e->other_cert, sizeof e->other_cert, "%s/other-cert.pem", e->dir);
         (void) snprintf(e->other_key, sizeof e->other_key, "%s/other-key.pem", e->dir);
-        (void) snprintf(e->db, sizeof e->db, "%s/tlswatch.db", e->dir);
 
         r = tls_global_init();
         if (r < 0)
@@ -346,33 +371,38 @@ static int env_setup(Env *e) {
         if (mbedtls_x509_crt_parse_file(&e->our_ca, e->cert) != 0 ||
             mbedtls_x509_crt_parse_file(&e->other_ca, e->other_cert) != 0)
                 return -EINVAL;
-        r = store_open(e->db, NULL, &e->store, &error);
+        r = sd_event_new(&e->host.event);
         if (r < 0)
                 return r;
-        r = server_new(&settings, NULL, 0, e->store, &e->server); /* owns the store from here on */
+        e->host.ops = &host_ops;
+        e->host.userdata = e;
+        e->host.settings = (ConnSettings) {
+                .handshake_timeout_us = 10 * USEC_PER_SEC,
+                .idle_timeout_us = 5 * USEC_PER_SEC,
+                .max_requests = 100,
+        };
+        r = tls_shared_new(&e->shared);
         if (r < 0)
                 return r;
         tls.cert_path = e->cert;
         tls.key_path = e->key;
-        r = tls_context_new(&tls, e->server->tls_shared, &e->tls12_13);
+        r = tls_context_new(&tls, e->shared, &e->tls12_13);
         if (r < 0)
                 return r;
         tls.min_version = MBEDTLS_SSL_VERSION_TLS1_3;
-        return tls_context_new(&tls, e->server->tls_shared, &e->tls13_only);
+        return tls_context_new(&tls, e->shared, &e->tls13_only);
 }
 
 static void env_done(Env *e) {
-        char wal[160], shm[160];
-        const char *files[] = {e->cert, e->key, e->other_cert, e->other_key, e->db, wal, shm};
+        const char *files[] = {e->cert, e->key, e->other_cert, e->other_key};
 
-        (void) snprintf(wal, sizeof wal, "%s-wal", e->db);
-        (void) snprintf(shm, sizeof shm, "%s-shm", e->db);
-
-        e->server = server_free(e->server); /* frees the store */
+        attempt_free(e->recorded);
         tls_context_unref(e->tls12_13);
         tls_context_unref(e->tls13_only);
         mbedtls_x509_crt_free(&e->our_ca);
         mbedtls_x509_crt_free(&e->other_ca);
+        tls_shared_free(e->shared);
+        sd_event_unref(e->host.event);
         FOREACH_ARRAY(f, files, ELEMENTSOF(files))
                 (void) unlink(*f);
         (void) rmdir(e->dir);
@@ -383,7 +413,7 @@ int main(void) {
         int r;
 
         r = env_setup(&e);
-        if (!is_int(r, 0, "a real server: TLS context from a generated certificate, store, one worker")) {
+        if (!is_int(r, 0, "a connection's host: TLS contexts from a generated certificate, an event loop")) {
                 env_done(&e);
                 return tap_done();
         }

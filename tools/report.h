@@ -11,6 +11,7 @@
 
 #include "attempt.h"
 #include "sequence.h"
+#include "useragent.h"
 
 /* ---- filters ---- */
 
@@ -51,13 +52,14 @@ int report_db_foreach_user_agent(ReportDb *db, const ReportFilter *f, ReportUser
 
 /* ---- labels: "who is this client?" ---- */
 
-#define REPORT_LABEL_MAX 48
+#define REPORT_LABEL_MAX USER_AGENT_SUMMARY_MAX
 #define REPORT_LABEL_AGENTS 4     /* distinct summaries kept per family */
 #define REPORT_FAMILIES_MAX 65536 /* families beyond this are not labelled */
 
-/* A short, ASCII-only summary of a User-Agent: "Chrome/156 (Linux)", "Firefox/153 (Windows)",
- * "curl/7.88.1". Never longer than REPORT_LABEL_MAX - 1; bytes it does not understand are dropped. */
-void report_user_agent_summary(const char *ua, size_t len, char ret[static REPORT_LABEL_MAX]);
+/* user_agent_summary() (useragent.h), which the daemon's page uses too. */
+static inline void report_user_agent_summary(const char *ua, size_t len, char ret[static REPORT_LABEL_MAX]) {
+        user_agent_summary(ua, len, ret);
+}
 
 typedef struct ReportLabels ReportLabels;
 typedef struct ReportAgentCount {

@@ -44,8 +44,9 @@ typedef enum ConnPhase {
 } ConnPhase;
 
 struct Conn {
-        Worker *worker;
-        Conn *prev, *next;
+        ConnHost *host;
+        ConnLink link; /* the host's */
+        bool adopted;  /* conn_new() succeeded: the host hears when it closes */
         int fd;
         sd_event_source *io, *timer;
         uint32_t io_events;
@@ -114,17 +115,17 @@ static void conn_record(Conn *c) {
                 return;
         conn_closed(c, CLOSE_SERVER); /* unless the cause was noted before */
         if (c->requests > 0)
-                server_note_served_close(c->worker->server, c->attempt);
+                c->host->ops->note_served_close(c->host->userdata, c->attempt);
         if (c->attempt->ended_us == 0)
                 c->attempt->ended_us = now_us();
         conn_update_counters(c);
-        server_record(c->worker->server, TAKE_PTR(c->attempt));
+        c->host->ops->record(c->host->userdata, TAKE_PTR(c->attempt));
 }
 
 static int conn_set_timer(Conn *c, int64_t usec) {
         int r;
 
-        if (c->worker->draining && usec > DRAIN_REQUEST_GRACE_US && c->phase != CONN_HANDSHAKE)
+        if (c->host->draining && usec > DRAIN_REQUEST_GRACE_US && c->phase != CONN_HANDSHAKE)
                 usec = DRAIN_REQUEST_GRACE_US; /* e.g. a handshake that completes while we drain */
         if (c->timer) {
                 r = sd_event_source_set_time_relative(c->timer, (uint64_t) usec);
@@ -277,7 +278,7 @@ static bool state_reads_client_flight(int st) {
 static int conn_ssl_setup(Conn *c) {
         int r;
 
-        c->tls = server_get_tls(c->worker->server);
+        c->tls = c->host->ops->get_tls(c->host->userdata);
         mbedtls_ssl_init(&c->ssl);
         r = mbedtls_ssl_setup(&c->ssl, &c->tls->conf);
         if (r != 0) {
@@ -304,7 +305,7 @@ static HandshakeFacts conn_handshake_facts(Conn *c, int ret) {
                 .saw_server_cert = c->saw_server_cert,
                 .saw_server_finished = c->saw_server_finished,
                 .saw_hrr = c->saw_hrr,
-                .handshake_timeout_us = c->worker->server->settings.handshake_timeout_us,
+                .handshake_timeout_us = c->host->settings.handshake_timeout_us,
                 .drain_cut = c->drain_cut,
         };
 }
@@ -363,7 +364,7 @@ static void conn_handshake_done(Conn *c) {
                 (void) raw_string_set(&a->alpn, alpn, strlen(alpn));
         clienthello_capture_done(&c->capture); /* the ClientHello buffer is not needed any more */
         c->phase = CONN_HTTP;
-        (void) conn_set_timer(c, c->worker->server->settings.idle_timeout_us);
+        (void) conn_set_timer(c, c->host->settings.idle_timeout_us);
 }
 
 static void conn_handshake(Conn *c) {
@@ -445,8 +446,8 @@ static void conn_http_respond(Conn *c, const HttpRequest *req) {
         bool head = false, keep;
         int status = 200, r;
 
-        keep = req->keep_alive && !req->has_body &&
-                c->requests + 1 < c->worker->server->settings.max_requests && !c->worker->draining;
+        keep = req->keep_alive && !req->has_body && c->requests + 1 < c->host->settings.max_requests &&
+                !c->host->draining;
         if (req->method_len == 4 && memcmp(req->method, "HEAD", 4) == 0)
                 head = true;
         else if (!(req->method_len == 3 && memcmp(req->method, "GET", 3) == 0))
@@ -459,7 +460,7 @@ static void conn_http_respond(Conn *c, const HttpRequest *req) {
                         status = 404;
                 else {
                         conn_update_counters(c);
-                        r = page_render(c->worker->server, c->attempt, kind, &body, &body_len, &ctype);
+                        r = page_render(c->host->recent, c->attempt, kind, &body, &body_len, &ctype);
                         if (r < 0)
                                 status = 500;
                 }
@@ -511,11 +512,11 @@ static bool conn_http_parse(Conn *c) {
         if (c->requests == 0 && c->attempt) {
                 if (req.has_user_agent)
                         (void) raw_string_set(&c->attempt->user_agent, req.user_agent, req.user_agent_len);
-                server_note_request(c->worker->server, c->attempt);
+                c->host->ops->note_request(c->host->userdata, c->attempt);
         }
         conn_http_respond(c, &req);
         c->requests++;
-        atomic_fetch_add(&c->worker->server->counters.http_requests, 1);
+        c->host->ops->request_served(c->host->userdata);
         memmove(c->in, c->in + req.consumed, c->in_len - req.consumed);
         c->in_len -= req.consumed;
         return true;
@@ -542,7 +543,7 @@ static void conn_http_peer_end(Conn *c, int r) {
                         .requests = c->requests,
                         .request_bytes = c->in_len,
                         .served_elsewhere = c->requests == 0 && c->in_len == 0 &&
-                                server_client_served_since(c->worker->server, a, a->started_us),
+                                c->host->ops->client_served_since(c->host->userdata, a, a->started_us),
                 };
 
                 outcome_http_ended(a, &f);
@@ -576,7 +577,7 @@ static void conn_http(Conn *c) {
                                 conn_close_tls(c, CLOSE_SERVER);
                                 return;
                         }
-                        (void) conn_set_timer(c, c->worker->server->settings.idle_timeout_us);
+                        (void) conn_set_timer(c, c->host->settings.idle_timeout_us);
                 }
                 if (c->close_after_write && c->out_off >= c->out_len) {
                         /* also when the response could not be built (out of memory) */
@@ -589,7 +590,7 @@ static void conn_http(Conn *c) {
                         conn_http_error(c, 431);
                         continue;
                 }
-                if (c->worker->draining && conn_between_requests(c)) {
+                if (c->host->draining && conn_between_requests(c)) {
                         conn_close_tls(c, CLOSE_SHUTDOWN);
                         return;
                 }
@@ -684,15 +685,15 @@ static int conn_on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
-Conn *conn_next(const Conn *c) {
-        return c->next;
+ConnLink *conn_link(Conn *c) {
+        return &c->link;
 }
 
 /* Brings the connection's deadline forward to at most usec from now. */
 static void conn_cap_timer(Conn *c, int64_t usec) {
         uint64_t now, deadline;
 
-        if (sd_event_now(c->worker->event, CLOCK_MONOTONIC, &now) < 0 ||
+        if (sd_event_now(c->host->event, CLOCK_MONOTONIC, &now) < 0 ||
             sd_event_source_get_time(c->timer, &deadline) < 0 || deadline <= now + (uint64_t) usec)
                 return;
         if (conn_set_timer(c, usec) >= 0)
@@ -722,8 +723,6 @@ void conn_abort(Conn *c, const char *reason) {
 }
 
 static void conn_free(Conn *c) {
-        Worker *w = c->worker;
-
         if (c->attempt)
                 conn_record(c);
         sd_event_source_disable_unref(c->io);
@@ -735,22 +734,12 @@ static void conn_free(Conn *c) {
         free(c->in);
         free(c->out);
         safe_close(c->fd);
-
-        if (c->prev)
-                c->prev->next = c->next;
-        else
-                w->conns = c->next;
-        if (c->next)
-                c->next->prev = c->prev;
-        w->n_conns--;
-        atomic_fetch_sub(&w->server->counters.open, 1);
+        if (c->adopted)
+                c->host->ops->closed(c->host->userdata, c);
         free(c);
-        if (w->draining && w->n_conns == 0)
-                (void) sd_event_exit(w->event, 0);
 }
 
-int conn_new(Worker *w, int fd, const struct sockaddr *peer, int64_t started_us) {
-        Server *s = w->server;
+int conn_new(ConnHost *host, int fd, const struct sockaddr *peer, int64_t started_us, Conn **ret) {
         struct sockaddr_storage local;
         socklen_t local_len = sizeof local;
         Conn *c;
@@ -759,21 +748,15 @@ int conn_new(Worker *w, int fd, const struct sockaddr *peer, int64_t started_us)
         c = calloc(1, sizeof *c);
         if (!c) {
                 safe_close(fd);
-                atomic_fetch_sub(&s->counters.open, 1);
                 return log_oom();
         }
-        c->worker = w;
+        c->host = host;
         c->fd = fd;
         /* Mbed TLS writes each handshake record on its own: without this, the last one of a TLS 1.2 flight
          * waits for the client's delayed ACK (about 40 ms). */
         (void) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
         clienthello_capture_init(&c->capture);
         record_scanner_init(&c->out_scanner);
-        c->next = w->conns;
-        if (w->conns)
-                w->conns->prev = c;
-        w->conns = c;
-        w->n_conns++;
 
         c->attempt = attempt_new();
         if (!c->attempt) {
@@ -786,14 +769,14 @@ int conn_new(Worker *w, int fd, const struct sockaddr *peer, int64_t started_us)
                 (void) sockaddr_to_attempt_addr(
                         (struct sockaddr *) &local, c->attempt->local_addr, &c->attempt->local_port);
 
-        r = sd_event_add_io(w->event, &c->io, fd, EPOLLIN, conn_on_io, c);
+        r = sd_event_add_io(host->event, &c->io, fd, EPOLLIN, conn_on_io, c);
         if (r >= 0) {
                 c->io_events = EPOLLIN;
                 r = sd_event_add_time_relative(
-                        w->event,
+                        host->event,
                         &c->timer,
                         CLOCK_MONOTONIC,
-                        (uint64_t) s->settings.handshake_timeout_us,
+                        (uint64_t) host->settings.handshake_timeout_us,
                         10 * USEC_PER_MSEC,
                         conn_on_timer,
                         c);
@@ -802,5 +785,7 @@ int conn_new(Worker *w, int fd, const struct sockaddr *peer, int64_t started_us)
                 conn_abort(c, "cannot watch the connection (event loop error)");
                 return r;
         }
+        c->adopted = true;
+        *ret = c;
         return 0;
 }

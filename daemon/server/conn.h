@@ -3,23 +3,69 @@
 
 /* One client connection: the TLS handshake stepped on non-blocking I/O while its ClientHello is captured
  * and fingerprinted, the outcome classified into the attempt record, then HTTP/1.1 with keep-alive.
- * Every resource the client controls is bounded: handshake time, idle time, header bytes, requests. */
+ * Every resource the client controls is bounded: handshake time, idle time, header bytes, requests.
+ *
+ * A connection knows nothing of the server: what it needs comes through its ConnHost (the worker that
+ * owns it): the event loop, the limits, the page's record of recent attempts, and calls to record the
+ * attempt, take the current TLS context, note the client's activity and say that it closed. */
 
+#include <stdbool.h>
 #include <sys/socket.h>
+#include <systemd/sd-event.h>
 
-#include "server.h"
+#include "attempt.h"
+#include "recent.h"
+#include "tls.h"
 
-/* Adopts fd (accepted, non-blocking), for which the caller counted one open connection in
- * server->counters.open. On failure the fd is closed, the count given back, and the failure recorded
- * (when memory allows). */
-int conn_new(Worker *w, int fd, const struct sockaddr *peer, int64_t started_us);
+typedef struct Conn Conn;
+
+typedef struct ConnSettings {
+        int64_t handshake_timeout_us, idle_timeout_us;
+        unsigned max_requests;
+} ConnSettings;
+
+typedef struct ConnHostOps {
+        /* Hands a finished attempt to the sinks; takes ownership. */
+        void (*record)(void *userdata, Attempt *a);
+        /* A new reference to the TLS context for a new connection. */
+        TlsContext *(*get_tls)(void *userdata);
+        /* A connection of this client (a's address and stable JA4) serves its first request now / that
+         * connection closed; and whether one that served requests was open at some time since since_us
+         * (then a connection of it that completed the handshake and closed without a request was a spare
+         * one, not a rejection). */
+        void (*note_request)(void *userdata, const Attempt *a);
+        void (*note_served_close)(void *userdata, const Attempt *a);
+        bool (*client_served_since)(void *userdata, const Attempt *a, int64_t since_us);
+        /* One HTTP request was answered. */
+        void (*request_served)(void *userdata);
+        /* The connection c closes and is freed when this returns: its owner forgets it. */
+        void (*closed)(void *userdata, Conn *c);
+} ConnHostOps;
+
+typedef struct ConnHost {
+        const ConnHostOps *ops;
+        void *userdata; /* for ops */
+        sd_event *event;
+        ConnSettings settings;
+        RecentRecord *recent; /* what the page groups; NULL: it shows no history */
+        bool draining;        /* the server stops: no keep-alive, shorter limits (conn_drain()) */
+} ConnHost;
+
+/* The links of the owner's list of its connections; conn.c never reads or writes them. */
+typedef struct ConnLink {
+        Conn *prev, *next;
+} ConnLink;
+
+/* Adopts fd (accepted, non-blocking). On success *ret is the connection, which calls host->ops->closed
+ * when it ends. On failure the fd is closed, the failure recorded (when memory allows) and closed not
+ * called. */
+int conn_new(ConnHost *host, int fd, const struct sockaddr *peer, int64_t started_us, Conn **ret);
 
 /* Ends the connection now, recording the attempt if it is not recorded yet (outcome server_error with
  * reason if still in the handshake). */
 void conn_abort(Conn *c, const char *reason);
 
-/* The next connection in its worker's list. */
-Conn *conn_next(const Conn *c);
+ConnLink *conn_link(Conn *c);
 
 /* Used when draining: closes connections between two requests at once; gives open handshakes at most
  * 10 s and a request being received at most 2 s more; answers it, then closes. */

@@ -19,6 +19,8 @@
 #include "tls.h"
 
 #define STATUS_INTERVAL_US (2 * USEC_PER_SEC)
+/* Without a systemd watchdog, a worker whose loop has not turned for this long is only reported. */
+#define WORKER_STALL_REPORT_US (10 * USEC_PER_SEC)
 
 static char **arg_listen = NULL;
 static size_t arg_n_listen = 0;
@@ -43,38 +45,11 @@ typedef struct Manager {
         char *state_dir, *cert_path, *key_path;
         bool self_signed;
         sd_event_source *status_timer;
+        sd_event_source *watchdog_timer;
+        uint64_t watchdog_usec; /* WATCHDOG_USEC, 0 without a watchdog */
+        bool stalled;           /* a worker is stalled: the watchdog is not pinged */
         uint64_t journal_dropped_logged;
 } Manager;
-
-static void help(void) {
-        printf("%s [OPTIONS...]\n\n"
-               "Serve HTTPS with Mbed TLS and record every TLS handshake attempt.\n\n"
-               "  -l --listen=ADDR:PORT         Listen here instead of on sockets passed by systemd\n"
-               "                                (repeatable; [::1]:8443 for IPv6)\n"
-               "     --state-directory=DIR      Home of the database and the generated certificate\n"
-               "                                (default: $STATE_DIRECTORY, else %s)\n"
-               "     --database=PATH            SQLite database (default: STATE/tlswatch.db)\n"
-               "     --no-record                Record nothing (no database, no journal entries):\n"
-               "                                for benchmarks\n"
-               "     --cert=FILE --key=FILE     PEM certificate chain and key (default: a generated\n"
-               "                                self-signed ECDSA P-256 certificate)\n"
-               "     --tls-min=1.2|1.3          Lowest TLS version (default 1.2)\n"
-               "     --tls-max=1.2|1.3          Highest TLS version (default 1.3)\n"
-               "     --handshake-timeout=SEC    Handshake time limit (default 10)\n"
-               "     --idle-timeout=SEC         Keep-alive idle limit (default 30)\n"
-               "     --max-connections=N        Connections beyond N are closed and recorded (default "
-               "10000)\n"
-               "     --max-requests=N           HTTP requests per connection (default 100)\n"
-               "     --threads=N                Worker threads (default: one per CPU)\n"
-               "     --journal=all|failures|none  Attempts also sent to journald (default failures)\n"
-               "     --retention-days=N         Prune rows older than N days; 0 keeps all (default 30)\n"
-               "     --log-level=LEVEL          debug, info, notice, warning, err (default info)\n"
-               "  -h --help                     Show this help\n"
-               "     --version                  Show the version\n\n"
-               "See tlswatchd(8).\n",
-               program_invocation_short_name,
-               STATE_DIRECTORY_DEFAULT);
-}
 
 static int parse_uint(const char *s, unsigned max, unsigned *ret) {
         char *end;
@@ -90,136 +65,248 @@ static int parse_uint(const char *s, unsigned max, unsigned *ret) {
         return 0;
 }
 
-static int parse_seconds(const char *s, int64_t *ret) {
-        unsigned v;
+/* ---- options: one table for getopt, the checks, the error messages and --help ---- */
 
-        if (parse_uint(s, 86400, &v) < 0 || v == 0)
-                return -EINVAL;
-        *ret = (int64_t) v * USEC_PER_SEC;
-        return 0;
+typedef enum OptionKind {
+        OPTION_HELP,
+        OPTION_VERSION,
+        OPTION_STRING,  /* const char * */
+        OPTION_LIST,    /* appended to arg_listen */
+        OPTION_OFF,     /* bool set to false */
+        OPTION_UINT,    /* unsigned in [min, max] */
+        OPTION_SECONDS, /* int64_t microseconds, 1-86400 s given */
+        OPTION_TLS_VERSION,
+        OPTION_JOURNAL,
+        OPTION_LOG_LEVEL,
+} OptionKind;
+
+typedef struct Option {
+        const char *name;
+        char short_name;
+        OptionKind kind;
+        void *target;
+        unsigned min, max; /* OPTION_UINT */
+        const char *what;  /* what a valid value is, for "--NAME takes WHAT, not "VALUE"." */
+        const char *usage; /* the left column of --help ("--listen=ADDR:PORT"); NULL: not listed alone */
+        const char *help;  /* the right column; a new line continues it in the right column */
+} Option;
+
+_Static_assert(STORE_RETENTION_DAYS_MAX == 36500u, "--retention-days' message names the store's limit");
+
+static const Option options[] = {
+        {.name = "listen",
+         .short_name = 'l',
+         .kind = OPTION_LIST,
+         .usage = "--listen=ADDR:PORT",
+         .help = "Listen here instead of on sockets passed by systemd\n"
+                 "(repeatable; [::1]:8443 for IPv6)"},
+        {.name = "state-directory",
+         .kind = OPTION_STRING,
+         .target = &arg_state_directory,
+         .usage = "--state-directory=DIR",
+         .help = "Home of the database and the generated certificate\n"
+                 "(default: $STATE_DIRECTORY, else " STATE_DIRECTORY_DEFAULT ")"},
+        {.name = "database",
+         .kind = OPTION_STRING,
+         .target = &arg_database,
+         .usage = "--database=PATH",
+         .help = "SQLite database (default: STATE/tlswatch.db)"},
+        {.name = "no-record",
+         .kind = OPTION_OFF,
+         .target = &arg_record,
+         .usage = "--no-record",
+         .help = "Record nothing (no database, no journal entries,\n"
+                 "no page history): for benchmarks"},
+        {.name = "cert",
+         .kind = OPTION_STRING,
+         .target = &arg_cert,
+         .usage = "--cert=FILE --key=FILE",
+         .help = "PEM certificate chain and key (default: a generated\n"
+                 "self-signed ECDSA P-256 certificate)"},
+        {.name = "key", .kind = OPTION_STRING, .target = &arg_key},
+        {.name = "tls-min",
+         .kind = OPTION_TLS_VERSION,
+         .target = &arg_tls_min,
+         .what = "1.2 or 1.3",
+         .usage = "--tls-min=1.2|1.3",
+         .help = "Lowest TLS version (default 1.2)"},
+        {.name = "tls-max",
+         .kind = OPTION_TLS_VERSION,
+         .target = &arg_tls_max,
+         .what = "1.2 or 1.3",
+         .usage = "--tls-max=1.2|1.3",
+         .help = "Highest TLS version (default 1.3)"},
+        {.name = "handshake-timeout",
+         .kind = OPTION_SECONDS,
+         .target = &arg_handshake_timeout_us,
+         .what = "seconds (1-86400)",
+         .usage = "--handshake-timeout=SEC",
+         .help = "Handshake time limit (default 10)"},
+        {.name = "idle-timeout",
+         .kind = OPTION_SECONDS,
+         .target = &arg_idle_timeout_us,
+         .what = "seconds (1-86400)",
+         .usage = "--idle-timeout=SEC",
+         .help = "Keep-alive idle limit (default 30)"},
+        {.name = "max-connections",
+         .kind = OPTION_UINT,
+         .target = &arg_max_connections,
+         .min = 1,
+         .max = 10000000,
+         .what = "a positive number",
+         .usage = "--max-connections=N",
+         .help = "Connections beyond N are closed and recorded\n"
+                 "(default 10000)"},
+        {.name = "max-requests",
+         .kind = OPTION_UINT,
+         .target = &arg_max_requests,
+         .min = 1,
+         .max = 1000000,
+         .what = "a positive number",
+         .usage = "--max-requests=N",
+         .help = "HTTP requests per connection (default 100)"},
+        {.name = "threads",
+         .kind = OPTION_UINT,
+         .target = &arg_threads,
+         .min = 1,
+         .max = 1024,
+         .what = "1-1024",
+         .usage = "--threads=N",
+         .help = "Worker threads (default: one per CPU)"},
+        {.name = "journal",
+         .kind = OPTION_JOURNAL,
+         .target = &arg_journal,
+         .what = "all, failures or none",
+         .usage = "--journal=all|failures|none",
+         .help = "Attempts also sent to journald (default failures)"},
+        {.name = "retention-days",
+         .kind = OPTION_UINT,
+         .target = &arg_retention_days,
+         .min = 0,
+         .max = STORE_RETENTION_DAYS_MAX,
+         .what = "a number of days from 0 to 36500",
+         .usage = "--retention-days=N",
+         .help = "Prune rows older than N days; 0 keeps all (default 30)"},
+        {.name = "log-level",
+         .kind = OPTION_LOG_LEVEL,
+         .usage = "--log-level=LEVEL",
+         .help = "debug, info, notice, warning, err (default info)"},
+        {.name = "help", .short_name = 'h', .kind = OPTION_HELP, .usage = "--help", .help = "Show this help"},
+        {.name = "version", .kind = OPTION_VERSION, .usage = "--version", .help = "Show the version"},
+};
+
+static void help(void) {
+        printf("%s [OPTIONS...]\n\nServe HTTPS with Mbed TLS and record every TLS handshake attempt.\n\n",
+               program_invocation_short_name);
+        FOREACH_ARRAY(o, options, ELEMENTSOF(options)) {
+                const char *h = o->help;
+                size_t n;
+
+                if (!o->usage)
+                        continue;
+                n = strcspn(h, "\n");
+                printf("  %c%c %-25s  %.*s\n",
+                       o->short_name ? '-' : ' ',
+                       o->short_name ?: ' ',
+                       o->usage,
+                       (int) n,
+                       h);
+                for (h += n; *h == '\n'; h += n) {
+                        h++;
+                        n = strcspn(h, "\n");
+                        printf("%32s%.*s\n", "", (int) n, h);
+                }
+        }
+        printf("\nSee tlswatchd(8).\n");
+}
+
+/* Applies one option. Returns 1 to go on, 0 when done (--help, --version), or a negative errno. */
+static int option_apply(const Option *o, const char *value) {
+        char **n;
+        int r;
+
+        switch (o->kind) {
+        case OPTION_HELP: help(); return 0;
+        case OPTION_VERSION: printf("tlswatchd %s\n", PROJECT_VERSION); return 0;
+        case OPTION_STRING: *(const char **) o->target = value; return 1;
+        case OPTION_OFF: *(bool *) o->target = false; return 1;
+        case OPTION_LIST:
+                n = reallocarray(arg_listen, arg_n_listen + 1, sizeof(char *));
+                if (!n)
+                        return log_oom();
+                arg_listen = n;
+                arg_listen[arg_n_listen++] = (char *) value;
+                return 1;
+        case OPTION_UINT: {
+                unsigned v;
+
+                if (parse_uint(value, o->max, &v) < 0 || v < o->min)
+                        break;
+                *(unsigned *) o->target = v;
+                return 1;
+        }
+        case OPTION_SECONDS: {
+                unsigned v;
+
+                if (parse_uint(value, 86400, &v) < 0 || v == 0)
+                        break;
+                *(int64_t *) o->target = (int64_t) v * USEC_PER_SEC;
+                return 1;
+        }
+        case OPTION_TLS_VERSION:
+                if (tls_version_from_string(value, o->target) < 0)
+                        break;
+                return 1;
+        case OPTION_JOURNAL: {
+                JournalMode m = journal_mode_from_string(value);
+
+                if (m < 0)
+                        break;
+                *(JournalMode *) o->target = m;
+                return 1;
+        }
+        case OPTION_LOG_LEVEL:
+                r = log_level_from_string(value);
+                if (r < 0)
+                        return log_error_errno(EINVAL, "Unknown log level \"%s\".", value);
+                log_set_max_level(r);
+                return 1;
+        }
+        return log_error_errno(EINVAL, "--%s takes %s, not \"%s\".", o->name, o->what, value);
 }
 
 static int parse_argv(int argc, char *argv[]) {
-        enum {
-                ARG_VERSION = 0x100,
-                ARG_STATE_DIRECTORY,
-                ARG_DATABASE,
-                ARG_NO_RECORD,
-                ARG_CERT,
-                ARG_KEY,
-                ARG_TLS_MIN,
-                ARG_TLS_MAX,
-                ARG_HANDSHAKE_TIMEOUT,
-                ARG_IDLE_TIMEOUT,
-                ARG_MAX_CONNECTIONS,
-                ARG_MAX_REQUESTS,
-                ARG_THREADS,
-                ARG_JOURNAL,
-                ARG_RETENTION_DAYS,
-                ARG_LOG_LEVEL,
-        };
-        static const struct option options[] = {
-                {"help", no_argument, NULL, 'h'},
-                {"version", no_argument, NULL, ARG_VERSION},
-                {"listen", required_argument, NULL, 'l'},
-                {"state-directory", required_argument, NULL, ARG_STATE_DIRECTORY},
-                {"database", required_argument, NULL, ARG_DATABASE},
-                {"no-record", no_argument, NULL, ARG_NO_RECORD},
-                {"cert", required_argument, NULL, ARG_CERT},
-                {"key", required_argument, NULL, ARG_KEY},
-                {"tls-min", required_argument, NULL, ARG_TLS_MIN},
-                {"tls-max", required_argument, NULL, ARG_TLS_MAX},
-                {"handshake-timeout", required_argument, NULL, ARG_HANDSHAKE_TIMEOUT},
-                {"idle-timeout", required_argument, NULL, ARG_IDLE_TIMEOUT},
-                {"max-connections", required_argument, NULL, ARG_MAX_CONNECTIONS},
-                {"max-requests", required_argument, NULL, ARG_MAX_REQUESTS},
-                {"threads", required_argument, NULL, ARG_THREADS},
-                {"journal", required_argument, NULL, ARG_JOURNAL},
-                {"retention-days", required_argument, NULL, ARG_RETENTION_DAYS},
-                {"log-level", required_argument, NULL, ARG_LOG_LEVEL},
-                {},
-        };
+        struct option long_options[ELEMENTSOF(options) + 1] = {};
+        char short_options[2 * ELEMENTSOF(options) + 1] = "", *p = short_options;
         int c, r;
 
-        while ((c = getopt_long(argc, argv, "hl:", options, NULL)) >= 0)
-                switch (c) {
-                case 'h': help(); return 0;
-                case ARG_VERSION: printf("tlswatchd %s\n", PROJECT_VERSION); return 0;
-                case 'l': {
-                        char **n = reallocarray(arg_listen, arg_n_listen + 1, sizeof(char *));
+        for (size_t i = 0; i < ELEMENTSOF(options); i++) {
+                const Option *o = &options[i];
+                bool arg = !(o->kind == OPTION_HELP || o->kind == OPTION_VERSION || o->kind == OPTION_OFF);
 
-                        if (!n)
-                                return log_oom();
-                        arg_listen = n;
-                        arg_listen[arg_n_listen++] = optarg;
-                        break;
+                long_options[i] = (struct option){
+                        o->name, arg ? required_argument : no_argument, NULL, 0x100 + (int) i};
+                if (o->short_name) {
+                        *p++ = o->short_name;
+                        if (arg)
+                                *p++ = ':';
                 }
-                case ARG_STATE_DIRECTORY: arg_state_directory = optarg; break;
-                case ARG_DATABASE: arg_database = optarg; break;
-                case ARG_NO_RECORD: arg_record = false; break;
-                case ARG_CERT: arg_cert = optarg; break;
-                case ARG_KEY: arg_key = optarg; break;
-                case ARG_TLS_MIN:
-                        if (tls_version_from_string(optarg, &arg_tls_min) < 0)
-                                return log_error_errno(
-                                        EINVAL, "--tls-min takes 1.2 or 1.3, not \"%s\".", optarg);
-                        break;
-                case ARG_TLS_MAX:
-                        if (tls_version_from_string(optarg, &arg_tls_max) < 0)
-                                return log_error_errno(
-                                        EINVAL, "--tls-max takes 1.2 or 1.3, not \"%s\".", optarg);
-                        break;
-                case ARG_HANDSHAKE_TIMEOUT:
-                        if (parse_seconds(optarg, &arg_handshake_timeout_us) < 0)
-                                return log_error_errno(
-                                        EINVAL,
-                                        "--handshake-timeout takes seconds (1-86400), not \"%s\".",
-                                        optarg);
-                        break;
-                case ARG_IDLE_TIMEOUT:
-                        if (parse_seconds(optarg, &arg_idle_timeout_us) < 0)
-                                return log_error_errno(
-                                        EINVAL, "--idle-timeout takes seconds (1-86400), not \"%s\".", optarg);
-                        break;
-                case ARG_MAX_CONNECTIONS:
-                        if (parse_uint(optarg, 10000000, &arg_max_connections) < 0 || arg_max_connections == 0)
-                                return log_error_errno(
-                                        EINVAL,
-                                        "--max-connections takes a positive number, not \"%s\".",
-                                        optarg);
-                        break;
-                case ARG_MAX_REQUESTS:
-                        if (parse_uint(optarg, 1000000, &arg_max_requests) < 0 || arg_max_requests == 0)
-                                return log_error_errno(
-                                        EINVAL, "--max-requests takes a positive number, not \"%s\".", optarg);
-                        break;
-                case ARG_THREADS:
-                        if (parse_uint(optarg, 1024, &arg_threads) < 0 || arg_threads == 0)
-                                return log_error_errno(EINVAL, "--threads takes 1-1024, not \"%s\".", optarg);
-                        break;
-                case ARG_JOURNAL:
-                        arg_journal = journal_mode_from_string(optarg);
-                        if (arg_journal < 0)
-                                return log_error_errno(
-                                        EINVAL, "--journal takes all, failures or none, not \"%s\".", optarg);
-                        break;
-                case ARG_RETENTION_DAYS:
-                        if (parse_uint(optarg, STORE_RETENTION_DAYS_MAX, &arg_retention_days) < 0)
-                                return log_error_errno(
-                                        EINVAL,
-                                        "--retention-days takes a number of days from 0 to %u, not \"%s\".",
-                                        STORE_RETENTION_DAYS_MAX,
-                                        optarg);
-                        break;
-                case ARG_LOG_LEVEL:
-                        r = log_level_from_string(optarg);
-                        if (r < 0)
-                                return log_error_errno(EINVAL, "Unknown log level \"%s\".", optarg);
-                        log_set_max_level(r);
-                        break;
-                case '?': return -EINVAL;
-                default: return -EINVAL;
-                }
+        }
+        while ((c = getopt_long(argc, argv, short_options, long_options, NULL)) >= 0) {
+                const Option *o = NULL;
+
+                if (c >= 0x100)
+                        o = &options[c - 0x100];
+                else
+                        for (size_t i = 0; i < ELEMENTSOF(options) && !o; i++)
+                                if (options[i].short_name == c)
+                                        o = &options[i];
+                if (!o)
+                        return -EINVAL; /* getopt_long() said what is wrong */
+                r = option_apply(o, optarg);
+                if (r <= 0)
+                        return r;
+        }
         if (optind < argc)
                 return log_error_errno(EINVAL, "Unexpected argument \"%s\"; see --help.", argv[optind]);
         if (!!arg_cert != !!arg_key)
@@ -318,9 +405,8 @@ static int listen_collect(int **ret_fds, size_t *ret_n) {
                 if (r == 0)
                         return log_error_errno(
                                 EINVAL,
-                                "No listening socket: start tlswatchd through tlswatchd.socket (systemctl "
-                                "start "
-                                "tlswatchd.socket) or give --listen ADDR:PORT.");
+                                "No listening socket: start tlswatchd through tlswatchd.socket "
+                                "(systemctl start tlswatchd.socket) or give --listen ADDR:PORT.");
                 fds = calloc((size_t) r, sizeof(int));
                 if (!fds)
                         return log_oom();
@@ -343,7 +429,6 @@ static int listen_collect(int **ret_fds, size_t *ret_n) {
 }
 
 static int manager_load_tls(Manager *m) {
-        _cleanup_(tls_context_unrefp) TlsContext *tls = NULL;
         bool generated;
         int r;
 
@@ -352,11 +437,7 @@ static int manager_load_tls(Manager *m) {
                 if (r < 0)
                         return r;
         }
-        r = tls_context_new(&m->tls_settings, m->server->tls_shared, &tls);
-        if (r < 0)
-                return r;
-        server_set_tls(m->server, tls);
-        return 0;
+        return server_load_tls(m->server, &m->tls_settings);
 }
 
 static void manager_notify_status(Manager *m, const char *prefix) {
@@ -368,19 +449,53 @@ static void manager_notify_status(Manager *m, const char *prefix) {
 
 static int on_status_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = userdata;
-        JournalSinkStats js;
+        uint64_t dropped = server_journal_dropped(m->server);
 
         manager_notify_status(m, NULL);
-        journal_sink_get_stats(m->server->journal, &js);
-        if (js.dropped > m->journal_dropped_logged) {
+        if (dropped > m->journal_dropped_logged) {
                 log_warning(
                         "%llu journal entries dropped because journald did not keep up (%llu in all); "
                         "the database has every attempt.",
-                        (unsigned long long) (js.dropped - m->journal_dropped_logged),
-                        (unsigned long long) js.dropped);
-                m->journal_dropped_logged = js.dropped;
+                        (unsigned long long) (dropped - m->journal_dropped_logged),
+                        (unsigned long long) dropped);
+                m->journal_dropped_logged = dropped;
         }
         (void) sd_event_source_set_time_relative(s, STATUS_INTERVAL_US);
+        return 0;
+}
+
+/* The watchdog covers every event loop: the main one runs this timer, and it pings systemd only while
+ * every worker's loop turns too. A worker stalled for half the watchdog interval (at least 1 s) stops
+ * the pings, so that systemd restarts the service unless the worker recovers in time. */
+static int on_watchdog_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        int64_t limit = m->watchdog_usec > 0 ? MAX((int64_t) m->watchdog_usec / 2, USEC_PER_SEC)
+                                             : WORKER_STALL_REPORT_US;
+        int64_t stalled_us;
+        unsigned index;
+        bool stalled = server_find_stalled_worker(m->server, limit, &index, &stalled_us);
+
+        if (stalled && !m->stalled) {
+                if (m->watchdog_usec > 0)
+                        log_error(
+                                "Worker %u (thread tlsw-worker%u) has not turned its event loop for %.1f s; "
+                                "no longer pinging the watchdog, so that systemd restarts the service.",
+                                index,
+                                index,
+                                (double) stalled_us / USEC_PER_SEC);
+                else
+                        log_error(
+                                "Worker %u (thread tlsw-worker%u) has not turned its event loop for %.1f s.",
+                                index,
+                                index,
+                                (double) stalled_us / USEC_PER_SEC);
+        } else if (!stalled && m->stalled)
+                log_notice("Every worker turns its event loop again.");
+        m->stalled = stalled;
+        if (!stalled && m->watchdog_usec > 0)
+                (void) sd_notify(0, "WATCHDOG=1");
+        (void) sd_event_source_set_time_relative(
+                s, m->watchdog_usec > 0 ? m->watchdog_usec / 3 : (uint64_t) USEC_PER_SEC);
         return 0;
 }
 
@@ -413,6 +528,7 @@ static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, voi
 
 static void manager_done(Manager *m) {
         sd_event_source_disable_unref(m->status_timer);
+        sd_event_source_disable_unref(m->watchdog_timer);
         server_free(m->server);
         sd_event_unref(m->event);
         free(m->state_dir);
@@ -461,78 +577,51 @@ static unsigned cpu_count(void) {
         return 1;
 }
 
-static int run(int argc, char *argv[]) {
-        _cleanup_(manager_done) Manager m = {};
-        _cleanup_(store_freep) Store *store = NULL;
-        _cleanup_free_ char *db_path = NULL, *store_error = NULL;
-        _cleanup_free_ int *fds = NULL;
-        ServerSettings settings;
+static int manager_setup_tls(Manager *m) {
+        m->self_signed = !arg_cert;
+        if (m->self_signed) {
+                if (asprintf(&m->cert_path, "%s/%s", m->state_dir, CERT_FILE_NAME) < 0 ||
+                    asprintf(&m->key_path, "%s/%s", m->state_dir, KEY_FILE_NAME) < 0)
+                        return log_oom();
+        } else if (!(m->cert_path = strdup(arg_cert)) || !(m->key_path = strdup(arg_key)))
+                return log_oom();
+        m->tls_settings = (TlsSettings){
+                .min_version = arg_tls_min,
+                .max_version = arg_tls_max,
+                .cert_path = m->cert_path,
+                .key_path = m->key_path,
+        };
+        return 0;
+}
+
+/* The database per --database (default STATE/tlswatch.db); none with --no-record. */
+static int open_store(const char *state_dir, char **ret_path, Store **ret) {
+        _cleanup_free_ char *path = NULL, *error = NULL;
         StoreOptions store_options = STORE_OPTIONS_DEFAULT;
-        size_t n_fds = 0;
+        int r;
+
+        *ret = NULL;
+        if (!arg_record)
+                return 0;
+        if (arg_database)
+                path = strdup(arg_database);
+        else if (asprintf(&path, "%s/tlswatch.db", state_dir) < 0)
+                path = NULL;
+        if (!path)
+                return log_oom();
+        store_options.retention_days = arg_retention_days;
+        r = store_open(path, &store_options, ret, &error);
+        if (r < 0)
+                return log_error_errno(r, "Cannot open database %s: %s", path, error ?: strerror(-r));
+        *ret_path = TAKE_PTR(path);
+        return 0;
+}
+
+static int manager_setup_events(Manager *m) {
         sigset_t mask;
         int r;
 
-        log_setup("tlswatchd");
-        r = parse_argv(argc, argv);
-        if (r <= 0)
-                return r;
-
-        raise_nofile_limit();
-        r = listen_collect(&fds, &n_fds); /* first: a bad --listen is a usage error */
-        if (r < 0)
-                return r;
-        r = tls_global_init();
-        if (r < 0)
-                return r;
-        r = state_directory(&m.state_dir);
-        if (r < 0)
-                return r;
-
-        m.self_signed = !arg_cert;
-        if (m.self_signed) {
-                if (asprintf(&m.cert_path, "%s/%s", m.state_dir, CERT_FILE_NAME) < 0 ||
-                    asprintf(&m.key_path, "%s/%s", m.state_dir, KEY_FILE_NAME) < 0)
-                        return log_oom();
-        } else if (!(m.cert_path = strdup(arg_cert)) || !(m.key_path = strdup(arg_key)))
-                return log_oom();
-        m.tls_settings = (TlsSettings){
-                .min_version = arg_tls_min,
-                .max_version = arg_tls_max,
-                .cert_path = m.cert_path,
-                .key_path = m.key_path,
-        };
-
-        if (arg_record) {
-                if (arg_database)
-                        db_path = strdup(arg_database);
-                else if (asprintf(&db_path, "%s/tlswatch.db", m.state_dir) < 0)
-                        db_path = NULL;
-                if (!db_path)
-                        return log_oom();
-                store_options.retention_days = arg_retention_days;
-                r = store_open(db_path, &store_options, &store, &store_error);
-                if (r < 0)
-                        return log_error_errno(
-                                r, "Cannot open database %s: %s", db_path, store_error ?: strerror(-r));
-        }
-
-        settings = (ServerSettings){
-                .n_threads = arg_threads > 0 ? arg_threads : cpu_count(),
-                .max_connections = arg_max_connections,
-                .handshake_timeout_us = arg_handshake_timeout_us,
-                .idle_timeout_us = arg_idle_timeout_us,
-                .max_requests = arg_max_requests,
-                .journal_mode = arg_record ? arg_journal : JOURNAL_NONE,
-        };
-        r = server_new(&settings, TAKE_PTR(fds), n_fds, TAKE_PTR(store), &m.server);
-        if (r < 0)
-                return r;
-
-        r = manager_load_tls(&m);
-        if (r < 0)
-                return r;
-
-        r = sd_event_default(&m.event);
+        r = sd_event_default(&m->event);
         if (r < 0)
                 return log_error_errno(r, "Failed to create the event loop: %m");
         sigemptyset(&mask);
@@ -540,54 +629,82 @@ static int run(int argc, char *argv[]) {
         sigaddset(&mask, SIGINT);
         sigaddset(&mask, SIGHUP);
         sigprocmask(SIG_BLOCK, &mask, NULL);
-        if ((r = sd_event_add_signal(m.event, NULL, SIGTERM, on_sigterm, &m)) < 0 ||
-            (r = sd_event_add_signal(m.event, NULL, SIGINT, on_sigterm, &m)) < 0 ||
-            (r = sd_event_add_signal(m.event, NULL, SIGHUP, on_sighup, &m)) < 0)
+        if ((r = sd_event_add_signal(m->event, NULL, SIGTERM, on_sigterm, m)) < 0 ||
+            (r = sd_event_add_signal(m->event, NULL, SIGINT, on_sigterm, m)) < 0 ||
+            (r = sd_event_add_signal(m->event, NULL, SIGHUP, on_sighup, m)) < 0)
                 return log_error_errno(r, "Failed to watch signals: %m");
-        (void) sd_event_set_watchdog(m.event, true);
+        if (sd_watchdog_enabled(false, &m->watchdog_usec) <= 0)
+                m->watchdog_usec = 0;
         r = sd_event_add_time_relative(
-                m.event,
-                &m.status_timer,
+                m->event, &m->watchdog_timer, CLOCK_MONOTONIC, 0, 0, on_watchdog_timer, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to add the watchdog timer: %m");
+        (void) sd_event_source_set_enabled(m->watchdog_timer, SD_EVENT_ON);
+        r = sd_event_add_time_relative(
+                m->event,
+                &m->status_timer,
                 CLOCK_MONOTONIC,
                 STATUS_INTERVAL_US,
                 USEC_PER_SEC / 4,
                 on_status_timer,
-                &m);
+                m);
         if (r < 0)
                 return log_error_errno(r, "Failed to add the status timer: %m");
-        (void) sd_event_source_set_enabled(m.status_timer, SD_EVENT_ON);
+        (void) sd_event_source_set_enabled(m->status_timer, SD_EVENT_ON);
+        return 0;
+}
 
-        r = server_start(m.server);
+static int run(int argc, char *argv[]) {
+        _cleanup_(manager_done) Manager m = {};
+        _cleanup_(store_freep) Store *store = NULL;
+        _cleanup_free_ char *db_path = NULL;
+        _cleanup_free_ int *fds = NULL;
+        size_t n_fds = 0;
+        int r;
+
+        log_setup("tlswatchd");
+        r = parse_argv(argc, argv);
+        if (r <= 0)
+                return r;
+        raise_nofile_limit();
+        r = listen_collect(&fds, &n_fds); /* first: a bad --listen is a usage error */
         if (r < 0)
                 return r;
-
+        if ((r = tls_global_init()) < 0 || (r = state_directory(&m.state_dir)) < 0 ||
+            (r = manager_setup_tls(&m)) < 0 || (r = open_store(m.state_dir, &db_path, &store)) < 0)
+                return r;
+        r = server_new(
+                &(ServerSettings){
+                        .n_threads = arg_threads > 0 ? arg_threads : cpu_count(),
+                        .max_connections = arg_max_connections,
+                        .handshake_timeout_us = arg_handshake_timeout_us,
+                        .idle_timeout_us = arg_idle_timeout_us,
+                        .max_requests = arg_max_requests,
+                        .journal_mode = arg_record ? arg_journal : JOURNAL_NONE,
+                        .remember_recent = arg_record,
+                },
+                TAKE_PTR(fds),
+                n_fds,
+                TAKE_PTR(store),
+                &m.server);
+        if (r < 0 || (r = manager_load_tls(&m)) < 0 || (r = manager_setup_events(&m)) < 0 ||
+            (r = server_start(m.server)) < 0)
+                return r;
         log_info(
                 "Serving HTTPS on %zu socket%s with %u thread%s (TLS %s to %s); recording to %s.",
                 n_fds,
                 n_fds == 1 ? "" : "s",
-                m.server->n_workers,
-                m.server->n_workers == 1 ? "" : "s",
+                server_n_workers(m.server),
+                server_n_workers(m.server) == 1 ? "" : "s",
                 tls_version_to_string(arg_tls_min),
                 tls_version_to_string(arg_tls_max),
                 arg_record ? db_path : "nowhere (--no-record)");
         manager_notify_status(&m, "READY=1\n");
-
         r = sd_event_loop(m.event);
         if (r < 0)
                 return log_error_errno(r, "Event loop failed: %m");
-
         server_drain(m.server);
-        m.server->journal = journal_sink_free(m.server->journal); /* sends what is queued */
-        if (m.server->store) {
-                StoreStats st;
-
-                r = store_stop(m.server->store);
-                store_get_stats(m.server->store, &st);
-                if (r < 0)
-                        log_error_errno(r, "Stopped with %" PRIu64 " records not written: %m", st.dropped);
-                else
-                        log_info("Stopped; %" PRIu64 " records written.", st.written);
-        }
+        (void) server_stop_sinks(m.server);
         return 0;
 }
 

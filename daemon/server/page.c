@@ -1,16 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 #include <inttypes.h>
+#include <stdio_ext.h>
 #include <time.h>
 
 #include "describe.h"
+#include "diagnosis.h"
 #include "escape.h"
+#include "fingerprint.h"
 #include "page.h"
 #include "sequence.h"
-#include "server.h"
-#include "store.h"
+#include "useragent.h"
 
-#define RECENT_WINDOW_US (600 * USEC_PER_SEC)
-#define RECENT_MAX 50
+/* The attempts listed as recent: those of the last 10 minutes. */
+#define RECENT_LIST_WINDOW_US (600 * USEC_PER_SEC)
+/* The id that marks this connection's own attempt among those fed to the sequencer. */
+#define PAGE_SELF_ID INT64_C(-1)
 
 PageKind page_kind_from_target(const char *target, size_t len) {
         /* the query string does not matter */
@@ -94,70 +98,132 @@ void attempt_json_fputs(FILE *f, const Attempt *a) {
         fputc('}', f);
 }
 
-/* What the page says about the visitor's recent attempts: found through the same grouping as
- * tlsreport's, so that both tell the same story. */
+/* What the page says about the visitor's recent attempts: grouped from the server's in-memory record by
+ * the core sequencer with the client key, window and gap that tlsreport uses, and worded by
+ * sequence_diagnose() with the client named from the User-Agents of its fingerprint's successes, so that
+ * the page and `tlsreport sequences` tell the same story. */
 typedef struct Recent {
-        Attempt **attempts; /* newest first */
-        size_t n;
+        RecentEntry *held[RECENT_PER_CLIENT]; /* the client's held attempts, oldest first */
+        size_t n_held;
+        const Attempt *listed[RECENT_PER_CLIENT]; /* those of the last 10 minutes, newest first */
+        size_t n_listed;
         const Attempt *self;
+        RecentRecord *record;
+        char client[SEQUENCE_CLIENT_MAX];
         unsigned earlier_failures; /* failed attempts in the visitor's sequence before this one */
         Pattern pattern;           /* of that sequence, ended by this (successful) attempt */
         bool have_sequence;
+        char ja4[JA4_STABLE_SIZE]; /* of that sequence's key, as tlsreport's "ja4"; "" without a ClientHello */
+        char diagnosis[SEQUENCE_DIAGNOSIS_MAX];
+        RecentAgent agents[RECENT_AGENTS_MAX]; /* of the successes of the visitor's fingerprint */
+        size_t n_agents;
 } Recent;
 
-/* The sequence that this connection's own attempt ends is the one holding an attempt with its start time
- * and no id (it is not stored yet). */
+static int agent_compare(const void *a, const void *b) {
+        const RecentAgent *x = a, *y = b;
+
+        if (x->count != y->count)
+                return x->count < y->count ? 1 : -1;
+        return strcmp(x->summary, y->summary);
+}
+
+/* Who the client of a sequence is: the User-Agents that its fingerprint sent on successful attempts,
+ * this one's included (it is not recorded yet). */
+static void recent_identify(Recent *r, RecentRecord *record, const Sequence *seq, ClientIdentity *ret) {
+        *ret = (ClientIdentity){};
+        if (!seq->ja4)
+                return;
+        r->n_agents = recent_record_agents(record, seq->ja4, r->agents);
+        if (r->self->outcome == OUTCOME_OK && r->self->user_agent.data &&
+            streq_ptr(r->self->ja4_stable, seq->ja4)) {
+                char agent[USER_AGENT_SUMMARY_MAX];
+
+                user_agent_summary(r->self->user_agent.data, r->self->user_agent.len, agent);
+                recent_agents_add(r->agents, &r->n_agents, agent);
+        }
+        if (r->n_agents == 0)
+                return;
+        qsort(r->agents, r->n_agents, sizeof r->agents[0], agent_compare);
+        *ret = (ClientIdentity){
+                .name = r->agents[0].summary,
+                .other = r->n_agents > 1 ? r->agents[1].summary : NULL,
+                .n_names = (unsigned) r->n_agents,
+        };
+}
+
+/* The sequence that this connection's own attempt ends is the one holding the attempt fed with
+ * PAGE_SELF_ID (held attempts have no id: they are copies made before the store gave them one). */
 static int recent_on_sequence(const Sequence *seq, void *userdata) {
         Recent *r = userdata;
+        ClientIdentity who;
 
         for (unsigned i = 0; i < seq->n_details; i++)
-                if (seq->attempts[i].id == 0 && seq->attempts[i].started_us == r->self->started_us) {
+                if (seq->attempts[i].id == PAGE_SELF_ID) {
                         r->earlier_failures = seq->n_failures;
                         r->pattern = seq->pattern;
                         r->have_sequence = true;
+                        (void) snprintf(r->ja4, sizeof r->ja4, "%s", strempty(seq->ja4));
+                        recent_identify(r, r->record, seq, &who);
+                        (void) sequence_diagnose(seq, &who, r->diagnosis, sizeof r->diagnosis);
                 }
         return 0;
 }
 
-static void recent_load(Server *s, const Attempt *self, Recent *ret) {
+static void recent_load(RecentRecord *record, const Attempt *self, Recent *ret) {
         _cleanup_(sequencer_freep) Sequencer *q = NULL;
+        Attempt marked = *self; /* a shallow copy: the sequencer only reads it */
 
-        *ret = (Recent){.self = self};
-        if (!s || !s->store)
+        *ret = (Recent){.self = self, .record = record};
+        sequence_client_key(self->peer_addr, ret->client);
+        if (!record)
                 return;
-        if (store_recent(
-                    s->store,
-                    self->peer_addr,
-                    self->started_us - RECENT_WINDOW_US,
-                    RECENT_MAX,
-                    &ret->attempts,
-                    &ret->n) < 0)
-                return;
+        ret->n_held = recent_record_get(record, self->peer_addr, ret->held);
+        for (size_t i = ret->n_held; i > 0; i--)
+                if (ret->held[i - 1]->attempt->started_us >= self->started_us - RECENT_LIST_WINDOW_US)
+                        ret->listed[ret->n_listed++] = ret->held[i - 1]->attempt;
         if (sequencer_new(NULL, recent_on_sequence, ret, &q) < 0)
                 return;
-        for (size_t i = ret->n; i > 0; i--) /* oldest first */
-                if (ret->attempts[i - 1]->started_us <= self->started_us)
-                        (void) sequencer_feed(q, ret->attempts[i - 1]);
-        (void) sequencer_feed(q, self);
+        for (size_t i = 0; i < ret->n_held; i++) /* oldest first */
+                if (ret->held[i]->attempt->started_us <= self->started_us)
+                        (void) sequencer_feed(q, ret->held[i]->attempt);
+        marked.id = PAGE_SELF_ID;
+        (void) sequencer_feed(q, &marked);
         (void) sequencer_flush(q, self->started_us);
 }
 
 static void recent_done(Recent *r) {
-        store_attempts_free(r->attempts, r->n);
+        recent_entries_unref(r->held, r->n_held);
+}
+
+/* Whether escape_display() would return data as it is: printable ASCII without '\\' (our own strings,
+ * such as the fingerprints, always are). */
+static bool display_as_is(const char *data, size_t len) {
+        for (size_t i = 0; i < len; i++)
+                if ((unsigned char) data[i] < 0x20 || (unsigned char) data[i] >= 0x7f || data[i] == '\\')
+                        return false;
+        return true;
 }
 
 static void html_escaped(FILE *f, const void *data, size_t len) {
-        _cleanup_free_ char *e = escape_display(data, len);
+        _cleanup_free_ char *e = display_as_is(data, len) ? strndup(data, len) : escape_display(data, len);
+        const char *c = e, *special;
 
-        for (const char *c = e; c && *c; c++)
+        while (c && *c) {
+                size_t n = strcspn(c, "<>&\"'");
+
+                fwrite(c, 1, n, f); /* a run that needs no escaping */
+                c += n;
                 switch (*c) {
-                case '<': fputs("&lt;", f); break;
-                case '>': fputs("&gt;", f); break;
-                case '&': fputs("&amp;", f); break;
-                case '"': fputs("&quot;", f); break;
-                case '\'': fputs("&#39;", f); break;
-                default: fputc(*c, f);
+                case '\0': continue;
+                case '<': special = "&lt;"; break;
+                case '>': special = "&gt;"; break;
+                case '&': special = "&amp;"; break;
+                case '"': special = "&quot;"; break;
+                default: special = "&#39;"; break;
                 }
+                fputs(special, f);
+                c++;
+        }
 }
 
 static void html_row(FILE *f, const char *name, const char *v) {
@@ -200,10 +266,11 @@ static void page_html(FILE *f, const Attempt *a, const Recent *recent) {
                 /* this attempt is the success that ends the sequence */
                 fprintf(f,
                         "<p id=\"sequence\" class=\"fail\">Your client made %u failed attempt%s before this "
-                        "one: %s</p>\n",
+                        "one: ",
                         recent->earlier_failures,
-                        recent->earlier_failures == 1 ? "" : "s",
-                        pattern_diagnosis(recent->pattern));
+                        recent->earlier_failures == 1 ? "" : "s");
+                html_escaped(f, recent->diagnosis, strlen(recent->diagnosis));
+                fputs("</p>\n", f);
         } else
                 fputs("<p id=\"sequence\" class=\"ok\">Your client connected on its first attempt.</p>\n", f);
 
@@ -229,11 +296,11 @@ static void page_html(FILE *f, const Attempt *a, const Recent *recent) {
 
         fprintf(f,
                 "<h2>Your recent attempts from %s (last 10 minutes)</h2>\n<table id=\"recent\">\n",
-                a->peer_addr);
-        if (recent->n == 0)
+                recent->client);
+        if (recent->n_listed == 0)
                 fputs("<tr><td>none recorded yet</td></tr>\n", f);
-        for (size_t i = 0; i < recent->n; i++) {
-                const Attempt *r = recent->attempts[i];
+        for (size_t i = 0; i < recent->n_listed; i++) {
+                const Attempt *r = recent->listed[i];
                 _cleanup_free_ char *d = attempt_describe(r);
                 char when[32];
 
@@ -259,27 +326,35 @@ static void page_json(FILE *f, const Attempt *a, const Recent *recent) {
         fputs("{\"connection\":", f);
         attempt_json_fputs(f, a);
         fputs(",\"recent\":[", f);
-        for (size_t i = 0; i < recent->n; i++) {
+        for (size_t i = 0; i < recent->n_listed; i++) {
                 if (i > 0)
                         fputc(',', f);
-                attempt_json_fputs(f, recent->attempts[i]);
+                attempt_json_fputs(f, recent->listed[i]);
         }
         fputs("]", f);
         if (recent->have_sequence) {
-                const char *d = pattern_diagnosis(recent->pattern);
-
+                fprintf(f, ",\"sequence\":{\"client\":\"%s\",\"ja4\":", recent->client);
+                if (recent->ja4[0] != '\0')
+                        fprintf(f, "\"%s\"", recent->ja4);
+                else
+                        fputs("null", f);
                 fprintf(f,
-                        ",\"sequence\":{\"failures_before\":%u,\"pattern\":\"%s\",\"diagnosis\":",
+                        ",\"failures_before\":%u,\"pattern\":\"%s\",\"diagnosis\":",
                         recent->earlier_failures,
                         pattern_to_string(recent->pattern));
-                escape_json_fputs(f, d, strlen(d));
+                escape_json_fputs(f, recent->diagnosis, strlen(recent->diagnosis));
                 fputc('}', f);
         }
         fputs("}\n", f);
 }
 
 int page_render(
-        Server *s, const Attempt *a, PageKind kind, char **ret_body, size_t *ret_len, const char **ret_type) {
+        RecentRecord *record,
+        const Attempt *a,
+        PageKind kind,
+        char **ret_body,
+        size_t *ret_len,
+        const char **ret_type) {
         Recent recent;
         char *buf = NULL;
         size_t len = 0;
@@ -290,7 +365,8 @@ int page_render(
         f = open_memstream(&buf, &len);
         if (!f)
                 return -ENOMEM;
-        recent_load(s, a, &recent);
+        (void) __fsetlocking(f, FSETLOCKING_BYCALLER); /* only this thread sees f: no lock per fputc() */
+        recent_load(record, a, &recent);
         if (kind == PAGE_JSON) {
                 page_json(f, a, &recent);
                 *ret_type = "application/json";

@@ -3,11 +3,13 @@
 
 /* The self-fingerprint pages served after a successful handshake: GET / (HTML) and GET /api/self (JSON)
  * tell the visitor what its client did on this connection (version, cipher, SNI, ALPN, fingerprints) and,
- * from the database, its recent attempts from the same address and its current retry sequence. */
+ * from the server's in-memory record (recent.h), its recent attempts and the retry sequence this attempt
+ * ends, grouped and worded as tlsreport does. */
 
 #include <stdio.h>
 
 #include "attempt.h"
+#include "recent.h"
 
 typedef enum PageKind {
         PAGE_NONE,
@@ -15,13 +17,16 @@ typedef enum PageKind {
         PAGE_JSON,
 } PageKind;
 
-typedef struct Server Server;
-
 PageKind page_kind_from_target(const char *target, size_t len);
 
-/* Renders the page for the connection whose (not yet stored) record is a. */
+/* Renders the page for the connection whose (not yet recorded) attempt is a; record may be NULL. */
 int page_render(
-        Server *s, const Attempt *a, PageKind kind, char **ret_body, size_t *ret_len, const char **ret_type);
+        RecentRecord *record,
+        const Attempt *a,
+        PageKind kind,
+        char **ret_body,
+        size_t *ret_len,
+        const char **ret_type);
 
 /* One attempt as a JSON object whose keys are the column names of the attempts table. */
 void attempt_json_fputs(FILE *f, const Attempt *a);

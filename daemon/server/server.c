@@ -4,21 +4,80 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 
+#include <pthread.h>
+#include <stdatomic.h>
+
 #include "conn.h"
 #include "log.h"
+#include "recent.h"
 #include "server.h"
 
 #define ACCEPT_BATCH 32
 #define ACCEPT_PAUSE_US (100 * USEC_PER_MSEC)
 #define JOURNAL_QUEUE_MAX 4096
 #define ACCEPT_LOG_INTERVAL_US (10 * USEC_PER_SEC)
+#define HEARTBEAT_INTERVAL_US (250 * USEC_PER_MSEC)
+
+typedef struct Worker {
+        Server *server;
+        unsigned index;
+        pthread_t thread;
+        bool thread_started;
+        sd_event *event;
+        sd_event_source **accept_sources;
+        int wake_fd; /* eventfd: the main thread asks the worker to drain */
+        sd_event_source *wake_source;
+        sd_event_source *heartbeat_source;
+        /* CLOCK_MONOTONIC when its event loop last turned (the heartbeat timer ran); INT64_MAX once the
+         * loop has ended. Read by the main thread's watchdog (server_find_stalled_worker()). */
+        atomic_int_fast64_t heartbeat_us;
+        ConnHost host; /* what its connections see of the server; host.draining is the worker's */
+        Conn *conns;   /* its connections, linked through conn_link() */
+        unsigned n_conns;
+} Worker;
+
+/* Per client (address and stable JA4): its last connection that served a request, when it did and when it
+ * closed (0 while open). Direct-mapped; a collision overwrites, which at worst makes a rejection after
+ * the handshake look like an unused connection. */
+#define SERVER_ACTIVITY_SLOTS 4096
+typedef struct ServerActivity {
+        uint64_t key;
+        int64_t request_us, closed_us;
+} ServerActivity;
+
+typedef struct ServerCounters {
+        atomic_uint_fast64_t accepted, ok, failed, rejected, http_requests;
+        atomic_uint open;
+} ServerCounters;
+
+struct Server {
+        ServerSettings settings;
+        int *listen_fds;
+        size_t n_listen_fds;
+        Worker *workers;
+        unsigned n_workers;
+
+        pthread_mutex_t tls_lock;
+        TlsContext *tls; /* current context; connections take a reference */
+        TlsShared *tls_shared;
+
+        Store *store; /* write-only: the page reads recent */
+        JournalSink *journal;
+        RecentRecord *recent;
+        ServerCounters counters;
+        atomic_bool draining;
+
+        pthread_mutex_t activity_lock;
+        ServerActivity activity[SERVER_ACTIVITY_SLOTS];
+};
 
 static void worker_pause_accepting(Worker *w, bool pause);
+static void server_record(Server *s, Attempt *a);
 
 static int worker_on_resume(sd_event_source *s, uint64_t usec, void *userdata) {
         Worker *w = userdata;
 
-        if (!w->draining)
+        if (!w->host.draining)
                 worker_pause_accepting(w, false);
         return 0;
 }
@@ -88,10 +147,11 @@ static int worker_on_accept(sd_event_source *source, int fd, uint32_t revents, v
         Worker *w = userdata;
         Server *s = w->server;
 
-        for (int i = 0; i < ACCEPT_BATCH && !w->draining; i++) {
+        for (int i = 0; i < ACCEPT_BATCH && !w->host.draining; i++) {
                 struct sockaddr_storage peer;
                 socklen_t peer_len = sizeof peer;
                 int64_t started;
+                Conn *c;
                 int cfd;
 
                 cfd = accept4(fd, (struct sockaddr *) &peer, &peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -119,7 +179,15 @@ static int worker_on_accept(sd_event_source *source, int fd, uint32_t revents, v
                         worker_reject(w, cfd, (struct sockaddr *) &peer, started, reason);
                         continue;
                 }
-                (void) conn_new(w, cfd, (struct sockaddr *) &peer, started);
+                if (conn_new(&w->host, cfd, (struct sockaddr *) &peer, started, &c) < 0) {
+                        atomic_fetch_sub(&s->counters.open, 1);
+                        continue;
+                }
+                *conn_link(c) = (ConnLink){.next = w->conns};
+                if (w->conns)
+                        conn_link(w->conns)->prev = c;
+                w->conns = c;
+                w->n_conns++;
         }
         return 0;
 }
@@ -129,17 +197,34 @@ static int worker_on_wake(sd_event_source *source, int fd, uint32_t revents, voi
         uint64_t v;
 
         (void) !read(fd, &v, sizeof v);
-        if (!atomic_load(&w->server->draining) || w->draining)
+        if (!atomic_load(&w->server->draining) || w->host.draining)
                 return 0;
-        w->draining = true;
+        w->host.draining = true;
         worker_pause_accepting(w, true);
         /* conn_drain() may free the connection: walk with a saved pointer. */
         for (Conn *c = w->conns, *next; c; c = next) {
-                next = conn_next(c);
+                next = conn_link(c)->next;
                 conn_drain(c);
         }
         if (w->n_conns == 0)
                 (void) sd_event_exit(w->event, 0);
+        return 0;
+}
+
+static int64_t now_monotonic_us(void) {
+        struct timespec ts;
+
+        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t) ts.tv_sec * USEC_PER_SEC + ts.tv_nsec / 1000;
+}
+
+/* Runs whenever the worker's loop turns at least every HEARTBEAT_INTERVAL_US: a worker stuck in a
+ * callback (or stopped) stops stamping. */
+static int worker_on_heartbeat(sd_event_source *source, uint64_t usec, void *userdata) {
+        Worker *w = userdata;
+
+        atomic_store(&w->heartbeat_us, now_monotonic_us());
+        (void) sd_event_source_set_time_relative(source, HEARTBEAT_INTERVAL_US);
         return 0;
 }
 
@@ -150,8 +235,66 @@ static void *worker_run(void *userdata) {
         r = sd_event_loop(w->event);
         if (r < 0)
                 log_error_errno(r, "Worker %u: event loop failed: %m", w->index);
+        atomic_store(&w->heartbeat_us, INT64_MAX);
         return NULL;
 }
+
+/* ---- what a worker's connections see of the server (ConnHost) ---- */
+
+static TlsContext *server_get_tls(Server *s);
+static void server_note_request(Server *s, const Attempt *a);
+static void server_note_served_close(Server *s, const Attempt *a);
+static bool server_client_served_since(Server *s, const Attempt *a, int64_t since_us);
+
+static void host_record(void *userdata, Attempt *a) {
+        server_record(((Worker *) userdata)->server, a);
+}
+
+static TlsContext *host_get_tls(void *userdata) {
+        return server_get_tls(((Worker *) userdata)->server);
+}
+
+static void host_note_request(void *userdata, const Attempt *a) {
+        server_note_request(((Worker *) userdata)->server, a);
+}
+
+static void host_note_served_close(void *userdata, const Attempt *a) {
+        server_note_served_close(((Worker *) userdata)->server, a);
+}
+
+static bool host_client_served_since(void *userdata, const Attempt *a, int64_t since_us) {
+        return server_client_served_since(((Worker *) userdata)->server, a, since_us);
+}
+
+static void host_request_served(void *userdata) {
+        atomic_fetch_add(&((Worker *) userdata)->server->counters.http_requests, 1);
+}
+
+static void host_closed(void *userdata, Conn *c) {
+        Worker *w = userdata;
+        ConnLink *l = conn_link(c);
+
+        if (l->prev)
+                conn_link(l->prev)->next = l->next;
+        else
+                w->conns = l->next;
+        if (l->next)
+                conn_link(l->next)->prev = l->prev;
+        w->n_conns--;
+        atomic_fetch_sub(&w->server->counters.open, 1);
+        if (w->host.draining && w->n_conns == 0)
+                (void) sd_event_exit(w->event, 0);
+}
+
+static const ConnHostOps host_ops = {
+        .record = host_record,
+        .get_tls = host_get_tls,
+        .note_request = host_note_request,
+        .note_served_close = host_note_served_close,
+        .client_served_since = host_client_served_since,
+        .request_served = host_request_served,
+        .closed = host_closed,
+};
 
 static int worker_init(Server *s, Worker *w, unsigned index) {
         int r;
@@ -162,6 +305,18 @@ static int worker_init(Server *s, Worker *w, unsigned index) {
         r = sd_event_new(&w->event);
         if (r < 0)
                 return log_error_errno(r, "Failed to create an event loop: %m");
+        w->host = (ConnHost){
+                .ops = &host_ops,
+                .userdata = w,
+                .event = w->event,
+                .settings =
+                        {
+                                .handshake_timeout_us = s->settings.handshake_timeout_us,
+                                .idle_timeout_us = s->settings.idle_timeout_us,
+                                .max_requests = s->settings.max_requests,
+                        },
+                .recent = s->recent,
+        };
         w->accept_sources = calloc(s->n_listen_fds, sizeof(sd_event_source *));
         if (!w->accept_sources)
                 return log_oom();
@@ -177,6 +332,18 @@ static int worker_init(Server *s, Worker *w, unsigned index) {
         r = sd_event_add_io(w->event, &w->wake_source, w->wake_fd, EPOLLIN, worker_on_wake, w);
         if (r < 0)
                 return log_error_errno(r, "Failed to watch eventfd: %m");
+        r = sd_event_add_time_relative(
+                w->event,
+                &w->heartbeat_source,
+                CLOCK_MONOTONIC,
+                HEARTBEAT_INTERVAL_US,
+                HEARTBEAT_INTERVAL_US / 10,
+                worker_on_heartbeat,
+                w);
+        if (r < 0)
+                return log_error_errno(r, "Failed to add the heartbeat timer: %m");
+        (void) sd_event_source_set_enabled(w->heartbeat_source, SD_EVENT_ON);
+        atomic_init(&w->heartbeat_us, INT64_MAX); /* not running yet */
         return 0;
 }
 
@@ -187,6 +354,7 @@ static void worker_done(Worker *w) {
                 sd_event_source_disable_unref(w->accept_sources[i]);
         free(w->accept_sources);
         sd_event_source_disable_unref(w->wake_source);
+        sd_event_source_disable_unref(w->heartbeat_source);
         safe_close(w->wake_fd);
         sd_event_unref(w->event);
 }
@@ -207,6 +375,8 @@ int server_new(const ServerSettings *settings, int *listen_fds, size_t n_listen_
         r = tls_shared_new(&s->tls_shared);
         if (r < 0)
                 return r;
+        if (settings->remember_recent && recent_record_new(&s->recent) < 0)
+                return log_oom();
         r = journal_sink_new(settings->journal_mode, JOURNAL_QUEUE_MAX, &s->journal);
         if (r < 0)
                 return log_error_errno(r, "Failed to start the journal sender: %m");
@@ -239,13 +409,14 @@ Server *server_free(Server *s) {
         tls_shared_free(s->tls_shared);
         store_free(s->store);
         journal_sink_free(s->journal);
+        recent_record_free(s->recent);
         pthread_mutex_destroy(&s->tls_lock);
         pthread_mutex_destroy(&s->activity_lock);
         free(s);
         return NULL;
 }
 
-void server_set_tls(Server *s, TlsContext *tls) {
+static void server_set_tls(Server *s, TlsContext *tls) {
         TlsContext *old;
 
         pthread_mutex_lock(&s->tls_lock);
@@ -255,13 +426,43 @@ void server_set_tls(Server *s, TlsContext *tls) {
         tls_context_unref(old);
 }
 
-TlsContext *server_get_tls(Server *s) {
+static TlsContext *server_get_tls(Server *s) {
         TlsContext *t;
 
         pthread_mutex_lock(&s->tls_lock);
         t = tls_context_ref(s->tls);
         pthread_mutex_unlock(&s->tls_lock);
         return t;
+}
+
+bool server_find_stalled_worker(Server *s, int64_t limit_us, unsigned *ret_index, int64_t *ret_stalled_us) {
+        int64_t now = now_monotonic_us();
+
+        for (unsigned i = 0; i < s->n_workers; i++) {
+                int64_t beat = atomic_load(&s->workers[i].heartbeat_us);
+
+                if (beat != INT64_MAX && now - beat > limit_us) {
+                        *ret_index = i;
+                        *ret_stalled_us = now - beat;
+                        return true;
+                }
+        }
+        return false;
+}
+
+unsigned server_n_workers(const Server *s) {
+        return s->n_workers;
+}
+
+int server_load_tls(Server *s, const TlsSettings *settings) {
+        _cleanup_(tls_context_unrefp) TlsContext *tls = NULL;
+        int r;
+
+        r = tls_context_new(settings, s->tls_shared, &tls);
+        if (r < 0)
+                return r;
+        server_set_tls(s, tls);
+        return 0;
 }
 
 int server_start(Server *s) {
@@ -273,6 +474,7 @@ int server_start(Server *s) {
         sigfillset(&all);
         pthread_sigmask(SIG_BLOCK, &all, &old);
         for (unsigned i = 0; i < s->n_workers; i++) {
+                atomic_store(&s->workers[i].heartbeat_us, now_monotonic_us());
                 r = pthread_create(&s->workers[i].thread, NULL, worker_run, &s->workers[i]);
                 if (r != 0) {
                         pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -302,16 +504,42 @@ void server_drain(Server *s) {
                 }
 }
 
-void server_record(Server *s, Attempt *a) {
+/* Hands a finished record to the sinks (the page's memory, journald per --journal, then the store). Takes
+ * ownership. */
+static void server_record(Server *s, Attempt *a) {
         if (a->outcome == OUTCOME_OK)
                 atomic_fetch_add(&s->counters.ok, 1);
         else
                 atomic_fetch_add(&s->counters.failed, 1);
+        if (s->recent)
+                (void) recent_record_add(s->recent, a); /* a copy: on failure, only the page misses it */
         (void) journal_sink_submit(s->journal, a);
         if (s->store)
                 (void) store_enqueue(s->store, a);
         else
                 attempt_free(a);
+}
+
+int server_stop_sinks(Server *s) {
+        StoreStats st;
+        int r;
+
+        s->journal = journal_sink_free(s->journal); /* sends what is queued */
+        if (!s->store)
+                return 0;
+        r = store_stop(s->store);
+        store_get_stats(s->store, &st);
+        if (r < 0)
+                return log_error_errno(r, "Stopped with %" PRIu64 " records not written: %m", st.dropped);
+        log_info("Stopped; %" PRIu64 " records written.", st.written);
+        return 0;
+}
+
+uint64_t server_journal_dropped(Server *s) {
+        JournalSinkStats js;
+
+        journal_sink_get_stats(s->journal, &js);
+        return js.dropped;
 }
 
 int server_status_format(Server *s, char *buf, size_t size) {
@@ -358,7 +586,7 @@ static uint64_t activity_key(const Attempt *a) {
         return h | 1; /* 0 marks an empty slot */
 }
 
-void server_note_request(Server *s, const Attempt *a) {
+static void server_note_request(Server *s, const Attempt *a) {
         uint64_t key = activity_key(a);
         ServerActivity *slot = &s->activity[key % SERVER_ACTIVITY_SLOTS];
 
@@ -367,7 +595,7 @@ void server_note_request(Server *s, const Attempt *a) {
         pthread_mutex_unlock(&s->activity_lock);
 }
 
-void server_note_served_close(Server *s, const Attempt *a) {
+static void server_note_served_close(Server *s, const Attempt *a) {
         uint64_t key = activity_key(a);
         ServerActivity *slot = &s->activity[key % SERVER_ACTIVITY_SLOTS];
 
@@ -377,7 +605,7 @@ void server_note_served_close(Server *s, const Attempt *a) {
         pthread_mutex_unlock(&s->activity_lock);
 }
 
-bool server_client_served_since(Server *s, const Attempt *a, int64_t since_us) {
+static bool server_client_served_since(Server *s, const Attempt *a, int64_t since_us) {
         uint64_t key = activity_key(a);
         const ServerActivity *slot = &s->activity[key % SERVER_ACTIVITY_SLOTS];
         bool r;

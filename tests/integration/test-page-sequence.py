@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""The self page and tlsreport tell a client the same story: real clients fail, then succeed from the same
+address, and the sequence that /api/self shows (client key, failures before, pattern and the diagnosis
+sentence) is the one `tlsreport sequences -o json` shows for that client, word for word. curl over IPv4
+(rejecting the self-signed certificate, then with -k), openssl s_client over IPv6 (the client key is the
+/64) with a User-Agent of its own, then curl over IPv6 with another one (the fingerprint's client is named
+from its successes from every client). With --no-record the daemon remembers nothing for the page either."""
+import json
+
+from twlib import TLSREPORT, Daemon, curl, diag, done, eq, ok, run, s_client
+
+
+def report_sequences(d):
+    r = run([TLSREPORT, '--database', d.db, '--since', 'today', '--no-pager', 'sequences', '-o', 'json'])
+    ok(r.returncode == 0, 'tlsreport sequences -o json: exit 0', r.stderr)
+    return [json.loads(line) for line in r.stdout.decode().splitlines() if line.strip()]
+
+
+def body_json(raw):
+    """The JSON body of an HTTP/1.1 response as s_client prints it (after its session dump)."""
+    text = raw.decode(errors='replace')
+    start = text.find('{"connection":')
+    return json.loads(text[start:text.index('\n', start)]) if start >= 0 else None
+
+
+def same_story(d, name, page, failures):
+    seq = (page or {}).get('sequence')
+    if not ok(seq is not None, f'{name}: the page shows a sequence', json.dumps(page)[:2000]):
+        return
+    eq(seq['failures_before'], failures, f'{name}: the page counts {failures} failed attempts before this one')
+    d.settle()
+    mine = [s for s in report_sequences(d) if s['client'] == seq['client'] and s['ja4'] == seq['ja4']
+            and s['pattern'] == seq['pattern'] and s['failures'] == failures and s['outcome'] == 'ok']
+    if not ok(len(mine) == 1, f'{name}: tlsreport has that sequence for {seq["client"]}', json.dumps(seq)):
+        return
+    eq(seq['diagnosis'], mine[0]['diagnosis'], f'{name}: the page and tlsreport say the same')
+    diag(f'{name}: {seq["diagnosis"]}')
+
+
+with Daemon('--journal', 'none') as d:
+    d.settle()
+
+    # curl over IPv4: rejects the self-signed certificate twice, then accepts it with -k
+    for _ in range(2):
+        r = curl('-o', '/dev/null', f'https://127.0.0.1:{d.port}/')
+        ok(r.returncode != 0, 'curl without -k fails', r.stderr)
+    r = curl('-k', f'https://127.0.0.1:{d.port}/api/self')
+    page = json.loads(r.stdout) if r.returncode == 0 else None
+    eq((page or {}).get('sequence', {}).get('client'), '127.0.0.1', 'curl: the page keys the client by its address')
+    same_story(d, 'curl', page, 2)
+
+    # openssl s_client over IPv6: rejects the certificate once, then sends a request with a User-Agent
+    s_client(d.port, '-verify_return_error', host='[::1]')
+    r = s_client(d.port, '-ign_eof', host='[::1]',
+                 input=b'GET /api/self HTTP/1.1\r\nHost: localhost\r\nUser-Agent: page-sequence-test/1\r\n'
+                       b'Connection: close\r\n\r\n')
+    page = body_json(r.stdout)
+    eq((page or {}).get('sequence', {}).get('client'), '::/64', 's_client: the page keys IPv6 by its /64')
+    same_story(d, 's_client', page, 1)
+    ok('page-sequence-test/1' in ((page or {}).get('sequence') or {}).get('diagnosis', ''),
+       's_client: the diagnosis names the client by its User-Agent, as tlsreport does')
+
+    # curl over IPv6 with another User-Agent: the fingerprint's successes from both clients name it, on
+    # the page as in tlsreport ("curl/7.88.1 or other-tool/2")
+    curl('-o', '/dev/null', f'https://[::1]:{d.port}/')
+    r = curl('-k', '-A', 'other-tool/2', f'https://[::1]:{d.port}/api/self')
+    page = json.loads(r.stdout) if r.returncode == 0 else None
+    same_story(d, 'curl over IPv6', page, 1)
+    said = ((page or {}).get('sequence') or {}).get('diagnosis', '')
+    ok('curl/7.88.1' in said and 'other-tool/2' in said,
+       'curl over IPv6: both programs behind the fingerprint are named, as tlsreport names them', said)
+
+with Daemon('--no-record', v6=False) as d:
+    curl('-o', '/dev/null', f'https://127.0.0.1:{d.port}/')
+    r = curl('-k', f'https://127.0.0.1:{d.port}/api/self')
+    page = json.loads(r.stdout) if r.returncode == 0 else {}
+    ok('connection' in page and page.get('recent') == [] and 'sequence' not in page,
+       '--no-record: the page remembers no attempt either', r.stdout)
+done()

@@ -1,0 +1,245 @@
+/* SPDX-License-Identifier: MIT */
+/* The server's in-memory record of recent attempts (recent.c): per client key (IPv6 by /64), in
+ * started_us order, bounded per client and overall, references that outlive eviction, and many threads
+ * adding and reading at once. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "recent.h"
+#include "tap.h"
+
+/* A setup step that must work (not a check of its own). */
+#define must(x)                                              \
+        do {                                                 \
+                if ((x) != 0) {                              \
+                        printf("Bail out! %s failed\n", #x); \
+                        exit(EXIT_FAILURE);                  \
+                }                                            \
+        } while (0)
+
+static Attempt make(const char *addr, int64_t started_us, Outcome o) {
+        Attempt a = {.started_us = started_us, .outcome = o, .alert_received = -1, .alert_sent = -1};
+
+        (void) snprintf(a.peer_addr, sizeof a.peer_addr, "%s", addr);
+        return a;
+}
+
+static void test_per_client(void) {
+        _cleanup_(recent_record_freep) RecentRecord *r = NULL;
+        RecentEntry *got[RECENT_PER_CLIENT];
+        Attempt a;
+        size_t n;
+        bool sorted = true;
+
+        must(recent_record_new(&r));
+        is_int(recent_record_get(r, "192.0.2.1", got), 0, "nothing held for a new client");
+
+        /* recorded when they end: out of started_us order */
+        a = make("192.0.2.1", 3000, OUTCOME_OK);
+        must(recent_record_add(r, &a));
+        a = make("192.0.2.1", 1000, OUTCOME_PEER_ALERT);
+        must(recent_record_add(r, &a));
+        a = make("192.0.2.2", 2000, OUTCOME_OK);
+        must(recent_record_add(r, &a));
+        n = recent_record_get(r, "192.0.2.1", got);
+        is_int(n, 2, "two attempts for 192.0.2.1, not the other address's");
+        ok(n == 2 && got[0]->attempt->started_us == 1000 && got[1]->attempt->started_us == 3000,
+           "in started_us order");
+        recent_entries_unref(got, n);
+
+        /* IPv6: one client per /64, as tlsreport's key */
+        a = make("2001:db8:1:2::7", 10, OUTCOME_OK);
+        must(recent_record_add(r, &a));
+        a = make("2001:db8:1:2:ffff::1", 20, OUTCOME_OK);
+        must(recent_record_add(r, &a));
+        a = make("2001:db8:1:3::7", 30, OUTCOME_OK);
+        must(recent_record_add(r, &a));
+        n = recent_record_get(r, "2001:db8:1:2::99", got);
+        is_int(n, 2, "two addresses of one /64 are one client");
+        recent_entries_unref(got, n);
+
+        /* the ring: the last RECENT_PER_CLIENT stay */
+        for (int i = 0; i < RECENT_PER_CLIENT + 10; i++) {
+                a = make("198.51.100.1", 1000 * (i + 1), OUTCOME_NO_DATA);
+                must(recent_record_add(r, &a));
+        }
+        n = recent_record_get(r, "198.51.100.1", got);
+        is_int(n, RECENT_PER_CLIENT, "at most RECENT_PER_CLIENT attempts per client");
+        for (size_t i = 1; i < n; i++)
+                sorted = sorted && got[i - 1]->attempt->started_us < got[i]->attempt->started_us;
+        ok(n > 0 && sorted && got[0]->attempt->started_us == 1000 * 11, "the oldest ones made room");
+
+        /* references outlive what the record drops */
+        for (int i = 0; i < RECENT_PER_CLIENT; i++) {
+                a = make("198.51.100.1", 1000000 + i, OUTCOME_OK);
+                must(recent_record_add(r, &a));
+        }
+        is_int(got[0]->attempt->started_us, 1000 * 11, "a held reference still reads its attempt");
+        recent_entries_unref(got, n);
+}
+
+static void test_slim(void) {
+        _cleanup_(recent_record_freep) RecentRecord *r = NULL;
+        RecentEntry *got[RECENT_PER_CLIENT];
+        char big[8192], sni[1000];
+        Attempt a = make("192.0.2.9", 1, OUTCOME_OK), b = make("192.0.2.9", 2, OUTCOME_OK);
+        const Attempt *x;
+        size_t n;
+
+        must(recent_record_new(&r));
+        memset(big, 'a', sizeof big);
+        memcpy(big, "curl/8.14.1 ", 12);
+        memset(sni, 'h', sizeof sni);
+        a.ja4_stable = (char *) "t13d1516h2_8daaf6152771";
+        a.ja3_full = (char *) "771,4865-4866,0-23,29-23,0";
+        a.user_agent = (RawString){big, sizeof big};
+        a.sni = (RawString){sni, sizeof sni};
+        must(recent_record_add(r, &a));
+        b.ja3_full = (char *) "771,4865-4866,0-23,29-23,0";
+        b.user_agent = (RawString){(char *) "Wget/1.21.3", 11};
+        must(recent_record_add(r, &b));
+        n = recent_record_get(r, "192.0.2.9", got);
+        if (!ok(n == 2, "both held")) {
+                recent_entries_unref(got, n);
+                return;
+        }
+        x = got[0]->attempt;
+        ok(!x->user_agent.data && !x->ja3_full && x->sni.len == RECENT_SNI_MAX,
+           "an attempt with 9 KiB of strings is held without its display-only details, its SNI cut");
+        ok(streq_ptr(x->ja4_stable, a.ja4_stable), "but with what grouping needs");
+        x = got[1]->attempt;
+        ok(x->user_agent.len == 11 && streq_ptr(x->ja3_full, b.ja3_full),
+           "a real client's attempt is held whole");
+        recent_entries_unref(got, n);
+}
+
+static int agent_count(const RecentAgent *agents, size_t n, const char *summary) {
+        for (size_t i = 0; i < n; i++)
+                if (streq(agents[i].summary, summary))
+                        return (int) agents[i].count;
+        return 0;
+}
+
+static void test_agents(void) {
+        _cleanup_(recent_record_freep) RecentRecord *r = NULL;
+        RecentAgent agents[RECENT_AGENTS_MAX];
+        char big[8192];
+        const char *uas[] = {"curl/8.14.1", "Wget/1.21.3", "curl/8.14.1", "x/1", "y/1", "z/1"};
+        Attempt a;
+        size_t n;
+
+        must(recent_record_new(&r));
+        memset(big, 'a', sizeof big);
+        memcpy(big, "curl/8.14.1 ", 12);
+        a = make("192.0.2.1", 1, OUTCOME_OK);
+        a.ja4_stable = (char *) "t13d15h2_8daaf6152771_0123456789ab";
+        a.user_agent = (RawString){big, sizeof big};
+        must(recent_record_add(r, &a)); /* slimmed, still counted */
+        a = make("2001:db8::1", 2, OUTCOME_OK);
+        a.ja4_stable = (char *) "t13d15h2_8daaf6152771_0123456789ab";
+        a.user_agent = (RawString){(char *) "Wget/1.21.3 (linux-gnu)", 23};
+        must(recent_record_add(r, &a)); /* another client, the same fingerprint */
+        a.outcome = OUTCOME_PEER_ALERT;
+        a.user_agent = (RawString){(char *) "failed/1", 8};
+        must(recent_record_add(r, &a)); /* failures do not name a client */
+        n = recent_record_agents(r, "t13d15h2_8daaf6152771_0123456789ab", agents);
+        ok(n == 2 && agent_count(agents, n, "curl/8.14.1") == 1 && agent_count(agents, n, "Wget/1.21.3") == 1,
+           "a fingerprint's successes name it, from every client, summarised");
+        is_int(recent_record_agents(r, "t13d15h2_000000000000_000000000000", agents), 0, "an unknown one: none");
+
+        n = 0;
+        FOREACH_ARRAY(ua, uas, ELEMENTSOF(uas))
+                recent_agents_add(agents, &n, *ua);
+        ok(n == RECENT_AGENTS_MAX && agent_count(agents, n, "curl/8.14.1") == 2 &&
+                   agent_count(agents, n, "z/1") == 2,
+           "at most RECENT_AGENTS_MAX summaries; a newcomer takes the rarest's place and count, as "
+           "tlsreport");
+}
+
+static void test_bounded(void) {
+        _cleanup_(recent_record_freep) RecentRecord *r = NULL;
+        RecentEntry *got[RECENT_PER_CLIENT];
+        unsigned clients = 0, latest = 0;
+        char addr[46];
+
+        must(recent_record_new(&r));
+        for (unsigned i = 0; i < 4 * RECENT_BUCKETS * RECENT_WAYS; i++) {
+                Attempt a;
+
+                (void) snprintf(addr, sizeof addr, "10.%u.%u.%u", i >> 16, (i >> 8) & 255, i & 255);
+                a = make(addr, 1000 + i, OUTCOME_OK);
+                must(recent_record_add(r, &a));
+        }
+        for (unsigned i = 0; i < 4 * RECENT_BUCKETS * RECENT_WAYS; i++) {
+                size_t n;
+
+                (void) snprintf(addr, sizeof addr, "10.%u.%u.%u", i >> 16, (i >> 8) & 255, i & 255);
+                n = recent_record_get(r, addr, got);
+                clients += n > 0;
+                latest += n > 0 && i >= 3 * RECENT_BUCKETS * RECENT_WAYS;
+                recent_entries_unref(got, n);
+        }
+        ok(clients <= RECENT_BUCKETS * RECENT_WAYS,
+           "at most %u clients held (%u)",
+           RECENT_BUCKETS * RECENT_WAYS,
+           clients);
+        ok(latest > RECENT_BUCKETS,
+           "the most recently active clients are the ones held (%u of the last %u)",
+           latest,
+           RECENT_BUCKETS * RECENT_WAYS);
+}
+
+typedef struct Worker {
+        RecentRecord *r;
+        unsigned index;
+        unsigned long seen;
+} Worker;
+
+static void *worker(void *userdata) {
+        Worker *w = userdata;
+        RecentEntry *got[RECENT_PER_CLIENT];
+        char addr[46];
+
+        for (unsigned i = 0; i < 20000; i++) {
+                Attempt a;
+                size_t n;
+
+                (void) snprintf(addr, sizeof addr, "203.0.113.%u", (i * 7 + w->index) % 64);
+                a = make(addr, i, OUTCOME_OK);
+                (void) recent_record_add(w->r, &a);
+                n = recent_record_get(w->r, addr, got);
+                for (size_t k = 0; k < n; k++)
+                        w->seen += streq(got[k]->attempt->peer_addr, addr);
+                recent_entries_unref(got, n);
+        }
+        return NULL;
+}
+
+static void test_threads(void) {
+        _cleanup_(recent_record_freep) RecentRecord *r = NULL;
+        pthread_t t[4];
+        Worker w[4];
+        bool all = true;
+
+        must(recent_record_new(&r));
+        for (unsigned i = 0; i < 4; i++) {
+                w[i] = (Worker){.r = r, .index = i};
+                must(pthread_create(&t[i], NULL, worker, &w[i]));
+        }
+        for (unsigned i = 0; i < 4; i++) {
+                pthread_join(t[i], NULL);
+                all = all && w[i].seen >= 20000;
+        }
+        ok(all, "4 threads adding and reading at once: each reads its own attempts back");
+}
+
+int main(void) {
+        test_per_client();
+        test_slim();
+        test_agents();
+        test_bounded();
+        test_threads();
+        return tap_done();
+}
