@@ -376,7 +376,7 @@ static int env_setup(Env *e) {
                 return r;
         e->host.ops = &host_ops;
         e->host.userdata = e;
-        e->host.settings = (ConnSettings) {
+        e->host.settings = (ConnSettings){
                 .handshake_timeout_us = 10 * USEC_PER_SEC,
                 .idle_timeout_us = 5 * USEC_PER_SEC,
                 .max_requests = 100,
