@@ -58,34 +58,24 @@ typedef struct RawString {
         size_t len;
 } RawString;
 
+/* A numeric address, no brackets, IPv4-mapped shown as IPv4. */
+typedef char AttemptAddr[46];
+
+#include "attempt-columns.h"
+
+/* Its fields are the columns, named and typed as attempt-columns.h lists them:
+ *   id: 0 until stored; started_us, ended_us; peer_addr, peer_port, local_addr, local_port;
+ *   outcome, state_reached (the furthest step); alert_received, alert_sent: the TLS alert description, -1
+ *   if none; tls_error: the Mbed TLS return code, 0 (stored as NULL) on success; error_text;
+ *   offered_versions: "TLSv1.3,TLSv1.2", GREASE removed, client order; version, cipher: negotiated, NULL if
+ *   not reached; sni, alpn_offered, alpn (raw); ja3, ja3_full, ja4, ja4_r, ja4_o, ja4_ro; ja4_stable: the
+ *   grouping key's fingerprint part (fingerprint.h); hello_retry, resumed; bytes_in, bytes_out;
+ *   http_requests; user_agent (raw); closed_us: when the connection ended, 0 (NULL) if not known;
+ *   close_kind: how it ended. */
 typedef struct Attempt {
-        int64_t id; /* 0 until stored */
-        int64_t started_us, ended_us;
-
-        char peer_addr[46], local_addr[46]; /* numeric, no brackets, IPv4-mapped shown as IPv4 */
-        uint16_t peer_port, local_port;
-
-        Outcome outcome;
-        HandshakeStep state_reached;
-        int alert_received, alert_sent; /* TLS alert description, -1 if none */
-        int tls_error;                  /* Mbed TLS return code, 0 (stored as NULL) on success */
-        char *error_text;
-
-        char *offered_versions; /* "TLSv1.3,TLSv1.2": GREASE removed, client order */
-        char *version, *cipher; /* negotiated, NULL if not reached */
-        RawString sni, alpn_offered, alpn;
-
-        char *ja3, *ja3_full;
-        char *ja4, *ja4_r, *ja4_o, *ja4_ro;
-        char *ja4_stable; /* the grouping key's fingerprint part, see fingerprint.h */
-
-        bool hello_retry, resumed;
-        uint64_t bytes_in, bytes_out;
-        unsigned http_requests;
-        RawString user_agent;
-
-        int64_t closed_us;    /* when the connection ended; 0 (NULL) if not known */
-        CloseKind close_kind; /* how it ended */
+#define ATTEMPT_FIELD_(name, NAME, type, kind, flags, absent) ATTEMPT_CTYPE_##kind name;
+        ATTEMPT_COLUMNS(ATTEMPT_FIELD_)
+#undef ATTEMPT_FIELD_
 } Attempt;
 
 Attempt *attempt_new(void);
