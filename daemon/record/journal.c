@@ -5,6 +5,8 @@
 #include <inttypes.h>
 #include <systemd/sd-journal.h>
 
+#include "attempt.h"
+#include "decimal.h"
 #include "describe.h"
 #include "escape.h"
 #include "journal.h"
@@ -63,66 +65,33 @@ static void add_str(Builder *b, const char *name, const char *value) {
                 add_field(b, name, value, strlen(value));
 }
 
-static void add_raw(Builder *b, const char *name, const RawString *value) {
-        if (value->data)
-                add_field(b, name, value->data, value->len);
-}
-
 static void add_int(Builder *b, const char *name, int64_t value) {
-        char buf[24];
-        int n = snprintf(buf, sizeof buf, "%" PRIi64, value);
+        char buf[DECIMAL_MAX];
 
-        add_field(b, name, buf, (size_t) n);
-}
-
-static void add_uint(Builder *b, const char *name, uint64_t value) {
-        char buf[24];
-        int n = snprintf(buf, sizeof buf, "%" PRIu64, value);
-
-        add_field(b, name, buf, (size_t) n);
+        add_field(b, name, buf, decimal_from_int64(value, buf));
 }
 
 /* Every column of the attempts table that is not NULL, in the table's order. */
 static void add_columns(Builder *b, const Attempt *a) {
-        if (a->id > 0)
-                add_int(b, "TLSWATCH_ID", a->id);
-        add_int(b, "TLSWATCH_STARTED_US", a->started_us);
-        add_int(b, "TLSWATCH_ENDED_US", a->ended_us);
-        add_str(b, "TLSWATCH_PEER_ADDR", a->peer_addr);
-        add_uint(b, "TLSWATCH_PEER_PORT", a->peer_port);
-        add_str(b, "TLSWATCH_LOCAL_ADDR", a->local_addr);
-        add_uint(b, "TLSWATCH_LOCAL_PORT", a->local_port);
-        add_str(b, "TLSWATCH_OUTCOME", outcome_to_string(a->outcome));
-        add_str(b, "TLSWATCH_STATE_REACHED", handshake_step_to_string(a->state_reached));
-        if (a->alert_received >= 0)
-                add_int(b, "TLSWATCH_ALERT_RECEIVED", a->alert_received);
-        if (a->alert_sent >= 0)
-                add_int(b, "TLSWATCH_ALERT_SENT", a->alert_sent);
-        if (a->tls_error != 0)
-                add_int(b, "TLSWATCH_TLS_ERROR", a->tls_error);
-        add_str(b, "TLSWATCH_ERROR_TEXT", a->error_text);
-        add_str(b, "TLSWATCH_OFFERED_VERSIONS", a->offered_versions);
-        add_str(b, "TLSWATCH_VERSION", a->version);
-        add_str(b, "TLSWATCH_CIPHER", a->cipher);
-        add_raw(b, "TLSWATCH_SNI", &a->sni);
-        add_raw(b, "TLSWATCH_ALPN_OFFERED", &a->alpn_offered);
-        add_raw(b, "TLSWATCH_ALPN", &a->alpn);
-        add_str(b, "TLSWATCH_JA3", a->ja3);
-        add_str(b, "TLSWATCH_JA3_FULL", a->ja3_full);
-        add_str(b, "TLSWATCH_JA4", a->ja4);
-        add_str(b, "TLSWATCH_JA4_R", a->ja4_r);
-        add_str(b, "TLSWATCH_JA4_O", a->ja4_o);
-        add_str(b, "TLSWATCH_JA4_RO", a->ja4_ro);
-        add_str(b, "TLSWATCH_JA4_STABLE", a->ja4_stable);
-        add_uint(b, "TLSWATCH_HELLO_RETRY", a->hello_retry);
-        add_uint(b, "TLSWATCH_RESUMED", a->resumed);
-        add_uint(b, "TLSWATCH_BYTES_IN", a->bytes_in);
-        add_uint(b, "TLSWATCH_BYTES_OUT", a->bytes_out);
-        add_uint(b, "TLSWATCH_HTTP_REQUESTS", a->http_requests);
-        add_raw(b, "TLSWATCH_USER_AGENT", &a->user_agent);
-        if (a->closed_us != 0)
-                add_int(b, "TLSWATCH_CLOSED_US", a->closed_us);
-        add_str(b, "TLSWATCH_CLOSE_KIND", close_kind_to_string(a->close_kind));
+        FOREACH_ATTEMPT_COLUMN(c) {
+                char buf[DECIMAL_MAX];
+                const char *p;
+                size_t len;
+
+                if (attempt_column_is_null(a, c))
+                        continue;
+                if (attempt_column_is_text(c) || attempt_column_is_enum(c) || c->kind == ATTEMPT_KIND_ADDR) {
+                        p = attempt_column_get_text(a, c, &len);
+                        add_field(b, c->journal, p, len);
+                } else if (c->kind == ATTEMPT_KIND_UINT64)
+                        add_field(
+                                b,
+                                c->journal,
+                                buf,
+                                decimal_from_uint64(*(const uint64_t *) ((const char *) a + c->offset), buf));
+                else
+                        add_int(b, c->journal, attempt_column_get_int(a, c));
+        }
 }
 
 /* s itself when it is plain printable ASCII (the common case: our own strings), else an escaped copy in

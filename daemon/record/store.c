@@ -9,8 +9,10 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "attempt-sql.h"
 #include "log.h"
 #include "schema.h"
+#include "sqlite-util.h"
 #include "store.h"
 
 #define STORE_FILE_MODE 0640
@@ -30,13 +32,6 @@ static const char store_pragmas[] =
         "PRAGMA cache_size = -16384;"            /* KiB: the three indexes' pages stay in memory */
         "PRAGMA journal_size_limit = 67108864;"; /* 64 MiB: the WAL file shrinks back after a burst */
 
-/* The columns written per record, in the order of the insert statement's parameters. */
-#define STORE_COLUMNS                                                                                      \
-        "started_us, ended_us, peer_addr, peer_port, local_addr, local_port, outcome, state_reached, "     \
-        "alert_received, alert_sent, tls_error, error_text, offered_versions, version, cipher, sni, "      \
-        "alpn_offered, alpn, ja3, ja3_full, ja4, ja4_r, ja4_o, ja4_ro, ja4_stable, hello_retry, resumed, " \
-        "bytes_in, bytes_out, http_requests, user_agent, closed_us, close_kind"
-
 enum {
         STMT_BEGIN,
         STMT_COMMIT,
@@ -50,16 +45,14 @@ static const char *const stmt_sql[_STMT_MAX] = {
         [STMT_BEGIN] = "BEGIN IMMEDIATE",
         [STMT_COMMIT] = "COMMIT",
         [STMT_ROLLBACK] = "ROLLBACK",
-        [STMT_INSERT] = ("INSERT INTO attempts (" STORE_COLUMNS ") VALUES "
-                         "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, "
-                         "?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, "
-                         "?33)"),
+        [STMT_INSERT] = NULL, /* Store.insert_sql, from attempt-columns.h */
         [STMT_PRUNE] = ("DELETE FROM attempts WHERE id IN "
                         "(SELECT id FROM attempts WHERE started_us < ?1 ORDER BY started_us LIMIT ?2)"),
 };
 
 struct Store {
         char *path;
+        char *insert_sql;
         StoreOptions opt;
 
         pthread_mutex_t lock;
@@ -109,41 +102,6 @@ static int64_t now_monotonic_us(void) {
 /* a + b for times, saturating instead of overflowing (b >= 0). */
 static int64_t usec_add(int64_t a, int64_t b) {
         return a > INT64_MAX - b ? INT64_MAX : a + b;
-}
-
-/* Foreign error codes stay here: SQLite's result codes become negative errno. */
-static int sqlite_to_errno(sqlite3 *db, int rc) {
-        int sys = db ? sqlite3_system_errno(db) : 0;
-
-        if (rc == SQLITE_IOERR_NOMEM)
-                return -ENOMEM;
-        switch (rc & 0xff) {
-        case SQLITE_OK:
-        case SQLITE_ROW:
-        case SQLITE_DONE: return 0;
-        case SQLITE_NOMEM: return -ENOMEM;
-        case SQLITE_FULL: return -ENOSPC;
-        case SQLITE_READONLY: return -EROFS;
-        case SQLITE_BUSY:
-        case SQLITE_LOCKED: return -EBUSY;
-        case SQLITE_PERM:
-        case SQLITE_AUTH: return -EPERM;
-        case SQLITE_IOERR:
-        case SQLITE_CANTOPEN: return sys > 0 ? -sys : -EIO;
-        case SQLITE_CORRUPT:
-        case SQLITE_NOTADB: return -EBADMSG;
-        case SQLITE_TOOBIG: return -E2BIG;
-        case SQLITE_CONSTRAINT:
-        case SQLITE_MISMATCH:
-        case SQLITE_RANGE: return -EINVAL;
-        case SQLITE_INTERRUPT:
-        case SQLITE_ABORT: return -ECANCELED;
-        default: return -EIO;
-        }
-}
-
-static const char *sqlite_message(sqlite3 *db, int rc) {
-        return db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
 }
 
 /* Sets *ret_error (if not NULL) to a formatted reason, logs it at debug level, returns r. */
@@ -427,7 +385,9 @@ static int store_db_open(Store *s, char **ret_error) {
                 goto fail;
 
         for (size_t i = 0; i < _STMT_MAX; i++) {
-                rc = sqlite3_prepare_v3(db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->stmt[i], NULL);
+                const char *sql = i == STMT_INSERT ? s->insert_sql : stmt_sql[i];
+
+                rc = sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s->stmt[i], NULL);
                 if (rc != SQLITE_OK) {
                         r = sqlite_to_errno(db, rc);
                         (void) store_error(ret_error, r, "Failed to prepare statement: %s", sqlite3_errmsg(db));
@@ -450,69 +410,9 @@ fail:
         return r;
 }
 
-static int bind_text(sqlite3_stmt *st, int i, const char *text) {
-        return text ? sqlite3_bind_text(st, i, text, -1, SQLITE_STATIC) : sqlite3_bind_null(st, i);
-}
-
-/* Client-chosen bytes, stored exactly as received: with their length, whatever they contain. */
-static int bind_raw(sqlite3_stmt *st, int i, const RawString *s) {
-        return s->data ? sqlite3_bind_text64(st, i, s->data, s->len, SQLITE_STATIC, SQLITE_UTF8)
-                       : sqlite3_bind_null(st, i);
-}
-
-static int bind_optional_int(sqlite3_stmt *st, int i, int v, int none) {
-        return v == none ? sqlite3_bind_null(st, i) : sqlite3_bind_int(st, i, v);
-}
-
-static int64_t clamp_u64(uint64_t v) {
-        return v > INT64_MAX ? INT64_MAX : (int64_t) v;
-}
-
 static int store_insert(Store *s, const Attempt *a) {
         sqlite3_stmt *st = s->stmt[STMT_INSERT];
-        int rc = SQLITE_OK, i = 0;
-
-#define BIND(call)                   \
-        do {                         \
-                i++;                 \
-                if (rc == SQLITE_OK) \
-                        rc = (call); \
-        } while (0)
-
-        BIND(sqlite3_bind_int64(st, i, a->started_us));
-        BIND(sqlite3_bind_int64(st, i, a->ended_us));
-        BIND(bind_text(st, i, a->peer_addr));
-        BIND(sqlite3_bind_int(st, i, a->peer_port));
-        BIND(bind_text(st, i, a->local_addr));
-        BIND(sqlite3_bind_int(st, i, a->local_port));
-        BIND(bind_text(st, i, outcome_to_string(a->outcome)));
-        BIND(bind_text(st, i, handshake_step_to_string(a->state_reached)));
-        BIND(bind_optional_int(st, i, a->alert_received, -1));
-        BIND(bind_optional_int(st, i, a->alert_sent, -1));
-        BIND(bind_optional_int(st, i, a->tls_error, 0));
-        BIND(bind_text(st, i, a->error_text));
-        BIND(bind_text(st, i, a->offered_versions));
-        BIND(bind_text(st, i, a->version));
-        BIND(bind_text(st, i, a->cipher));
-        BIND(bind_raw(st, i, &a->sni));
-        BIND(bind_raw(st, i, &a->alpn_offered));
-        BIND(bind_raw(st, i, &a->alpn));
-        BIND(bind_text(st, i, a->ja3));
-        BIND(bind_text(st, i, a->ja3_full));
-        BIND(bind_text(st, i, a->ja4));
-        BIND(bind_text(st, i, a->ja4_r));
-        BIND(bind_text(st, i, a->ja4_o));
-        BIND(bind_text(st, i, a->ja4_ro));
-        BIND(bind_text(st, i, a->ja4_stable));
-        BIND(sqlite3_bind_int(st, i, a->hello_retry));
-        BIND(sqlite3_bind_int(st, i, a->resumed));
-        BIND(sqlite3_bind_int64(st, i, clamp_u64(a->bytes_in)));
-        BIND(sqlite3_bind_int64(st, i, clamp_u64(a->bytes_out)));
-        BIND(sqlite3_bind_int64(st, i, a->http_requests));
-        BIND(bind_raw(st, i, &a->user_agent));
-        BIND(a->closed_us != 0 ? sqlite3_bind_int64(st, i, a->closed_us) : sqlite3_bind_null(st, i));
-        BIND(bind_text(st, i, close_kind_to_string(a->close_kind)));
-#undef BIND
+        int rc = attempt_bind(st, a);
 
         if (rc == SQLITE_OK)
                 rc = sqlite3_step(st);
@@ -858,10 +758,11 @@ int store_open(const char *path, const StoreOptions *options, Store **ret_store,
         pthread_cond_init(&s->ckpt_wake, NULL);
 
         s->path = strdup(path);
+        s->insert_sql = attempt_insert_sql();
         s->ring = calloc(s->opt.queue_max, sizeof *s->ring);
         s->ring_us = calloc(s->opt.queue_max, sizeof *s->ring_us);
         s->batch = calloc(s->opt.batch_max, sizeof *s->batch);
-        if (!s->path || !s->ring || !s->ring_us || !s->batch)
+        if (!s->path || !s->insert_sql || !s->ring || !s->ring_us || !s->batch)
                 return store_error(ret_error, -ENOMEM, "Out of memory");
 
         r = store_db_open(s, ret_error);
@@ -981,261 +882,11 @@ Store *store_free(Store *s) {
         free(s->ring_us);
         free(s->batch);
         free(s->path);
+        free(s->insert_sql);
         pthread_cond_destroy(&s->wake);
         pthread_mutex_destroy(&s->lock);
         pthread_cond_destroy(&s->ckpt_wake);
         pthread_mutex_destroy(&s->ckpt_lock);
         free(s);
         return NULL;
-}
-
-/* Reading back, for the daemon's web page and the tests. */
-
-static int column_strdup(sqlite3_stmt *st, int i, char **ret) {
-        const char *p;
-
-        free(*ret);
-        *ret = NULL;
-        if (sqlite3_column_type(st, i) == SQLITE_NULL)
-                return 0;
-        p = (const char *) sqlite3_column_text(st, i);
-        if (!p)
-                return -ENOMEM;
-        *ret = strndup(p, (size_t) sqlite3_column_bytes(st, i));
-        return *ret ? 0 : -ENOMEM;
-}
-
-static int column_raw(sqlite3_stmt *st, int i, RawString *ret) {
-        const void *p;
-        int n;
-
-        if (sqlite3_column_type(st, i) == SQLITE_NULL)
-                return raw_string_set(ret, NULL, 0);
-        p = sqlite3_column_blob(st, i);
-        n = sqlite3_column_bytes(st, i);
-        if (!p && n > 0)
-                return -ENOMEM;
-        if (!p && sqlite3_errcode(sqlite3_db_handle(st)) == SQLITE_NOMEM)
-                return -ENOMEM;
-        return raw_string_set(ret, p ?: "", (size_t) n);
-}
-
-static void column_addr(sqlite3_stmt *st, int i, char ret[static 46]) {
-        const char *p = (const char *) sqlite3_column_text(st, i);
-
-        (void) snprintf(ret, 46, "%s", strempty(p));
-}
-
-static int column_optional_int(sqlite3_stmt *st, int i, int none) {
-        return sqlite3_column_type(st, i) == SQLITE_NULL ? none : sqlite3_column_int(st, i);
-}
-
-static uint64_t column_unsigned(sqlite3_stmt *st, int i) {
-        int64_t v = sqlite3_column_int64(st, i);
-
-        return v < 0 ? 0 : (uint64_t) v;
-}
-
-static int store_row_to_attempt(sqlite3_stmt *st, Attempt **ret) {
-        _cleanup_(attempt_freep) Attempt *a = attempt_new();
-        uint64_t requests;
-        int r = 0, i = 0;
-
-        if (!a)
-                return -ENOMEM;
-        a->id = sqlite3_column_int64(st, i++);
-        a->started_us = sqlite3_column_int64(st, i++);
-        a->ended_us = sqlite3_column_int64(st, i++);
-        column_addr(st, i++, a->peer_addr);
-        a->peer_port = (uint16_t) sqlite3_column_int(st, i++);
-        column_addr(st, i++, a->local_addr);
-        a->local_port = (uint16_t) sqlite3_column_int(st, i++);
-        a->outcome = outcome_from_string((const char *) sqlite3_column_text(st, i++));
-        a->state_reached = handshake_step_from_string((const char *) sqlite3_column_text(st, i++));
-        if (a->outcome < 0 || a->state_reached < 0)
-                return -EBADMSG;
-        a->alert_received = column_optional_int(st, i++, -1);
-        a->alert_sent = column_optional_int(st, i++, -1);
-        a->tls_error = column_optional_int(st, i++, 0);
-        r = r ?: column_strdup(st, i++, &a->error_text);
-        r = r ?: column_strdup(st, i++, &a->offered_versions);
-        r = r ?: column_strdup(st, i++, &a->version);
-        r = r ?: column_strdup(st, i++, &a->cipher);
-        r = r ?: column_raw(st, i++, &a->sni);
-        r = r ?: column_raw(st, i++, &a->alpn_offered);
-        r = r ?: column_raw(st, i++, &a->alpn);
-        r = r ?: column_strdup(st, i++, &a->ja3);
-        r = r ?: column_strdup(st, i++, &a->ja3_full);
-        r = r ?: column_strdup(st, i++, &a->ja4);
-        r = r ?: column_strdup(st, i++, &a->ja4_r);
-        r = r ?: column_strdup(st, i++, &a->ja4_o);
-        r = r ?: column_strdup(st, i++, &a->ja4_ro);
-        r = r ?: column_strdup(st, i++, &a->ja4_stable);
-        if (r < 0)
-                return r;
-        a->hello_retry = sqlite3_column_int(st, i++) != 0;
-        a->resumed = sqlite3_column_int(st, i++) != 0;
-        a->bytes_in = column_unsigned(st, i++);
-        a->bytes_out = column_unsigned(st, i++);
-        requests = column_unsigned(st, i++); /* not inside MIN(), which evaluates twice */
-        a->http_requests = (unsigned) MIN(requests, (uint64_t) UINT_MAX);
-        r = column_raw(st, i++, &a->user_agent);
-        if (r < 0)
-                return r;
-        a->closed_us = sqlite3_column_int64(st, i++); /* NULL reads as 0 */
-        a->close_kind = close_kind_from_string((const char *) sqlite3_column_text(st, i++));
-        if (a->close_kind < 0)
-                return -EBADMSG;
-        *ret = TAKE_PTR(a);
-        return 0;
-}
-
-Attempt **store_attempts_free(Attempt **array, size_t n) {
-        FOREACH_ARRAY(a, array, n)
-                attempt_free(*a);
-        free(array);
-        return NULL;
-}
-
-int store_query_recent(
-        const char *db_path, const char *peer_addr, int64_t since_us, size_t max, Attempt ***ret, size_t *ret_n) {
-        Attempt **array = NULL;
-        sqlite3_stmt *st = NULL;
-        sqlite3 *db = NULL;
-        size_t n = 0;
-        int rc, r;
-
-        if (!db_path || !peer_addr || !ret || !ret_n)
-                return -EINVAL;
-
-        rc = sqlite3_open_v2(
-                db_path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE, NULL);
-        if (rc == SQLITE_OK) {
-                (void) sqlite3_busy_timeout(db, 1000);
-                rc = sqlite3_prepare_v2(
-                        db,
-                        "SELECT id, " STORE_COLUMNS " FROM attempts WHERE peer_addr = ?1 AND "
-                        "started_us >= ?2 ORDER BY started_us DESC, id DESC LIMIT ?3",
-                        -1,
-                        &st,
-                        NULL);
-        }
-        if (rc == SQLITE_OK)
-                rc = sqlite3_bind_text(st, 1, peer_addr, -1, SQLITE_STATIC);
-        if (rc == SQLITE_OK)
-                rc = sqlite3_bind_int64(st, 2, since_us);
-        if (rc == SQLITE_OK)
-                rc = sqlite3_bind_int64(st, 3, (int64_t) MIN(max, (size_t) INT64_MAX));
-        if (rc != SQLITE_OK) {
-                r = sqlite_to_errno(db, rc) ?: -EIO;
-                log_debug_errno(r, "Failed to query %s: %s", db_path, sqlite_message(db, rc));
-                goto finish;
-        }
-
-        if (max > 0) {
-                array = calloc(MIN(max, (size_t) 1024), sizeof *array);
-                if (!array) {
-                        r = -ENOMEM;
-                        goto finish;
-                }
-        }
-        for (size_t allocated = MIN(max, (size_t) 1024);;) {
-                rc = sqlite3_step(st);
-                if (rc == SQLITE_DONE)
-                        break;
-                if (rc != SQLITE_ROW) {
-                        r = sqlite_to_errno(db, rc) ?: -EIO;
-                        log_debug_errno(r, "Failed to read %s: %s", db_path, sqlite3_errmsg(db));
-                        goto finish;
-                }
-                if (n == allocated) {
-                        size_t m = MIN(max, allocated * 2);
-                        Attempt **grown = reallocarray(array, m, sizeof *array);
-
-                        if (!grown) {
-                                r = -ENOMEM;
-                                goto finish;
-                        }
-                        array = grown;
-                        allocated = m;
-                }
-                r = store_row_to_attempt(st, &array[n]);
-                if (r < 0)
-                        goto finish;
-                n++;
-        }
-
-        *ret = TAKE_PTR(array);
-        *ret_n = n;
-        r = 0;
-finish:
-        store_attempts_free(array, n);
-        sqlite3_finalize(st);
-        sqlite3_close(db);
-        return r;
-}
-
-static int attempt_newer_first(const void *x, const void *y) {
-        const Attempt *a = *(Attempt *const *) x, *b = *(Attempt *const *) y;
-
-        return a->started_us < b->started_us ? 1 : a->started_us > b->started_us ? -1 : 0;
-}
-
-/* The same connection: its address, port and start time (the id is set only once stored). */
-static bool attempt_same(const Attempt *a, const Attempt *b) {
-        return a->started_us == b->started_us && a->peer_port == b->peer_port &&
-                streq(a->peer_addr, b->peer_addr);
-}
-
-int store_recent(Store *s, const char *peer_addr, int64_t since_us, size_t max, Attempt ***ret, size_t *ret_n) {
-        Attempt **queued = NULL, **stored = NULL, **all;
-        size_t n_queued = 0, n_stored = 0;
-        int r = 0;
-
-        if (!s || !peer_addr || !ret || !ret_n)
-                return -EINVAL;
-
-        /* First the queue, then the database: a record committed in between shows in both, never in none. */
-        pthread_mutex_lock(&s->lock);
-        queued = calloc(MIN(s->count, max) + 1, sizeof *queued);
-        for (size_t i = s->count; queued && i > 0 && n_queued < max; i--) { /* newest first, at most max */
-                const Attempt *a = s->ring[(s->head + i - 1) % s->opt.queue_max];
-
-                if (a->started_us < since_us || !streq(a->peer_addr, peer_addr))
-                        continue;
-                if (attempt_dup(a, &queued[n_queued]) < 0)
-                        break;
-                n_queued++;
-        }
-        pthread_mutex_unlock(&s->lock);
-        if (!queued)
-                return -ENOMEM;
-
-        r = store_query_recent(s->path, peer_addr, since_us, max, &stored, &n_stored);
-        if (r < 0)
-                goto finish;
-        all = reallocarray(stored, n_stored + n_queued + 1, sizeof *all);
-        if (!all) {
-                r = -ENOMEM;
-                goto finish;
-        }
-        stored = all;
-        for (size_t i = 0, n = n_stored; i < n_queued; i++) {
-                bool dup = false;
-
-                for (size_t k = 0; k < n && !dup; k++)
-                        dup = attempt_same(stored[k], queued[i]);
-                if (!dup)
-                        stored[n_stored++] = TAKE_PTR(queued[i]);
-        }
-        qsort(stored, n_stored, sizeof *stored, attempt_newer_first);
-        for (; n_stored > max; n_stored--)
-                stored[n_stored - 1] = attempt_free(stored[n_stored - 1]);
-        *ret = TAKE_PTR(stored);
-        *ret_n = n_stored;
-        n_stored = 0;
-finish:
-        store_attempts_free(queued, n_queued);
-        store_attempts_free(stored, n_stored);
-        return r;
 }
