@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <inttypes.h>
 
+#include "attempt-format.h"
 #include "escape.h"
 #include "report-time.h"
 #include "diagnosis.h"
@@ -578,96 +579,18 @@ void report_output_sequences_footer(ReportOutput *o, const ReportSummary *s, uin
 
 /* ---- attempts ---- */
 
+/* JSON and CSV: the shared writer of an attempt, as the daemon's page writes it too. */
 static void attempt_json(ReportOutput *o, const Attempt *a) {
-        Json j;
-
-        json_begin(&j, o);
-        json_int(&j, "id", a->id);
-        json_int(&j, "started_us", a->started_us);
-        json_int(&j, "ended_us", a->ended_us);
-        json_str(&j, "peer_addr", a->peer_addr);
-        json_int(&j, "peer_port", a->peer_port);
-        json_str(&j, "local_addr", a->local_addr);
-        json_int(&j, "local_port", a->local_port);
-        json_str(&j, "outcome", outcome_to_string(a->outcome));
-        json_str(&j, "state_reached", handshake_step_to_string(a->state_reached));
-        json_int_or_null(&j, "alert_received", a->alert_received, a->alert_received < 0);
-        json_int_or_null(&j, "alert_sent", a->alert_sent, a->alert_sent < 0);
-        json_int_or_null(&j, "tls_error", a->tls_error, a->tls_error == 0);
-        json_str(&j, "error_text", a->error_text);
-        json_str(&j, "offered_versions", a->offered_versions);
-        json_str(&j, "version", a->version);
-        json_str(&j, "cipher", a->cipher);
-        json_raw(&j, "sni", &a->sni);
-        json_raw(&j, "alpn_offered", &a->alpn_offered);
-        json_raw(&j, "alpn", &a->alpn);
-        json_str(&j, "ja3", a->ja3);
-        json_str(&j, "ja3_full", a->ja3_full);
-        json_str(&j, "ja4", a->ja4);
-        json_str(&j, "ja4_r", a->ja4_r);
-        json_str(&j, "ja4_o", a->ja4_o);
-        json_str(&j, "ja4_ro", a->ja4_ro);
-        json_str(&j, "ja4_stable", a->ja4_stable);
-        json_int(&j, "hello_retry", a->hello_retry);
-        json_int(&j, "resumed", a->resumed);
-        json_int(&j, "bytes_in", (int64_t) a->bytes_in);
-        json_int(&j, "bytes_out", (int64_t) a->bytes_out);
-        json_int(&j, "http_requests", a->http_requests);
-        json_raw(&j, "user_agent", &a->user_agent);
-        if (a->closed_us != 0)
-                json_int(&j, "closed_us", a->closed_us);
-        else
-                json_str(&j, "closed_us", NULL);
-        json_str(&j, "close_kind", close_kind_to_string(a->close_kind));
-        json_end(&j);
+        attempt_json_write(o->f, a, o->mode == OUTPUT_JSON_PRETTY);
+        fputc('\n', o->f);
 }
 
 static void attempt_csv(ReportOutput *o, const Attempt *a) {
         if (!o->header_done) {
-                fputs("id,started_us,ended_us,peer_addr,peer_port,local_addr,local_port,outcome,state_"
-                      "reached,"
-                      "alert_received,alert_sent,tls_error,error_text,offered_versions,version,cipher,sni,"
-                      "alpn_offered,alpn,ja3,ja3_full,ja4,ja4_r,ja4_o,ja4_ro,ja4_stable,hello_retry,resumed,"
-                      "bytes_in,bytes_out,http_requests,user_agent,closed_us,close_kind",
-                      o->f);
-                csv_end(o);
+                attempt_csv_write_header(o->f);
                 o->header_done = true;
         }
-        fprintf(o->f, "%" PRId64, a->id);
-        csv_int(o, a->started_us, false);
-        csv_int(o, a->ended_us, false);
-        csv_str(o, false, a->peer_addr);
-        csv_int(o, a->peer_port, false);
-        csv_str(o, false, a->local_addr);
-        csv_int(o, a->local_port, false);
-        csv_str(o, false, outcome_to_string(a->outcome));
-        csv_str(o, false, handshake_step_to_string(a->state_reached));
-        csv_int(o, a->alert_received, a->alert_received < 0);
-        csv_int(o, a->alert_sent, a->alert_sent < 0);
-        csv_int(o, a->tls_error, a->tls_error == 0);
-        csv_str(o, false, a->error_text);
-        csv_str(o, false, a->offered_versions);
-        csv_str(o, false, a->version);
-        csv_str(o, false, a->cipher);
-        csv_raw(o, false, &a->sni);
-        csv_raw(o, false, &a->alpn_offered);
-        csv_raw(o, false, &a->alpn);
-        csv_str(o, false, a->ja3);
-        csv_str(o, false, a->ja3_full);
-        csv_str(o, false, a->ja4);
-        csv_str(o, false, a->ja4_r);
-        csv_str(o, false, a->ja4_o);
-        csv_str(o, false, a->ja4_ro);
-        csv_str(o, false, a->ja4_stable);
-        csv_int(o, a->hello_retry, false);
-        csv_int(o, a->resumed, false);
-        csv_int(o, (int64_t) a->bytes_in, false);
-        csv_int(o, (int64_t) a->bytes_out, false);
-        csv_int(o, a->http_requests, false);
-        csv_raw(o, false, &a->user_agent);
-        csv_int(o, a->closed_us, a->closed_us == 0);
-        csv_str(o, false, close_kind_to_string(a->close_kind));
-        csv_end(o);
+        attempt_csv_write(o->f, a);
 }
 
 static void attempt_table(ReportOutput *o, const Attempt *a) {
