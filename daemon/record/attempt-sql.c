@@ -86,43 +86,40 @@ int attempt_select_init(AttemptSelect *sel, uint64_t columns, char *buf, size_t 
                         return -ENOBUFS;
                 len += (size_t) k;
                 sel->at[id] = (int8_t) sel->n;
-                sel->ids[sel->n++] = (uint8_t) id;
+                sel->selected[sel->n].column = c;
+                sel->selected[sel->n].n_names = 0;
+                if (attempt_column_is_enum(c)) {
+                        int max = attempt_column_enum_max(c);
+
+                        if (max > ATTEMPT_ENUM_VALUES_MAX)
+                                return -E2BIG;
+                        for (int v = 0; v < max; v++) {
+                                const char *name = attempt_column_enum_name(c, v);
+
+                                sel->selected[sel->n].names[v] = name;
+                                sel->selected[sel->n].name_lens[v] = (uint8_t) (name ? strlen(name) : 0);
+                        }
+                        sel->selected[sel->n].n_names = max;
+                }
+                sel->n++;
         }
         return (int) len;
-}
-
-/* An enum's value from its name as SQLite hands it: lengths first, so that most names are rejected without
- * a byte compared. The absent value if it is none of them. */
-static int64_t column_enum(sqlite3_stmt *st, int i, const AttemptColumn *c) {
-        const char *p = (const char *) sqlite3_column_text(st, i);
-        int max = attempt_column_enum_max(c);
-        size_t n;
-
-        if (!p)
-                return c->absent;
-        n = (size_t) sqlite3_column_bytes(st, i);
-        for (int v = 0; v < max; v++) {
-                const char *name = attempt_column_enum_name(c, v);
-
-                if (name && name[0] == p[0] && strlen(name) == n && memcmp(name, p, n) == 0)
-                        return v;
-        }
-        return c->absent;
 }
 
 void attempt_row_read(sqlite3_stmt *st, const AttemptSelect *sel, Attempt *ret) {
         *ret = sel->blank;
         for (unsigned i = 0; i < sel->n; i++) {
-                const AttemptColumn *c = &attempt_columns[sel->ids[i]];
+                const AttemptColumn *c = sel->selected[i].column;
                 char *field = (char *) ret + c->offset;
                 const unsigned char *p;
                 size_t n;
+                int64_t v;
 
                 switch (c->kind) {
                 case ATTEMPT_KIND_ADDR:
                         /* into the record's fixed buffer (truncated; the daemon never writes longer ones) */
                         p = sqlite3_column_text(st, (int) i);
-                        n = p ? MIN((size_t) sqlite3_column_bytes(st, (int) i), (size_t) 45) : 0;
+                        n = p ? MIN((size_t) sqlite3_column_bytes(st, (int) i), sizeof(AttemptAddr) - 1) : 0;
                         if (n > 0)
                                 memcpy(field, p, n);
                         field[n] = '\0';
@@ -138,12 +135,35 @@ void attempt_row_read(sqlite3_stmt *st, const AttemptSelect *sel, Attempt *ret) 
                 case ATTEMPT_KIND_OUTCOME:
                 case ATTEMPT_KIND_STEP:
                 case ATTEMPT_KIND_CLOSE_KIND:
-                        attempt_column_set_int(ret, c, column_enum(st, (int) i, c));
+                        /* by its name as SQLite hands it: lengths first, so that most names are rejected
+                         * without a byte compared; an unknown name leaves the absent value */
+                        p = sqlite3_column_text(st, (int) i);
+                        if (!p)
+                                break;
+                        n = (size_t) sqlite3_column_bytes(st, (int) i);
+                        for (int k = 0; k < sel->selected[i].n_names; k++) {
+                                const char *name = sel->selected[i].names[k];
+
+                                if (name && sel->selected[i].name_lens[k] == n && name[0] == (char) p[0] &&
+                                    memcmp(name, p, n) == 0) {
+                                        *(int *) field = k;
+                                        break;
+                                }
+                        }
                         break;
                 default:
                         /* NULL reads as 0: only a column whose absent value is not 0 needs to ask */
-                        if (c->absent == 0 || sqlite3_column_type(st, (int) i) != SQLITE_NULL)
-                                attempt_column_set_int(ret, c, sqlite3_column_int64(st, (int) i));
+                        if (c->absent != 0 && sqlite3_column_type(st, (int) i) == SQLITE_NULL)
+                                break;
+                        v = sqlite3_column_int64(st, (int) i);
+                        switch (c->kind) {
+                        case ATTEMPT_KIND_INT64: *(int64_t *) field = v; break;
+                        case ATTEMPT_KIND_UINT64: *(uint64_t *) field = (uint64_t) v; break;
+                        case ATTEMPT_KIND_UINT16: *(uint16_t *) field = (uint16_t) v; break;
+                        case ATTEMPT_KIND_UINT: *(unsigned *) field = (unsigned) v; break;
+                        case ATTEMPT_KIND_BOOL: *(bool *) field = v != 0; break;
+                        default: *(int *) field = (int) v;
+                        }
                 }
         }
 }

@@ -24,11 +24,19 @@ char *attempt_insert_sql(void);
  * copy: a must outlive the statement's next step. */
 int attempt_bind(sqlite3_stmt *st, const Attempt *a);
 
-/* Which result column of a SELECT holds which attempt column. */
+#define ATTEMPT_ENUM_VALUES_MAX 16
+
+/* Which result column of a SELECT holds which attempt column, with what reading it needs at hand: this runs
+ * for every column of millions of rows. */
 typedef struct AttemptSelect {
         int8_t at[_ATTEMPT_COLUMN_MAX]; /* result column, -1 if not selected */
-        uint8_t ids[_ATTEMPT_COLUMN_MAX];
-        unsigned n;    /* selected columns: result columns 0..n-1; further ones are the caller's */
+        unsigned n; /* selected columns: result columns 0..n-1; further ones are the caller's */
+        struct {
+                const AttemptColumn *column;
+                const char *names[ATTEMPT_ENUM_VALUES_MAX]; /* an enum's, by value */
+                uint8_t name_lens[ATTEMPT_ENUM_VALUES_MAX];
+                int n_names;
+        } selected[_ATTEMPT_COLUMN_MAX];
         Attempt blank; /* an attempt with every column absent */
 } AttemptSelect;
 
