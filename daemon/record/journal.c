@@ -11,6 +11,7 @@
 #include "escape.h"
 #include "journal.h"
 #include "log.h"
+#include "ring.h"
 
 static const char *const journal_mode_table[_JOURNAL_MODE_MAX] = {
         [JOURNAL_ALL] = "all",
@@ -235,8 +236,7 @@ struct JournalSink {
         pthread_t thread;
         pthread_mutex_t lock;
         pthread_cond_t wake;
-        JournalFields **ring;
-        size_t ring_max, head, n;
+        Ring queue; /* of JournalFields * */
         bool stopping;
         JournalSinkStats stats;
 };
@@ -248,13 +248,11 @@ static void *journal_sink_run(void *userdata) {
         for (;;) {
                 JournalFields *f;
 
-                while (s->n == 0 && !s->stopping)
+                while (s->queue.n == 0 && !s->stopping)
                         pthread_cond_wait(&s->wake, &s->lock);
-                if (s->n == 0)
+                f = ring_pop(&s->queue);
+                if (!f)
                         break;
-                f = s->ring[s->head];
-                s->head = (s->head + 1) % s->ring_max;
-                s->n--;
                 pthread_mutex_unlock(&s->lock);
 
                 int r = sd_journal_sendv(f->iov, (int) f->n);
@@ -285,13 +283,12 @@ int journal_sink_new(JournalMode mode, size_t queue_max, JournalSink **ret) {
         s = calloc(1, sizeof *s);
         if (!s)
                 return -ENOMEM;
-        s->ring = calloc(queue_max, sizeof(JournalFields *));
-        if (!s->ring) {
+        r = ring_init(&s->queue, queue_max);
+        if (r < 0) {
                 free(s);
-                return -ENOMEM;
+                return r;
         }
         s->mode = mode;
-        s->ring_max = queue_max;
         pthread_mutex_init(&s->lock, NULL);
         pthread_cond_init(&s->wake, NULL);
         /* signals belong to the main thread */
@@ -304,7 +301,7 @@ int journal_sink_new(JournalMode mode, size_t queue_max, JournalSink **ret) {
         if (r != 0) {
                 pthread_mutex_destroy(&s->lock);
                 pthread_cond_destroy(&s->wake);
-                free(s->ring);
+                ring_done(&s->queue);
                 free(s);
                 return -r;
         }
@@ -328,15 +325,13 @@ int journal_sink_submit(JournalSink *s, const Attempt *a) {
                 return r;
         }
         pthread_mutex_lock(&s->lock);
-        if (s->n >= s->ring_max || s->stopping) {
+        if (s->stopping || ring_push(&s->queue, f) < 0) {
                 s->stats.dropped++;
                 pthread_mutex_unlock(&s->lock);
                 journal_fields_done(f);
                 free(f);
                 return -ENOBUFS;
         }
-        s->ring[(s->head + s->n) % s->ring_max] = f;
-        s->n++;
         pthread_cond_signal(&s->wake);
         pthread_mutex_unlock(&s->lock);
         return 1;
@@ -362,7 +357,7 @@ JournalSink *journal_sink_free(JournalSink *s) {
         pthread_join(s->thread, NULL);
         pthread_mutex_destroy(&s->lock);
         pthread_cond_destroy(&s->wake);
-        free(s->ring);
+        ring_done(&s->queue);
         free(s);
         return NULL;
 }

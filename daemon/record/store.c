@@ -11,6 +11,7 @@
 
 #include "attempt-sql.h"
 #include "log.h"
+#include "ring.h"
 #include "schema.h"
 #include "sqlite-util.h"
 #include "store.h"
@@ -68,9 +69,8 @@ struct Store {
 
         /* Protected by lock. The queue is a ring of queue_max records; the writer leaves the records of
          * the batch it is writing at the head until they are committed, so a failed batch stays queued. */
-        Attempt **ring;
-        int64_t *ring_us; /* CLOCK_MONOTONIC time each record was queued */
-        size_t head, count;
+        Ring queue;       /* of Attempt * */
+        int64_t *ring_us; /* by queue slot: CLOCK_MONOTONIC time each record was queued */
         bool stopping;
         int64_t stop_deadline_us;
         int stop_result;
@@ -554,8 +554,7 @@ static void store_log_pending(Store *s) {
 /* Called with the lock held, after a write attempt. */
 static void store_account_write(Store *s, int r, size_t n, uint64_t rejected, int64_t now) {
         if (r >= 0) {
-                s->head = (s->head + n) % s->opt.queue_max;
-                s->count -= n;
+                ring_drop(&s->queue, n);
                 s->stats.written += n - rejected;
                 s->stats.dropped += rejected;
                 if (s->stats.failing)
@@ -566,7 +565,7 @@ static void store_account_write(Store *s, int r, size_t n, uint64_t rejected, in
                                 "Database writes to %s resumed (%llu failed attempts), %zu queued.",
                                 s->path,
                                 (unsigned long long) s->stats.write_errors,
-                                s->count);
+                                s->queue.n);
                 s->stats.failing = false;
                 return;
         }
@@ -615,18 +614,18 @@ static void *store_writer(void *userdata) {
                 size_t n = 0;
                 int r;
 
-                if (s->stopping && (s->count == 0 || now >= s->stop_deadline_us))
+                if (s->stopping && (s->queue.n == 0 || now >= s->stop_deadline_us))
                         break;
 
-                if (s->count > 0) {
-                        int64_t due = usec_add(s->ring_us[s->head], s->opt.commit_interval_us);
+                if (s->queue.n > 0) {
+                        int64_t due = usec_add(s->ring_us[s->queue.head], s->opt.commit_interval_us);
 
                         if (s->stats.failing)
                                 due = s->next_retry_us;
-                        else if (s->stopping || s->count >= s->opt.batch_max)
+                        else if (s->stopping || s->queue.n >= s->opt.batch_max)
                                 due = now;
                         if (due <= now)
-                                n = MIN(s->count, s->opt.batch_max);
+                                n = MIN(s->queue.n, s->opt.batch_max);
                         else
                                 wait_until = due;
                 }
@@ -646,7 +645,7 @@ static void *store_writer(void *userdata) {
                 }
 
                 for (size_t i = 0; i < n; i++)
-                        s->batch[i] = s->ring[(s->head + i) % s->opt.queue_max];
+                        s->batch[i] = ring_get(&s->queue, i);
                 pthread_mutex_unlock(&s->lock);
 
                 if (prune)
@@ -679,19 +678,19 @@ static void *store_writer(void *userdata) {
 
         store_account_drops(s, INT64_MAX);
         s->stop_result = 0;
-        if (s->count > 0) {
+        if (s->queue.n > 0) {
                 s->stop_result = s->stats.last_error ?: -EIO;
                 store_pending_log(
                         s,
                         LOG_WARNING,
                         s->stop_result,
                         "Giving up on %zu queued attempt records, database %s is failing: %s",
-                        s->count,
+                        s->queue.n,
                         s->path,
                         s->stats.last_error_text);
-                s->stats.dropped += s->count;
-                for (; s->count > 0; s->count--, s->head = (s->head + 1) % s->opt.queue_max)
-                        s->ring[s->head] = attempt_free(s->ring[s->head]);
+                s->stats.dropped += s->queue.n;
+                while (s->queue.n > 0)
+                        attempt_free(ring_pop(&s->queue));
         }
         pthread_mutex_unlock(&s->lock);
         store_log_pending(s);
@@ -759,10 +758,12 @@ int store_open(const char *path, const StoreOptions *options, Store **ret_store,
 
         s->path = strdup(path);
         s->insert_sql = attempt_insert_sql();
-        s->ring = calloc(s->opt.queue_max, sizeof *s->ring);
+        r = ring_init(&s->queue, s->opt.queue_max);
+        if (r < 0)
+                return store_error(ret_error, r, "Out of memory");
         s->ring_us = calloc(s->opt.queue_max, sizeof *s->ring_us);
         s->batch = calloc(s->opt.batch_max, sizeof *s->batch);
-        if (!s->path || !s->insert_sql || !s->ring || !s->ring_us || !s->batch)
+        if (!s->path || !s->insert_sql || !s->ring_us || !s->batch)
                 return store_error(ret_error, -ENOMEM, "Out of memory");
 
         r = store_db_open(s, ret_error);
@@ -793,16 +794,12 @@ int store_enqueue(Store *s, Attempt *a) {
                 r = -EINVAL;
         else if (s->stopping || !s->thread_started)
                 r = -ESHUTDOWN;
-        else if (s->count >= s->opt.queue_max)
+        else if (ring_full(&s->queue))
                 r = -ENOBUFS;
         else {
-                size_t tail = (s->head + s->count) % s->opt.queue_max;
-
-                s->ring[tail] = a;
-                s->ring_us[tail] = now;
-                s->count++;
+                s->ring_us[ring_push(&s->queue, a)] = now;
                 /* The writer sleeps until the head is due; wake it for a new head or a full batch. */
-                if (s->count == 1 || s->count == s->opt.batch_max)
+                if (s->queue.n == 1 || s->queue.n == s->opt.batch_max)
                         pthread_cond_signal(&s->wake);
         }
         if (r < 0)
@@ -817,7 +814,7 @@ int store_enqueue(Store *s, Attempt *a) {
 void store_get_stats(Store *s, StoreStats *ret) {
         pthread_mutex_lock(&s->lock);
         *ret = s->stats;
-        ret->queued = s->count;
+        ret->queued = s->queue.n;
         pthread_mutex_unlock(&s->lock);
 }
 
@@ -876,9 +873,9 @@ Store *store_free(Store *s) {
         (void) store_stop(s);
         store_checkpointer_stop(s);
         store_db_close(s);
-        for (; s->count > 0; s->count--, s->head = (s->head + 1) % s->opt.queue_max)
-                attempt_free(s->ring[s->head]);
-        free(s->ring);
+        while (s->queue.n > 0)
+                attempt_free(ring_pop(&s->queue));
+        ring_done(&s->queue);
         free(s->ring_us);
         free(s->batch);
         free(s->path);
