@@ -93,6 +93,7 @@ typedef enum AttemptColumnKind {
         ATTEMPT_KIND_OUTCOME,    /* Outcome, stored by name */
         ATTEMPT_KIND_STEP,       /* HandshakeStep, stored by name */
         ATTEMPT_KIND_CLOSE_KIND, /* CloseKind, stored by name */
+        _ATTEMPT_KIND_MAX,
 } AttemptColumnKind;
 
 enum {

@@ -69,7 +69,7 @@ int attempt_bind(sqlite3_stmt *st, const Attempt *a) {
 int attempt_select_init(AttemptSelect *sel, uint64_t columns, char *buf, size_t size) {
         size_t len = 0;
 
-        sel->n = 0;
+        *sel = (AttemptSelect){};
         attempt_init(&sel->blank);
         if (size > 0)
                 buf[0] = '\0';
@@ -86,84 +86,109 @@ int attempt_select_init(AttemptSelect *sel, uint64_t columns, char *buf, size_t 
                         return -ENOBUFS;
                 len += (size_t) k;
                 sel->at[id] = (int8_t) sel->n;
-                sel->selected[sel->n].column = c;
-                sel->selected[sel->n].n_names = 0;
-                if (attempt_column_is_enum(c)) {
-                        int max = attempt_column_enum_max(c);
-
-                        if (max > ATTEMPT_ENUM_VALUES_MAX)
-                                return -E2BIG;
-                        for (int v = 0; v < max; v++) {
-                                const char *name = attempt_column_enum_name(c, v);
-
-                                sel->selected[sel->n].names[v] = name;
-                                sel->selected[sel->n].name_lens[v] = (uint8_t) (name ? strlen(name) : 0);
-                        }
-                        sel->selected[sel->n].n_names = max;
-                }
+                sel->by_kind[c->kind][sel->n_by_kind[c->kind]++] = (AttemptSelected){
+                        .offset = (uint16_t) c->offset,
+                        .result = (uint8_t) sel->n,
+                        .ask_null = c->absent != 0,
+                };
                 sel->n++;
+        }
+        for (AttemptColumnKind kind = ATTEMPT_KIND_OUTCOME; kind <= ATTEMPT_KIND_CLOSE_KIND; kind++) {
+                const AttemptColumn c = {.kind = kind};
+                int max = attempt_column_enum_max(&c);
+
+                if (max > ATTEMPT_ENUM_VALUES_MAX)
+                        return -E2BIG;
+                for (int v = 0; v < max; v++) {
+                        const char *name = attempt_column_enum_name(&c, v);
+
+                        if (!name) /* CLOSE_UNKNOWN: NULL in the database */
+                                continue;
+                        sel->enums[kind].names[sel->enums[kind].n] = name;
+                        sel->enums[kind].lens[sel->enums[kind].n] = (uint8_t) strlen(name);
+                        sel->enums[kind].values[sel->enums[kind].n++] = (uint8_t) v;
+                }
         }
         return (int) len;
 }
 
-void attempt_row_read(sqlite3_stmt *st, const AttemptSelect *sel, Attempt *ret) {
-        *ret = sel->blank;
-        for (unsigned i = 0; i < sel->n; i++) {
-                const AttemptColumn *c = sel->selected[i].column;
-                char *field = (char *) ret + c->offset;
-                const unsigned char *p;
+/* The selected columns of one kind: c is each, field its place in ret. */
+#define FOREACH_SELECTED(sel, kind, c, field, ret)                                                            \
+        for (const AttemptSelected *c = (sel)->by_kind[kind], *_end_ = c + (sel)->n_by_kind[kind]; c < _end_; \
+             c++)                                                                                             \
+                for (char *field = (char *) (ret) + c->offset; field; field = NULL)
+
+/* An integer column, or -1 for NULL when NULL is not 0 (ask_null). */
+#define COLUMN_INT(st, c, ret_null)                                             \
+        ((c)->ask_null && sqlite3_column_type((st), (c)->result) == SQLITE_NULL \
+                 ? (*(ret_null) = true, 0)                                      \
+                 : sqlite3_column_int64((st), (c)->result))
+
+/* The enum columns of one kind, by their names as SQLite hands them: lengths first, so that most names are
+ * rejected without a byte compared; an unknown name leaves the absent value. */
+static inline void read_enums(
+        sqlite3_stmt *st, const AttemptSelect *restrict sel, AttemptColumnKind kind, Attempt *restrict ret) {
+        FOREACH_SELECTED(sel, kind, c, field, ret) {
+                const unsigned char *p = sqlite3_column_text(st, c->result);
                 size_t n;
-                int64_t v;
 
-                switch (c->kind) {
-                case ATTEMPT_KIND_ADDR:
-                        /* into the record's fixed buffer (truncated; the daemon never writes longer ones) */
-                        p = sqlite3_column_text(st, (int) i);
-                        n = p ? MIN((size_t) sqlite3_column_bytes(st, (int) i), sizeof(AttemptAddr) - 1) : 0;
-                        if (n > 0)
-                                memcpy(field, p, n);
-                        field[n] = '\0';
-                        break;
-                case ATTEMPT_KIND_TEXT: *(char **) field = (char *) sqlite3_column_text(st, (int) i); break;
-                case ATTEMPT_KIND_RAW:
-                        p = sqlite3_column_text(st, (int) i);
-                        *(RawString *) field = (RawString){
-                                .data = (char *) p,
-                                .len = p ? (size_t) sqlite3_column_bytes(st, (int) i) : 0,
-                        };
-                        break;
-                case ATTEMPT_KIND_OUTCOME:
-                case ATTEMPT_KIND_STEP:
-                case ATTEMPT_KIND_CLOSE_KIND:
-                        /* by its name as SQLite hands it: lengths first, so that most names are rejected
-                         * without a byte compared; an unknown name leaves the absent value */
-                        p = sqlite3_column_text(st, (int) i);
-                        if (!p)
+                if (!p)
+                        continue;
+                n = (size_t) sqlite3_column_bytes(st, c->result);
+                for (unsigned k = 0; k < sel->enums[kind].n; k++)
+                        if (sel->enums[kind].lens[k] == n && sel->enums[kind].names[k][0] == (char) p[0] &&
+                            memcmp(sel->enums[kind].names[k], p, n) == 0) {
+                                *(int *) field = sel->enums[kind].values[k];
                                 break;
-                        n = (size_t) sqlite3_column_bytes(st, (int) i);
-                        for (int k = 0; k < sel->selected[i].n_names; k++) {
-                                const char *name = sel->selected[i].names[k];
-
-                                if (name && sel->selected[i].name_lens[k] == n && name[0] == (char) p[0] &&
-                                    memcmp(name, p, n) == 0) {
-                                        *(int *) field = k;
-                                        break;
-                                }
                         }
-                        break;
-                default:
-                        /* NULL reads as 0: only a column whose absent value is not 0 needs to ask */
-                        if (c->absent != 0 && sqlite3_column_type(st, (int) i) == SQLITE_NULL)
-                                break;
-                        v = sqlite3_column_int64(st, (int) i);
-                        switch (c->kind) {
-                        case ATTEMPT_KIND_INT64: *(int64_t *) field = v; break;
-                        case ATTEMPT_KIND_UINT64: *(uint64_t *) field = (uint64_t) v; break;
-                        case ATTEMPT_KIND_UINT16: *(uint16_t *) field = (uint16_t) v; break;
-                        case ATTEMPT_KIND_UINT: *(unsigned *) field = (unsigned) v; break;
-                        case ATTEMPT_KIND_BOOL: *(bool *) field = v != 0; break;
-                        default: *(int *) field = (int) v;
-                        }
-                }
         }
+}
+
+void attempt_row_read(sqlite3_stmt *st, const AttemptSelect *restrict sel, Attempt *restrict ret) {
+        memcpy(ret, &sel->blank, sizeof *ret);
+
+        FOREACH_SELECTED(sel, ATTEMPT_KIND_INT64, c, field, ret) {
+                bool null = false;
+                int64_t v = COLUMN_INT(st, c, &null);
+
+                if (!null)
+                        *(int64_t *) field = v;
+        }
+        FOREACH_SELECTED(sel, ATTEMPT_KIND_INT, c, field, ret) {
+                bool null = false;
+                int64_t v = COLUMN_INT(st, c, &null);
+
+                if (!null)
+                        *(int *) field = (int) v;
+        }
+        FOREACH_SELECTED(sel, ATTEMPT_KIND_UINT16, c, field, ret)
+        *(uint16_t *) field = (uint16_t) sqlite3_column_int64(st, c->result);
+        FOREACH_SELECTED(sel, ATTEMPT_KIND_UINT, c, field, ret)
+        *(unsigned *) field = (unsigned) sqlite3_column_int64(st, c->result);
+        FOREACH_SELECTED(sel, ATTEMPT_KIND_UINT64, c, field, ret)
+        *(uint64_t *) field = (uint64_t) sqlite3_column_int64(st, c->result);
+        FOREACH_SELECTED(sel, ATTEMPT_KIND_BOOL, c, field, ret)
+        *(bool *) field = sqlite3_column_int64(st, c->result) != 0;
+        FOREACH_SELECTED(sel, ATTEMPT_KIND_ADDR, c, field, ret) {
+                /* into the record's fixed buffer (truncated; the daemon never writes longer ones) */
+                const unsigned char *p = sqlite3_column_text(st, c->result);
+                size_t n = p ? MIN((size_t) sqlite3_column_bytes(st, c->result), sizeof(AttemptAddr) - 1) : 0;
+
+                if (n > 0)
+                        memcpy(field, p, n);
+                field[n] = '\0';
+        }
+        FOREACH_SELECTED(sel, ATTEMPT_KIND_TEXT, c, field, ret)
+        *(char **) field = (char *) sqlite3_column_text(st, c->result);
+        FOREACH_SELECTED(sel, ATTEMPT_KIND_RAW, c, field, ret) {
+                const unsigned char *p = sqlite3_column_text(st, c->result);
+
+                *(RawString *) field = (RawString){
+                        .data = (char *) p,
+                        .len = p ? (size_t) sqlite3_column_bytes(st, c->result) : 0,
+                };
+        }
+        read_enums(st, sel, ATTEMPT_KIND_OUTCOME, ret);
+        read_enums(st, sel, ATTEMPT_KIND_STEP, ret);
+        read_enums(st, sel, ATTEMPT_KIND_CLOSE_KIND, ret);
 }

@@ -26,17 +26,25 @@ int attempt_bind(sqlite3_stmt *st, const Attempt *a);
 
 #define ATTEMPT_ENUM_VALUES_MAX 16
 
-/* Which result column of a SELECT holds which attempt column, with what reading it needs at hand: this runs
- * for every column of millions of rows. */
+/* Which result column of a SELECT holds which attempt column, grouped by kind with what reading needs at
+ * hand: the reader runs for every column of millions of rows, and a loop per kind dispatches once per kind
+ * instead of once per column. */
+typedef struct AttemptSelected {
+        uint16_t offset; /* of the field in Attempt */
+        uint8_t result;  /* result column */
+        bool ask_null;   /* NULL must be told from 0: the absent value is not 0 */
+} AttemptSelected;
+
 typedef struct AttemptSelect {
         int8_t at[_ATTEMPT_COLUMN_MAX]; /* result column, -1 if not selected */
         unsigned n; /* selected columns: result columns 0..n-1; further ones are the caller's */
+        AttemptSelected by_kind[_ATTEMPT_KIND_MAX][_ATTEMPT_COLUMN_MAX];
+        uint8_t n_by_kind[_ATTEMPT_KIND_MAX];
         struct {
-                const AttemptColumn *column;
-                const char *names[ATTEMPT_ENUM_VALUES_MAX]; /* an enum's, by value */
-                uint8_t name_lens[ATTEMPT_ENUM_VALUES_MAX];
-                int n_names;
-        } selected[_ATTEMPT_COLUMN_MAX];
+                uint8_t n; /* the named values of an enum kind */
+                uint8_t lens[ATTEMPT_ENUM_VALUES_MAX], values[ATTEMPT_ENUM_VALUES_MAX];
+                const char *names[ATTEMPT_ENUM_VALUES_MAX];
+        } enums[_ATTEMPT_KIND_MAX];
         Attempt blank; /* an attempt with every column absent */
 } AttemptSelect;
 
