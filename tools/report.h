@@ -3,7 +3,8 @@
 
 /* tlsreport's modules: reading attempts (report-db.c), client-family labels from User-Agents
  * (report-label.c), per-family and overall statistics (report-stats.c) and the formatters, which write
- * to a FILE * (report-format.c). Only report-db.c knows SQLite. */
+ * to a FILE *, one file per verb (report-sequences.c, report-attempts.c, report-clients.c, report-summary.c,
+ * sharing report-output.h). Only report-db.c knows SQLite. */
 
 #include <stdbool.h>
 #include <stdint.h>
