@@ -7,8 +7,9 @@
 #include "tap.h"
 
 static bool same_as_printf(int64_t v) {
-        char got[DECIMAL_MAX], want[32], *mem = NULL;
+        char got[DECIMAL_MAX], put[DECIMAL_MAX + 1], want[32], *mem = NULL;
         size_t n = decimal_from_int64(v, got), mem_len = 0;
+        char *end = decimal_put_int64(put, v);
         FILE *f = open_memstream(&mem, &mem_len);
         bool good;
 
@@ -17,7 +18,8 @@ static bool same_as_printf(int64_t v) {
                 return false;
         decimal_fput(f, v);
         fclose(f);
-        good = n == strlen(want) && streq(got, want) && mem && streq(mem, want);
+        *end = '\0';
+        good = n == strlen(want) && streq(got, want) && mem && streq(mem, want) && streq(put, want);
         free(mem);
         if (!good)
                 diag("%s: got %s and %s", want, got, strna(mem));
@@ -44,5 +46,7 @@ int main(void) {
         is_str(buf, "18446744073709551615", "UINT64_MAX");
         is_int(decimal_from_uint64(0, buf), 1, "0: one digit");
         is_str(buf, "0", "0");
+        *decimal_put_uint64(buf, UINT64_MAX) = '\0';
+        is_str(buf, "18446744073709551615", "UINT64_MAX at p");
         return tap_done();
 }

@@ -34,6 +34,22 @@ size_t decimal_from_int64(int64_t v, char buf[static DECIMAL_MAX]) {
         return n;
 }
 
+char *decimal_put_int64(char *p, int64_t v) {
+        char tmp[DECIMAL_MAX], *d = digits(v < 0 ? -(uint64_t) v : (uint64_t) v, v < 0, tmp + sizeof tmp);
+        size_t n = (size_t) (tmp + sizeof tmp - d);
+
+        memcpy(p, d, n);
+        return p + n;
+}
+
+char *decimal_put_uint64(char *p, uint64_t v) {
+        char tmp[DECIMAL_MAX], *d = digits(v, false, tmp + sizeof tmp);
+        size_t n = (size_t) (tmp + sizeof tmp - d);
+
+        memcpy(p, d, n);
+        return p + n;
+}
+
 void decimal_fput(FILE *f, int64_t v) {
         char tmp[DECIMAL_MAX], *p = digits(v < 0 ? -(uint64_t) v : (uint64_t) v, v < 0, tmp + sizeof tmp);
 

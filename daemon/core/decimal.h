@@ -15,5 +15,9 @@
 size_t decimal_from_int64(int64_t v, char buf[static DECIMAL_MAX]);
 size_t decimal_from_uint64(uint64_t v, char buf[static DECIMAL_MAX]);
 
+/* Writes v's digits at p (no NUL, at most DECIMAL_MAX - 1 bytes) and returns the end. */
+char *decimal_put_int64(char *p, int64_t v);
+char *decimal_put_uint64(char *p, uint64_t v);
+
 /* Writes v to f. */
 void decimal_fput(FILE *f, int64_t v);

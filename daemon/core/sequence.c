@@ -2,6 +2,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include "decimal.h"
 #include "hashmap.h"
 #include "sequence.h"
 
@@ -278,19 +279,6 @@ static char *token_put(char *p, const char *s) {
         return p + n;
 }
 
-static char *token_put_number(char *p, int v) {
-        char digits[12], *d = digits + sizeof digits;
-        unsigned u = v < 0 ? 0u - (unsigned) v : (unsigned) v;
-
-        do
-                *--d = (char) ('0' + u % 10);
-        while ((u /= 10) > 0);
-        if (v < 0)
-                *--d = '-';
-        memcpy(p, d, (size_t) (digits + sizeof digits - d));
-        return p + (digits + sizeof digits - d);
-}
-
 const char *sequence_attempt_token(const SequenceAttempt *a, bool ascii, char buf[static 24]) {
         const char *x = ascii ? "x" : "\u2717";
         bool resumed_mark = true;
@@ -300,11 +288,11 @@ const char *sequence_attempt_token(const SequenceAttempt *a, bool ascii, char bu
         case OUTCOME_OK: p = token_put(p, ascii ? "ok" : "\u2713"); break;
         case OUTCOME_PEER_ALERT:
                 p = token_put(p, x);
-                p = a->alert_received >= 0 ? token_put_number(p, a->alert_received) : token_put(p, "alert");
+                p = a->alert_received >= 0 ? decimal_put_int64(p, a->alert_received) : token_put(p, "alert");
                 break;
         case OUTCOME_TLS_ERROR:
                 p = token_put(p, x);
-                p = a->alert_sent >= 0 ? token_put_number(token_put(p, "s"), a->alert_sent)
+                p = a->alert_sent >= 0 ? decimal_put_int64(token_put(p, "s"), a->alert_sent)
                                        : token_put(p, "err");
                 break;
         case OUTCOME_PEER_RESET:
@@ -312,7 +300,7 @@ const char *sequence_attempt_token(const SequenceAttempt *a, bool ascii, char bu
                 /* a reset/close that carried an alert first shows the alert */
                 p = token_put(p, x);
                 if (a->alert_received >= 0)
-                        p = token_put_number(p, a->alert_received);
+                        p = decimal_put_int64(p, a->alert_received);
                 else
                         p = token_put(p, a->outcome == OUTCOME_PEER_RESET ? "rst" : "fin");
                 break;
