@@ -4,9 +4,11 @@
 /* Integers in decimal, without printf: most of what the JSON and CSV output and the journal fields hold,
  * millions of times in a big report. */
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 /* "-9223372036854775808" and its NUL */
 #define DECIMAL_MAX 21
@@ -15,9 +17,36 @@
 size_t decimal_from_int64(int64_t v, char buf[static DECIMAL_MAX]);
 size_t decimal_from_uint64(uint64_t v, char buf[static DECIMAL_MAX]);
 
-/* Writes v's digits at p (no NUL, at most DECIMAL_MAX - 1 bytes) and returns the end. */
-char *decimal_put_int64(char *p, int64_t v);
-char *decimal_put_uint64(char *p, uint64_t v);
+/* The digits of u, backwards from end (exclusive), with a '-' when negative. Returns the first byte. */
+static inline char *decimal_digits(uint64_t u, bool negative, char *end) {
+        char *p = end;
+
+        do
+                *--p = (char) ('0' + u % 10);
+        while ((u /= 10) > 0);
+        if (negative)
+                *--p = '-';
+        return p;
+}
+
+/* Writes v's digits at p (no NUL, at most DECIMAL_MAX - 1 bytes) and returns the end. Inline: the report
+ * writes one for every attempt of every sequence. */
+static inline char *decimal_put_uint64(char *p, uint64_t v) {
+        char tmp[DECIMAL_MAX], *d = decimal_digits(v, false, tmp + sizeof tmp);
+        size_t n = (size_t) (tmp + sizeof tmp - d);
+
+        memcpy(p, d, n);
+        return p + n;
+}
+
+static inline char *decimal_put_int64(char *p, int64_t v) {
+        char tmp[DECIMAL_MAX],
+                *d = decimal_digits(v < 0 ? -(uint64_t) v : (uint64_t) v, v < 0, tmp + sizeof tmp);
+        size_t n = (size_t) (tmp + sizeof tmp - d);
+
+        memcpy(p, d, n);
+        return p + n;
+}
 
 /* Writes v to f. */
 void decimal_fput(FILE *f, int64_t v);

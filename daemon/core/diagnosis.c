@@ -33,9 +33,9 @@ static void text_putc(Text *t, char c) {
 }
 
 static void text_uint(Text *t, uint64_t v) {
-        char digits[DECIMAL_MAX];
+        char digits[DECIMAL_MAX], *d = decimal_digits(v, false, digits + sizeof digits);
 
-        text_put(t, digits, decimal_from_uint64(v, digits));
+        text_put(t, d, (size_t) (digits + sizeof digits - d));
 }
 
 static void text_printf(Text *t, const char *fmt, ...) _printf_(2, 3);
