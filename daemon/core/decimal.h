@@ -30,22 +30,34 @@ static inline char *decimal_digits(uint64_t u, bool negative, char *end) {
 }
 
 /* Writes v's digits at p (no NUL, at most DECIMAL_MAX - 1 bytes) and returns the end. Inline: the report
- * writes one for every attempt of every sequence. */
-static inline char *decimal_put_uint64(char *p, uint64_t v) {
-        char tmp[DECIMAL_MAX], *d = decimal_digits(v, false, tmp + sizeof tmp);
-        size_t n = (size_t) (tmp + sizeof tmp - d);
+ * writes one for every attempt of every sequence, the fingerprints dozens per ClientHello. */
+static inline __attribute__((always_inline)) char *decimal_put_uint64(char *p, uint64_t v) {
+        size_t n = 1;
 
-        memcpy(p, d, n);
+        if (v <= UINT32_MAX) { /* 32-bit arithmetic: ports, lengths, TLS numbers */
+                uint32_t u = (uint32_t) v;
+                char tmp[10];
+                size_t k = 0;
+
+                do
+                        tmp[k++] = (char) ('0' + u % 10);
+                while ((u /= 10) > 0);
+                while (k > 0)
+                        *p++ = tmp[--k];
+                return p;
+        }
+        for (uint64_t x = v; x >= 10; x /= 10)
+                n++;
+        (void) decimal_digits(v, false, p + n);
         return p + n;
 }
 
-static inline char *decimal_put_int64(char *p, int64_t v) {
-        char tmp[DECIMAL_MAX],
-                *d = decimal_digits(v < 0 ? -(uint64_t) v : (uint64_t) v, v < 0, tmp + sizeof tmp);
-        size_t n = (size_t) (tmp + sizeof tmp - d);
-
-        memcpy(p, d, n);
-        return p + n;
+static inline __attribute__((always_inline)) char *decimal_put_int64(char *p, int64_t v) {
+        if (v < 0) {
+                *p++ = '-';
+                return decimal_put_uint64(p, -(uint64_t) v);
+        }
+        return decimal_put_uint64(p, (uint64_t) v);
 }
 
 /* Writes v to f. */
