@@ -70,45 +70,23 @@ int attempt_column_enum_max(const AttemptColumn *c) {
 }
 
 const char *attempt_column_get_text(const Attempt *a, const AttemptColumn *c, size_t *ret_len) {
-        const char *p;
+        const char *p = NULL;
         size_t len = 0;
+        int64_t v;
 
-        switch (c->kind) {
-        case ATTEMPT_KIND_ADDR:
-                p = CFIELD(a, c, char);
-                len = strnlen(p, 46);
-                break;
-        case ATTEMPT_KIND_TEXT:
-                p = *CFIELD(a, c, char *);
-                len = p ? strlen(p) : 0;
-                break;
-        case ATTEMPT_KIND_RAW:
-                p = CFIELD(a, c, RawString)->data;
-                len = p ? CFIELD(a, c, RawString)->len : 0;
-                break;
-        case ATTEMPT_KIND_OUTCOME:
-        case ATTEMPT_KIND_STEP:
-        case ATTEMPT_KIND_CLOSE_KIND:
-                p = attempt_column_enum_name(c, *CFIELD(a, c, int));
-                len = p ? strlen(p) : 0;
-                break;
-        default: p = NULL;
-        }
+        if (attempt_column_value(a, c, &v, &p, &len) != ATTEMPT_VALUE_TEXT)
+                p = NULL, len = 0;
         if (ret_len)
                 *ret_len = len;
         return p;
 }
 
 bool attempt_column_is_null(const Attempt *a, const AttemptColumn *c) {
-        switch (c->kind) {
-        case ATTEMPT_KIND_ADDR: return false;
-        case ATTEMPT_KIND_TEXT: return !*CFIELD(a, c, char *);
-        case ATTEMPT_KIND_RAW: return !CFIELD(a, c, RawString)->data;
-        case ATTEMPT_KIND_OUTCOME:
-        case ATTEMPT_KIND_STEP:
-        case ATTEMPT_KIND_CLOSE_KIND: return !attempt_column_enum_name(c, *CFIELD(a, c, int));
-        default: return (c->flags & ATTEMPT_NULLABLE) && attempt_column_get_int(a, c) == c->absent;
-        }
+        const char *p;
+        size_t len;
+        int64_t v;
+
+        return attempt_column_value(a, c, &v, &p, &len) == ATTEMPT_VALUE_NULL;
 }
 
 void attempt_init(Attempt *a) {

@@ -25,51 +25,6 @@ static const Key json_pretty_keys[_ATTEMPT_COLUMN_MAX] = {
 #undef JSON_PRETTY_KEY_
 };
 
-typedef enum Value {
-        VALUE_NULL,
-        VALUE_INT,
-        VALUE_TEXT,
-} Value;
-
-/* A column's value for a's writers: NULL, an integer in *ret_v, or bytes in *ret_p, *ret_len. */
-static inline Value
-column_value(const Attempt *a, const AttemptColumn *c, int64_t *ret_v, const char **ret_p, size_t *ret_len) {
-        const char *field = (const char *) a + c->offset;
-
-        switch (c->kind) {
-        case ATTEMPT_KIND_ADDR:
-                *ret_p = field;
-                *ret_len = strnlen(field, sizeof(AttemptAddr));
-                return VALUE_TEXT;
-        case ATTEMPT_KIND_TEXT:
-                *ret_p = *(char *const *) field;
-                if (!*ret_p)
-                        return VALUE_NULL;
-                *ret_len = strlen(*ret_p);
-                return VALUE_TEXT;
-        case ATTEMPT_KIND_RAW:
-                *ret_p = ((const RawString *) field)->data;
-                *ret_len = ((const RawString *) field)->len;
-                return *ret_p ? VALUE_TEXT : VALUE_NULL;
-        case ATTEMPT_KIND_OUTCOME:
-        case ATTEMPT_KIND_STEP:
-        case ATTEMPT_KIND_CLOSE_KIND:
-                *ret_p = attempt_column_enum_name(c, *(const int *) field);
-                if (!*ret_p)
-                        return VALUE_NULL;
-                *ret_len = strlen(*ret_p);
-                return VALUE_TEXT;
-        case ATTEMPT_KIND_INT64: *ret_v = *(const int64_t *) field; break;
-        case ATTEMPT_KIND_INT: *ret_v = *(const int *) field; break;
-        case ATTEMPT_KIND_UINT16: *ret_v = *(const uint16_t *) field; break;
-        case ATTEMPT_KIND_UINT: *ret_v = *(const unsigned *) field; break;
-        case ATTEMPT_KIND_UINT64: *ret_v = (int64_t) * (const uint64_t *) field; break;
-        case ATTEMPT_KIND_BOOL: *ret_v = *(const bool *) field; break;
-        default: return VALUE_NULL;
-        }
-        return (c->flags & ATTEMPT_NULLABLE) && *ret_v == c->absent ? VALUE_NULL : VALUE_INT;
-}
-
 void attempt_json_write(FILE *f, const Attempt *a, bool pretty) {
         const Key *keys = pretty ? json_pretty_keys : json_keys;
 
@@ -85,10 +40,10 @@ void attempt_json_write(FILE *f, const Attempt *a, bool pretty) {
                         fwrite(k->text + 1, 1, k->len - 1, f);
                 else
                         fwrite(k->text, 1, k->len, f);
-                switch (column_value(a, c, &v, &p, &len)) {
-                case VALUE_NULL: fwrite("null", 1, 4, f); break;
-                case VALUE_INT: decimal_fput(f, v); break;
-                case VALUE_TEXT: escape_json_fputs(f, p, len); break;
+                switch (attempt_column_value(a, c, &v, &p, &len)) {
+                case ATTEMPT_VALUE_NULL: fwrite("null", 1, 4, f); break;
+                case ATTEMPT_VALUE_INT: decimal_fput(f, v); break;
+                case ATTEMPT_VALUE_TEXT: escape_json_fputs(f, p, len); break;
                 }
         }
         if (pretty)
@@ -113,10 +68,10 @@ void attempt_csv_write(FILE *f, const Attempt *a) {
 
                 if (c != attempt_columns)
                         fputc(',', f);
-                switch (column_value(a, c, &v, &p, &len)) {
-                case VALUE_NULL: break;
-                case VALUE_INT: decimal_fput(f, v); break;
-                case VALUE_TEXT: escape_csv_fputs(f, p, len); break;
+                switch (attempt_column_value(a, c, &v, &p, &len)) {
+                case ATTEMPT_VALUE_NULL: break;
+                case ATTEMPT_VALUE_INT: decimal_fput(f, v); break;
+                case ATTEMPT_VALUE_TEXT: escape_csv_fputs(f, p, len); break;
                 }
         }
         fputs("\r\n", f);

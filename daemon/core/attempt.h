@@ -78,6 +78,53 @@ typedef struct Attempt {
 #undef ATTEMPT_FIELD_
 } Attempt;
 
+typedef enum AttemptValue {
+        ATTEMPT_VALUE_NULL,
+        ATTEMPT_VALUE_INT,
+        ATTEMPT_VALUE_TEXT,
+} AttemptValue;
+
+/* A column's value, as every writer (the INSERT, the journal, JSON, CSV) wants it: NULL, an integer in
+ * *ret_v (uint64_t as is: the INSERT clamps), or bytes in *ret_p, *ret_len (an enum's name). Inline: it runs
+ * for every column of every record written or shown. */
+static inline AttemptValue attempt_column_value(
+        const Attempt *a, const AttemptColumn *c, int64_t *ret_v, const char **ret_p, size_t *ret_len) {
+        const char *field = (const char *) a + c->offset;
+
+        switch (c->kind) {
+        case ATTEMPT_KIND_ADDR:
+                *ret_p = field;
+                *ret_len = strnlen(field, sizeof(AttemptAddr));
+                return ATTEMPT_VALUE_TEXT;
+        case ATTEMPT_KIND_TEXT:
+                *ret_p = *(char *const *) field;
+                if (!*ret_p)
+                        return ATTEMPT_VALUE_NULL;
+                *ret_len = strlen(*ret_p);
+                return ATTEMPT_VALUE_TEXT;
+        case ATTEMPT_KIND_RAW:
+                *ret_p = ((const RawString *) field)->data;
+                *ret_len = ((const RawString *) field)->len;
+                return *ret_p ? ATTEMPT_VALUE_TEXT : ATTEMPT_VALUE_NULL;
+        case ATTEMPT_KIND_OUTCOME:
+        case ATTEMPT_KIND_STEP:
+        case ATTEMPT_KIND_CLOSE_KIND:
+                *ret_p = attempt_column_enum_name(c, *(const int *) field);
+                if (!*ret_p)
+                        return ATTEMPT_VALUE_NULL;
+                *ret_len = strlen(*ret_p);
+                return ATTEMPT_VALUE_TEXT;
+        case ATTEMPT_KIND_INT64: *ret_v = *(const int64_t *) field; break;
+        case ATTEMPT_KIND_INT: *ret_v = *(const int *) field; break;
+        case ATTEMPT_KIND_UINT16: *ret_v = *(const uint16_t *) field; break;
+        case ATTEMPT_KIND_UINT: *ret_v = *(const unsigned *) field; break;
+        case ATTEMPT_KIND_UINT64: *ret_v = (int64_t) * (const uint64_t *) field; break;
+        case ATTEMPT_KIND_BOOL: *ret_v = *(const bool *) field; break;
+        default: return ATTEMPT_VALUE_NULL;
+        }
+        return (c->flags & ATTEMPT_NULLABLE) && *ret_v == c->absent ? ATTEMPT_VALUE_NULL : ATTEMPT_VALUE_INT;
+}
+
 Attempt *attempt_new(void);
 Attempt *attempt_free(Attempt *a);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Attempt *, attempt_free);

@@ -41,24 +41,24 @@ int attempt_bind(sqlite3_stmt *st, const Attempt *a) {
         int rc = SQLITE_OK, i = 0;
 
         FOREACH_ATTEMPT_COLUMN(c) {
-                const char *p;
-                size_t len;
-                int64_t v;
+                const char *p = NULL;
+                size_t len = 0;
+                int64_t v = 0;
 
                 if (c->flags & ATTEMPT_ROWID)
                         continue;
                 i++;
-                if (attempt_column_is_null(a, c)) {
-                        rc = sqlite3_bind_null(st, i);
-                } else if (attempt_column_is_text(c) || attempt_column_is_enum(c) || c->kind == ATTEMPT_KIND_ADDR) {
+                switch (attempt_column_value(a, c, &v, &p, &len)) {
+                case ATTEMPT_VALUE_NULL: rc = sqlite3_bind_null(st, i); break;
+                case ATTEMPT_VALUE_TEXT:
                         /* client-chosen bytes too: with their length, whatever they contain */
-                        p = attempt_column_get_text(a, c, &len);
                         rc = sqlite3_bind_text64(st, i, p, len, SQLITE_STATIC, SQLITE_UTF8);
-                } else {
-                        v = attempt_column_get_int(a, c);
+                        break;
+                case ATTEMPT_VALUE_INT:
                         if (c->kind == ATTEMPT_KIND_UINT64 && v < 0) /* beyond INT64_MAX: clamped */
                                 v = INT64_MAX;
                         rc = sqlite3_bind_int64(st, i, v);
+                        break;
                 }
                 if (rc != SQLITE_OK)
                         return rc;

@@ -76,22 +76,20 @@ static void add_int(Builder *b, const char *name, int64_t value) {
 static void add_columns(Builder *b, const Attempt *a) {
         FOREACH_ATTEMPT_COLUMN(c) {
                 char buf[DECIMAL_MAX];
-                const char *p;
-                size_t len;
+                const char *p = NULL;
+                size_t len = 0;
+                int64_t v = 0;
 
-                if (attempt_column_is_null(a, c))
-                        continue;
-                if (attempt_column_is_text(c) || attempt_column_is_enum(c) || c->kind == ATTEMPT_KIND_ADDR) {
-                        p = attempt_column_get_text(a, c, &len);
-                        add_field(b, c->journal, p, len);
-                } else if (c->kind == ATTEMPT_KIND_UINT64)
-                        add_field(
-                                b,
-                                c->journal,
-                                buf,
-                                decimal_from_uint64(*(const uint64_t *) ((const char *) a + c->offset), buf));
-                else
-                        add_int(b, c->journal, attempt_column_get_int(a, c));
+                switch (attempt_column_value(a, c, &v, &p, &len)) {
+                case ATTEMPT_VALUE_NULL: break;
+                case ATTEMPT_VALUE_TEXT: add_field(b, c->journal, p, len); break;
+                case ATTEMPT_VALUE_INT:
+                        if (c->kind == ATTEMPT_KIND_UINT64) /* as the unsigned number it is */
+                                add_field(b, c->journal, buf, decimal_from_uint64((uint64_t) v, buf));
+                        else
+                                add_int(b, c->journal, v);
+                        break;
+                }
         }
 }
 
