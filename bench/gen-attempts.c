@@ -9,6 +9,7 @@
 #include <sqlite3.h>
 #include <time.h>
 
+#include "attempt-sql.h"
 #include "attempt.h"
 #include "schema.h"
 
@@ -51,49 +52,44 @@ typedef struct Row {
         bool resumed;
 } Row;
 
+/* Through the column list's INSERT and binding (attempt-sql.h), as the store writes. */
 static int insert(const Row *r) {
-        int i = 1;
+        Attempt a;
+
+        attempt_init(&a);
+        a.started_us = r->started_us;
+        a.ended_us = r->started_us + 3000 + rnd_below(30000);
+        (void) snprintf(a.peer_addr, sizeof a.peer_addr, "%s", r->addr);
+        a.peer_port = (uint16_t) (32768 + rnd_below(28000));
+        (void) snprintf(a.local_addr, sizeof a.local_addr, "127.0.0.1");
+        a.local_port = 8443;
+        a.outcome = outcome_from_string(r->outcome);
+        a.state_reached = handshake_step_from_string(r->state);
+        a.alert_received = r->alert_received >= 0 ? r->alert_received : -1;
+        a.alert_sent = r->alert_sent >= 0 ? r->alert_sent : -1;
+        a.tls_error = r->tls_error;
+        a.error_text = r->tls_error ? (char *) "fatal alert received" : NULL;
+        a.offered_versions = r->ja4 ? (char *) "TLSv1.3,TLSv1.2" : NULL;
+        a.version = (char *) r->version;
+        a.cipher = r->version ? (char *) "TLS_AES_128_GCM_SHA256" : NULL;
+        if (r->sni)
+                a.sni = (RawString){.data = (char *) r->sni, .len = strlen(r->sni)};
+        if (r->ja4)
+                a.alpn_offered = (RawString){.data = (char *) "h2,http/1.1", .len = 11};
+        if (r->version)
+                a.alpn = (RawString){.data = (char *) "http/1.1", .len = 8};
+        a.ja3 = r->ja4 ? (char *) "cd08e31494f9531f560d64c695473da9" : NULL;
+        a.ja4 = (char *) r->ja4;
+        a.ja4_stable = (char *) r->ja4_stable;
+        a.resumed = r->resumed;
+        a.bytes_in = r->ja4 ? 1800 : 0;
+        a.bytes_out = r->version ? 1500 : 0;
+        a.http_requests = r->ua ? 1 : 0;
+        if (r->ua)
+                a.user_agent = (RawString){.data = (char *) r->ua, .len = strlen(r->ua)};
 
         sqlite3_reset(ins);
-        sqlite3_bind_int64(ins, i++, r->started_us);
-        sqlite3_bind_int64(ins, i++, r->started_us + 3000 + rnd_below(30000));
-        sqlite3_bind_text(ins, i++, r->addr, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int(ins, i++, 32768 + (int) rnd_below(28000));
-        sqlite3_bind_text(ins, i++, "127.0.0.1", -1, SQLITE_STATIC);
-        sqlite3_bind_int(ins, i++, 8443);
-        sqlite3_bind_text(ins, i++, r->outcome, -1, SQLITE_STATIC);
-        sqlite3_bind_text(ins, i++, r->state, -1, SQLITE_STATIC);
-        if (r->alert_received >= 0)
-                sqlite3_bind_int(ins, i, r->alert_received);
-        else
-                sqlite3_bind_null(ins, i);
-        i++;
-        if (r->alert_sent >= 0)
-                sqlite3_bind_int(ins, i, r->alert_sent);
-        else
-                sqlite3_bind_null(ins, i);
-        i++;
-        if (r->tls_error)
-                sqlite3_bind_int(ins, i, r->tls_error);
-        else
-                sqlite3_bind_null(ins, i);
-        i++;
-        sqlite3_bind_text(ins, i++, r->tls_error ? "fatal alert received" : NULL, -1, SQLITE_STATIC);
-        sqlite3_bind_text(ins, i++, r->ja4 ? "TLSv1.3,TLSv1.2" : NULL, -1, SQLITE_STATIC);
-        sqlite3_bind_text(ins, i++, r->version, -1, SQLITE_STATIC);
-        sqlite3_bind_text(ins, i++, r->version ? "TLS_AES_128_GCM_SHA256" : NULL, -1, SQLITE_STATIC);
-        sqlite3_bind_text(ins, i++, r->sni, -1, SQLITE_STATIC);
-        sqlite3_bind_text(ins, i++, r->ja4 ? "h2,http/1.1" : NULL, -1, SQLITE_STATIC);
-        sqlite3_bind_text(ins, i++, r->version ? "http/1.1" : NULL, -1, SQLITE_STATIC);
-        sqlite3_bind_text(ins, i++, r->ja4 ? "cd08e31494f9531f560d64c695473da9" : NULL, -1, SQLITE_STATIC);
-        sqlite3_bind_text(ins, i++, r->ja4, -1, SQLITE_STATIC);
-        sqlite3_bind_text(ins, i++, r->ja4_stable, -1, SQLITE_STATIC);
-        sqlite3_bind_int(ins, i++, r->resumed);
-        sqlite3_bind_int(ins, i++, r->ja4 ? 1800 : 0);
-        sqlite3_bind_int(ins, i++, r->version ? 1500 : 0);
-        sqlite3_bind_int(ins, i++, r->ua ? 1 : 0);
-        sqlite3_bind_text(ins, i++, r->ua, -1, SQLITE_STATIC);
-        if (sqlite3_step(ins) != SQLITE_DONE)
+        if (attempt_bind(ins, &a) != SQLITE_OK || sqlite3_step(ins) != SQLITE_DONE)
                 return -EIO;
         n_rows++;
         return 0;
@@ -245,6 +241,7 @@ int main(int argc, char *argv[]) {
         uint64_t target = argc > 2 ? strtoull(argv[2], NULL, 10) : 1000000;
         double days = argc > 5 ? strtod(argv[5], NULL) : 1;
         int64_t day_start, step;
+        _cleanup_free_ char *insert_sql = NULL;
         char *err = NULL;
 
         if (argc < 2 || target == 0 || !(days > 0 && days <= 3650)) {
@@ -279,17 +276,8 @@ int main(int argc, char *argv[]) {
         (void) snprintf(pragma, sizeof pragma, "PRAGMA user_version = %u", schema_version);
         sqlite3_exec(db, pragma, NULL, NULL, NULL);
         sqlite3_exec(db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF", NULL, NULL, NULL);
-        if (sqlite3_prepare_v2(
-                    db,
-                    "INSERT INTO attempts (started_us, ended_us, peer_addr, peer_port, local_addr, "
-                    "local_port,"
-                    " outcome, state_reached, alert_received, alert_sent, tls_error, error_text,"
-                    " offered_versions, version, cipher, sni, alpn_offered, alpn, ja3, ja4, ja4_stable,"
-                    " resumed, bytes_in, bytes_out, http_requests, user_agent)"
-                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    -1,
-                    &ins,
-                    NULL) != SQLITE_OK) {
+        insert_sql = attempt_insert_sql();
+        if (!insert_sql || sqlite3_prepare_v2(db, insert_sql, -1, &ins, NULL) != SQLITE_OK) {
                 fprintf(stderr, "prepare: %s\n", sqlite3_errmsg(db));
                 return EXIT_FAILURE;
         }

@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: MIT */
-/* The report's formatters against golden outputs (tests/golden/report-*), on attempts that go through the
- * real sequencer, labels and statistics, with hostile client strings. TZ is Europe/Berlin.
+/* The report against golden outputs (tests/golden/report-*): attempts with hostile client strings, written
+ * to a database by the store and reported by tlsreport's own verbs (report_verb_run(): the reader, the
+ * sequencer, labels, statistics and formatters, as the program runs them). TZ is Europe/Berlin.
  * TLSWATCH_UPDATE_GOLDEN=1 rewrites the golden files instead of comparing (review the diff!). */
+#include <ftw.h>
 #include <time.h>
 
 #include "escape.h"
 #include "report.h"
+#include "store.h"
 #include "tap.h"
 
 #define T0 INT64_C(1795771815000000) /* 2026-11-27 10:30:15 Berlin */
@@ -166,70 +169,74 @@ static Attempt make(const Spec *s, int64_t id) {
         return a;
 }
 
-typedef struct Ctx {
-        ReportOutput *out;
-        ReportSummary *summary;
-        ReportClients *clients;
-        ReportLabels *labels;
-        bool all, list;
-} Ctx;
+static char tmpdir[] = "/tmp/test-report-format-XXXXXX";
+static ReportDb *db;
 
-static int on_sequence(const Sequence *q, void *userdata) {
-        Ctx *c = userdata;
+/* The attempts of specs in a database, written by the store, as tlsreport reads them. */
+static int write_database(void) {
+        StoreOptions o = STORE_OPTIONS_DEFAULT;
+        _cleanup_(store_freep) Store *s = NULL;
+        _cleanup_free_ char *error = NULL;
+        char path[256];
+        int r;
 
-        report_summary_add_sequence(c->summary, q);
-        report_clients_add_sequence(c->clients, q);
-        if (c->list && (c->all || q->n_failures > 0))
-                report_output_sequence_labelled(c->out, q, c->labels);
-        return 0;
+        if (!mkdtemp(tmpdir))
+                return -errno;
+        (void) snprintf(path, sizeof path, "%s/tlswatch.db", tmpdir);
+        o.retention_days = 0; /* the specs are from 2026-11-27 */
+        r = store_open(path, &o, &s, &error);
+        if (r < 0) {
+                diag("store_open: %s", strna(error));
+                return r;
+        }
+        for (size_t i = 0; i < ELEMENTSOF(specs); i++) {
+                Attempt a = make(&specs[i], (int64_t) i + 1), *copy = NULL;
+
+                a.id = 0; /* SQLite numbers them 1.. in this order */
+                r = attempt_dup(&a, &copy);
+                if (r < 0)
+                        return r;
+                r = store_enqueue(s, copy);
+                if (r < 0)
+                        return r;
+        }
+        r = store_stop(s);
+        if (r < 0)
+                return r;
+        return report_db_open(path, &db);
 }
 
-/* Renders one command in one mode into a string. */
+/* Renders one command in one mode into a string, through tlsreport's verbs. */
 static char *render(const char *command, OutputMode mode, bool all, bool color) {
-        _cleanup_(sequencer_freep) Sequencer *sq = NULL;
-        _cleanup_(report_labels_freep) ReportLabels *labels = NULL;
-        _cleanup_(report_clients_freep) ReportClients *clients = NULL;
-        ReportSummary summary;
         char *buf = NULL;
         size_t size = 0;
         FILE *f = open_memstream(&buf, &size);
-        ReportOutput out = {.f = f, .mode = mode, .color = color};
-        Ctx c = {.out = &out, .summary = &summary, .all = all, .list = streq(command, "sequences")};
+        ReportRun run = {
+                .db = db,
+                .params =
+                        {.burst_gap_us = SEQUENCE_BURST_GAP_DEFAULT_US,
+                         .retry_window_us = SEQUENCE_RETRY_WINDOW_DEFAULT_US},
+                .all = all,
+                .now_us = T0 + 3600 * INT64_C(1000000),
+                .out = {.f = f, .mode = mode, .color = color},
+        };
+        int r;
 
         if (!f)
                 return NULL;
-        report_summary_init(&summary);
-        if (report_labels_new(&labels) < 0 || report_clients_new(&clients) < 0)
-                return NULL;
-        for (size_t i = 0; i < ELEMENTSOF(specs); i++)
-                if (specs[i].outcome == OUTCOME_OK && specs[i].ua) {
-                        RawString ua = {.data = (char *) specs[i].ua, .len = specs[i].ua_len};
-                        report_labels_add(labels, specs[i].ja4_stable, &ua, 1);
-                }
-        report_labels_seal(labels);
-        c.labels = labels;
-        c.clients = clients;
-        if (sequencer_new(NULL, on_sequence, &c, &sq) < 0)
-                return NULL;
-        for (size_t i = 0; i < ELEMENTSOF(specs); i++) {
-                Attempt a = make(&specs[i], (int64_t) i + 1);
-
-                report_summary_add_attempt(&summary, &a);
-                report_clients_add_attempt(clients, &a);
-                if (streq(command, "attempts"))
-                        report_output_attempt(&out, &a);
-                else
-                        sequencer_feed(sq, &a);
-        }
-        sequencer_flush(sq, T0 + 3600 * INT64_C(1000000));
-        if (streq(command, "sequences"))
-                report_output_sequences_footer(&out, &summary, out.rows);
-        else if (streq(command, "clients"))
-                report_output_clients(&out, clients, labels);
-        else if (streq(command, "summary"))
-                report_output_summary(&out, &summary);
+        report_filter_init(&run.filter);
+        r = report_verb_run(command, &run);
         fclose(f);
+        if (r < 0) {
+                diag("%s: %s", command, strerror(-r));
+                free(buf);
+                return NULL;
+        }
         return buf;
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw) {
+        return remove(path);
 }
 
 static char *read_file(const char *path) {
@@ -386,6 +393,8 @@ int main(void) {
 
         setenv("TZ", "Europe/Berlin", 1);
         tzset();
+        if (!is_int(write_database(), 0, "the attempts written to a database by the store"))
+                return tap_done();
         test_labels();
         test_json_line_escaping();
         FOREACH_ARRAY(cmd, commands, ELEMENTSOF(commands))
@@ -393,5 +402,7 @@ int main(void) {
                         golden(*cmd, m, false, false);
         golden("sequences", OUTPUT_TABLE, true, false);
         golden("sequences", OUTPUT_TABLE, false, true);
+        db = report_db_close(db);
+        (void) nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
         return tap_done();
 }

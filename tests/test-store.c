@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <time.h>
 
+#include "attempt-sql.h"
 #include "schema.h"
 #include "store.h"
 #include "tap.h"
@@ -263,7 +264,7 @@ static void test_roundtrip(void) {
         _cleanup_free_ char *error = NULL;
         unsigned bad_rows = 0, queued = 0;
         const char *first_bad = NULL;
-        Attempt **recent = NULL;
+        Attempt *recent[5] = {};
         StoreStats st;
         size_t n_recent = 0;
         struct stat sb;
@@ -346,10 +347,34 @@ static void test_roundtrip(void) {
         is_int(db_int(db, "SELECT sum(attempts) FROM clients"), N, "clients view counts every attempt");
         sqlite3_close(db);
 
-        /* Reading back through store_query_recent(). */
-        is_int(store_query_recent(dbpath, "192.0.2.1", base_us + 1000, 5, &recent, &n_recent),
-               0,
-               "query recent");
+        /* Reading back through the shared row reader (attempt-sql.h), as tlsreport does. */
+        {
+                AttemptSelect sel;
+                char cols[1024], sql[1200];
+                sqlite3_stmt *q = NULL;
+
+                ok(attempt_select_init(&sel, ATTEMPT_COLUMNS_ALL, cols, sizeof cols) > 0,
+                   "select every column");
+                (void) snprintf(
+                        sql,
+                        sizeof sql,
+                        "SELECT %s FROM attempts WHERE peer_addr = '192.0.2.1' AND started_us >= %" PRId64
+                        " ORDER BY started_us DESC LIMIT 5",
+                        cols,
+                        base_us + 1000);
+                db = db_open(dbpath);
+                ok(sqlite3_prepare_v2(db, sql, -1, &q, NULL) == SQLITE_OK, "prepare the read");
+                while (q && n_recent < 5 && sqlite3_step(q) == SQLITE_ROW) {
+                        Attempt a;
+
+                        attempt_row_read(q, &sel, &a);
+                        if (attempt_dup(&a, &recent[n_recent]) < 0)
+                                break;
+                        n_recent++;
+                }
+                sqlite3_finalize(q);
+                sqlite3_close(db);
+        }
         is_int(n_recent, 5, "at most max records");
         if (n_recent == 5) {
                 /* 192.0.2.1 is i odd with i % 7 == 1: i = 2493 is the newest. */
@@ -359,15 +384,8 @@ static void test_roundtrip(void) {
                 is_int(recent[0]->id, 2494, "id read back");
                 ok(recent[1]->started_us < recent[0]->started_us, "ordered newest first");
         }
-        recent = store_attempts_free(recent, n_recent);
-        is_int(store_query_recent(dbpath, "192.0.2.1", base_us + 100000 * 1000, 5, &recent, &n_recent),
-               0,
-               "query with nothing recent");
-        is_int(n_recent, 0, "no records");
-        recent = store_attempts_free(recent, n_recent);
-        is_int(store_query_recent("/nonexistent/x.db", "192.0.2.1", 0, 5, &recent, &n_recent) < 0,
-               1,
-               "query on a missing database fails");
+        FOREACH_ARRAY(a, recent, n_recent)
+                attempt_free(*a);
 }
 
 static void test_batch_timing(void) {
@@ -830,39 +848,6 @@ static int rm_entry(const char *path, const struct stat *sb, int type, struct FT
         return 0;
 }
 
-static void test_recent_queued(void) {
-        StoreOptions o = test_options();
-        _cleanup_(store_freep) Store *s = NULL;
-        Attempt **recent = NULL;
-        size_t n = 0;
-
-        diag("store_recent() sees records still queued, and each record once");
-        fresh_db("recent");
-        o.commit_interval_us = 30 * USEC_PER_SEC; /* nothing is committed during this test */
-        o.batch_max = 1000;
-        if (store_open(dbpath, &o, &s, NULL) < 0)
-                return (void) ok(false, "store_open");
-        is_int(store_enqueue(s, make_attempt(1, base_us)), 0, "enqueue from 192.0.2.1");
-        is_int(store_enqueue(s, make_attempt(3, base_us + 1000)), 0, "enqueue from 192.0.2.3");
-        is_int(store_enqueue(s, make_attempt(15, base_us + 2000)), 0, "enqueue from 192.0.2.1 again");
-        is_int(count_rows(dbpath), 0, "nothing committed yet");
-        is_int(store_recent(s, "192.0.2.1", base_us, 10, &recent, &n), 0, "store_recent");
-        is_int(n, 2, "both queued records from that address");
-        if (n == 2) {
-                is_int(recent[0]->started_us, base_us + 2000, "newest first");
-                is_int(recent[1]->peer_port, 40001, "the first record");
-                is_str(recent[1]->ja4, "t13d1517h2_8daaf6152771_cb7bf5808d99", "with its strings copied");
-        }
-        recent = store_attempts_free(recent, n);
-        is_int(store_recent(s, "192.0.2.1", base_us + 1, 1, &recent, &n), 0, "store_recent with a limit");
-        is_int(n, 1, "at most max records");
-        recent = store_attempts_free(recent, n);
-        is_int(store_stop(s), 0, "store_stop commits them");
-        is_int(store_recent(s, "192.0.2.1", base_us, 10, &recent, &n), 0, "store_recent after the commit");
-        is_int(n, 2, "the same two records, now from the database, not doubled");
-        recent = store_attempts_free(recent, n);
-}
-
 int main(void) {
         struct tm tm = {.tm_year = 126, .tm_mon = 10, .tm_mday = 27, .tm_hour = 10};
 
@@ -887,7 +872,6 @@ int main(void) {
         test_invalid();
         test_kill();
         test_removed();
-        test_recent_queued();
 
         if (!getenv("KEEP"))
                 (void) nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);

@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: MIT */
+#include <ctype.h>
+
+#include "hashmap.h"
 #include "report.h"
 
 #define LAST_UA_MAX 160
 
 typedef struct LabelEntry {
         char *ja4;
-        uint64_t hash;
+        HashEntry map;
         ReportAgentCount agents[REPORT_LABEL_AGENTS];
         size_t n_agents;
         /* the last User-Agent added and its summary: rows of one family mostly repeat one UA */
@@ -17,35 +20,17 @@ typedef struct LabelEntry {
 struct ReportLabels {
         LabelEntry *entries;
         size_t n, allocated;
-        uint32_t *index; /* open addressing over entries while loading: entry number + 1, 0 = free */
-        size_t index_size;
+        HashMap index; /* of entries, while loading (then sorted, for bsearch()) */
         bool sealed;
         size_t last; /* the entry found last: rows and sequences of one family come in runs */
 };
 
-static uint64_t ja4_hash(const char *s) {
-        uint64_t h = UINT64_C(14695981039346656037);
-
-        for (; *s; s++)
-                h = (h ^ (unsigned char) *s) * UINT64_C(1099511628211);
-        return h;
-}
-
-static int labels_reindex(ReportLabels *l, size_t size) {
-        uint32_t *idx = calloc(size, sizeof *idx);
-
-        if (!idx)
-                return -ENOMEM;
-        for (size_t i = 0; i < l->n; i++) {
-                size_t k = l->entries[i].hash & (size - 1);
-
-                while (idx[k] != 0)
-                        k = (k + 1) & (size - 1);
-                idx[k] = (uint32_t) i + 1;
-        }
-        free(l->index);
-        l->index = idx;
-        l->index_size = size;
+/* The index anew, after the entries moved. */
+static int labels_reindex(ReportLabels *l) {
+        hashmap_clear(&l->index);
+        for (size_t i = 0; i < l->n; i++)
+                if (hashmap_put(&l->index, &l->entries[i].map, l->entries[i].map.hash) < 0)
+                        return -ENOMEM;
         return 0;
 }
 
@@ -60,6 +45,7 @@ ReportLabels *report_labels_free(ReportLabels *l) {
         FOREACH_ARRAY(e, l->entries, l->n)
                 free(e->ja4);
         free(l->entries);
+        hashmap_done(&l->index);
         free(l);
         return NULL;
 }
@@ -82,14 +68,14 @@ static LabelEntry *labels_find(ReportLabels *l, const char *ja4) {
         if (l->last < l->n && streq(l->entries[l->last].ja4, ja4))
                 return &l->entries[l->last];
         if (!l->sealed) {
-                uint64_t h = ja4_hash(ja4);
+                uint64_t h = hash_string(ja4);
 
-                if (l->index_size == 0)
+                if (!l->index.buckets)
                         return NULL;
-                for (size_t k = h & (l->index_size - 1); l->index[k] != 0; k = (k + 1) & (l->index_size - 1)) {
-                        e = &l->entries[l->index[k] - 1];
-                        if (e->hash == h && streq(e->ja4, ja4)) {
-                                l->last = l->index[k] - 1;
+                HASHMAP_FOREACH_CHAIN(m, &l->index, h) {
+                        e = container_of(m, LabelEntry, map);
+                        if (m->hash == h && streq(e->ja4, ja4)) {
+                                l->last = (size_t) (e - l->entries);
                                 return e;
                         }
                 }
@@ -106,6 +92,8 @@ static LabelEntry *labels_find(ReportLabels *l, const char *ja4) {
 static int labels_append(ReportLabels *l, const char *ja4, LabelEntry **ret) {
         LabelEntry *e;
 
+        if (!l->index.buckets && hashmap_init(&l->index, 64) < 0)
+                return -ENOMEM;
         if (l->n >= l->allocated) {
                 size_t n = MAX(l->allocated * 2, (size_t) 16);
                 LabelEntry *p = realloc(l->entries, n * sizeof *p);
@@ -114,22 +102,18 @@ static int labels_append(ReportLabels *l, const char *ja4, LabelEntry **ret) {
                         return -ENOMEM;
                 l->entries = p;
                 l->allocated = n;
+                if (labels_reindex(l) < 0) /* the entries moved */
+                        return -ENOMEM;
         }
         e = &l->entries[l->n];
-        *e = (LabelEntry){.ja4 = strdup(ja4), .hash = ja4_hash(ja4)};
+        *e = (LabelEntry){.ja4 = strdup(ja4)};
         if (!e->ja4)
                 return -ENOMEM;
-        l->n++;
-        if (l->n * 2 > l->index_size) {
-                if (labels_reindex(l, MAX(l->index_size * 2, (size_t) 64)) < 0)
-                        return -ENOMEM;
-        } else {
-                size_t k = e->hash & (l->index_size - 1);
-
-                while (l->index[k] != 0)
-                        k = (k + 1) & (l->index_size - 1);
-                l->index[k] = (uint32_t) l->n;
+        if (hashmap_put(&l->index, &e->map, hash_string(ja4)) < 0) {
+                free(e->ja4);
+                return -ENOMEM;
         }
+        l->n++;
         *ret = e;
         return 0;
 }
@@ -208,9 +192,7 @@ void report_labels_seal(ReportLabels *l) {
                 l->entries[j++] = l->entries[i];
         }
         l->n = j;
-        free(l->index);
-        l->index = NULL;
-        l->index_size = 0;
+        hashmap_done(&l->index);
         FOREACH_ARRAY(e, l->entries, l->n)
                 qsort(e->agents, e->n_agents, sizeof *e->agents, agent_compare);
         l->sealed = true;

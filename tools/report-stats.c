@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include "hashmap.h"
 #include "report.h"
 
 void report_summary_init(ReportSummary *s) {
@@ -33,33 +34,21 @@ void report_summary_add_sequence(ReportSummary *s, const Sequence *q) {
 /* ---- per client family ---- */
 
 typedef struct ClientEntry {
+        HashEntry map; /* first: a HashEntry * is a ClientEntry * */
         ReportClient c;
-        uint64_t hash;
-        struct ClientEntry *next;
 } ClientEntry;
 
 struct ReportClients {
-        ClientEntry **buckets;
-        size_t n_buckets, n;
+        HashMap families;   /* of ClientEntry, by ja4 */
         ClientEntry *other; /* families beyond REPORT_FAMILIES_MAX */
 };
-
-static uint64_t str_hash(const char *s) {
-        uint64_t h = UINT64_C(14695981039346656037);
-
-        for (; s && *s; s++)
-                h = (h ^ (unsigned char) *s) * UINT64_C(1099511628211);
-        return s ? h : 0;
-}
 
 int report_clients_new(ReportClients **ret) {
         ReportClients *c = calloc(1, sizeof *c);
 
         if (!c)
                 return -ENOMEM;
-        c->n_buckets = 1024;
-        c->buckets = calloc(c->n_buckets, sizeof *c->buckets);
-        if (!c->buckets) {
+        if (hashmap_init(&c->families, 1024) < 0) {
                 free(c);
                 return -ENOMEM;
         }
@@ -70,36 +59,20 @@ int report_clients_new(ReportClients **ret) {
 ReportClients *report_clients_free(ReportClients *c) {
         if (!c)
                 return NULL;
-        for (size_t i = 0; i < c->n_buckets; i++)
-                for (ClientEntry *e = c->buckets[i], *next; e; e = next) {
-                        next = e->next;
+        for (size_t i = 0; i < c->families.n_buckets; i++)
+                for (HashEntry *m = c->families.buckets[i], *next; m; m = next) {
+                        ClientEntry *e = (ClientEntry *) m;
+
+                        next = m->next;
                         free(e->c.ja4);
                         free(e);
                 }
         if (c->other)
                 free(c->other->c.ja4);
         free(c->other);
-        free(c->buckets);
+        hashmap_done(&c->families);
         free(c);
         return NULL;
-}
-
-static int clients_grow(ReportClients *c) {
-        size_t n = c->n_buckets * 2;
-        ClientEntry **b = calloc(n, sizeof *b);
-
-        if (!b)
-                return -ENOMEM;
-        for (size_t i = 0; i < c->n_buckets; i++)
-                for (ClientEntry *e = c->buckets[i], *next; e; e = next) {
-                        next = e->next;
-                        e->next = b[e->hash & (n - 1)];
-                        b[e->hash & (n - 1)] = e;
-                }
-        free(c->buckets);
-        c->buckets = b;
-        c->n_buckets = n;
-        return 0;
 }
 
 static int clients_get(ReportClients *c, const char *ja4, ReportClient **ret) {
@@ -108,13 +81,13 @@ static int clients_get(ReportClients *c, const char *ja4, ReportClient **ret) {
 
         if (ja4 && !ja4[0])
                 ja4 = NULL;
-        h = str_hash(ja4);
-        for (e = c->buckets[h & (c->n_buckets - 1)]; e; e = e->next)
-                if (e->hash == h && streq_ptr(e->c.ja4, ja4)) {
-                        *ret = &e->c;
-                        return 0;
-                }
-        if (c->n >= REPORT_FAMILIES_MAX) {
+        h = ja4 ? hash_string(ja4) : 0;
+        HASHMAP_FOREACH_CHAIN(m, &c->families, h)
+        if (m->hash == h && streq_ptr(((ClientEntry *) m)->c.ja4, ja4)) {
+                *ret = &((ClientEntry *) m)->c;
+                return 0;
+        }
+        if (c->families.n >= REPORT_FAMILIES_MAX) {
                 if (!c->other) {
                         c->other = calloc(1, sizeof *c->other);
                         if (!c->other)
@@ -126,8 +99,6 @@ static int clients_get(ReportClients *c, const char *ja4, ReportClient **ret) {
                 *ret = &c->other->c;
                 return 0;
         }
-        if (c->n >= c->n_buckets && clients_grow(c) < 0)
-                return -ENOMEM;
         e = calloc(1, sizeof *e);
         if (!e)
                 return -ENOMEM;
@@ -138,10 +109,11 @@ static int clients_get(ReportClients *c, const char *ja4, ReportClient **ret) {
                         return -ENOMEM;
                 }
         }
-        e->hash = h;
-        e->next = c->buckets[h & (c->n_buckets - 1)];
-        c->buckets[h & (c->n_buckets - 1)] = e;
-        c->n++;
+        if (hashmap_put(&c->families, &e->map, h) < 0) {
+                free(e->c.ja4);
+                free(e);
+                return -ENOMEM;
+        }
         *ret = &e->c;
         return 0;
 }
@@ -213,16 +185,15 @@ static int client_compare(const void *a, const void *b) {
 }
 
 size_t report_clients_sorted(ReportClients *c, ReportClient ***ret) {
-        ReportClient **v = calloc(c->n + 1, sizeof *v);
+        ReportClient **v = calloc(c->families.n + 1, sizeof *v);
         size_t n = 0;
 
         if (!v) {
                 *ret = NULL;
                 return 0;
         }
-        for (size_t i = 0; i < c->n_buckets; i++)
-                for (ClientEntry *e = c->buckets[i]; e; e = e->next)
-                        v[n++] = &e->c;
+        HASHMAP_FOREACH(m, &c->families)
+        v[n++] = &((ClientEntry *) m)->c;
         qsort(v, n, sizeof *v, client_compare);
         if (c->other)
                 v[n++] = &c->other->c;

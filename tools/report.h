@@ -3,7 +3,8 @@
 
 /* tlsreport's modules: reading attempts (report-db.c), client-family labels from User-Agents
  * (report-label.c), per-family and overall statistics (report-stats.c) and the formatters, which write
- * to a FILE * (report-format.c). Only report-db.c knows SQLite. */
+ * to a FILE *, one file per verb (report-sequences.c, report-attempts.c, report-clients.c, report-summary.c,
+ * sharing report-output.h). Only report-db.c knows SQLite. */
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -146,3 +147,20 @@ void report_output_attempt(ReportOutput *o, const Attempt *a);
 void report_output_sequences_footer(ReportOutput *o, const ReportSummary *s, uint64_t shown);
 void report_output_clients(ReportOutput *o, ReportClients *c, ReportLabels *l);
 void report_output_summary(ReportOutput *o, const ReportSummary *s);
+
+/* ---- the verbs ---- */
+
+typedef struct ReportRun {
+        ReportDb *db;
+        ReportFilter filter;
+        SequenceParams params;
+        bool all;       /* also the sequences without a failure */
+        int64_t now_us; /* sequences still open then are written as open; 0: when the last attempt was read */
+        ReportOutput out;
+} ReportRun;
+
+/* Whether name is a verb: "sequences", "attempts", "clients" or "summary". */
+bool report_verb_known(const char *name) _pure_;
+/* Runs a verb: reads run->db, writes to run->out. Logs what goes wrong; returns 0 or a negative errno
+ * (-EIO or -EPIPE unlogged when writing the output failed). */
+int report_verb_run(const char *name, ReportRun *run);

@@ -25,16 +25,6 @@ static SequenceParams arg_params = {
 static ReportFilter arg_filter;
 static pid_t pager_pid = 0;
 
-typedef struct Context {
-        ReportDb *db;
-        ReportOutput out;
-        ReportSummary summary;
-        ReportLabels *labels;
-        ReportClients *clients;
-        Sequencer *sequencer;
-        uint64_t shown;
-} Context;
-
 static void help(void) {
         printf("%s [OPTIONS] [sequences|attempts|clients|summary]\n\n"
                "Group recorded TLS handshake attempts into retry sequences and explain them.\n\n"
@@ -215,153 +205,13 @@ static void pager_close(void) {
         pager_pid = 0;
 }
 
-static int load_label(const char *ja4, const RawString *ua, uint64_t count, void *userdata) {
-        return report_labels_add(userdata, ja4, ua, count);
-}
-
-static int load_labels(Context *c) {
-        int r = report_labels_new(&c->labels);
-
-        if (r < 0)
-                return log_oom();
-        r = report_db_foreach_user_agent(c->db, &arg_filter, load_label, c->labels);
-        if (r < 0)
-                return log_error_errno(r, "Failed to read User-Agents: %s", report_db_error(c->db));
-        report_labels_seal(c->labels);
-        return 0;
-}
-
-static int on_sequence(const Sequence *q, void *userdata) {
-        Context *c = userdata;
-
-        report_summary_add_sequence(&c->summary, q);
-        if (c->clients && report_clients_add_sequence(c->clients, q) < 0)
-                return -ENOMEM;
-        if (c->out.f && (arg_all || q->n_failures > 0)) {
-                report_output_sequence_labelled(&c->out, q, c->labels);
-                c->shown++;
-        }
-        return ferror(stdout) ? -EIO : 0;
-}
-
-static int on_attempt_sequence(const Attempt *a, void *userdata) {
-        Context *c = userdata;
-
-        report_summary_add_attempt(&c->summary, a);
-        if (c->clients && report_clients_add_attempt(c->clients, a) < 0)
-                return -ENOMEM;
-        return sequencer_feed(c->sequencer, a);
-}
-
-static int group(Context *c) {
-        int r;
-
-        r = sequencer_new(&arg_params, on_sequence, c, &c->sequencer);
-        if (r < 0)
-                return log_error_errno(r, "Failed to set up grouping: %m");
-        r = report_db_foreach_attempt(c->db, &arg_filter, false, on_attempt_sequence, c);
-        if (r == -EPIPE || r == -EIO)
-                return r;
-        if (r < 0)
-                return log_error_errno(r, "Failed to read attempts: %s", report_db_error(c->db));
-        r = sequencer_flush(c->sequencer, now_realtime_us());
-        if (r < 0)
-                return r;
-        return 0;
-}
-
-static int verb_sequences(Context *c) {
-        int r;
-
-        r = load_labels(c);
-        if (r < 0)
-                return r;
-        c->out.f = stdout;
-        r = group(c);
-        if (r < 0)
-                return r;
-        if (c->summary.attempts == 0)
-                log_notice("No attempts matched.");
-        else
-                report_output_sequences_footer(&c->out, &c->summary, c->shown);
-        if (c->summary.attempts > 0 && c->shown == 0 && !arg_all && arg_output != OUTPUT_TABLE)
-                log_notice("No sequence with a failure; use --all to list the clean ones.");
-        return 0;
-}
-
-static int on_attempt_output(const Attempt *a, void *userdata) {
-        Context *c = userdata;
-
-        report_output_attempt(&c->out, a);
-        return ferror(stdout) ? -EIO : 0;
-}
-
-static int verb_attempts(Context *c) {
-        int r;
-
-        c->out.f = stdout;
-        r = report_db_foreach_attempt(c->db, &arg_filter, true, on_attempt_output, c);
-        if (r == -EIO && ferror(stdout))
-                return r;
-        if (r < 0)
-                return log_error_errno(r, "Failed to read attempts: %s", report_db_error(c->db));
-        if (c->out.rows == 0)
-                log_notice("No attempts matched.");
-        return 0;
-}
-
-static int verb_clients(Context *c) {
-        int r;
-
-        r = load_labels(c);
-        if (r < 0)
-                return r;
-        r = report_clients_new(&c->clients);
-        if (r < 0)
-                return log_oom();
-        r = group(c);
-        if (r < 0)
-                return r;
-        c->out.f = stdout;
-        report_output_clients(&c->out, c->clients, c->labels);
-        if (c->out.rows == 0)
-                log_notice("No attempts matched.");
-        return 0;
-}
-
-static int verb_summary(Context *c) {
-        int r = group(c);
-
-        if (r < 0)
-                return r;
-        c->out.f = stdout;
-        if (c->summary.attempts == 0)
-                log_notice("No attempts matched.");
-        report_output_summary(&c->out, &c->summary);
-        return 0;
-}
-
-static const struct {
-        const char *name;
-        int (*run)(Context *c);
-} verbs[] = {
-        {"sequences", verb_sequences},
-        {"attempts", verb_attempts},
-        {"clients", verb_clients},
-        {"summary", verb_summary},
-};
-
 static int run(int argc, char *argv[]) {
         _cleanup_(report_db_closep) ReportDb *db = NULL;
-        _cleanup_(report_labels_freep) ReportLabels *labels = NULL;
-        _cleanup_(report_clients_freep) ReportClients *clients = NULL;
-        _cleanup_(sequencer_freep) Sequencer *sequencer = NULL;
         _cleanup_free_ char *default_db = NULL;
         const char *command = NULL, *cs;
-        int (*verb)(Context * c) = NULL;
         int64_t now = now_realtime_us();
         bool color, utf8;
-        Context c = {};
+        ReportRun run;
         int r;
 
         setlocale(LC_ALL, "");
@@ -369,10 +219,7 @@ static int run(int argc, char *argv[]) {
         r = parse_argv(argc, argv, &command);
         if (r <= 0)
                 return r;
-        FOREACH_ARRAY(v, verbs, ELEMENTSOF(verbs))
-                if (streq(v->name, command))
-                        verb = v->run;
-        if (!verb)
+        if (!report_verb_known(command))
                 return log_error_errno(
                         EINVAL, "Unknown command \"%s\": use sequences, attempts, clients or summary.", command);
 
@@ -429,15 +276,17 @@ static int run(int argc, char *argv[]) {
         (void) setvbuf(stdout, NULL, _IOFBF, 256 * 1024);
         /* One thread writes stdout: no lock around each of the millions of small writes of a big report. */
         (void) __fsetlocking(stdout, FSETLOCKING_BYCALLER);
-        c = (Context){
+        run = (ReportRun){
                 .db = db,
-                .out = {.mode = arg_output, .color = color && arg_output == OUTPUT_TABLE, .ascii = !utf8},
+                .filter = arg_filter,
+                .params = arg_params,
+                .all = arg_all,
+                .out = {.f = stdout,
+                        .mode = arg_output,
+                        .color = color && arg_output == OUTPUT_TABLE,
+                        .ascii = !utf8},
         };
-        report_summary_init(&c.summary);
-        r = verb(&c);
-        labels = c.labels;
-        clients = c.clients;
-        sequencer = c.sequencer;
+        r = report_verb_run(command, &run);
         if (fflush(stdout) != 0 || ferror(stdout))
                 r = r < 0 ? r : -EIO;
         pager_close();

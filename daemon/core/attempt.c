@@ -159,43 +159,24 @@ void raw_string_clear(RawString *s) {
 }
 
 Attempt *attempt_new(void) {
-        Attempt *a = calloc(1, sizeof *a);
+        Attempt *a = malloc(sizeof *a);
 
         if (!a)
                 return NULL;
-        a->outcome = OUTCOME_SERVER_ERROR;
-        a->state_reached = STEP_CONNECTED;
-        a->alert_received = a->alert_sent = -1;
+        attempt_init(a);
         return a;
 }
 
 Attempt *attempt_free(Attempt *a) {
         if (!a)
                 return NULL;
-        free(a->error_text);
-        free(a->offered_versions);
-        free(a->version);
-        free(a->cipher);
-        raw_string_clear(&a->sni);
-        raw_string_clear(&a->alpn_offered);
-        raw_string_clear(&a->alpn);
-        free(a->ja3);
-        free(a->ja3_full);
-        free(a->ja4);
-        free(a->ja4_r);
-        free(a->ja4_o);
-        free(a->ja4_ro);
-        free(a->ja4_stable);
-        raw_string_clear(&a->user_agent);
+        FOREACH_ATTEMPT_COLUMN(c)
+                if (c->kind == ATTEMPT_KIND_TEXT)
+                        free(*(char **) ((char *) a + c->offset));
+                else if (c->kind == ATTEMPT_KIND_RAW)
+                        raw_string_clear((RawString *) ((char *) a + c->offset));
         free(a);
         return NULL;
-}
-
-static int strdup_optional(const char *s, char **ret) {
-        *ret = NULL;
-        if (s && !(*ret = strdup(s)))
-                return -ENOMEM;
-        return 0;
 }
 
 int attempt_dup(const Attempt *a, Attempt **ret) {
@@ -206,21 +187,21 @@ int attempt_dup(const Attempt *a, Attempt **ret) {
                 return -ENOMEM;
         *c = *a;
         /* no string is shared: clear them all first, so that a failure half-way frees only copies */
-        c->error_text = c->offered_versions = c->version = c->cipher = NULL;
-        c->ja3 = c->ja3_full = c->ja4 = c->ja4_r = c->ja4_o = c->ja4_ro = c->ja4_stable = NULL;
-        c->sni = c->alpn_offered = c->alpn = c->user_agent = (RawString){};
-        if (strdup_optional(a->error_text, &c->error_text) < 0 ||
-            strdup_optional(a->offered_versions, &c->offered_versions) < 0 ||
-            strdup_optional(a->version, &c->version) < 0 || strdup_optional(a->cipher, &c->cipher) < 0 ||
-            strdup_optional(a->ja3, &c->ja3) < 0 || strdup_optional(a->ja3_full, &c->ja3_full) < 0 ||
-            strdup_optional(a->ja4, &c->ja4) < 0 || strdup_optional(a->ja4_r, &c->ja4_r) < 0 ||
-            strdup_optional(a->ja4_o, &c->ja4_o) < 0 || strdup_optional(a->ja4_ro, &c->ja4_ro) < 0 ||
-            strdup_optional(a->ja4_stable, &c->ja4_stable) < 0 ||
-            raw_string_set(&c->sni, a->sni.data, a->sni.len) < 0 ||
-            raw_string_set(&c->alpn_offered, a->alpn_offered.data, a->alpn_offered.len) < 0 ||
-            raw_string_set(&c->alpn, a->alpn.data, a->alpn.len) < 0 ||
-            raw_string_set(&c->user_agent, a->user_agent.data, a->user_agent.len) < 0)
-                return -ENOMEM;
+        FOREACH_ATTEMPT_COLUMN(col)
+                if (col->kind == ATTEMPT_KIND_TEXT)
+                        *(char **) ((char *) c + col->offset) = NULL;
+                else if (col->kind == ATTEMPT_KIND_RAW)
+                        *(RawString *) ((char *) c + col->offset) = (RawString){};
+        FOREACH_ATTEMPT_COLUMN(col) {
+                const char *p = *(char *const *) ((const char *) a + col->offset);
+                const RawString *s = (const RawString *) ((const char *) a + col->offset);
+
+                if (col->kind == ATTEMPT_KIND_TEXT && p && !(*(char **) ((char *) c + col->offset) = strdup(p)))
+                        return -ENOMEM;
+                if (col->kind == ATTEMPT_KIND_RAW &&
+                    raw_string_set((RawString *) ((char *) c + col->offset), s->data, s->len) < 0)
+                        return -ENOMEM;
+        }
         *ret = TAKE_PTR(c);
         return 0;
 }

@@ -58,35 +58,72 @@ typedef struct RawString {
         size_t len;
 } RawString;
 
+/* A numeric address, no brackets, IPv4-mapped shown as IPv4. */
+typedef char AttemptAddr[46];
+
+#include "attempt-columns.h"
+
+/* Its fields are the columns, named and typed as attempt-columns.h lists them:
+ *   id: 0 until stored; started_us, ended_us; peer_addr, peer_port, local_addr, local_port;
+ *   outcome, state_reached (the furthest step); alert_received, alert_sent: the TLS alert description, -1
+ *   if none; tls_error: the Mbed TLS return code, 0 (stored as NULL) on success; error_text;
+ *   offered_versions: "TLSv1.3,TLSv1.2", GREASE removed, client order; version, cipher: negotiated, NULL if
+ *   not reached; sni, alpn_offered, alpn (raw); ja3, ja3_full, ja4, ja4_r, ja4_o, ja4_ro; ja4_stable: the
+ *   grouping key's fingerprint part (fingerprint.h); hello_retry, resumed; bytes_in, bytes_out;
+ *   http_requests; user_agent (raw); closed_us: when the connection ended, 0 (NULL) if not known;
+ *   close_kind: how it ended. */
 typedef struct Attempt {
-        int64_t id; /* 0 until stored */
-        int64_t started_us, ended_us;
-
-        char peer_addr[46], local_addr[46]; /* numeric, no brackets, IPv4-mapped shown as IPv4 */
-        uint16_t peer_port, local_port;
-
-        Outcome outcome;
-        HandshakeStep state_reached;
-        int alert_received, alert_sent; /* TLS alert description, -1 if none */
-        int tls_error;                  /* Mbed TLS return code, 0 (stored as NULL) on success */
-        char *error_text;
-
-        char *offered_versions; /* "TLSv1.3,TLSv1.2": GREASE removed, client order */
-        char *version, *cipher; /* negotiated, NULL if not reached */
-        RawString sni, alpn_offered, alpn;
-
-        char *ja3, *ja3_full;
-        char *ja4, *ja4_r, *ja4_o, *ja4_ro;
-        char *ja4_stable; /* the grouping key's fingerprint part, see fingerprint.h */
-
-        bool hello_retry, resumed;
-        uint64_t bytes_in, bytes_out;
-        unsigned http_requests;
-        RawString user_agent;
-
-        int64_t closed_us;    /* when the connection ended; 0 (NULL) if not known */
-        CloseKind close_kind; /* how it ended */
+#define ATTEMPT_FIELD_(name, NAME, type, kind, flags, absent) ATTEMPT_CTYPE_##kind name;
+        ATTEMPT_COLUMNS(ATTEMPT_FIELD_)
+#undef ATTEMPT_FIELD_
 } Attempt;
+
+typedef enum AttemptValue {
+        ATTEMPT_VALUE_NULL,
+        ATTEMPT_VALUE_INT,
+        ATTEMPT_VALUE_TEXT,
+} AttemptValue;
+
+/* A column's value, as every writer (the INSERT, the journal, JSON, CSV) wants it: NULL, an integer in
+ * *ret_v (uint64_t as is: the INSERT clamps), or bytes in *ret_p, *ret_len (an enum's name). Inline: it runs
+ * for every column of every record written or shown. */
+static inline AttemptValue attempt_column_value(
+        const Attempt *a, const AttemptColumn *c, int64_t *ret_v, const char **ret_p, size_t *ret_len) {
+        const char *field = (const char *) a + c->offset;
+
+        switch (c->kind) {
+        case ATTEMPT_KIND_ADDR:
+                *ret_p = field;
+                *ret_len = strnlen(field, sizeof(AttemptAddr));
+                return ATTEMPT_VALUE_TEXT;
+        case ATTEMPT_KIND_TEXT:
+                *ret_p = *(char *const *) field;
+                if (!*ret_p)
+                        return ATTEMPT_VALUE_NULL;
+                *ret_len = strlen(*ret_p);
+                return ATTEMPT_VALUE_TEXT;
+        case ATTEMPT_KIND_RAW:
+                *ret_p = ((const RawString *) field)->data;
+                *ret_len = ((const RawString *) field)->len;
+                return *ret_p ? ATTEMPT_VALUE_TEXT : ATTEMPT_VALUE_NULL;
+        case ATTEMPT_KIND_OUTCOME:
+        case ATTEMPT_KIND_STEP:
+        case ATTEMPT_KIND_CLOSE_KIND:
+                *ret_p = attempt_column_enum_name(c, *(const int *) field);
+                if (!*ret_p)
+                        return ATTEMPT_VALUE_NULL;
+                *ret_len = strlen(*ret_p);
+                return ATTEMPT_VALUE_TEXT;
+        case ATTEMPT_KIND_INT64: *ret_v = *(const int64_t *) field; break;
+        case ATTEMPT_KIND_INT: *ret_v = *(const int *) field; break;
+        case ATTEMPT_KIND_UINT16: *ret_v = *(const uint16_t *) field; break;
+        case ATTEMPT_KIND_UINT: *ret_v = *(const unsigned *) field; break;
+        case ATTEMPT_KIND_UINT64: *ret_v = (int64_t) * (const uint64_t *) field; break;
+        case ATTEMPT_KIND_BOOL: *ret_v = *(const bool *) field; break;
+        default: return ATTEMPT_VALUE_NULL;
+        }
+        return (c->flags & ATTEMPT_NULLABLE) && *ret_v == c->absent ? ATTEMPT_VALUE_NULL : ATTEMPT_VALUE_INT;
+}
 
 Attempt *attempt_new(void);
 Attempt *attempt_free(Attempt *a);

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "decimal.h"
 #include "diagnosis.h"
 
 /* The sentence is written into the caller's buffer like snprintf(): len counts what the whole sentence
@@ -32,11 +33,8 @@ static void text_putc(Text *t, char c) {
 }
 
 static void text_uint(Text *t, uint64_t v) {
-        char digits[24], *d = digits + sizeof digits;
+        char digits[DECIMAL_MAX], *d = decimal_digits(v, false, digits + sizeof digits);
 
-        do
-                *--d = (char) ('0' + v % 10);
-        while ((v /= 10) > 0);
         text_put(t, d, (size_t) (digits + sizeof digits - d));
 }
 

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <psa/crypto.h>
 
+#include "decimal.h"
 #include "fingerprint.h"
 
 static const char hexdigits[] = "0123456789abcdef";
@@ -126,24 +127,12 @@ static char *put_ja4_c(char *p, const uint16_t *exts, size_t n, const Lists *l) 
         return p;
 }
 
-static char *put_dec(char *p, unsigned v) {
-        char tmp[10];
-        size_t n = 0;
-
-        do
-                tmp[n++] = (char) ('0' + v % 10);
-        while ((v /= 10) > 0);
-        while (n > 0)
-                *p++ = tmp[--n];
-        return p;
-}
-
 /* "1-2-3": at most 6 * n bytes. */
 static char *put_dec_list(char *p, const uint16_t *v, size_t n) {
         for (size_t i = 0; i < n; i++) {
                 if (i > 0)
                         *p++ = '-';
-                p = put_dec(p, v[i]);
+                p = decimal_put_uint64(p, v[i]);
         }
         return p;
 }
@@ -314,7 +303,7 @@ static int ja3_build(const ClientHello *ch, const Lists *l, Fingerprints *f) {
         if (!s)
                 return -ENOMEM;
 
-        p = put_dec(s, ch->legacy_version);
+        p = decimal_put_uint64(s, ch->legacy_version);
         *p++ = ',';
         p = put_dec_list(p, l->ciphers, l->n_ciphers);
         *p++ = ',';
@@ -325,7 +314,7 @@ static int ja3_build(const ClientHello *ch, const Lists *l, Fingerprints *f) {
         for (size_t i = 0; i < n_pf; i++) {
                 if (i > 0)
                         *p++ = '-';
-                p = put_dec(p, ch->ec_point_formats.data[i]);
+                p = decimal_put_uint64(p, ch->ec_point_formats.data[i]);
         }
         *p = '\0';
 

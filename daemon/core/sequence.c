@@ -2,18 +2,20 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include "decimal.h"
+#include "hashmap.h"
 #include "sequence.h"
 
 /* One per key that had an attempt within the hold time: its open sequence and when it last succeeded. */
 typedef struct KeyEntry {
-        uint64_t hash;
+        HashEntry map; /* first: a HashEntry * is a KeyEntry * */
         char client[SEQUENCE_CLIENT_MAX];
         char *ja4;
         const char *no_hello; /* static: sequence_no_hello_kind() */
         RawString sni;
         Sequence *open;
         int64_t last_us, last_ok_us; /* last_ok_us is INT64_MIN without a success */
-        struct KeyEntry *chain_next, *lru_prev, *lru_next;
+        struct KeyEntry *lru_prev, *lru_next;
 } KeyEntry;
 
 struct Sequencer {
@@ -21,8 +23,7 @@ struct Sequencer {
         SequenceHandler handler;
         void *userdata;
 
-        KeyEntry **buckets;
-        size_t n_buckets, n_entries;
+        HashMap keys;                  /* of KeyEntry */
         KeyEntry *lru_head, *lru_tail; /* ordered by last_us, since time only advances */
 
         Sequence *queue_head, *queue_tail; /* every held sequence, in order of creation */
@@ -278,19 +279,6 @@ static char *token_put(char *p, const char *s) {
         return p + n;
 }
 
-static char *token_put_number(char *p, int v) {
-        char digits[12], *d = digits + sizeof digits;
-        unsigned u = v < 0 ? 0u - (unsigned) v : (unsigned) v;
-
-        do
-                *--d = (char) ('0' + u % 10);
-        while ((u /= 10) > 0);
-        if (v < 0)
-                *--d = '-';
-        memcpy(p, d, (size_t) (digits + sizeof digits - d));
-        return p + (digits + sizeof digits - d);
-}
-
 const char *sequence_attempt_token(const SequenceAttempt *a, bool ascii, char buf[static 24]) {
         const char *x = ascii ? "x" : "\u2717";
         bool resumed_mark = true;
@@ -300,11 +288,11 @@ const char *sequence_attempt_token(const SequenceAttempt *a, bool ascii, char bu
         case OUTCOME_OK: p = token_put(p, ascii ? "ok" : "\u2713"); break;
         case OUTCOME_PEER_ALERT:
                 p = token_put(p, x);
-                p = a->alert_received >= 0 ? token_put_number(p, a->alert_received) : token_put(p, "alert");
+                p = a->alert_received >= 0 ? decimal_put_int64(p, a->alert_received) : token_put(p, "alert");
                 break;
         case OUTCOME_TLS_ERROR:
                 p = token_put(p, x);
-                p = a->alert_sent >= 0 ? token_put_number(token_put(p, "s"), a->alert_sent)
+                p = a->alert_sent >= 0 ? decimal_put_int64(token_put(p, "s"), a->alert_sent)
                                        : token_put(p, "err");
                 break;
         case OUTCOME_PEER_RESET:
@@ -312,7 +300,7 @@ const char *sequence_attempt_token(const SequenceAttempt *a, bool ascii, char bu
                 /* a reset/close that carried an alert first shows the alert */
                 p = token_put(p, x);
                 if (a->alert_received >= 0)
-                        p = token_put_number(p, a->alert_received);
+                        p = decimal_put_int64(p, a->alert_received);
                 else
                         p = token_put(p, a->outcome == OUTCOME_PEER_RESET ? "rst" : "fin");
                 break;
@@ -374,32 +362,14 @@ static Sequence *sequence_free(Sequence *s) {
 }
 DEFINE_TRIVIAL_CLEANUP_FUNC(Sequence *, sequence_free);
 
-/* A cheap hash over 8-byte words (multiply and fold); the chains compare the keys anyway. */
-static uint64_t hash_bytes(uint64_t h, const void *data, size_t len) {
-        const unsigned char *p = data;
-        uint64_t w;
-
-        for (; len >= 8; p += 8, len -= 8) {
-                memcpy(&w, p, 8);
-                h = (h ^ w) * UINT64_C(0x9e3779b97f4a7c15);
-                h ^= h >> 32;
-        }
-        w = len;
-        for (size_t i = 0; i < len; i++)
-                w = w << 8 | p[i];
-        h = (h ^ w) * UINT64_C(0x9e3779b97f4a7c15);
-        return h ^ (h >> 29);
-}
-
 /* ja4 is the stable JA4, or else the no-hello kind: the two never look alike. */
 static uint64_t key_hash(const char *client, const char *ja4, const RawString *sni) {
-        uint64_t h = UINT64_C(0x243f6a8885a308d3);
+        uint64_t h = HASH_SEED;
 
         h = hash_bytes(h, client, strlen(client));
         h = hash_bytes(h, ja4, strlen(ja4));
         h = sni->data ? hash_bytes(h, sni->data, sni->len) : h * 5 + 2;
-        h ^= h >> 31;
-        return h * UINT64_C(0xbf58476d1ce4e5b9);
+        return hash_finish(h);
 }
 
 static bool key_equal(const KeyEntry *e, const char *client, const char *ja4, const RawString *sni) {
@@ -414,24 +384,6 @@ static KeyEntry *key_entry_free(KeyEntry *e) {
         return NULL;
 }
 DEFINE_TRIVIAL_CLEANUP_FUNC(KeyEntry *, key_entry_free);
-
-static int sequencer_grow(Sequencer *s) {
-        size_t n = s->n_buckets * 2;
-        KeyEntry **b = calloc(n, sizeof *b);
-
-        if (!b)
-                return -ENOMEM;
-        for (size_t i = 0; i < s->n_buckets; i++)
-                for (KeyEntry *e = s->buckets[i], *next; e; e = next) {
-                        next = e->chain_next;
-                        e->chain_next = b[e->hash & (n - 1)];
-                        b[e->hash & (n - 1)] = e;
-                }
-        free(s->buckets);
-        s->buckets = b;
-        s->n_buckets = n;
-        return 0;
-}
 
 int sequencer_new(const SequenceParams *params, SequenceHandler handler, void *userdata, Sequencer **ret) {
         _cleanup_free_ Sequencer *s = NULL;
@@ -448,9 +400,7 @@ int sequencer_new(const SequenceParams *params, SequenceHandler handler, void *u
                              };
         s->handler = handler;
         s->userdata = userdata;
-        s->n_buckets = 64;
-        s->buckets = calloc(s->n_buckets, sizeof *s->buckets);
-        if (!s->buckets)
+        if (hashmap_init(&s->keys, 64) < 0)
                 return -ENOMEM;
         s->now_us = INT64_MIN;
         *ret = TAKE_PTR(s);
@@ -480,13 +430,8 @@ static void lru_append(Sequencer *s, KeyEntry *e) {
 }
 
 static void sequencer_remove_entry(Sequencer *s, KeyEntry *e) {
-        KeyEntry **p = &s->buckets[e->hash & (s->n_buckets - 1)];
-
-        while (*p != e)
-                p = &(*p)->chain_next;
-        *p = e->chain_next;
+        hashmap_remove(&s->keys, &e->map);
         lru_unlink(s, e);
-        s->n_entries--;
         key_entry_free(e);
 }
 
@@ -499,7 +444,7 @@ Sequencer *sequencer_free(Sequencer *s) {
                 next = q->queue_next;
                 sequence_free(q);
         }
-        free(s->buckets);
+        hashmap_done(&s->keys);
         free(s);
         return NULL;
 }
@@ -546,9 +491,12 @@ static void sequencer_expire(Sequencer *s) {
 
 static KeyEntry *
 sequencer_find(Sequencer *s, uint64_t h, const char *client, const char *ja4, const RawString *sni) {
-        for (KeyEntry *e = s->buckets[h & (s->n_buckets - 1)]; e; e = e->chain_next)
-                if (e->hash == h && key_equal(e, client, ja4, sni))
+        HASHMAP_FOREACH_CHAIN(m, &s->keys, h) {
+                KeyEntry *e = (KeyEntry *) m;
+
+                if (m->hash == h && key_equal(e, client, ja4, sni))
                         return e;
+        }
         return NULL;
 }
 
@@ -584,21 +532,17 @@ static int sequencer_add_entry(
         RawString sni_copy;
         char *ja4_copy;
 
-        if (s->n_entries >= s->n_buckets && sequencer_grow(s) < 0)
-                return -ENOMEM;
         e = alloc_with_key(sizeof *e, ja4, sni, &ja4_copy, &sni_copy);
         if (!e)
                 return -ENOMEM;
         e->ja4 = ja4_copy;
         e->no_hello = no_hello;
         e->sni = sni_copy;
-        e->hash = h;
         memcpy(e->client, client, SEQUENCE_CLIENT_MAX);
         e->last_ok_us = INT64_MIN;
-        e->chain_next = s->buckets[h & (s->n_buckets - 1)];
-        s->buckets[h & (s->n_buckets - 1)] = e;
+        if (hashmap_put(&s->keys, &e->map, h) < 0)
+                return -ENOMEM;
         lru_append(s, e);
-        s->n_entries++;
         *ret = TAKE_PTR(e);
         return 0;
 }

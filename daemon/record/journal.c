@@ -5,10 +5,13 @@
 #include <inttypes.h>
 #include <systemd/sd-journal.h>
 
+#include "attempt.h"
+#include "decimal.h"
 #include "describe.h"
 #include "escape.h"
 #include "journal.h"
 #include "log.h"
+#include "ring.h"
 
 static const char *const journal_mode_table[_JOURNAL_MODE_MAX] = {
         [JOURNAL_ALL] = "all",
@@ -63,66 +66,31 @@ static void add_str(Builder *b, const char *name, const char *value) {
                 add_field(b, name, value, strlen(value));
 }
 
-static void add_raw(Builder *b, const char *name, const RawString *value) {
-        if (value->data)
-                add_field(b, name, value->data, value->len);
-}
-
 static void add_int(Builder *b, const char *name, int64_t value) {
-        char buf[24];
-        int n = snprintf(buf, sizeof buf, "%" PRIi64, value);
+        char buf[DECIMAL_MAX];
 
-        add_field(b, name, buf, (size_t) n);
-}
-
-static void add_uint(Builder *b, const char *name, uint64_t value) {
-        char buf[24];
-        int n = snprintf(buf, sizeof buf, "%" PRIu64, value);
-
-        add_field(b, name, buf, (size_t) n);
+        add_field(b, name, buf, decimal_from_int64(value, buf));
 }
 
 /* Every column of the attempts table that is not NULL, in the table's order. */
 static void add_columns(Builder *b, const Attempt *a) {
-        if (a->id > 0)
-                add_int(b, "TLSWATCH_ID", a->id);
-        add_int(b, "TLSWATCH_STARTED_US", a->started_us);
-        add_int(b, "TLSWATCH_ENDED_US", a->ended_us);
-        add_str(b, "TLSWATCH_PEER_ADDR", a->peer_addr);
-        add_uint(b, "TLSWATCH_PEER_PORT", a->peer_port);
-        add_str(b, "TLSWATCH_LOCAL_ADDR", a->local_addr);
-        add_uint(b, "TLSWATCH_LOCAL_PORT", a->local_port);
-        add_str(b, "TLSWATCH_OUTCOME", outcome_to_string(a->outcome));
-        add_str(b, "TLSWATCH_STATE_REACHED", handshake_step_to_string(a->state_reached));
-        if (a->alert_received >= 0)
-                add_int(b, "TLSWATCH_ALERT_RECEIVED", a->alert_received);
-        if (a->alert_sent >= 0)
-                add_int(b, "TLSWATCH_ALERT_SENT", a->alert_sent);
-        if (a->tls_error != 0)
-                add_int(b, "TLSWATCH_TLS_ERROR", a->tls_error);
-        add_str(b, "TLSWATCH_ERROR_TEXT", a->error_text);
-        add_str(b, "TLSWATCH_OFFERED_VERSIONS", a->offered_versions);
-        add_str(b, "TLSWATCH_VERSION", a->version);
-        add_str(b, "TLSWATCH_CIPHER", a->cipher);
-        add_raw(b, "TLSWATCH_SNI", &a->sni);
-        add_raw(b, "TLSWATCH_ALPN_OFFERED", &a->alpn_offered);
-        add_raw(b, "TLSWATCH_ALPN", &a->alpn);
-        add_str(b, "TLSWATCH_JA3", a->ja3);
-        add_str(b, "TLSWATCH_JA3_FULL", a->ja3_full);
-        add_str(b, "TLSWATCH_JA4", a->ja4);
-        add_str(b, "TLSWATCH_JA4_R", a->ja4_r);
-        add_str(b, "TLSWATCH_JA4_O", a->ja4_o);
-        add_str(b, "TLSWATCH_JA4_RO", a->ja4_ro);
-        add_str(b, "TLSWATCH_JA4_STABLE", a->ja4_stable);
-        add_uint(b, "TLSWATCH_HELLO_RETRY", a->hello_retry);
-        add_uint(b, "TLSWATCH_RESUMED", a->resumed);
-        add_uint(b, "TLSWATCH_BYTES_IN", a->bytes_in);
-        add_uint(b, "TLSWATCH_BYTES_OUT", a->bytes_out);
-        add_uint(b, "TLSWATCH_HTTP_REQUESTS", a->http_requests);
-        add_raw(b, "TLSWATCH_USER_AGENT", &a->user_agent);
-        if (a->closed_us != 0)
-                add_int(b, "TLSWATCH_CLOSED_US", a->closed_us);
-        add_str(b, "TLSWATCH_CLOSE_KIND", close_kind_to_string(a->close_kind));
+        FOREACH_ATTEMPT_COLUMN(c) {
+                char buf[DECIMAL_MAX];
+                const char *p = NULL;
+                size_t len = 0;
+                int64_t v = 0;
+
+                switch (attempt_column_value(a, c, &v, &p, &len)) {
+                case ATTEMPT_VALUE_NULL: break;
+                case ATTEMPT_VALUE_TEXT: add_field(b, c->journal, p, len); break;
+                case ATTEMPT_VALUE_INT:
+                        if (c->kind == ATTEMPT_KIND_UINT64) /* as the unsigned number it is */
+                                add_field(b, c->journal, buf, decimal_from_uint64((uint64_t) v, buf));
+                        else
+                                add_int(b, c->journal, v);
+                        break;
+                }
+        }
 }
 
 /* s itself when it is plain printable ASCII (the common case: our own strings), else an escaped copy in
@@ -266,8 +234,7 @@ struct JournalSink {
         pthread_t thread;
         pthread_mutex_t lock;
         pthread_cond_t wake;
-        JournalFields **ring;
-        size_t ring_max, head, n;
+        Ring queue; /* of JournalFields * */
         bool stopping;
         JournalSinkStats stats;
 };
@@ -279,13 +246,11 @@ static void *journal_sink_run(void *userdata) {
         for (;;) {
                 JournalFields *f;
 
-                while (s->n == 0 && !s->stopping)
+                while (s->queue.n == 0 && !s->stopping)
                         pthread_cond_wait(&s->wake, &s->lock);
-                if (s->n == 0)
+                f = ring_pop(&s->queue);
+                if (!f)
                         break;
-                f = s->ring[s->head];
-                s->head = (s->head + 1) % s->ring_max;
-                s->n--;
                 pthread_mutex_unlock(&s->lock);
 
                 int r = sd_journal_sendv(f->iov, (int) f->n);
@@ -316,13 +281,12 @@ int journal_sink_new(JournalMode mode, size_t queue_max, JournalSink **ret) {
         s = calloc(1, sizeof *s);
         if (!s)
                 return -ENOMEM;
-        s->ring = calloc(queue_max, sizeof(JournalFields *));
-        if (!s->ring) {
+        r = ring_init(&s->queue, queue_max);
+        if (r < 0) {
                 free(s);
-                return -ENOMEM;
+                return r;
         }
         s->mode = mode;
-        s->ring_max = queue_max;
         pthread_mutex_init(&s->lock, NULL);
         pthread_cond_init(&s->wake, NULL);
         /* signals belong to the main thread */
@@ -335,7 +299,7 @@ int journal_sink_new(JournalMode mode, size_t queue_max, JournalSink **ret) {
         if (r != 0) {
                 pthread_mutex_destroy(&s->lock);
                 pthread_cond_destroy(&s->wake);
-                free(s->ring);
+                ring_done(&s->queue);
                 free(s);
                 return -r;
         }
@@ -359,15 +323,13 @@ int journal_sink_submit(JournalSink *s, const Attempt *a) {
                 return r;
         }
         pthread_mutex_lock(&s->lock);
-        if (s->n >= s->ring_max || s->stopping) {
+        if (s->stopping || ring_push(&s->queue, f) < 0) {
                 s->stats.dropped++;
                 pthread_mutex_unlock(&s->lock);
                 journal_fields_done(f);
                 free(f);
                 return -ENOBUFS;
         }
-        s->ring[(s->head + s->n) % s->ring_max] = f;
-        s->n++;
         pthread_cond_signal(&s->wake);
         pthread_mutex_unlock(&s->lock);
         return 1;
@@ -393,7 +355,7 @@ JournalSink *journal_sink_free(JournalSink *s) {
         pthread_join(s->thread, NULL);
         pthread_mutex_destroy(&s->lock);
         pthread_cond_destroy(&s->wake);
-        free(s->ring);
+        ring_done(&s->queue);
         free(s);
         return NULL;
 }

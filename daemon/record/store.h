@@ -14,7 +14,8 @@
  * running is noticed before the next batch and opened (created, migrated) anew. Old rows are pruned
  * in small batches between write batches. WAL checkpoints run on a thread and connection of their own,
  * so that the writer goes on committing while the database file is written and synced. Functions return 0 or
- * a negative errno; SQLite's codes stay inside store.c. */
+ * a negative errno; SQLite's codes stay inside record/ (sqlite-util.h).
+ * The store only writes: tlsreport reads the database (attempt-sql.h). */
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -92,14 +93,3 @@ int store_stop(Store *s);
 /* Stops (as store_stop()) if needed and frees everything. NULL-safe, returns NULL. */
 Store *store_free(Store *s);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Store *, store_free);
-
-/* Reads, through its own read-only connection, the attempts from peer_addr that started at or
- * after since_us, newest first, at most max of them. Returns 0 and a malloc'ed array of *ret_n
- * records (free it with store_attempts_free()), or a negative errno. */
-int store_query_recent(
-        const char *db_path, const char *peer_addr, int64_t since_us, size_t max, Attempt ***ret, size_t *ret_n);
-Attempt **store_attempts_free(Attempt **array, size_t n);
-
-/* As store_query_recent() on the store's database, plus the records from peer_addr still queued (not yet
- * committed), so that a caller sees an attempt the moment it was handed to store_enqueue(). */
-int store_recent(Store *s, const char *peer_addr, int64_t since_us, size_t max, Attempt ***ret, size_t *ret_n);

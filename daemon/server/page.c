@@ -3,6 +3,7 @@
 #include <stdio_ext.h>
 #include <time.h>
 
+#include "attempt-format.h"
 #include "describe.h"
 #include "diagnosis.h"
 #include "escape.h"
@@ -28,74 +29,6 @@ PageKind page_kind_from_target(const char *target, size_t len) {
             (len == 10 && memcmp(target, "/api/self/", 10) == 0))
                 return PAGE_JSON;
         return PAGE_NONE;
-}
-
-static void json_key_str(FILE *f, bool *first, const char *key, const char *v) {
-        if (!v)
-                return;
-        fprintf(f, "%s\"%s\":", *first ? "" : ",", key);
-        escape_json_fputs(f, v, strlen(v));
-        *first = false;
-}
-
-static void json_key_raw(FILE *f, bool *first, const char *key, const RawString *v) {
-        if (!v->data)
-                return;
-        fprintf(f, "%s\"%s\":", *first ? "" : ",", key);
-        escape_json_fputs(f, v->data, v->len);
-        *first = false;
-}
-
-static void json_key_int(FILE *f, bool *first, const char *key, int64_t v) {
-        fprintf(f, "%s\"%s\":%" PRIi64, *first ? "" : ",", key, v);
-        *first = false;
-}
-
-void attempt_json_fputs(FILE *f, const Attempt *a) {
-        bool first = true;
-
-        fputc('{', f);
-        if (a->id > 0)
-                json_key_int(f, &first, "id", a->id);
-        json_key_int(f, &first, "started_us", a->started_us);
-        if (a->ended_us > 0)
-                json_key_int(f, &first, "ended_us", a->ended_us);
-        json_key_str(f, &first, "peer_addr", a->peer_addr);
-        json_key_int(f, &first, "peer_port", a->peer_port);
-        json_key_str(f, &first, "local_addr", a->local_addr);
-        json_key_int(f, &first, "local_port", a->local_port);
-        json_key_str(f, &first, "outcome", outcome_to_string(a->outcome));
-        json_key_str(f, &first, "state_reached", handshake_step_to_string(a->state_reached));
-        if (a->alert_received >= 0)
-                json_key_int(f, &first, "alert_received", a->alert_received);
-        if (a->alert_sent >= 0)
-                json_key_int(f, &first, "alert_sent", a->alert_sent);
-        if (a->tls_error != 0)
-                json_key_int(f, &first, "tls_error", a->tls_error);
-        json_key_str(f, &first, "error_text", a->error_text);
-        json_key_str(f, &first, "offered_versions", a->offered_versions);
-        json_key_str(f, &first, "version", a->version);
-        json_key_str(f, &first, "cipher", a->cipher);
-        json_key_raw(f, &first, "sni", &a->sni);
-        json_key_raw(f, &first, "alpn_offered", &a->alpn_offered);
-        json_key_raw(f, &first, "alpn", &a->alpn);
-        json_key_str(f, &first, "ja3", a->ja3);
-        json_key_str(f, &first, "ja3_full", a->ja3_full);
-        json_key_str(f, &first, "ja4", a->ja4);
-        json_key_str(f, &first, "ja4_r", a->ja4_r);
-        json_key_str(f, &first, "ja4_o", a->ja4_o);
-        json_key_str(f, &first, "ja4_ro", a->ja4_ro);
-        json_key_str(f, &first, "ja4_stable", a->ja4_stable);
-        json_key_int(f, &first, "hello_retry", a->hello_retry);
-        json_key_int(f, &first, "resumed", a->resumed);
-        json_key_int(f, &first, "bytes_in", (int64_t) a->bytes_in);
-        json_key_int(f, &first, "bytes_out", (int64_t) a->bytes_out);
-        json_key_int(f, &first, "http_requests", a->http_requests);
-        json_key_raw(f, &first, "user_agent", &a->user_agent);
-        if (a->closed_us != 0)
-                json_key_int(f, &first, "closed_us", a->closed_us);
-        json_key_str(f, &first, "close_kind", close_kind_to_string(a->close_kind));
-        fputc('}', f);
 }
 
 /* What the page says about the visitor's recent attempts: grouped from the server's in-memory record by
@@ -324,12 +257,12 @@ static void page_html(FILE *f, const Attempt *a, const Recent *recent) {
 
 static void page_json(FILE *f, const Attempt *a, const Recent *recent) {
         fputs("{\"connection\":", f);
-        attempt_json_fputs(f, a);
+        attempt_json_write(f, a, false); /* as tlsreport writes it */
         fputs(",\"recent\":[", f);
         for (size_t i = 0; i < recent->n_listed; i++) {
                 if (i > 0)
                         fputc(',', f);
-                attempt_json_fputs(f, recent->listed[i]);
+                attempt_json_write(f, recent->listed[i], false);
         }
         fputs("]", f);
         if (recent->have_sequence) {

@@ -27,6 +27,3 @@ int page_render(
         char **ret_body,
         size_t *ret_len,
         const char **ret_type);
-
-/* One attempt as a JSON object whose keys are the column names of the attempts table. */
-void attempt_json_fputs(FILE *f, const Attempt *a);

@@ -1,0 +1,153 @@
+/* SPDX-License-Identifier: MIT */
+/* The summary verb's output: totals, outcomes, alerts, patterns, attempts needed. */
+#include <inttypes.h>
+
+#include "report-output.h"
+#include "report-time.h"
+
+void report_output_summary(ReportOutput *o, const ReportSummary *s) {
+        char a[32], b[32];
+        Json j;
+
+        if (o->mode == OUTPUT_CSV) {
+                fputs("section,name,count", o->f);
+                csv_end(o);
+                fprintf(o->f,
+                        "total,attempts,%" PRIu64 "\r\ntotal,failures,%" PRIu64 "\r\ntotal,sequences,"
+                        "%" PRIu64 "\r\n",
+                        s->attempts,
+                        s->failures,
+                        s->sequences);
+                for (int i = 0; i < _OUTCOME_MAX; i++)
+                        fprintf(o->f, "outcome,%s,%" PRIu64 "\r\n", outcome_to_string(i), s->outcomes[i]);
+                for (int i = 0; i < 256; i++)
+                        if (s->alerts_received[i])
+                                fprintf(o->f, "alert_received,%d,%" PRIu64 "\r\n", i, s->alerts_received[i]);
+                for (int i = 0; i < 256; i++)
+                        if (s->alerts_sent[i])
+                                fprintf(o->f, "alert_sent,%d,%" PRIu64 "\r\n", i, s->alerts_sent[i]);
+                for (int i = 0; i < _SEQUENCE_OUTCOME_MAX; i++)
+                        fprintf(o->f,
+                                "sequence_outcome,%s,%" PRIu64 "\r\n",
+                                sequence_outcome_to_string(i),
+                                s->sequence_outcomes[i]);
+                for (int i = 0; i < _PATTERN_MAX; i++)
+                        fprintf(o->f, "pattern,%s,%" PRIu64 "\r\n", pattern_to_string(i), s->patterns[i]);
+                for (int i = 1; i <= REPORT_RETRY_BUCKETS; i++)
+                        if (s->retries_ok[i])
+                                fprintf(o->f,
+                                        "attempts_to_success,%d%s,%" PRIu64 "\r\n",
+                                        i,
+                                        i == REPORT_RETRY_BUCKETS ? "+" : "",
+                                        s->retries_ok[i]);
+                o->rows++;
+                return;
+        }
+        if (o->mode == OUTPUT_JSON || o->mode == OUTPUT_JSON_PRETTY) {
+                Json sub;
+
+                json_begin(&j, o);
+                json_int(&j, "attempts", (int64_t) s->attempts);
+                json_int(&j, "failures", (int64_t) s->failures);
+                json_int_or_null(&j, "first_us", s->first_us, s->attempts == 0);
+                json_int_or_null(&j, "last_us", s->last_us, s->attempts == 0);
+#define JSON_MAP(key, cond, name_expr, value_expr, count)                          \
+        do {                                                                       \
+                json_key(&j, key);                                                 \
+                json_begin(&sub, o);                                               \
+                sub.depth = 1;                                                     \
+                for (int i = 0; i < (count); i++)                                  \
+                        if (cond) {                                                \
+                                char _n_[32];                                      \
+                                (void) snprintf(_n_, sizeof _n_, "%s", name_expr); \
+                                json_int(&sub, _n_, (int64_t) (value_expr));       \
+                        }                                                          \
+                json_end(&sub);                                                    \
+        } while (0)
+                JSON_MAP("outcomes", true, outcome_to_string(i), s->outcomes[i], _OUTCOME_MAX);
+                char num[8];
+                JSON_MAP(
+                        "alerts_received",
+                        s->alerts_received[i] > 0,
+                        (snprintf(num, sizeof num, "%d", i), num),
+                        s->alerts_received[i],
+                        256);
+                JSON_MAP(
+                        "alerts_sent",
+                        s->alerts_sent[i] > 0,
+                        (snprintf(num, sizeof num, "%d", i), num),
+                        s->alerts_sent[i],
+                        256);
+                json_int(&j, "sequences", (int64_t) s->sequences);
+                JSON_MAP(
+                        "sequence_outcomes",
+                        true,
+                        sequence_outcome_to_string(i),
+                        s->sequence_outcomes[i],
+                        _SEQUENCE_OUTCOME_MAX);
+                JSON_MAP("patterns", true, pattern_to_string(i), s->patterns[i], _PATTERN_MAX);
+                JSON_MAP(
+                        "attempts_to_success",
+                        i > 0 && s->retries_ok[i] > 0,
+                        (snprintf(num, sizeof num, "%d%s", i, i == REPORT_RETRY_BUCKETS ? "+" : ""), num),
+                        s->retries_ok[i],
+                        REPORT_RETRY_BUCKETS + 1);
+#undef JSON_MAP
+                json_end(&j);
+                o->rows++;
+                return;
+        }
+
+        if (s->attempts > 0) {
+                report_time_format(s->first_us, a);
+                report_time_format(s->last_us, b);
+        }
+        fprintf(o->f,
+                "%sAttempts:%s %" PRIu64 ", %" PRIu64 " failed",
+                color(o, ANSI_BOLD),
+                color(o, ANSI_RESET),
+                s->attempts,
+                s->failures);
+        if (s->attempts > 0)
+                fprintf(o->f, " (%s to %s)", a, b);
+        fputs("\n  by outcome:", o->f);
+        for (int i = 0; i < _OUTCOME_MAX; i++)
+                if (s->outcomes[i])
+                        fprintf(o->f, " %s %" PRIu64, outcome_to_string(i), s->outcomes[i]);
+        fputs("\n  alerts received:", o->f);
+        for (int i = 0; i < 256; i++)
+                if (s->alerts_received[i])
+                        fprintf(o->f,
+                                " %d %s %" PRIu64 ";",
+                                i,
+                                strna(tls_alert_to_string(i)),
+                                s->alerts_received[i]);
+        fputs("\n  alerts sent:", o->f);
+        for (int i = 0; i < 256; i++)
+                if (s->alerts_sent[i])
+                        fprintf(o->f, " %d %s %" PRIu64 ";", i, strna(tls_alert_to_string(i)), s->alerts_sent[i]);
+        fprintf(o->f,
+                "\n%sSequences:%s %" PRIu64 " (ok %" PRIu64 ", abandoned %" PRIu64 ", open %" PRIu64 ")\n  "
+                "by "
+                "patter"
+                "n:",
+                color(o, ANSI_BOLD),
+                color(o, ANSI_RESET),
+                s->sequences,
+                s->sequence_outcomes[SEQUENCE_OK],
+                s->sequence_outcomes[SEQUENCE_ABANDONED],
+                s->sequence_outcomes[SEQUENCE_OPEN]);
+        for (int i = 0; i < _PATTERN_MAX; i++)
+                if (s->patterns[i])
+                        fprintf(o->f, " %s %" PRIu64 ";", pattern_to_string(i), s->patterns[i]);
+        fputs("\n  attempts needed by successful sequences:", o->f);
+        for (int i = 1; i <= REPORT_RETRY_BUCKETS; i++)
+                if (s->retries_ok[i])
+                        fprintf(o->f,
+                                " %d%s: %" PRIu64 ";",
+                                i,
+                                i == REPORT_RETRY_BUCKETS ? "+" : "",
+                                s->retries_ok[i]);
+        fputc('\n', o->f);
+        o->rows++;
+}
