@@ -169,24 +169,17 @@ static RecentClient *bucket_find(RecentBucket *b, const char *key) {
         return NULL;
 }
 
+/* The bytes of the attempt's text columns, whichever columns there are. */
 static size_t attempt_detail_bytes(const Attempt *a) {
-        const char *strings[] = {
-                a->error_text,
-                a->offered_versions,
-                a->version,
-                a->cipher,
-                a->ja3,
-                a->ja3_full,
-                a->ja4,
-                a->ja4_r,
-                a->ja4_o,
-                a->ja4_ro,
-                a->ja4_stable,
-        };
-        size_t n = a->sni.len + a->alpn_offered.len + a->alpn.len + a->user_agent.len;
+        size_t n = 0;
 
-        FOREACH_ARRAY(s, strings, ELEMENTSOF(strings))
-                n += *s ? strlen(*s) : 0;
+        FOREACH_ATTEMPT_COLUMN(c)
+                if (attempt_column_is_text(c)) {
+                        size_t len = 0;
+
+                        if (attempt_column_get_text(a, c, &len))
+                                n += len;
+                }
         return n;
 }
 
