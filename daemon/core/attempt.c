@@ -193,14 +193,18 @@ int attempt_dup(const Attempt *a, Attempt **ret) {
                 else if (col->kind == ATTEMPT_KIND_RAW)
                         *(RawString *) ((char *) c + col->offset) = (RawString){};
         FOREACH_ATTEMPT_COLUMN(col) {
-                const char *p = *(char *const *) ((const char *) a + col->offset);
-                const RawString *s = (const RawString *) ((const char *) a + col->offset);
+                /* a field is read as a pointer or RawString only when it is one */
+                if (col->kind == ATTEMPT_KIND_TEXT) {
+                        const char *p = *(char *const *) ((const char *) a + col->offset);
 
-                if (col->kind == ATTEMPT_KIND_TEXT && p && !(*(char **) ((char *) c + col->offset) = strdup(p)))
-                        return -ENOMEM;
-                if (col->kind == ATTEMPT_KIND_RAW &&
-                    raw_string_set((RawString *) ((char *) c + col->offset), s->data, s->len) < 0)
-                        return -ENOMEM;
+                        if (p && !(*(char **) ((char *) c + col->offset) = strdup(p)))
+                                return -ENOMEM;
+                } else if (col->kind == ATTEMPT_KIND_RAW) {
+                        const RawString *s = (const RawString *) ((const char *) a + col->offset);
+
+                        if (raw_string_set((RawString *) ((char *) c + col->offset), s->data, s->len) < 0)
+                                return -ENOMEM;
+                }
         }
         *ret = TAKE_PTR(c);
         return 0;
