@@ -34,7 +34,7 @@ static void test_per_client(void) {
         bool sorted = true;
 
         must(recent_record_new(&r));
-        is_int(recent_record_get(r, "192.0.2.1", got), 0, "nothing held for a new client");
+        is_int(recent_record_get(r, "192.0.2.1", got, NULL), 0, "nothing held for a new client");
 
         /* recorded when they end: out of started_us order */
         a = make("192.0.2.1", 3000, OUTCOME_OK);
@@ -43,7 +43,7 @@ static void test_per_client(void) {
         must(recent_record_add(r, &a));
         a = make("192.0.2.2", 2000, OUTCOME_OK);
         must(recent_record_add(r, &a));
-        n = recent_record_get(r, "192.0.2.1", got);
+        n = recent_record_get(r, "192.0.2.1", got, NULL);
         is_int(n, 2, "two attempts for 192.0.2.1, not the other address's");
         ok(n == 2 && got[0]->attempt->started_us == 1000 && got[1]->attempt->started_us == 3000,
            "in started_us order");
@@ -56,7 +56,7 @@ static void test_per_client(void) {
         must(recent_record_add(r, &a));
         a = make("2001:db8:1:3::7", 30, OUTCOME_OK);
         must(recent_record_add(r, &a));
-        n = recent_record_get(r, "2001:db8:1:2::99", got);
+        n = recent_record_get(r, "2001:db8:1:2::99", got, NULL);
         is_int(n, 2, "two addresses of one /64 are one client");
         recent_entries_unref(got, n);
 
@@ -65,7 +65,7 @@ static void test_per_client(void) {
                 a = make("198.51.100.1", 1000 * (i + 1), OUTCOME_NO_DATA);
                 must(recent_record_add(r, &a));
         }
-        n = recent_record_get(r, "198.51.100.1", got);
+        n = recent_record_get(r, "198.51.100.1", got, NULL);
         is_int(n, RECENT_PER_CLIENT, "at most RECENT_PER_CLIENT attempts per client");
         for (size_t i = 1; i < n; i++)
                 sorted = sorted && got[i - 1]->attempt->started_us < got[i]->attempt->started_us;
@@ -84,6 +84,7 @@ static void test_slim(void) {
         _cleanup_(recent_record_freep) RecentRecord *r = NULL;
         RecentEntry *got[RECENT_PER_CLIENT];
         char big[8192], sni[1000];
+        _cleanup_free_ char *error = malloc(150 * 1024);
         Attempt a = make("192.0.2.9", 1, OUTCOME_OK), b = make("192.0.2.9", 2, OUTCOME_OK);
         const Attempt *x;
         size_t n;
@@ -96,11 +97,15 @@ static void test_slim(void) {
         a.ja3_full = (char *) "771,4865-4866,0-23,29-23,0";
         a.user_agent = (RawString){big, sizeof big};
         a.sni = (RawString){sni, sizeof sni};
+        must(!error);
+        memset(error, 'g', 150 * 1024 - 1);
+        error[150 * 1024 - 1] = '\0';
+        a.error_text = error;
         must(recent_record_add(r, &a));
         b.ja3_full = (char *) "771,4865-4866,0-23,29-23,0";
         b.user_agent = (RawString){(char *) "Wget/1.21.3", 11};
         must(recent_record_add(r, &b));
-        n = recent_record_get(r, "192.0.2.9", got);
+        n = recent_record_get(r, "192.0.2.9", got, NULL);
         if (!ok(n == 2, "both held")) {
                 recent_entries_unref(got, n);
                 return;
@@ -109,6 +114,9 @@ static void test_slim(void) {
         ok(!x->user_agent.data && !x->ja3_full && x->sni.len == RECENT_SNI_MAX,
            "an attempt with 9 KiB of strings is held without its display-only details, its SNI cut");
         ok(streq_ptr(x->ja4_stable, a.ja4_stable), "but with what grouping needs");
+        ok(x->error_text && strlen(x->error_text) == RECENT_ERROR_TEXT_MAX,
+           "its error text (150 KiB: every group a crafted hello offered) cut to %d bytes",
+           RECENT_ERROR_TEXT_MAX);
         x = got[1]->attempt;
         ok(x->user_agent.len == 11 && streq_ptr(x->ja3_full, b.ja3_full),
            "a real client's attempt is held whole");
@@ -154,8 +162,8 @@ static void test_agents(void) {
                 recent_agents_add(agents, &n, *ua);
         ok(n == RECENT_AGENTS_MAX && agent_count(agents, n, "curl/8.14.1") == 2 &&
                    agent_count(agents, n, "z/1") == 2,
-           "at most RECENT_AGENTS_MAX summaries; a newcomer takes the rarest's place and count, as "
-           "tlsreport");
+           "at most RECENT_AGENTS_MAX summaries; "
+           "a newcomer takes the rarest's place and count, as tlsreport");
 }
 
 static void test_bounded(void) {
@@ -176,7 +184,7 @@ static void test_bounded(void) {
                 size_t n;
 
                 (void) snprintf(addr, sizeof addr, "10.%u.%u.%u", i >> 16, (i >> 8) & 255, i & 255);
-                n = recent_record_get(r, addr, got);
+                n = recent_record_get(r, addr, got, NULL);
                 clients += n > 0;
                 latest += n > 0 && i >= 3 * RECENT_BUCKETS * RECENT_WAYS;
                 recent_entries_unref(got, n);
@@ -189,6 +197,67 @@ static void test_bounded(void) {
            "the most recently active clients are the ones held (%u of the last %u)",
            latest,
            RECENT_BUCKETS * RECENT_WAYS);
+}
+
+/* A flood of connections that send nothing (a scanner from many addresses) does not push out a client
+ * with a ClientHello; a flood of real clients does, and the record says so when the client comes back. */
+static void test_lost(void) {
+        _cleanup_(recent_record_freep) RecentRecord *r = NULL;
+        RecentEntry *got[RECENT_PER_CLIENT];
+        unsigned total = 8 * RECENT_BUCKETS * RECENT_WAYS;
+        int64_t now = 1000 * USEC_PER_SEC, lost_us = -1;
+        char addr[46];
+        Attempt a;
+        size_t n;
+
+        must(recent_record_new(&r));
+        for (unsigned k = 0; k < 2; k++) { /* two rejections of our certificate */
+                a = make("192.0.2.77", now + k, OUTCOME_PEER_ALERT);
+                a.ja4_stable = (char *) "t13d1516h2_8daaf6152771";
+                must(recent_record_add(r, &a));
+        }
+        for (unsigned i = 0; i < total; i++) {
+                (void) snprintf(addr, sizeof addr, "10.%u.%u.%u", i >> 16, (i >> 8) & 255, i & 255);
+                a = make(addr, now + 10 + i, OUTCOME_NO_DATA);
+                must(recent_record_add(r, &a));
+        }
+        n = recent_record_get(r, "192.0.2.77", got, &lost_us);
+        ok(n == 2 && lost_us == 0,
+           "%u connections without a ClientHello from as many addresses: "
+           "the client's 2 attempts are all held",
+           total);
+        recent_entries_unref(got, n);
+
+        for (unsigned i = 0; i < total; i++) {
+                (void) snprintf(addr, sizeof addr, "10.%u.%u.%u", i >> 16, (i >> 8) & 255, i & 255);
+                a = make(addr, now + 10 + total + i, OUTCOME_PEER_ALERT);
+                a.ja4_stable = (char *) "t13d1516h2_8daaf6152771";
+                must(recent_record_add(r, &a));
+        }
+        n = recent_record_get(r, "192.0.2.77", got, &lost_us);
+        recent_entries_unref(got, n);
+        ok(n == 0 && lost_us >= now + 1,
+           "%u other clients with a ClientHello pushed it out: "
+           "nothing held, and that attempts were lost is known",
+           total);
+        a = make("192.0.2.77", now + 20 * USEC_PER_SEC, OUTCOME_OK);
+        a.ja4_stable = (char *) "t13d1516h2_8daaf6152771";
+        must(recent_record_add(r, &a));
+        n = recent_record_get(r, "192.0.2.77", got, &lost_us);
+        recent_entries_unref(got, n);
+        ok(n == 1 && lost_us >= now + 1, "when it comes back, its history is marked as possibly incomplete");
+
+        r = recent_record_free(r);
+        must(recent_record_new(&r));
+        for (unsigned k = 0; k < RECENT_PER_CLIENT + 1; k++) {
+                a = make("192.0.2.78", now + k, OUTCOME_PEER_ALERT);
+                must(recent_record_add(r, &a));
+        }
+        n = recent_record_get(r, "192.0.2.78", got, &lost_us);
+        recent_entries_unref(got, n);
+        ok(n == RECENT_PER_CLIENT && lost_us == now,
+           "a client with more than %d attempts: its oldest one is lost, and that is known",
+           RECENT_PER_CLIENT);
 }
 
 typedef struct Worker {
@@ -209,7 +278,7 @@ static void *worker(void *userdata) {
                 (void) snprintf(addr, sizeof addr, "203.0.113.%u", (i * 7 + w->index) % 64);
                 a = make(addr, i, OUTCOME_OK);
                 (void) recent_record_add(w->r, &a);
-                n = recent_record_get(w->r, addr, got);
+                n = recent_record_get(w->r, addr, got, NULL);
                 for (size_t k = 0; k < n; k++)
                         w->seen += streq(got[k]->attempt->peer_addr, addr);
                 recent_entries_unref(got, n);
@@ -240,6 +309,7 @@ int main(void) {
         test_slim();
         test_agents();
         test_bounded();
+        test_lost();
         test_threads();
         return tap_done();
 }

@@ -46,6 +46,7 @@ typedef struct Recent {
         unsigned earlier_failures; /* failed attempts in the visitor's sequence before this one */
         Pattern pattern;           /* of that sequence, ended by this (successful) attempt */
         bool have_sequence;
+        bool incomplete; /* attempts of the last 10 minutes that may be the visitor's were not kept */
         char ja4[JA4_STABLE_SIZE]; /* of that sequence's key, as tlsreport's "ja4"; "" without a ClientHello */
         char diagnosis[SEQUENCE_DIAGNOSIS_MAX];
         RecentAgent agents[RECENT_AGENTS_MAX]; /* of the successes of the visitor's fingerprint */
@@ -105,12 +106,14 @@ static int recent_on_sequence(const Sequence *seq, void *userdata) {
 static void recent_load(RecentRecord *record, const Attempt *self, Recent *ret) {
         _cleanup_(sequencer_freep) Sequencer *q = NULL;
         Attempt marked = *self; /* a shallow copy: the sequencer only reads it */
+        int64_t lost_us = 0;
 
         *ret = (Recent){.self = self, .record = record};
         sequence_client_key(self->peer_addr, ret->client);
         if (!record)
                 return;
-        ret->n_held = recent_record_get(record, self->peer_addr, ret->held);
+        ret->n_held = recent_record_get(record, self->peer_addr, ret->held, &lost_us);
+        ret->incomplete = lost_us > 0 && lost_us >= self->started_us - SEQUENCE_RETRY_WINDOW_DEFAULT_US;
         for (size_t i = ret->n_held; i > 0; i--)
                 if (ret->held[i - 1]->attempt->started_us >= self->started_us - RECENT_LIST_WINDOW_US)
                         ret->listed[ret->n_listed++] = ret->held[i - 1]->attempt;
@@ -198,14 +201,23 @@ static void page_html(FILE *f, const Attempt *a, const Recent *recent) {
         if (recent->have_sequence && recent->earlier_failures > 0) {
                 /* this attempt is the success that ends the sequence */
                 fprintf(f,
-                        "<p id=\"sequence\" class=\"fail\">Your client made %u failed attempt%s before this "
-                        "one: ",
+                        "<p id=\"sequence\" class=\"fail\">"
+                        "Your client made %u failed attempt%s before this one: ",
                         recent->earlier_failures,
                         recent->earlier_failures == 1 ? "" : "s");
                 html_escaped(f, recent->diagnosis, strlen(recent->diagnosis));
                 fputs("</p>\n", f);
-        } else
+        } else if (!recent->incomplete)
                 fputs("<p id=\"sequence\" class=\"ok\">Your client connected on its first attempt.</p>\n", f);
+        if (recent->incomplete)
+                fprintf(f,
+                        "<p id=\"incomplete\" class=\"fail\">This server's memory of recent clients "
+                        "was full: attempts of the last 10 minutes from %s may be missing here, so "
+                        "this page cannot tell all your client did before this connection. On the "
+                        "server, <code>tlsreport --client=%s sequences</code> reads them all from "
+                        "the database.</p>\n",
+                        recent->client,
+                        recent->client);
 
         fputs("<h2>This connection</h2>\n<table id=\"connection\">\n", f);
         html_row(f, "Client address", a->peer_addr);
@@ -264,7 +276,7 @@ static void page_json(FILE *f, const Attempt *a, const Recent *recent) {
                         fputc(',', f);
                 attempt_json_write(f, recent->listed[i], false);
         }
-        fputs("]", f);
+        fprintf(f, "],\"history_complete\":%s", recent->incomplete ? "false" : "true");
         if (recent->have_sequence) {
                 fprintf(f, ",\"sequence\":{\"client\":\"%s\",\"ja4\":", recent->client);
                 if (recent->ja4[0] != '\0')

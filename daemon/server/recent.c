@@ -5,11 +5,14 @@
 #include <string.h>
 
 #include "fingerprint.h"
+#include "hashmap.h"
 #include "recent.h"
 
 typedef struct RecentClient {
         char key[SEQUENCE_CLIENT_MAX]; /* "" while unused */
         int64_t active_us;             /* when it last got an attempt: the least recent one makes room */
+        int64_t lost_us;               /* see recent_record_get() */
+        bool hello;                    /* one of its attempts sent a ClientHello */
         RecentEntry *ring[RECENT_PER_CLIENT];
         unsigned head, n; /* ring[head] is the oldest of n, in the order in which they were added */
 } RecentClient;
@@ -17,6 +20,8 @@ typedef struct RecentClient {
 typedef struct RecentBucket {
         pthread_mutex_t lock;
         RecentClient clients[RECENT_WAYS];
+        int64_t lost_us; /* the newest attempt of a client it pushed out or refused: any client of this
+                          * bucket without a place may have lost attempts up to then */
 } RecentBucket;
 
 typedef struct RecentFamily {
@@ -76,14 +81,6 @@ RecentRecord *recent_record_free(RecentRecord *r) {
                 pthread_mutex_destroy(&r->family_locks[i]);
         free(r);
         return NULL;
-}
-
-static uint64_t hash_string(const char *s) {
-        uint64_t h = UINT64_C(0xcbf29ce484222325); /* FNV-1a */
-
-        for (; *s; s++)
-                h = (h ^ (uint8_t) *s) * UINT64_C(0x100000001b3);
-        return h;
 }
 
 static RecentBucket *bucket_of(RecentRecord *r, const char *key) {
@@ -169,6 +166,27 @@ static RecentClient *bucket_find(RecentBucket *b, const char *key) {
         return NULL;
 }
 
+/* The place for a new client whose attempt a is: a free one, else the least recently active client. An
+ * attempt without a ClientHello (a port scan, an idle connection) may take only the place of a client
+ * that never sent one either, or of one inactive for longer than a retry sequence lasts: a flood of them
+ * does not push out the history of the clients that can visit the page. NULL: no place. */
+static RecentClient *bucket_place(RecentBucket *b, const Attempt *a) {
+        bool hello = a->ja4_stable;
+        RecentClient *c = NULL;
+
+        for (size_t w = 0; w < RECENT_WAYS; w++) {
+                RecentClient *x = &b->clients[w];
+
+                if (x->key[0] == '\0')
+                        return x;
+                if (!hello && x->hello && x->active_us >= a->started_us - SEQUENCE_RETRY_WINDOW_DEFAULT_US)
+                        continue;
+                if (!c || x->active_us < c->active_us)
+                        c = x;
+        }
+        return c;
+}
+
 /* The bytes of the attempt's text columns, whichever columns there are. */
 static size_t attempt_detail_bytes(const Attempt *a) {
         size_t n = 0;
@@ -193,6 +211,10 @@ static int attempt_slim(Attempt *a) {
         }
         raw_string_clear(&a->alpn_offered);
         raw_string_clear(&a->user_agent);
+        if (a->error_text && strlen(a->error_text) > RECENT_ERROR_TEXT_MAX) {
+                /* e.g. "no key-exchange group in common" lists every group the client offered */
+                memcpy(a->error_text + RECENT_ERROR_TEXT_MAX - strlen("..."), "...", strlen("...") + 1);
+        }
         if (a->sni.len > RECENT_SNI_MAX) {
                 RawString cut = {};
 
@@ -229,24 +251,31 @@ int recent_record_add(RecentRecord *r, const Attempt *a) {
 
         pthread_mutex_lock(&b->lock);
         c = bucket_find(b, key);
-        if (!c) { /* a new client takes the place of the least recently active one */
-                c = &b->clients[0];
-                for (size_t w = 1; w < RECENT_WAYS; w++)
-                        if (b->clients[w].active_us < c->active_us)
-                                c = &b->clients[w];
+        if (!c) {
+                c = bucket_place(b, a);
+                if (!c) {
+                        b->lost_us = MAX(b->lost_us, a->started_us);
+                        pthread_mutex_unlock(&b->lock);
+                        entry_unref(e);
+                        return 0;
+                }
+                if (c->key[0] != '\0')
+                        b->lost_us = MAX(b->lost_us, c->active_us);
                 for (unsigned i = 0; i < c->n; i++)
                         dropped[n_dropped++] = c->ring[(c->head + i) % RECENT_PER_CLIENT];
-                *c = (RecentClient){};
+                *c = (RecentClient){.lost_us = b->lost_us};
                 memcpy(c->key, key, sizeof key);
         }
         if (c->n == RECENT_PER_CLIENT) {
                 dropped[n_dropped++] = c->ring[c->head];
+                c->lost_us = MAX(c->lost_us, c->ring[c->head]->attempt->started_us);
                 c->head = (c->head + 1) % RECENT_PER_CLIENT;
                 c->n--;
         }
         c->ring[(c->head + c->n) % RECENT_PER_CLIENT] = e;
         c->n++;
         c->active_us = MAX(c->active_us, a->started_us);
+        c->hello = c->hello || a->ja4_stable;
         pthread_mutex_unlock(&b->lock);
 
         recent_entries_unref(dropped, n_dropped);
@@ -254,8 +283,10 @@ int recent_record_add(RecentRecord *r, const Attempt *a) {
         return 0;
 }
 
-size_t recent_record_get(RecentRecord *r, const char *peer_addr, RecentEntry *ret[static RECENT_PER_CLIENT]) {
+size_t recent_record_get(
+        RecentRecord *r, const char *peer_addr, RecentEntry *ret[static RECENT_PER_CLIENT], int64_t *ret_lost_us) {
         char key[SEQUENCE_CLIENT_MAX];
+        int64_t lost_us = 0;
         RecentBucket *b;
         RecentClient *c;
         size_t n = 0;
@@ -264,12 +295,15 @@ size_t recent_record_get(RecentRecord *r, const char *peer_addr, RecentEntry *re
         b = bucket_of(r, key);
         pthread_mutex_lock(&b->lock);
         c = bucket_find(b, key);
+        lost_us = c ? c->lost_us : b->lost_us;
         for (unsigned i = 0; c && i < c->n; i++) {
                 ret[n] = c->ring[(c->head + i) % RECENT_PER_CLIENT];
                 atomic_fetch_add(&ret[n]->n_ref, 1);
                 n++;
         }
         pthread_mutex_unlock(&b->lock);
+        if (ret_lost_us)
+                *ret_lost_us = lost_us;
 
         /* insertion sort by started_us, stable: they were added in the order in which they ended, which is
          * nearly the order in which they started */

@@ -6,12 +6,16 @@
  * a visitor's attempts with the core sequencer without reading the database.
  *
  * Bounded: RECENT_BUCKETS buckets of RECENT_WAYS clients each (a client's bucket is chosen by the hash of
- * its key; a new client takes the place of the bucket's least recently active one), and per client a ring
+ * its key; a new client takes the place of the bucket's least recently active one, except that a
+ * connection without a ClientHello never pushes out a client active within the retry window that sent
+ * one; each bucket remembers the newest attempt it dropped that way, so that the page can say when a
+ * client's history may be incomplete), and per client a ring
  * of its last RECENT_PER_CLIENT attempts (copies). So at most RECENT_BUCKETS * RECENT_WAYS *
  * RECENT_PER_CLIENT = 16,384 attempt copies are held. A copy whose strings exceed RECENT_DETAIL_MAX bytes
  * (only a crafted ClientHello or User-Agent does that: a real client's take about 1.2 KiB) is held without
  * its display-only details (JA3 string, JA4_r/_o/_ro, ALPN offered, versions offered, User-Agent: neither
- * the grouping nor the diagnosis reads them) and with its SNI cut to 255 bytes, so that each copy stays
+ * the grouping nor the diagnosis reads them), its error text cut to RECENT_ERROR_TEXT_MAX bytes and its SNI
+ * cut to 255 bytes, so that each copy stays
  * under 4 KiB (with the allocator's overhead) and the whole record under 64 MiB whatever clients send. What
  * falls out of it is only missing from the page, never from the database.
  *
@@ -35,6 +39,7 @@
 #define RECENT_PER_CLIENT 32
 #define RECENT_DETAIL_MAX 3072
 #define RECENT_SNI_MAX 255
+#define RECENT_ERROR_TEXT_MAX 512
 #define RECENT_FAMILIES 4096
 #define RECENT_AGENTS_MAX 4 /* as tlsreport's REPORT_LABEL_AGENTS */
 
@@ -61,8 +66,12 @@ int recent_record_add(RecentRecord *r, const Attempt *a);
 
 /* References on the attempts held for the client key of peer_addr, in started_us order (ties: in the
  * order in which they were added). Returns how many were written to ret (at most RECENT_PER_CLIENT);
- * release them with recent_entries_unref(). */
-size_t recent_record_get(RecentRecord *r, const char *peer_addr, RecentEntry *ret[static RECENT_PER_CLIENT]);
+ * release them with recent_entries_unref(). *ret_lost_us (if not NULL): when the newest attempt started
+ * that the record did not keep and that may have been this client's (its own oldest beyond
+ * RECENT_PER_CLIENT, or any attempt of a client its bucket pushed out or refused before this client got its
+ * place), 0 if none: attempts before then may be missing from what is held. */
+size_t recent_record_get(
+        RecentRecord *r, const char *peer_addr, RecentEntry *ret[static RECENT_PER_CLIENT], int64_t *ret_lost_us);
 void recent_entries_unref(RecentEntry **entries, size_t n);
 
 /* Counts one User-Agent summary into agents (n of them): as tlsreport's labels do, at most

@@ -233,9 +233,12 @@ static void *worker_run(void *userdata) {
         int r;
 
         r = sd_event_loop(w->event);
-        if (r < 0)
+        if (r < 0) {
+                /* its stamp goes stale: the watchdog reports the worker and stops pinging */
                 log_error_errno(r, "Worker %u: event loop failed: %m", w->index);
-        atomic_store(&w->heartbeat_us, INT64_MAX);
+                return NULL;
+        }
+        atomic_store(&w->heartbeat_us, INT64_MAX); /* drained: no longer watched */
         return NULL;
 }
 

@@ -6,6 +6,7 @@ sentence) is the one `tlsreport sequences -o json` shows for that client, word f
 /64) with a User-Agent of its own, then curl over IPv6 with another one (the fingerprint's client is named
 from its successes from every client). With --no-record the daemon remembers nothing for the page either."""
 import json
+import socket
 
 from twlib import TLSREPORT, Daemon, curl, diag, done, eq, ok, run, s_client
 
@@ -69,6 +70,23 @@ with Daemon('--journal', 'none') as d:
     said = ((page or {}).get('sequence') or {}).get('diagnosis', '')
     ok('curl/7.88.1' in said and 'other-tool/2' in said,
        'curl over IPv6: both programs behind the fingerprint are named, as tlsreport names them', said)
+
+# A scan between a client's failures and its success: 1,500 connections that send nothing, from as many
+# addresses (more than the 512 clients the page's memory holds), must not make the page forget the client.
+with Daemon('--journal', 'none', v6=False) as d:
+    d.settle()
+    for _ in range(2):
+        r = curl('--interface', '127.0.0.6', '-o', '/dev/null', f'https://127.0.0.1:{d.port}/')
+        ok(r.returncode != 0, 'curl from 127.0.0.6 without -k fails', r.stderr)
+    for i in range(1500):
+        with socket.socket() as s:
+            s.bind((f'127.1.{i >> 8}.{i & 255}', 0))
+            s.connect(('127.0.0.1', d.port))
+    d.settle()
+    r = curl('--interface', '127.0.0.6', '-k', f'https://127.0.0.1:{d.port}/api/self')
+    page = json.loads(r.stdout) if r.returncode == 0 else None
+    eq((page or {}).get('history_complete'), True, 'after a scan from 1,500 addresses the history is complete')
+    same_story(d, 'curl after a scan', page, 2)
 
 with Daemon('--no-record', v6=False) as d:
     curl('-o', '/dev/null', f'https://127.0.0.1:{d.port}/')
