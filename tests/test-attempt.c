@@ -82,10 +82,35 @@ static void test_dup(void) {
         is_str(c->ja4, "t13d1516h2_8daaf6152771_cb7bf5808d99", "the copy is independent");
 }
 
+/* Which values are NULL in the database, the journal, JSON and CSV: as before the column list, any negative
+ * alert (not only -1), an unassigned id, tls_error 0. */
+static void test_null(void) {
+        _cleanup_(attempt_freep) Attempt *a = attempt_new();
+        const AttemptColumn *alert = &attempt_columns[ATTEMPT_COLUMN_alert_received],
+                            *id = &attempt_columns[ATTEMPT_COLUMN_id],
+                            *tls_error = &attempt_columns[ATTEMPT_COLUMN_tls_error];
+
+        if (!a)
+                return (void) ok(false, "attempt_new");
+        ok(attempt_column_is_null(a, alert) && attempt_column_is_null(a, id) &&
+                   attempt_column_is_null(a, tls_error),
+           "a new attempt: no alert, no id, no error");
+        a->alert_received = -5;
+        a->id = -3;
+        ok(attempt_column_is_null(a, alert) && attempt_column_is_null(a, id), "alert -5 and id -3 are NULL");
+        a->alert_received = 0;
+        a->id = 7;
+        a->tls_error = -30592;
+        ok(!attempt_column_is_null(a, alert) && !attempt_column_is_null(a, id) &&
+                   !attempt_column_is_null(a, tls_error),
+           "alert 0 (close_notify), id 7 and a TLS error are values");
+}
+
 int main(void) {
         test_enums();
         test_addr();
         test_raw_string();
         test_dup();
+        test_null();
         return tap_done();
 }

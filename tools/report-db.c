@@ -34,9 +34,42 @@ bool report_filter_match(const ReportFilter *f, const Attempt *a) {
         return true;
 }
 
+/* The attempt columns that a database of schema version v has: those of the table that migrations 1..v
+ * make, applied to an empty database in memory. */
+static int columns_of_version(unsigned v, uint64_t *ret) {
+        sqlite3 *db = NULL;
+        sqlite3_stmt *st = NULL;
+        uint64_t columns = 0;
+        int r;
+
+        r = sqlite3_open_v2(":memory:", &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+        for (unsigned i = 0; r == SQLITE_OK && i < v && i < schema_version; i++)
+                r = sqlite3_exec(db, schema_migrations[i], NULL, NULL, NULL);
+        if (r == SQLITE_OK)
+                r = sqlite3_prepare_v2(db, "SELECT name FROM pragma_table_info('attempts')", -1, &st, NULL);
+        while (r == SQLITE_OK && (r = sqlite3_step(st)) == SQLITE_ROW) {
+                const char *name = (const char *) sqlite3_column_text(st, 0);
+
+                r = SQLITE_OK;
+                FOREACH_ATTEMPT_COLUMN(c)
+                        if (streq_ptr(name, c->name))
+                                columns |= ATTEMPT_COLUMN_BIT(c - attempt_columns);
+        }
+        sqlite3_finalize(st);
+        if (r != SQLITE_DONE) {
+                r = sqlite_to_errno(db, r) ?: -EIO;
+                sqlite3_close_v2(db);
+                return r;
+        }
+        sqlite3_close_v2(db);
+        *ret = columns;
+        return 0;
+}
+
 int report_db_open(const char *path, ReportDb **ret) {
         _cleanup_(report_db_closep) ReportDb *d = NULL;
         sqlite3_stmt *st = NULL;
+        uint64_t expected = 0;
         struct stat sb;
         int r, version;
 
@@ -87,6 +120,12 @@ int report_db_open(const char *path, ReportDb **ret) {
         sqlite3_finalize(st);
         if (r != SQLITE_DONE)
                 return sqlite_to_errno(d->db, r);
+        /* but it has every column of the schema version it says it has */
+        r = columns_of_version((unsigned) version, &expected);
+        if (r < 0)
+                return r;
+        if ((d->columns & expected) != expected)
+                return -EMEDIUMTYPE;
 
         *ret = TAKE_PTR(d);
         return 0;

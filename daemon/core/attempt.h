@@ -122,7 +122,13 @@ static inline AttemptValue attempt_column_value(
         case ATTEMPT_KIND_BOOL: *ret_v = *(const bool *) field; break;
         default: return ATTEMPT_VALUE_NULL;
         }
-        return (c->flags & ATTEMPT_NULLABLE) && *ret_v == c->absent ? ATTEMPT_VALUE_NULL : ATTEMPT_VALUE_INT;
+        /* NULL: the absent value; with a negative absent value (the alerts' -1), any negative one; a row
+         * id that SQLite has not assigned (0 or less) */
+        return (c->flags & ATTEMPT_NULLABLE) &&
+                        (*ret_v == c->absent || (c->absent < 0 && *ret_v < 0) ||
+                         ((c->flags & ATTEMPT_ROWID) && *ret_v <= 0))
+                ? ATTEMPT_VALUE_NULL
+                : ATTEMPT_VALUE_INT;
 }
 
 Attempt *attempt_new(void);

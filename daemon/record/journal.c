@@ -45,6 +45,9 @@ typedef struct Builder {
         size_t used;
 } Builder;
 
+/* Every column can be a field, plus MESSAGE, MESSAGE_ID, PRIORITY and SYSLOG_IDENTIFIER. */
+_Static_assert(JOURNAL_FIELDS_MAX >= _ATTEMPT_COLUMN_MAX + 4, "JOURNAL_FIELDS_MAX too small for the columns");
+
 static void add_field(Builder *b, const char *name, const void *value, size_t len) {
         size_t n = strlen(name);
 
