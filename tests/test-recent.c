@@ -34,7 +34,7 @@ static void test_per_client(void) {
         bool sorted = true;
 
         must(recent_record_new(&r));
-        is_int(recent_record_get(r, "192.0.2.1", got, NULL), 0, "nothing held for a new client");
+        is_int(recent_record_get(r, "192.0.2.1", NULL, got, NULL), 0, "nothing held for a new client");
 
         /* recorded when they end: out of started_us order */
         a = make("192.0.2.1", 3000, OUTCOME_OK);
@@ -43,7 +43,7 @@ static void test_per_client(void) {
         must(recent_record_add(r, &a));
         a = make("192.0.2.2", 2000, OUTCOME_OK);
         must(recent_record_add(r, &a));
-        n = recent_record_get(r, "192.0.2.1", got, NULL);
+        n = recent_record_get(r, "192.0.2.1", NULL, got, NULL);
         is_int(n, 2, "two attempts for 192.0.2.1, not the other address's");
         ok(n == 2 && got[0]->attempt->started_us == 1000 && got[1]->attempt->started_us == 3000,
            "in started_us order");
@@ -56,7 +56,7 @@ static void test_per_client(void) {
         must(recent_record_add(r, &a));
         a = make("2001:db8:1:3::7", 30, OUTCOME_OK);
         must(recent_record_add(r, &a));
-        n = recent_record_get(r, "2001:db8:1:2::99", got, NULL);
+        n = recent_record_get(r, "2001:db8:1:2::99", NULL, got, NULL);
         is_int(n, 2, "two addresses of one /64 are one client");
         recent_entries_unref(got, n);
 
@@ -65,7 +65,7 @@ static void test_per_client(void) {
                 a = make("198.51.100.1", 1000 * (i + 1), OUTCOME_NO_DATA);
                 must(recent_record_add(r, &a));
         }
-        n = recent_record_get(r, "198.51.100.1", got, NULL);
+        n = recent_record_get(r, "198.51.100.1", NULL, got, NULL);
         is_int(n, RECENT_PER_CLIENT, "at most RECENT_PER_CLIENT attempts per client");
         for (size_t i = 1; i < n; i++)
                 sorted = sorted && got[i - 1]->attempt->started_us < got[i]->attempt->started_us;
@@ -105,7 +105,7 @@ static void test_slim(void) {
         b.ja3_full = (char *) "771,4865-4866,0-23,29-23,0";
         b.user_agent = (RawString){(char *) "Wget/1.21.3", 11};
         must(recent_record_add(r, &b));
-        n = recent_record_get(r, "192.0.2.9", got, NULL);
+        n = recent_record_get(r, "192.0.2.9", NULL, got, NULL);
         if (!ok(n == 2, "both held")) {
                 recent_entries_unref(got, n);
                 return;
@@ -184,7 +184,7 @@ static void test_bounded(void) {
                 size_t n;
 
                 (void) snprintf(addr, sizeof addr, "10.%u.%u.%u", i >> 16, (i >> 8) & 255, i & 255);
-                n = recent_record_get(r, addr, got, NULL);
+                n = recent_record_get(r, addr, NULL, got, NULL);
                 clients += n > 0;
                 latest += n > 0 && i >= 3 * RECENT_BUCKETS * RECENT_WAYS;
                 recent_entries_unref(got, n);
@@ -221,7 +221,7 @@ static void test_lost(void) {
                 a = make(addr, now + 10 + i, OUTCOME_NO_DATA);
                 must(recent_record_add(r, &a));
         }
-        n = recent_record_get(r, "192.0.2.77", got, &lost_us);
+        n = recent_record_get(r, "192.0.2.77", NULL, got, &lost_us);
         ok(n == 2 && lost_us == 0,
            "%u connections without a ClientHello from as many addresses: "
            "the client's 2 attempts are all held",
@@ -234,7 +234,7 @@ static void test_lost(void) {
                 a.ja4_stable = (char *) "t13d1516h2_8daaf6152771";
                 must(recent_record_add(r, &a));
         }
-        n = recent_record_get(r, "192.0.2.77", got, &lost_us);
+        n = recent_record_get(r, "192.0.2.77", NULL, got, &lost_us);
         recent_entries_unref(got, n);
         ok(n == 0 && lost_us >= now + 1,
            "%u other clients with a ClientHello pushed it out: "
@@ -243,7 +243,7 @@ static void test_lost(void) {
         a = make("192.0.2.77", now + 20 * USEC_PER_SEC, OUTCOME_OK);
         a.ja4_stable = (char *) "t13d1516h2_8daaf6152771";
         must(recent_record_add(r, &a));
-        n = recent_record_get(r, "192.0.2.77", got, &lost_us);
+        n = recent_record_get(r, "192.0.2.77", NULL, got, &lost_us);
         recent_entries_unref(got, n);
         ok(n == 1 && lost_us >= now + 1, "when it comes back, its history is marked as possibly incomplete");
 
@@ -251,13 +251,18 @@ static void test_lost(void) {
         must(recent_record_new(&r));
         for (unsigned k = 0; k < RECENT_PER_CLIENT + 1; k++) {
                 a = make("192.0.2.78", now + k, OUTCOME_PEER_ALERT);
+                a.ja4_stable = (char *) "t13d1516h2_8daaf6152771";
                 must(recent_record_add(r, &a));
         }
-        n = recent_record_get(r, "192.0.2.78", got, &lost_us);
+        n = recent_record_get(r, "192.0.2.78", "t13d1516h2_8daaf6152771", got, &lost_us);
         recent_entries_unref(got, n);
         ok(n == RECENT_PER_CLIENT && lost_us == now,
            "a client with more than %d attempts: its oldest one is lost, and that is known",
            RECENT_PER_CLIENT);
+        n = recent_record_get(r, "192.0.2.78", "t13d3112h2_e8f1e7e78f70", got, &lost_us);
+        recent_entries_unref(got, n);
+        ok(lost_us == 0,
+           "to another program of the same address (another fingerprint), nothing of its own was lost");
 }
 
 typedef struct Worker {
@@ -278,7 +283,7 @@ static void *worker(void *userdata) {
                 (void) snprintf(addr, sizeof addr, "203.0.113.%u", (i * 7 + w->index) % 64);
                 a = make(addr, i, OUTCOME_OK);
                 (void) recent_record_add(w->r, &a);
-                n = recent_record_get(w->r, addr, got, NULL);
+                n = recent_record_get(w->r, addr, NULL, got, NULL);
                 for (size_t k = 0; k < n; k++)
                         w->seen += streq(got[k]->attempt->peer_addr, addr);
                 recent_entries_unref(got, n);

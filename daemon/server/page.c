@@ -46,7 +46,8 @@ typedef struct Recent {
         unsigned earlier_failures; /* failed attempts in the visitor's sequence before this one */
         Pattern pattern;           /* of that sequence, ended by this (successful) attempt */
         bool have_sequence;
-        bool incomplete; /* attempts of the last 10 minutes that may be the visitor's were not kept */
+        bool incomplete;     /* attempts of the last 10 minutes that may be the visitor's were not kept */
+        int64_t boundary_us; /* when the last earlier sequence with the visitor's key ended */
         char ja4[JA4_STABLE_SIZE]; /* of that sequence's key, as tlsreport's "ja4"; "" without a ClientHello */
         char diagnosis[SEQUENCE_DIAGNOSIS_MAX];
         RecentAgent agents[RECENT_AGENTS_MAX]; /* of the successes of the visitor's fingerprint */
@@ -91,6 +92,13 @@ static int recent_on_sequence(const Sequence *seq, void *userdata) {
         Recent *r = userdata;
         ClientIdentity who;
 
+        bool self = false;
+
+        for (unsigned i = 0; i < seq->n_details; i++)
+                self = self || seq->attempts[i].id == PAGE_SELF_ID;
+        if (!self && streq_ptr(seq->ja4, r->self->ja4_stable) && seq->sni.len == r->self->sni.len &&
+            (seq->sni.len == 0 || memcmp(seq->sni.data, r->self->sni.data, seq->sni.len) == 0))
+                r->boundary_us = MAX(r->boundary_us, seq->last_us); /* an earlier one of the same key */
         for (unsigned i = 0; i < seq->n_details; i++)
                 if (seq->attempts[i].id == PAGE_SELF_ID) {
                         r->earlier_failures = seq->n_failures;
@@ -112,8 +120,7 @@ static void recent_load(RecentRecord *record, const Attempt *self, Recent *ret) 
         sequence_client_key(self->peer_addr, ret->client);
         if (!record)
                 return;
-        ret->n_held = recent_record_get(record, self->peer_addr, ret->held, &lost_us);
-        ret->incomplete = lost_us > 0 && lost_us >= self->started_us - SEQUENCE_RETRY_WINDOW_DEFAULT_US;
+        ret->n_held = recent_record_get(record, self->peer_addr, self->ja4_stable, ret->held, &lost_us);
         for (size_t i = ret->n_held; i > 0; i--)
                 if (ret->held[i - 1]->attempt->started_us >= self->started_us - RECENT_LIST_WINDOW_US)
                         ret->listed[ret->n_listed++] = ret->held[i - 1]->attempt;
@@ -125,6 +132,10 @@ static void recent_load(RecentRecord *record, const Attempt *self, Recent *ret) 
         marked.id = PAGE_SELF_ID;
         (void) sequencer_feed(q, &marked);
         (void) sequencer_flush(q, self->started_us);
+        /* Attempts that were not kept matter if they are recent and no sequence of the visitor's key ended
+         * after them (they could be the start of the visitor's own). */
+        ret->incomplete = lost_us > 0 && lost_us >= self->started_us - SEQUENCE_RETRY_WINDOW_DEFAULT_US &&
+                lost_us >= ret->boundary_us;
 }
 
 static void recent_done(Recent *r) {

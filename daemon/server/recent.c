@@ -8,11 +8,19 @@
 #include "hashmap.h"
 #include "recent.h"
 
+/* Attempts of one fingerprint (hash of the stable JA4, "" without a ClientHello) that a client's ring
+ * dropped, the newest started then. */
+typedef struct RecentLostKey {
+        uint64_t ja4_hash;
+        int64_t lost_us; /* 0 while unused */
+} RecentLostKey;
+
 typedef struct RecentClient {
         char key[SEQUENCE_CLIENT_MAX]; /* "" while unused */
         int64_t active_us;             /* when it last got an attempt: the least recent one makes room */
-        int64_t lost_us;               /* see recent_record_get() */
-        bool hello;                    /* one of its attempts sent a ClientHello */
+        int64_t lost_us; /* attempts of any fingerprint may be lost up to then (see recent_record_get()) */
+        RecentLostKey lost[RECENT_LOST_KEYS]; /* those its ring dropped, per fingerprint */
+        bool hello;                           /* one of its attempts sent a ClientHello */
         RecentEntry *ring[RECENT_PER_CLIENT];
         unsigned head, n; /* ring[head] is the oldest of n, in the order in which they were added */
 } RecentClient;
@@ -166,6 +174,32 @@ static RecentClient *bucket_find(RecentBucket *b, const char *key) {
         return NULL;
 }
 
+static uint64_t ja4_hash(const char *ja4_stable) {
+        return hash_string(strempty(ja4_stable));
+}
+
+/* Notes that the client's ring dropped a (when a fingerprint's slot has to make room, its loss counts for
+ * every fingerprint). */
+static void client_note_dropped(RecentClient *c, const Attempt *a) {
+        uint64_t h = ja4_hash(a->ja4_stable);
+        RecentLostKey *k = &c->lost[0];
+
+        for (size_t i = 0; i < RECENT_LOST_KEYS; i++) {
+                if (c->lost[i].lost_us != 0 && c->lost[i].ja4_hash == h) {
+                        k = &c->lost[i];
+                        break;
+                }
+                if (c->lost[i].lost_us < k->lost_us)
+                        k = &c->lost[i];
+        }
+        if (k->lost_us != 0 && k->ja4_hash != h) {
+                c->lost_us = MAX(c->lost_us, k->lost_us);
+                k->lost_us = 0;
+        }
+        k->ja4_hash = h;
+        k->lost_us = MAX(k->lost_us, a->started_us);
+}
+
 /* The place for a new client whose attempt a is: a free one, else the least recently active client. An
  * attempt without a ClientHello (a port scan, an idle connection) may take only the place of a client
  * that never sent one either, or of one inactive for longer than a retry sequence lasts: a flood of them
@@ -268,7 +302,7 @@ int recent_record_add(RecentRecord *r, const Attempt *a) {
         }
         if (c->n == RECENT_PER_CLIENT) {
                 dropped[n_dropped++] = c->ring[c->head];
-                c->lost_us = MAX(c->lost_us, c->ring[c->head]->attempt->started_us);
+                client_note_dropped(c, c->ring[c->head]->attempt);
                 c->head = (c->head + 1) % RECENT_PER_CLIENT;
                 c->n--;
         }
@@ -284,7 +318,12 @@ int recent_record_add(RecentRecord *r, const Attempt *a) {
 }
 
 size_t recent_record_get(
-        RecentRecord *r, const char *peer_addr, RecentEntry *ret[static RECENT_PER_CLIENT], int64_t *ret_lost_us) {
+        RecentRecord *r,
+        const char *peer_addr,
+        const char *ja4_stable,
+        RecentEntry *ret[static RECENT_PER_CLIENT],
+        int64_t *ret_lost_us) {
+        uint64_t h = ja4_hash(ja4_stable);
         char key[SEQUENCE_CLIENT_MAX];
         int64_t lost_us = 0;
         RecentBucket *b;
@@ -296,6 +335,9 @@ size_t recent_record_get(
         pthread_mutex_lock(&b->lock);
         c = bucket_find(b, key);
         lost_us = c ? c->lost_us : b->lost_us;
+        for (size_t i = 0; c && i < RECENT_LOST_KEYS; i++)
+                if (c->lost[i].lost_us != 0 && c->lost[i].ja4_hash == h)
+                        lost_us = MAX(lost_us, c->lost[i].lost_us);
         for (unsigned i = 0; c && i < c->n; i++) {
                 ret[n] = c->ring[(c->head + i) % RECENT_PER_CLIENT];
                 atomic_fetch_add(&ret[n]->n_ref, 1);

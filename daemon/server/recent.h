@@ -34,12 +34,13 @@
 #include "sequence.h"
 #include "useragent.h"
 
-#define RECENT_BUCKETS 256
-#define RECENT_WAYS 2
+#define RECENT_BUCKETS 64
+#define RECENT_WAYS 8
 #define RECENT_PER_CLIENT 32
 #define RECENT_DETAIL_MAX 3072
 #define RECENT_SNI_MAX 255
 #define RECENT_ERROR_TEXT_MAX 512
+#define RECENT_LOST_KEYS 4
 #define RECENT_FAMILIES 4096
 #define RECENT_AGENTS_MAX 4 /* as tlsreport's REPORT_LABEL_AGENTS */
 
@@ -67,11 +68,16 @@ int recent_record_add(RecentRecord *r, const Attempt *a);
 /* References on the attempts held for the client key of peer_addr, in started_us order (ties: in the
  * order in which they were added). Returns how many were written to ret (at most RECENT_PER_CLIENT);
  * release them with recent_entries_unref(). *ret_lost_us (if not NULL): when the newest attempt started
- * that the record did not keep and that may have been this client's (its own oldest beyond
- * RECENT_PER_CLIENT, or any attempt of a client its bucket pushed out or refused before this client got its
- * place), 0 if none: attempts before then may be missing from what is held. */
+ * that the record did not keep and that may belong to a sequence of this client with the fingerprint
+ * ja4_stable (NULL: without a ClientHello): one of its own of that fingerprint beyond RECENT_PER_CLIENT,
+ * or any attempt of a client its bucket pushed out or refused before this client got its place; 0 if
+ * none. Attempts before then may be missing from what is held. */
 size_t recent_record_get(
-        RecentRecord *r, const char *peer_addr, RecentEntry *ret[static RECENT_PER_CLIENT], int64_t *ret_lost_us);
+        RecentRecord *r,
+        const char *peer_addr,
+        const char *ja4_stable,
+        RecentEntry *ret[static RECENT_PER_CLIENT],
+        int64_t *ret_lost_us);
 void recent_entries_unref(RecentEntry **entries, size_t n);
 
 /* Counts one User-Agent summary into agents (n of them): as tlsreport's labels do, at most

@@ -88,6 +88,22 @@ with Daemon('--journal', 'none', v6=False) as d:
     eq((page or {}).get('history_complete'), True, 'after a scan from 1,500 addresses the history is complete')
     same_story(d, 'curl after a scan', page, 2)
 
+    # More failures than the page holds per client (32): it says its history is incomplete instead of
+    # counting what it has as the whole story; another program at the same address is not affected.
+    for _ in range(40):
+        curl('--interface', '127.0.0.7', '-o', '/dev/null', f'https://127.0.0.1:{d.port}/')
+    # both pages on one connection (one attempt): the JSON, then the HTML
+    r = curl('--interface', '127.0.0.7', '-k', f'https://127.0.0.1:{d.port}/api/self', f'https://127.0.0.1:{d.port}/')
+    body = r.stdout.decode(errors='replace') if r.returncode == 0 else ''
+    page = json.loads(body[:body.find('<!DOCTYPE')]) if '<!DOCTYPE' in body else None
+    eq((page or {}).get('history_complete'), False, '41 attempts of one client: the page says its history is incomplete')
+    html = body[body.find('<!DOCTYPE'):]
+    ok('may be missing here' in html and 'first attempt' not in html,
+       'the HTML page says so too, and does not claim a first attempt', html[:600])
+    r = curl('--interface', '127.0.0.7', '-k', f'https://127.0.0.1:{d.port}/api/self')
+    page = json.loads(r.stdout) if r.returncode == 0 else None
+    eq((page or {}).get('history_complete'), True, 'its next connection starts a new sequence: nothing of it is missing')
+
 with Daemon('--no-record', v6=False) as d:
     curl('-o', '/dev/null', f'https://127.0.0.1:{d.port}/')
     r = curl('-k', f'https://127.0.0.1:{d.port}/api/self')
