@@ -263,6 +263,27 @@ static void test_lost(void) {
         recent_entries_unref(got, n);
         ok(lost_us == 0,
            "to another program of the same address (another fingerprint), nothing of its own was lost");
+
+        /* curl fails, then succeeds; 32 attempts of Python from the same address push both out: what curl
+         * lost belonged to a finished sequence (test-clients: curl's page after Python's 40 rejections) */
+        r = recent_record_free(r);
+        must(recent_record_new(&r));
+        a = make("192.0.2.79", now, OUTCOME_PEER_ALERT);
+        a.ja4_stable = (char *) "t13d3112h2_e8f1e7e78f70";
+        must(recent_record_add(r, &a));
+        a = make("192.0.2.79", now + 1, OUTCOME_OK);
+        a.ja4_stable = (char *) "t13d3112h2_e8f1e7e78f70";
+        must(recent_record_add(r, &a));
+        for (unsigned k = 0; k < RECENT_PER_CLIENT; k++) {
+                a = make("192.0.2.79", now + 2 + k, OUTCOME_PEER_ALERT);
+                a.ja4_stable = (char *) "t13d1516h2_8daaf6152771";
+                must(recent_record_add(r, &a));
+        }
+        n = recent_record_get(r, "192.0.2.79", "t13d3112h2_e8f1e7e78f70", got, &lost_us);
+        recent_entries_unref(got, n);
+        ok(n == RECENT_PER_CLIENT && lost_us == 0,
+           "a fingerprint's failure and the success that ended its sequence both dropped: "
+           "nothing of a later sequence of it is missing");
 }
 
 typedef struct Worker {

@@ -178,11 +178,20 @@ static uint64_t ja4_hash(const char *ja4_stable) {
         return hash_string(strempty(ja4_stable));
 }
 
-/* Notes that the client's ring dropped a (when a fingerprint's slot has to make room, its loss counts for
- * every fingerprint). */
+/* Notes that the client's ring dropped a: a failure (when a fingerprint's slot has to make room, its loss
+ * counts for every fingerprint), or a success, which makes the failures of its fingerprint dropped before it
+ * irrelevant to a later sequence. */
 static void client_note_dropped(RecentClient *c, const Attempt *a) {
         uint64_t h = ja4_hash(a->ja4_stable);
         RecentLostKey *k = &c->lost[0];
+
+        if (a->outcome == OUTCOME_OK) {
+                /* a success ends its sequence: what was lost before it belongs to a finished one */
+                for (size_t i = 0; i < RECENT_LOST_KEYS; i++)
+                        if (c->lost[i].lost_us != 0 && c->lost[i].ja4_hash == h)
+                                c->lost[i].lost_us = 0;
+                return;
+        }
 
         for (size_t i = 0; i < RECENT_LOST_KEYS; i++) {
                 if (c->lost[i].lost_us != 0 && c->lost[i].ja4_hash == h) {
