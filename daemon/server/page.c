@@ -91,23 +91,22 @@ static void recent_identify(Recent *r, RecentRecord *record, const Sequence *seq
 static int recent_on_sequence(const Sequence *seq, void *userdata) {
         Recent *r = userdata;
         ClientIdentity who;
-
         bool self = false;
 
-        for (unsigned i = 0; i < seq->n_details; i++)
-                self = self || seq->attempts[i].id == PAGE_SELF_ID;
-        if (!self && streq_ptr(seq->ja4, r->self->ja4_stable) && seq->sni.len == r->self->sni.len &&
-            (seq->sni.len == 0 || memcmp(seq->sni.data, r->self->sni.data, seq->sni.len) == 0))
-                r->boundary_us = MAX(r->boundary_us, seq->last_us); /* an earlier one of the same key */
-        for (unsigned i = 0; i < seq->n_details; i++)
-                if (seq->attempts[i].id == PAGE_SELF_ID) {
-                        r->earlier_failures = seq->n_failures;
-                        r->pattern = seq->pattern;
-                        r->have_sequence = true;
-                        (void) snprintf(r->ja4, sizeof r->ja4, "%s", strempty(seq->ja4));
-                        recent_identify(r, r->record, seq, &who);
-                        (void) sequence_diagnose(seq, &who, r->diagnosis, sizeof r->diagnosis);
-                }
+        for (unsigned i = 0; i < seq->n_details && !self; i++)
+                self = seq->attempts[i].id == PAGE_SELF_ID;
+        if (!self) {
+                if (streq_ptr(seq->ja4, r->self->ja4_stable) && seq->sni.len == r->self->sni.len &&
+                    (seq->sni.len == 0 || memcmp(seq->sni.data, r->self->sni.data, seq->sni.len) == 0))
+                        r->boundary_us = MAX(r->boundary_us, seq->last_us); /* an earlier one of its key */
+                return 0;
+        }
+        r->earlier_failures = seq->n_failures;
+        r->pattern = seq->pattern;
+        r->have_sequence = true;
+        (void) snprintf(r->ja4, sizeof r->ja4, "%s", strempty(seq->ja4));
+        recent_identify(r, r->record, seq, &who);
+        (void) sequence_diagnose(seq, &who, r->diagnosis, sizeof r->diagnosis);
         return 0;
 }
 
