@@ -80,12 +80,12 @@ static void test_per_client(void) {
         recent_entries_unref(got, n);
 }
 
-static void test_slim(void) {
+/* The record keeps only what grouping reads: nothing that the page must not show of one client to another. */
+static void test_kept(void) {
         _cleanup_(recent_record_freep) RecentRecord *r = NULL;
         RecentEntry *got[RECENT_PER_CLIENT];
         char big[8192], sni[1000];
-        _cleanup_free_ char *error = malloc(150 * 1024);
-        Attempt a = make("192.0.2.9", 1, OUTCOME_OK), b = make("192.0.2.9", 2, OUTCOME_OK);
+        Attempt a = make("192.0.2.9", 1, OUTCOME_PEER_ALERT);
         const Attempt *x;
         size_t n;
 
@@ -95,75 +95,33 @@ static void test_slim(void) {
         memset(sni, 'h', sizeof sni);
         a.ja4_stable = (char *) "t13d1516h2_8daaf6152771";
         a.ja3_full = (char *) "771,4865-4866,0-23,29-23,0";
+        a.ja4 = (char *) "t13d1516h2_8daaf6152771_02713d6af862";
         a.user_agent = (RawString){big, sizeof big};
+        a.alpn_offered = (RawString){(char *) "h2", 2};
         a.sni = (RawString){sni, sizeof sni};
-        must(!error);
-        memset(error, 'g', 150 * 1024 - 1);
-        error[150 * 1024 - 1] = '\0';
-        a.error_text = error;
+        a.error_text = (char *) "fatal alert received";
+        a.peer_port = 40001;
+        a.local_port = 8443;
+        a.alert_received = 46;
+        a.tls_error = -0x7780;
+        a.bytes_in = 517;
         must(recent_record_add(r, &a));
-        b.ja3_full = (char *) "771,4865-4866,0-23,29-23,0";
-        b.user_agent = (RawString){(char *) "Wget/1.21.3", 11};
-        must(recent_record_add(r, &b));
         n = recent_record_get(r, "192.0.2.9", NULL, got, NULL);
-        if (!ok(n == 2, "both held")) {
+        if (!ok(n == 1, "held")) {
                 recent_entries_unref(got, n);
                 return;
         }
         x = got[0]->attempt;
-        ok(!x->user_agent.data && !x->ja3_full && x->sni.len == RECENT_SNI_MAX,
-           "an attempt with 9 KiB of strings is held without its display-only details, its SNI cut");
-        ok(streq_ptr(x->ja4_stable, a.ja4_stable), "but with what grouping needs");
-        ok(x->error_text && strlen(x->error_text) == RECENT_ERROR_TEXT_MAX,
-           "its error text (150 KiB: every group a crafted hello offered) cut to %d bytes",
-           RECENT_ERROR_TEXT_MAX);
-        x = got[1]->attempt;
-        ok(x->user_agent.len == 11 && streq_ptr(x->ja3_full, b.ja3_full),
-           "a real client's attempt is held whole");
+        ok(!x->user_agent.data && !x->ja3_full && !x->ja4 && !x->alpn_offered.data && !x->error_text &&
+                   x->peer_port == 0 && x->local_port == 0,
+           "no User-Agent, JA3 string, JA4, ALPN, error text or port is kept");
+        ok(streq_ptr(x->ja4_stable, a.ja4_stable) && x->alert_received == 46 && x->tls_error == -0x7780 &&
+                   x->bytes_in == 517 && x->outcome == OUTCOME_PEER_ALERT && x->started_us == a.started_us,
+           "what grouping reads is kept");
+        ok(x->sni.len == RECENT_SNI_MAX && memcmp(x->sni.data, sni, RECENT_SNI_MAX) == 0,
+           "the SNI (part of the key) is kept, cut to %d bytes",
+           RECENT_SNI_MAX);
         recent_entries_unref(got, n);
-}
-
-static int agent_count(const RecentAgent *agents, size_t n, const char *summary) {
-        for (size_t i = 0; i < n; i++)
-                if (streq(agents[i].summary, summary))
-                        return (int) agents[i].count;
-        return 0;
-}
-
-static void test_agents(void) {
-        _cleanup_(recent_record_freep) RecentRecord *r = NULL;
-        RecentAgent agents[RECENT_AGENTS_MAX];
-        char big[8192];
-        const char *uas[] = {"curl/8.14.1", "Wget/1.21.3", "curl/8.14.1", "x/1", "y/1", "z/1"};
-        Attempt a;
-        size_t n;
-
-        must(recent_record_new(&r));
-        memset(big, 'a', sizeof big);
-        memcpy(big, "curl/8.14.1 ", 12);
-        a = make("192.0.2.1", 1, OUTCOME_OK);
-        a.ja4_stable = (char *) "t13d15h2_8daaf6152771_0123456789ab";
-        a.user_agent = (RawString){big, sizeof big};
-        must(recent_record_add(r, &a)); /* slimmed, still counted */
-        a = make("2001:db8::1", 2, OUTCOME_OK);
-        a.ja4_stable = (char *) "t13d15h2_8daaf6152771_0123456789ab";
-        a.user_agent = (RawString){(char *) "Wget/1.21.3 (linux-gnu)", 23};
-        must(recent_record_add(r, &a)); /* another client, the same fingerprint */
-        a.outcome = OUTCOME_PEER_ALERT;
-        a.user_agent = (RawString){(char *) "failed/1", 8};
-        must(recent_record_add(r, &a)); /* failures do not name a client */
-        n = recent_record_agents(r, "t13d15h2_8daaf6152771_0123456789ab", agents);
-        ok(n == 2 && agent_count(agents, n, "curl/8.14.1") == 1 && agent_count(agents, n, "Wget/1.21.3") == 1,
-           "a fingerprint's successes name it, from every client, summarised");
-        is_int(recent_record_agents(r, "t13d15h2_000000000000_000000000000", agents), 0, "an unknown one: none");
-
-        n = 0;
-        FOREACH_ARRAY(ua, uas, ELEMENTSOF(uas))
-                recent_agents_add(agents, &n, *ua);
-        ok(n == RECENT_AGENTS_MAX && agent_count(agents, n, "curl/8.14.1") == 2 &&
-                   agent_count(agents, n, "z/1") == 2,
-           "at most RECENT_AGENTS_MAX summaries; "
-           "a newcomer takes the rarest's place and count, as tlsreport");
 }
 
 static void test_bounded(void) {
@@ -332,8 +290,7 @@ static void test_threads(void) {
 
 int main(void) {
         test_per_client();
-        test_slim();
-        test_agents();
+        test_kept();
         test_bounded();
         test_lost();
         test_threads();

@@ -210,6 +210,18 @@ int attempt_dup(const Attempt *a, Attempt **ret) {
         return 0;
 }
 
+int attempt_dup_grouping(const Attempt *a, Attempt **ret) {
+        Attempt g;
+
+        attempt_init(&g); /* every column absent: strings NULL */
+#define ATTEMPT_COPY_GROUPING_(name, NAME, type, kind, flags, absent) \
+        if ((flags) &ATTEMPT_GROUPING)                                \
+                memcpy(&g.name, &a->name, sizeof g.name);
+        ATTEMPT_COLUMNS(ATTEMPT_COPY_GROUPING_)
+#undef ATTEMPT_COPY_GROUPING_
+        return attempt_dup(&g, ret); /* g only borrows a's strings */
+}
+
 int sockaddr_to_attempt_addr(const struct sockaddr *sa, char ret_addr[static 46], uint16_t *ret_port) {
         if (sa->sa_family == AF_INET) {
                 const struct sockaddr_in *in = (const struct sockaddr_in *) sa;

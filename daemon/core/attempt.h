@@ -137,6 +137,9 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Attempt *, attempt_free);
 
 /* A deep copy. Returns 0 or -ENOMEM. */
 int attempt_dup(const Attempt *a, Attempt **ret);
+/* A deep copy of the ATTEMPT_GROUPING columns only (what the sequencer reads); every other column holds its
+ * absent value (no port, no User-Agent, no JA3, no error text). Returns 0 or -ENOMEM. */
+int attempt_dup_grouping(const Attempt *a, Attempt **ret);
 
 /* Stores a copy of len bytes of data (NULL data clears it). Returns 0 or -ENOMEM. */
 int raw_string_set(RawString *s, const void *data, size_t len);

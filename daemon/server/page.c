@@ -12,8 +12,6 @@
 #include "sequence.h"
 #include "useragent.h"
 
-/* The attempts listed as recent: those of the last 10 minutes. */
-#define RECENT_LIST_WINDOW_US (600 * USEC_PER_SEC)
 /* The id that marks this connection's own attempt among those fed to the sequencer. */
 #define PAGE_SELF_ID INT64_C(-1)
 
@@ -33,15 +31,17 @@ PageKind page_kind_from_target(const char *target, size_t len) {
 
 /* What the page says about the visitor's recent attempts: grouped from the server's in-memory record by
  * the core sequencer with the client key, window and gap that tlsreport uses, and worded by
- * sequence_diagnose() with the client named from the User-Agents of its fingerprint's successes, so that
- * the page and `tlsreport sequences` tell the same story. */
+ * sequence_diagnose(), so that the page and `tlsreport sequences` tell the same story.
+ *
+ * A visitor sees only its own story: the attempts of its own sequence (its key: address or /64, stable JA4,
+ * SNI), and of those only how the handshake went (time, outcome, step, alerts), never another attempt's
+ * SNI, User-Agent, port or error text: several people behind one NAT or proxy share an address. The client
+ * is named by this connection's own User-Agent only (tlsreport also counts those of other connections of
+ * the same fingerprint). */
 typedef struct Recent {
         RecentEntry *held[RECENT_PER_CLIENT]; /* the client's held attempts, oldest first */
         size_t n_held;
-        const Attempt *listed[RECENT_PER_CLIENT]; /* those of the last 10 minutes, newest first */
-        size_t n_listed;
         const Attempt *self;
-        RecentRecord *record;
         char client[SEQUENCE_CLIENT_MAX];
         unsigned earlier_failures; /* failed attempts in the visitor's sequence before this one */
         Pattern pattern;           /* of that sequence, ended by this (successful) attempt */
@@ -50,40 +50,20 @@ typedef struct Recent {
         int64_t boundary_us; /* when the last earlier sequence with the visitor's key ended */
         char ja4[JA4_STABLE_SIZE]; /* of that sequence's key, as tlsreport's "ja4"; "" without a ClientHello */
         char diagnosis[SEQUENCE_DIAGNOSIS_MAX];
-        RecentAgent agents[RECENT_AGENTS_MAX]; /* of the successes of the visitor's fingerprint */
-        size_t n_agents;
+        char agent[USER_AGENT_SUMMARY_MAX]; /* this connection's User-Agent, summarised */
+        /* the other attempts of the visitor's sequence, oldest first, as the sequencer keeps them */
+        SequenceAttempt earlier[RECENT_PER_CLIENT];
+        size_t n_earlier;
 } Recent;
 
-static int agent_compare(const void *a, const void *b) {
-        const RecentAgent *x = a, *y = b;
-
-        if (x->count != y->count)
-                return x->count < y->count ? 1 : -1;
-        return strcmp(x->summary, y->summary);
-}
-
-/* Who the client of a sequence is: the User-Agents that its fingerprint sent on successful attempts,
- * this one's included (it is not recorded yet). */
-static void recent_identify(Recent *r, RecentRecord *record, const Sequence *seq, ClientIdentity *ret) {
+/* Who the client of the visitor's sequence is: what this connection's request said (a success's
+ * User-Agent; the sequence's failed attempts sent none). */
+static void recent_identify(Recent *r, ClientIdentity *ret) {
         *ret = (ClientIdentity){};
-        if (!seq->ja4)
+        if (r->self->outcome != OUTCOME_OK || !r->self->user_agent.data)
                 return;
-        r->n_agents = recent_record_agents(record, seq->ja4, r->agents);
-        if (r->self->outcome == OUTCOME_OK && r->self->user_agent.data &&
-            streq_ptr(r->self->ja4_stable, seq->ja4)) {
-                char agent[USER_AGENT_SUMMARY_MAX];
-
-                user_agent_summary(r->self->user_agent.data, r->self->user_agent.len, agent);
-                recent_agents_add(r->agents, &r->n_agents, agent);
-        }
-        if (r->n_agents == 0)
-                return;
-        qsort(r->agents, r->n_agents, sizeof r->agents[0], agent_compare);
-        *ret = (ClientIdentity){
-                .name = r->agents[0].summary,
-                .other = r->n_agents > 1 ? r->agents[1].summary : NULL,
-                .n_names = (unsigned) r->n_agents,
-        };
+        user_agent_summary(r->self->user_agent.data, r->self->user_agent.len, r->agent);
+        *ret = (ClientIdentity){.name = r->agent, .n_names = 1};
 }
 
 /* The sequence that this connection's own attempt ends is the one holding the attempt fed with
@@ -105,7 +85,10 @@ static int recent_on_sequence(const Sequence *seq, void *userdata) {
         r->pattern = seq->pattern;
         r->have_sequence = true;
         (void) snprintf(r->ja4, sizeof r->ja4, "%s", strempty(seq->ja4));
-        recent_identify(r, r->record, seq, &who);
+        for (unsigned i = 0; i < seq->n_details && r->n_earlier < ELEMENTSOF(r->earlier); i++)
+                if (seq->attempts[i].id != PAGE_SELF_ID)
+                        r->earlier[r->n_earlier++] = seq->attempts[i];
+        recent_identify(r, &who);
         (void) sequence_diagnose(seq, &who, r->diagnosis, sizeof r->diagnosis);
         return 0;
 }
@@ -115,14 +98,11 @@ static void recent_load(RecentRecord *record, const Attempt *self, Recent *ret) 
         Attempt marked = *self; /* a shallow copy: the sequencer only reads it */
         int64_t lost_us = 0;
 
-        *ret = (Recent){.self = self, .record = record};
+        *ret = (Recent){.self = self};
         sequence_client_key(self->peer_addr, ret->client);
         if (!record)
                 return;
         ret->n_held = recent_record_get(record, self->peer_addr, self->ja4_stable, ret->held, &lost_us);
-        for (size_t i = ret->n_held; i > 0; i--)
-                if (ret->held[i - 1]->attempt->started_us >= self->started_us - RECENT_LIST_WINDOW_US)
-                        ret->listed[ret->n_listed++] = ret->held[i - 1]->attempt;
         if (sequencer_new(NULL, recent_on_sequence, ret, &q) < 0)
                 return;
         for (size_t i = 0; i < ret->n_held; i++) /* oldest first */
@@ -135,6 +115,21 @@ static void recent_load(RecentRecord *record, const Attempt *self, Recent *ret) 
          * after them (they could be the start of the visitor's own). */
         ret->incomplete = lost_us > 0 && lost_us >= self->started_us - SEQUENCE_RETRY_WINDOW_DEFAULT_US &&
                 lost_us >= ret->boundary_us;
+}
+
+/* The sentence for one earlier attempt of the sequence, from what the page may show of it. */
+static char *earlier_describe(const SequenceAttempt *e) {
+        Attempt a;
+
+        attempt_init(&a);
+        a.started_us = e->started_us;
+        a.outcome = e->outcome;
+        a.state_reached = e->state_reached;
+        a.alert_received = e->alert_received;
+        a.alert_sent = e->alert_sent;
+        a.resumed = e->resumed;
+        a.close_kind = e->close_kind;
+        return attempt_describe(&a); /* a holds no string */
 }
 
 static void recent_done(Recent *r) {
@@ -249,27 +244,23 @@ static void page_html(FILE *f, const Attempt *a, const Recent *recent) {
         html_row_raw(f, "User-Agent", &a->user_agent);
         fputs("</table>\n", f);
 
-        fprintf(f,
-                "<h2>Your recent attempts from %s (last 10 minutes)</h2>\n<table id=\"recent\">\n",
-                recent->client);
-        if (recent->n_listed == 0)
-                fputs("<tr><td>none recorded yet</td></tr>\n", f);
-        for (size_t i = 0; i < recent->n_listed; i++) {
-                const Attempt *r = recent->listed[i];
-                _cleanup_free_ char *d = attempt_describe(r);
+        fputs("<h2>Your client's earlier attempts in this sequence</h2>\n<table id=\"sequence-attempts\">\n",
+              f);
+        if (recent->n_earlier == 0)
+                fputs("<tr><td>none</td></tr>\n", f);
+        for (size_t i = 0; i < recent->n_earlier; i++) {
+                const SequenceAttempt *e = &recent->earlier[i];
+                _cleanup_free_ char *d = earlier_describe(e);
                 char when[32];
 
-                format_local_time(r->started_us, when);
+                format_local_time(e->started_us, when);
                 fprintf(f,
                         "<tr class=\"%s\"><td>%s</td><td>%s</td><td>",
-                        outcome_is_failure(r->outcome) ? "fail" : "ok",
+                        outcome_is_failure(e->outcome) ? "fail" : "ok",
                         when,
-                        outcome_to_string(r->outcome));
+                        outcome_to_string(e->outcome));
                 if (d)
                         html_escaped(f, d, strlen(d));
-                fputs("</td><td>", f);
-                if (r->ja4)
-                        html_escaped(f, r->ja4, strlen(r->ja4));
                 fputs("</td></tr>\n", f);
         }
         fputs("</table>\n<p>JSON: <a href=\"/api/self\">/api/self</a>. Server-side report: "
@@ -277,16 +268,37 @@ static void page_html(FILE *f, const Attempt *a, const Recent *recent) {
               f);
 }
 
+static void json_alert(FILE *f, const char *key, int alert) {
+        if (alert >= 0)
+                fprintf(f, ",\"%s\":%d", key, alert);
+        else
+                fprintf(f, ",\"%s\":null", key);
+}
+
+/* One earlier attempt of the visitor's sequence: only how its handshake went. */
+static void earlier_json(FILE *f, const SequenceAttempt *e, bool comma) {
+        _cleanup_free_ char *d = earlier_describe(e);
+
+        fprintf(f,
+                "%s{\"started_us\":%" PRId64 ",\"outcome\":\"%s\",\"state_reached\":\"%s\"",
+                comma ? "," : "",
+                e->started_us,
+                outcome_to_string(e->outcome),
+                handshake_step_to_string(e->state_reached));
+        json_alert(f, "alert_received", e->alert_received);
+        json_alert(f, "alert_sent", e->alert_sent);
+        fputs(",\"description\":", f);
+        if (d)
+                escape_json_fputs(f, d, strlen(d));
+        else
+                fputs("null", f);
+        fputc('}', f);
+}
+
 static void page_json(FILE *f, const Attempt *a, const Recent *recent) {
         fputs("{\"connection\":", f);
         attempt_json_write(f, a, false); /* as tlsreport writes it */
-        fputs(",\"recent\":[", f);
-        for (size_t i = 0; i < recent->n_listed; i++) {
-                if (i > 0)
-                        fputc(',', f);
-                attempt_json_write(f, recent->listed[i], false);
-        }
-        fprintf(f, "],\"history_complete\":%s", recent->incomplete ? "false" : "true");
+        fprintf(f, ",\"history_complete\":%s", recent->incomplete ? "false" : "true");
         if (recent->have_sequence) {
                 fprintf(f, ",\"sequence\":{\"client\":\"%s\",\"ja4\":", recent->client);
                 if (recent->ja4[0] != '\0')
@@ -298,7 +310,10 @@ static void page_json(FILE *f, const Attempt *a, const Recent *recent) {
                         recent->earlier_failures,
                         pattern_to_string(recent->pattern));
                 escape_json_fputs(f, recent->diagnosis, strlen(recent->diagnosis));
-                fputc('}', f);
+                fputs(",\"earlier_attempts\":[", f);
+                for (size_t i = 0; i < recent->n_earlier; i++)
+                        earlier_json(f, &recent->earlier[i], i > 0);
+                fputs("]}", f);
         }
         fputs("}\n", f);
 }

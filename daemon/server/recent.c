@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fingerprint.h"
 #include "hashmap.h"
 #include "recent.h"
 
@@ -32,20 +31,8 @@ typedef struct RecentBucket {
                           * bucket without a place may have lost attempts up to then */
 } RecentBucket;
 
-typedef struct RecentFamily {
-        char ja4[JA4_STABLE_SIZE]; /* "" while unused */
-        int64_t seen_us;
-        RecentAgent agents[RECENT_AGENTS_MAX];
-        size_t n_agents;
-} RecentFamily;
-
-#define FAMILY_WAYS 2
-#define FAMILY_LOCKS 64
-
 struct RecentRecord {
         RecentBucket buckets[RECENT_BUCKETS];
-        pthread_mutex_t family_locks[FAMILY_LOCKS]; /* family set i is under lock i % FAMILY_LOCKS */
-        RecentFamily families[RECENT_FAMILIES / FAMILY_WAYS][FAMILY_WAYS];
 };
 
 static void entry_unref(RecentEntry *e) {
@@ -67,8 +54,6 @@ int recent_record_new(RecentRecord **ret) {
                 return -ENOMEM;
         for (size_t i = 0; i < RECENT_BUCKETS; i++)
                 pthread_mutex_init(&r->buckets[i].lock, NULL);
-        for (size_t i = 0; i < FAMILY_LOCKS; i++)
-                pthread_mutex_init(&r->family_locks[i], NULL);
         *ret = r;
         return 0;
 }
@@ -85,86 +70,12 @@ RecentRecord *recent_record_free(RecentRecord *r) {
                 }
                 pthread_mutex_destroy(&r->buckets[i].lock);
         }
-        for (size_t i = 0; i < FAMILY_LOCKS; i++)
-                pthread_mutex_destroy(&r->family_locks[i]);
         free(r);
         return NULL;
 }
 
 static RecentBucket *bucket_of(RecentRecord *r, const char *key) {
         return &r->buckets[hash_string(key) % RECENT_BUCKETS];
-}
-
-void recent_agents_add(RecentAgent agents[static RECENT_AGENTS_MAX], size_t *n, const char *summary) {
-        size_t rarest = 0;
-
-        for (size_t i = 0; i < *n; i++)
-                if (streq(agents[i].summary, summary)) {
-                        agents[i].count++;
-                        return;
-                }
-        if (*n < RECENT_AGENTS_MAX) {
-                (void) snprintf(agents[*n].summary, sizeof agents[*n].summary, "%s", summary);
-                agents[(*n)++].count = 1;
-                return;
-        }
-        for (size_t i = 1; i < *n; i++)
-                if (agents[i].count < agents[rarest].count)
-                        rarest = i;
-        (void) snprintf(agents[rarest].summary, sizeof agents[rarest].summary, "%s", summary);
-        agents[rarest].count++;
-}
-
-/* The family set of ja4, its lock taken. */
-static RecentFamily *families_lock(RecentRecord *r, const char *ja4, pthread_mutex_t **ret_lock) {
-        size_t set = hash_string(ja4) % (RECENT_FAMILIES / FAMILY_WAYS);
-
-        *ret_lock = &r->family_locks[set % FAMILY_LOCKS];
-        pthread_mutex_lock(*ret_lock);
-        return r->families[set];
-}
-
-static void family_note_agent(RecentRecord *r, const Attempt *a) {
-        char summary[USER_AGENT_SUMMARY_MAX];
-        pthread_mutex_t *lock;
-        RecentFamily *set, *f = NULL;
-
-        if (a->outcome != OUTCOME_OK || !a->ja4_stable || !a->user_agent.data ||
-            strlen(a->ja4_stable) >= JA4_STABLE_SIZE)
-                return;
-        user_agent_summary(a->user_agent.data, a->user_agent.len, summary);
-        set = families_lock(r, a->ja4_stable, &lock);
-        for (size_t w = 0; w < FAMILY_WAYS && !f; w++)
-                if (streq(set[w].ja4, a->ja4_stable))
-                        f = &set[w];
-        if (!f) { /* a new fingerprint takes the place of the least recently seen one */
-                f = &set[0];
-                for (size_t w = 1; w < FAMILY_WAYS; w++)
-                        if (set[w].seen_us < f->seen_us)
-                                f = &set[w];
-                *f = (RecentFamily){};
-                strcpy(f->ja4, a->ja4_stable);
-        }
-        f->seen_us = MAX(f->seen_us, a->started_us);
-        recent_agents_add(f->agents, &f->n_agents, summary);
-        pthread_mutex_unlock(lock);
-}
-
-size_t recent_record_agents(RecentRecord *r, const char *ja4, RecentAgent ret[static RECENT_AGENTS_MAX]) {
-        pthread_mutex_t *lock;
-        RecentFamily *set;
-        size_t n = 0;
-
-        if (!ja4)
-                return 0;
-        set = families_lock(r, ja4, &lock);
-        for (size_t w = 0; w < FAMILY_WAYS; w++)
-                if (streq(set[w].ja4, ja4)) {
-                        n = set[w].n_agents;
-                        memcpy(ret, set[w].agents, n * sizeof *ret);
-                }
-        pthread_mutex_unlock(lock);
-        return n;
 }
 
 static RecentClient *bucket_find(RecentBucket *b, const char *key) {
@@ -230,42 +141,23 @@ static RecentClient *bucket_place(RecentBucket *b, const Attempt *a) {
         return c;
 }
 
-/* The bytes of the attempt's text columns, whichever columns there are. */
-static size_t attempt_detail_bytes(const Attempt *a) {
-        size_t n = 0;
+/* What the record keeps of a: what the sequencer reads (the grouping columns), the SNI cut (see recent.h). */
+static int recent_copy(const Attempt *a, Attempt **ret) {
+        _cleanup_(attempt_freep) Attempt *c = NULL;
+        int r;
 
-        FOREACH_ATTEMPT_COLUMN(c)
-                if (attempt_column_is_text(c)) {
-                        size_t len = 0;
-
-                        if (attempt_column_get_text(a, c, &len))
-                                n += len;
-                }
-        return n;
-}
-
-/* Drops what only the page's list of attempts shows, and cuts the SNI (see recent.h). */
-static int attempt_slim(Attempt *a) {
-        char **details[] = {&a->ja3_full, &a->ja4_r, &a->ja4_o, &a->ja4_ro, &a->offered_versions};
-
-        FOREACH_ARRAY(d, details, ELEMENTSOF(details)) {
-                free(**d);
-                **d = NULL;
-        }
-        raw_string_clear(&a->alpn_offered);
-        raw_string_clear(&a->user_agent);
-        if (a->error_text && strlen(a->error_text) > RECENT_ERROR_TEXT_MAX) {
-                /* e.g. "no key-exchange group in common" lists every group the client offered */
-                memcpy(a->error_text + RECENT_ERROR_TEXT_MAX - strlen("..."), "...", strlen("...") + 1);
-        }
-        if (a->sni.len > RECENT_SNI_MAX) {
+        r = attempt_dup_grouping(a, &c);
+        if (r < 0)
+                return r;
+        if (c->sni.len > RECENT_SNI_MAX) {
                 RawString cut = {};
 
-                if (raw_string_set(&cut, a->sni.data, RECENT_SNI_MAX) < 0)
+                if (raw_string_set(&cut, c->sni.data, RECENT_SNI_MAX) < 0)
                         return -ENOMEM;
-                raw_string_clear(&a->sni);
-                a->sni = cut;
+                raw_string_clear(&c->sni);
+                c->sni = cut;
         }
+        *ret = TAKE_PTR(c);
         return 0;
 }
 
@@ -280,11 +172,8 @@ int recent_record_add(RecentRecord *r, const Attempt *a) {
         e = malloc(sizeof *e);
         if (!e)
                 return -ENOMEM;
-        k = attempt_dup(a, &e->attempt);
-        if (k >= 0 && attempt_detail_bytes(a) > RECENT_DETAIL_MAX)
-                k = attempt_slim(e->attempt);
+        k = recent_copy(a, &e->attempt);
         if (k < 0) {
-                attempt_free(e->attempt);
                 free(e);
                 return k;
         }
@@ -322,7 +211,6 @@ int recent_record_add(RecentRecord *r, const Attempt *a) {
         pthread_mutex_unlock(&b->lock);
 
         recent_entries_unref(dropped, n_dropped);
-        family_note_agent(r, a);
         return 0;
 }
 

@@ -11,18 +11,13 @@
  * one; each bucket remembers the newest attempt it dropped that way, so that the page can say when a
  * client's history may be incomplete), and per client a ring
  * of its last RECENT_PER_CLIENT attempts (copies). So at most RECENT_BUCKETS * RECENT_WAYS *
- * RECENT_PER_CLIENT = 16,384 attempt copies are held. A copy whose strings exceed RECENT_DETAIL_MAX bytes
- * (only a crafted ClientHello or User-Agent does that: a real client's take about 1.2 KiB) is held without
- * its display-only details (JA3 string, JA4_r/_o/_ro, ALPN offered, versions offered, User-Agent: neither
- * the grouping nor the diagnosis reads them), its error text cut to RECENT_ERROR_TEXT_MAX bytes and its SNI
- * cut to 255 bytes, so that each copy stays
- * under 4 KiB (with the allocator's overhead) and the whole record under 64 MiB whatever clients send. What
- * falls out of it is only missing from the page, never from the database.
- *
- * Who a fingerprint's client is: per stable JA4 (at most RECENT_FAMILIES of them, the least recently seen
- * making room), the User-Agent summaries of its successful attempts from any client since the start, at
- * most RECENT_AGENTS_MAX distinct ones counted as tlsreport's labels count them, so that the page names a
- * client as `tlsreport sequences` does (which counts the database's successes of that fingerprint).
+ * RECENT_PER_CLIENT = 16,384 attempt copies are held. A copy holds only what the sequencer reads (the
+ * ATTEMPT_GROUPING columns: times, outcome, step, alerts, error code, SNI, stable JA4, bytes, how it closed;
+ * attempt_dup_grouping()), never a port, a User-Agent, a JA3 string or an error text: the page shows a
+ * visitor nothing of other clients' attempts but how their handshakes went, and the daemon keeps no more
+ * than that. Its SNI is cut to RECENT_SNI_MAX bytes, so that each copy stays under 1 KiB with the
+ * allocator's overhead and the whole record under 16 MiB whatever clients send. What falls out of it is
+ * only missing from the page, never from the database.
  *
  * Thread-safe: one mutex per bucket, held for adding one attempt (O(RECENT_WAYS)) or for taking references
  * on one client's attempts (at most RECENT_PER_CLIENT); copying and freeing happen outside it. */
@@ -32,22 +27,12 @@
 
 #include "attempt.h"
 #include "sequence.h"
-#include "useragent.h"
 
 #define RECENT_BUCKETS 64
 #define RECENT_WAYS 8
 #define RECENT_PER_CLIENT 32
-#define RECENT_DETAIL_MAX 3072
 #define RECENT_SNI_MAX 255
-#define RECENT_ERROR_TEXT_MAX 512
 #define RECENT_LOST_KEYS 16
-#define RECENT_FAMILIES 4096
-#define RECENT_AGENTS_MAX 4 /* as tlsreport's REPORT_LABEL_AGENTS */
-
-typedef struct RecentAgent {
-        char summary[USER_AGENT_SUMMARY_MAX];
-        uint64_t count;
-} RecentAgent;
 
 /* One held attempt: shared between the record and the pages that read it. */
 typedef struct RecentEntry {
@@ -79,9 +64,3 @@ size_t recent_record_get(
         RecentEntry *ret[static RECENT_PER_CLIENT],
         int64_t *ret_lost_us);
 void recent_entries_unref(RecentEntry **entries, size_t n);
-
-/* Counts one User-Agent summary into agents (n of them): as tlsreport's labels do, at most
- * RECENT_AGENTS_MAX distinct ones, the rarest making room for a newcomer, which inherits its count. */
-void recent_agents_add(RecentAgent agents[static RECENT_AGENTS_MAX], size_t *n, const char *summary);
-/* The agents counted for the stable JA4 ja4, in no particular order; returns how many. */
-size_t recent_record_agents(RecentRecord *r, const char *ja4, RecentAgent ret[static RECENT_AGENTS_MAX]);
