@@ -7,7 +7,6 @@ Every refusal and eviction has its row. Loopback 127.0.0.0/8 gives the second an
 import resource
 import signal
 import socket
-import subprocess
 import time
 
 from twlib import Daemon, client_hello, curl, diag, done, eq, ok, records, wait_for
@@ -47,8 +46,7 @@ def server_closed(s, timeout=0.0):
 
 def test_per_client_limit():
     limit, flood = 20, 60
-    with Daemon('--max-connections', '100', '--max-connections-per-client', str(limit), '--journal', 'none',
-                v6=False) as d:
+    with Daemon('--max-connections', '100', '--max-connections-per-client', str(limit), '--journal', 'none') as d:
         n0 = d.settle()
         socks = [connect(d) for _ in range(flood)]
         ports = [s.getsockname()[1] for s in socks]
@@ -74,6 +72,17 @@ def test_per_client_limit():
         wait_for(lambda: len(d.rows()) >= n0 + flood + 1, 10)
         code, _ = curl_from(d, '127.0.0.1')
         eq(code, 200, 'once the flood closed, 127.0.0.1 is served again')
+
+        # IPv6: a client is its /64 (here ::/64, all of loopback's ::1), counted apart from IPv4 clients
+        v4 = [connect(d) for _ in range(limit)]
+        v6 = [socket.create_connection(('::1', d.port)) for _ in range(limit + 5)]
+        refused6 = d.rows("peer_addr = '::1' AND error_text LIKE 'per-client connection limit reached%'", count=5)
+        eq(len(refused6), 5, f'{limit + 5} from ::1 next to {limit} from 127.0.0.1: 5 refused from ::1')
+        time.sleep(0.3)
+        eq(len(d.rows("error_text LIKE 'per-client connection limit reached%'")), flood - limit + 5,
+           'and none of 127.0.0.1\'s')
+        for s in v4 + v6:
+            s.close()
 
 
 def test_full_evicts_oldest_without_hello():
