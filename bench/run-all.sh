@@ -446,7 +446,7 @@ EOF
 
         # ---------------------------------------------------------------------------------------------
         note "concurrency: $hold connections held after the server flight (tlswatchd, recording on)"
-        start_tlswatchd 12 2 --handshake-timeout 3600 --max-connections $((hold + 100))
+        start_tlswatchd 12 2 --handshake-timeout 3600 --max-connections $((hold + 100)) --max-connections-per-client 0
         pid_h=$started
         if out=$("$loadgen" --connect "127.0.0.1:$(port 12)" --hold "$hold" --seconds "$hold_secs" --pid "$pid_h"); then
                 echo "$out" >&2

@@ -209,6 +209,8 @@ static void conn_hello_complete(Conn *c) {
 
         c->hello_seen = true;
         conn_reach(c, STEP_CLIENT_HELLO);
+        if (c->host->ops->hello_received)
+                c->host->ops->hello_received(c->host->userdata, c);
         r = clienthello_parse(c->capture.msg, c->capture.msg_len, &ch);
         if (r < 0) {
                 log_debug("Unparsable ClientHello: %s", strna(ch.reason));

@@ -38,6 +38,9 @@ typedef struct ConnHostOps {
         bool (*client_served_since)(void *userdata, const Attempt *a, int64_t since_us);
         /* One HTTP request was answered. */
         void (*request_served)(void *userdata);
+        /* The connection's first ClientHello has arrived whole (optional): until then the connection costs
+         * its client nothing, and a full server may close it for a new one. */
+        void (*hello_received)(void *userdata, Conn *c);
         /* The connection c closes and is freed when this returns: its owner forgets it. */
         void (*closed)(void *userdata, Conn *c);
 } ConnHostOps;
@@ -51,9 +54,15 @@ typedef struct ConnHost {
         bool draining;        /* the server stops: no keep-alive, shorter limits (conn_drain()) */
 } ConnHost;
 
-/* The links of the owner's list of its connections; conn.c never reads or writes them. */
+/* The owner's bookkeeping of the connection (its list of connections, the connections still without a
+ * ClientHello in accept order, the client slot it counts in); conn.c never reads or writes them. */
 typedef struct ConnLink {
         Conn *prev, *next;
+        Conn *hello_prev, *hello_next; /* while awaiting_hello */
+        bool awaiting_hello;
+        bool client_counted; /* counted in the server's per-client table under client */
+        int64_t accepted_us; /* CLOCK_MONOTONIC */
+        uint8_t client[16];  /* the client's address; of IPv6, the /64 */
 } ConnLink;
 
 /* Adopts fd (accepted, non-blocking). On success *ret is the connection, which calls host->ops->closed

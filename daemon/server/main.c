@@ -33,6 +33,7 @@ static mbedtls_ssl_protocol_version arg_tls_min = MBEDTLS_SSL_VERSION_TLS1_2,
 static int64_t arg_handshake_timeout_us = 10 * USEC_PER_SEC;
 static int64_t arg_idle_timeout_us = 30 * USEC_PER_SEC;
 static unsigned arg_max_connections = 10000;
+static unsigned arg_max_connections_per_client = 256;
 static unsigned arg_max_requests = 100;
 static unsigned arg_threads = 0;
 static unsigned arg_retention_days = 30;
@@ -157,6 +158,16 @@ static const Option options[] = {
          .usage = "--max-connections=N",
          .help = "Connections beyond N are closed and recorded\n"
                  "(default 10000)"},
+        {.name = "max-connections-per-client",
+         .kind = OPTION_UINT,
+         .target = &arg_max_connections_per_client,
+         .min = 0,
+         .max = 10000000,
+         .what = "a number (0: no limit)",
+         .usage = "--max-connections-per-client=N",
+         .help = "\n" /* the usage is too wide: the help starts on the next line */
+                 "Connections of one address (IPv6: one /64) beyond N\n"
+                 "are closed and recorded; 0: no limit (default 256)"},
         {.name = "max-requests",
          .kind = OPTION_UINT,
          .target = &arg_max_requests,
@@ -677,11 +688,13 @@ static int run(int argc, char *argv[]) {
                 &(ServerSettings){
                         .n_threads = arg_threads > 0 ? arg_threads : cpu_count(),
                         .max_connections = arg_max_connections,
+                        .max_connections_per_client = arg_max_connections_per_client,
                         .handshake_timeout_us = arg_handshake_timeout_us,
                         .idle_timeout_us = arg_idle_timeout_us,
                         .max_requests = arg_max_requests,
                         .journal_mode = arg_record ? arg_journal : JOURNAL_NONE,
                         .remember_recent = arg_record,
+                        .accept_queue_on_drain = arg_n_listen > 0, /* not systemd's sockets */
                 },
                 TAKE_PTR(fds),
                 n_fds,

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 #include <inttypes.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/eventfd.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 
 #include <pthread.h>
@@ -17,6 +19,9 @@
 #define JOURNAL_QUEUE_MAX 4096
 #define ACCEPT_LOG_INTERVAL_US (10 * USEC_PER_SEC)
 #define HEARTBEAT_INTERVAL_US (250 * USEC_PER_MSEC)
+/* Draining: connections taken from a listening socket's queue at most (a flood could refill it forever);
+ * twice the largest backlog Linux allows by default. */
+#define DRAIN_ACCEPT_MAX 8192
 
 typedef struct Worker {
         Server *server;
@@ -34,7 +39,21 @@ typedef struct Worker {
         ConnHost host; /* what its connections see of the server; host.draining is the worker's */
         Conn *conns;   /* its connections, linked through conn_link() */
         unsigned n_conns;
+        /* Its connections that have not sent a whole ClientHello yet, oldest first (accept order): when the
+         * server is full, the first one is closed for a new connection (worker_take_slot()). */
+        Conn *awaiting_first, *awaiting_last;
+        bool accept_stopped; /* draining: its accept sources are off, the queue taken per the settings */
+        bool loop_ended;     /* under the server's drain_lock, like accept_stopped */
 } Worker;
+
+/* How many connections each client (an IPv4 address, an IPv6 /64) has open, for
+ * --max-connections-per-client; shared by the workers, which all accept from the same sockets. Chained,
+ * an entry per client with connections open. */
+typedef struct ClientCount {
+        struct ClientCount *next;
+        uint8_t client[16];
+        unsigned n;
+} ClientCount;
 
 /* Per client (address and stable JA4): its last connection that served a request, when it did and when it
  * closed (0 while open). Direct-mapped; a collision overwrites, which at worst makes a rejection after
@@ -69,6 +88,16 @@ struct Server {
 
         pthread_mutex_t activity_lock;
         ServerActivity activity[SERVER_ACTIVITY_SLOTS];
+
+        pthread_mutex_t clients_lock;
+        ClientCount **clients;   /* n_client_buckets chains; NULL without --max-connections-per-client */
+        size_t n_client_buckets; /* a power of two */
+        uint64_t client_seed;
+
+        /* server_drain() waits for every worker to stop accepting (and take its queue) before it closes
+         * the listening sockets */
+        pthread_mutex_t drain_lock;
+        pthread_cond_t drain_cond;
 };
 
 static void worker_pause_accepting(Worker *w, bool pause);
@@ -83,11 +112,108 @@ static int worker_on_resume(sd_event_source *s, uint64_t usec, void *userdata) {
 }
 
 static void worker_pause_accepting(Worker *w, bool pause) {
+        if (w->accept_stopped)
+                return;
         for (size_t i = 0; i < w->server->n_listen_fds; i++)
                 (void) sd_event_source_set_enabled(w->accept_sources[i], pause ? SD_EVENT_OFF : SD_EVENT_ON);
 }
 
-/* Records a connection we refuse before any TLS (limit reached, out of memory), then closes it. */
+/* ---- connections per client ---- */
+
+/* The client of a connection: an IPv4 address (as ::ffff:a.b.c.d, like an IPv4-mapped peer of a dual-stack
+ * socket), or the /64 of an IPv6 address (one subscriber usually has a whole /64). */
+static void client_of(const struct sockaddr *peer, uint8_t ret[static 16]) {
+        memset(ret, 0, 16);
+        if (peer->sa_family == AF_INET) {
+                ret[10] = ret[11] = 0xff;
+                memcpy(ret + 12, &((const struct sockaddr_in *) peer)->sin_addr, 4);
+        } else if (peer->sa_family == AF_INET6) {
+                const struct in6_addr *a = &((const struct sockaddr_in6 *) peer)->sin6_addr;
+
+                memcpy(ret, a, IN6_IS_ADDR_V4MAPPED(a) ? 16 : 8);
+        }
+}
+
+static ClientCount **client_bucket(Server *s, const uint8_t client[static 16]) {
+        uint64_t h = s->client_seed; /* FNV-1a from a random start: the chains differ from run to run */
+
+        for (size_t i = 0; i < 16; i++)
+                h = (h ^ client[i]) * UINT64_C(0x100000001b3);
+        return &s->clients[(h ^ (h >> 32)) & (s->n_client_buckets - 1)];
+}
+
+/* Counts one more connection of client: 0, -EUSERS if it has --max-connections-per-client open already,
+ * or -ENOMEM. */
+static int server_client_count(Server *s, const uint8_t client[static 16]) {
+        ClientCount **b, *e;
+        int r = 0;
+
+        pthread_mutex_lock(&s->clients_lock);
+        b = client_bucket(s, client);
+        for (e = *b; e && memcmp(e->client, client, 16) != 0; e = e->next)
+                ;
+        if (!e) {
+                e = calloc(1, sizeof *e);
+                if (e) {
+                        memcpy(e->client, client, 16);
+                        e->next = *b;
+                        *b = e;
+                }
+        }
+        if (!e)
+                r = -ENOMEM;
+        else if (e->n >= s->settings.max_connections_per_client)
+                r = -EUSERS;
+        else
+                e->n++;
+        pthread_mutex_unlock(&s->clients_lock);
+        return r;
+}
+
+static void server_client_uncount(Server *s, const uint8_t client[static 16]) {
+        ClientCount **p, *e;
+
+        pthread_mutex_lock(&s->clients_lock);
+        for (p = client_bucket(s, client); (e = *p) && memcmp(e->client, client, 16) != 0; p = &e->next)
+                ;
+        if (e && --e->n == 0) {
+                *p = e->next;
+                free(e);
+        }
+        pthread_mutex_unlock(&s->clients_lock);
+}
+
+static int server_clients_init(Server *s) {
+        size_t n = 1024;
+
+        pthread_mutex_init(&s->clients_lock, NULL);
+        if (s->settings.max_connections_per_client == 0)
+                return 0;
+        while (n < s->settings.max_connections && n < (1u << 20))
+                n *= 2;
+        s->clients = calloc(n, sizeof(ClientCount *));
+        if (!s->clients)
+                return log_oom();
+        s->n_client_buckets = n;
+        if (getrandom(&s->client_seed, sizeof s->client_seed, GRND_NONBLOCK) != sizeof s->client_seed)
+                s->client_seed = (uint64_t) now_realtime_us();
+        s->client_seed ^= UINT64_C(0xcbf29ce484222325);
+        return 0;
+}
+
+static void server_clients_free(Server *s) {
+        for (size_t i = 0; s->clients && i < s->n_client_buckets; i++)
+                while (s->clients[i]) {
+                        ClientCount *e = s->clients[i];
+
+                        s->clients[i] = e->next;
+                        free(e);
+                }
+        free(s->clients);
+        pthread_mutex_destroy(&s->clients_lock);
+}
+
+/* Records a connection we refuse before any TLS (a limit reached, out of memory), then closes it. */
 static void worker_reject(Worker *w, int fd, const struct sockaddr *peer, int64_t started_us, const char *reason) {
         Attempt *a = attempt_new();
         struct sockaddr_storage local;
@@ -143,53 +269,174 @@ static void worker_accept_failed(Worker *w, int error) {
                 w->event, NULL, CLOCK_MONOTONIC, ACCEPT_PAUSE_US, 0, worker_on_resume, w);
 }
 
-static int worker_on_accept(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
-        Worker *w = userdata;
+static int64_t now_monotonic_us(void);
+
+static void worker_forget_awaiting(Worker *w, Conn *c) {
+        ConnLink *l = conn_link(c);
+
+        if (!l->awaiting_hello)
+                return;
+        if (l->hello_prev)
+                conn_link(l->hello_prev)->hello_next = l->hello_next;
+        else
+                w->awaiting_first = l->hello_next;
+        if (l->hello_next)
+                conn_link(l->hello_next)->hello_prev = l->hello_prev;
+        else
+                w->awaiting_last = l->hello_prev;
+        l->awaiting_hello = false;
+        l->hello_prev = l->hello_next = NULL;
+}
+
+/* Takes one of the --max-connections slots. When all are taken, closes this worker's oldest connection that
+ * has not sent a whole ClientHello (an idle or slow connection holds a slot at no cost to its client) and
+ * tries again; returns false when the worker has none left.
+ *
+ * Only the accepting worker's own connections are evicted: a connection belongs to its worker's event loop
+ * and only that thread may close it, and asking another worker would leave the new connection waiting on
+ * that worker (or the server over its limit). Every worker accepts from the same sockets, so a flood of
+ * idle connections spreads over all of them and each has some to give; a worker that has none while the
+ * server is full refuses the new connection (recorded). */
+static bool worker_take_slot(Worker *w) {
         Server *s = w->server;
 
-        for (int i = 0; i < ACCEPT_BATCH && !w->host.draining; i++) {
+        for (;;) {
+                char reason[160];
+                Conn *c;
+
+                /* counted first, so that concurrent workers cannot overshoot the limit together */
+                if (atomic_fetch_add(&s->counters.open, 1) < s->settings.max_connections)
+                        return true;
+                atomic_fetch_sub(&s->counters.open, 1);
+                c = w->awaiting_first;
+                if (!c)
+                        return false;
+                (void) snprintf(
+                        reason,
+                        sizeof reason,
+                        "evicted: the server was full (--max-connections=%u) "
+                        "and this connection had sent no ClientHello after %" PRId64 " ms",
+                        s->settings.max_connections,
+                        (now_monotonic_us() - conn_link(c)->accepted_us) / USEC_PER_MSEC);
+                conn_abort(c, reason); /* host_closed() frees its slot */
+        }
+}
+
+/* Adopts an accepted connection, or refuses (and records) it when its client or the server is at its
+ * limit. */
+static void worker_adopt(Worker *w, int cfd, const struct sockaddr *peer) {
+        Server *s = w->server;
+        int64_t started = now_realtime_us();
+        uint8_t client[16];
+        bool counted = false;
+        char reason[128];
+        ConnLink *l;
+        Conn *c;
+        int r;
+
+        atomic_fetch_add(&s->counters.accepted, 1);
+        client_of(peer, client);
+        if (s->clients) {
+                r = server_client_count(s, client);
+                if (r < 0) {
+                        if (r == -ENOMEM)
+                                (void) snprintf(reason, sizeof reason, "out of memory");
+                        else
+                                (void) snprintf(
+                                        reason,
+                                        sizeof reason,
+                                        "per-client connection limit reached "
+                                        "(--max-connections-per-client=%u)",
+                                        s->settings.max_connections_per_client);
+                        worker_reject(w, cfd, peer, started, reason);
+                        return;
+                }
+                counted = true;
+        }
+        if (!worker_take_slot(w)) {
+                if (counted)
+                        server_client_uncount(s, client);
+                (void) snprintf(
+                        reason,
+                        sizeof reason,
+                        "connection limit reached (--max-connections=%u)",
+                        s->settings.max_connections);
+                worker_reject(w, cfd, peer, started, reason);
+                return;
+        }
+        if (conn_new(&w->host, cfd, peer, started, &c) < 0) {
+                atomic_fetch_sub(&s->counters.open, 1);
+                if (counted)
+                        server_client_uncount(s, client);
+                return;
+        }
+        l = conn_link(c);
+        *l = (ConnLink){
+                .next = w->conns,
+                .hello_prev = w->awaiting_last,
+                .awaiting_hello = true,
+                .client_counted = counted,
+                .accepted_us = now_monotonic_us(),
+        };
+        memcpy(l->client, client, sizeof client);
+        if (w->conns)
+                conn_link(w->conns)->prev = c;
+        w->conns = c;
+        w->n_conns++;
+        if (w->awaiting_last)
+                conn_link(w->awaiting_last)->hello_next = c;
+        else
+                w->awaiting_first = c;
+        w->awaiting_last = c;
+}
+
+/* Accepts up to max connections from fd: 1 if it took max, 0 when the queue is empty, or a negative errno
+ * when accept() fails for want of descriptors or memory. */
+static int worker_accept_batch(Worker *w, int fd, unsigned max) {
+        for (unsigned i = 0; i < max; i++) {
                 struct sockaddr_storage peer;
                 socklen_t peer_len = sizeof peer;
-                int64_t started;
-                Conn *c;
                 int cfd;
 
                 cfd = accept4(fd, (struct sockaddr *) &peer, &peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
                 if (cfd < 0) {
                         if (errno == EAGAIN)
                                 return 0;
-                        if (!accept_error_is_transient(errno)) {
-                                worker_accept_failed(w, errno);
-                                return 0;
-                        }
+                        if (!accept_error_is_transient(errno))
+                                return -errno;
                         continue;
                 }
-                started = now_realtime_us();
-                atomic_fetch_add(&s->counters.accepted, 1);
-                /* counted first, so that concurrent workers cannot overshoot the limit together */
-                if (atomic_fetch_add(&s->counters.open, 1) >= s->settings.max_connections) {
-                        char reason[96];
-
-                        atomic_fetch_sub(&s->counters.open, 1);
-                        (void) snprintf(
-                                reason,
-                                sizeof reason,
-                                "connection limit reached (--max-connections=%u)",
-                                s->settings.max_connections);
-                        worker_reject(w, cfd, (struct sockaddr *) &peer, started, reason);
-                        continue;
-                }
-                if (conn_new(&w->host, cfd, (struct sockaddr *) &peer, started, &c) < 0) {
-                        atomic_fetch_sub(&s->counters.open, 1);
-                        continue;
-                }
-                *conn_link(c) = (ConnLink){.next = w->conns};
-                if (w->conns)
-                        conn_link(w->conns)->prev = c;
-                w->conns = c;
-                w->n_conns++;
+                worker_adopt(w, cfd, (struct sockaddr *) &peer);
         }
+        return 1;
+}
+
+static int worker_on_accept(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
+        Worker *w = userdata;
+        int r;
+
+        if (w->host.draining)
+                return 0;
+        r = worker_accept_batch(w, fd, ACCEPT_BATCH);
+        if (r < 0)
+                worker_accept_failed(w, -r);
         return 0;
+}
+
+/* Draining: stops accepting. With sockets of our own (--listen), first takes what the kernel has queued,
+ * which would be reset when the sockets close: those connections are drained like the others (and
+ * recorded). Sockets passed by systemd stay open in systemd with their queue, which the next instance
+ * takes. Then tells server_drain() that it may close the sockets. */
+static void worker_stop_accepting(Worker *w) {
+        Server *s = w->server;
+
+        worker_pause_accepting(w, true);
+        for (size_t i = 0; s->settings.accept_queue_on_drain && i < s->n_listen_fds; i++)
+                (void) worker_accept_batch(w, s->listen_fds[i], DRAIN_ACCEPT_MAX);
+        pthread_mutex_lock(&s->drain_lock);
+        w->accept_stopped = true;
+        pthread_cond_broadcast(&s->drain_cond);
+        pthread_mutex_unlock(&s->drain_lock);
 }
 
 static int worker_on_wake(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
@@ -200,7 +447,7 @@ static int worker_on_wake(sd_event_source *source, int fd, uint32_t revents, voi
         if (!atomic_load(&w->server->draining) || w->host.draining)
                 return 0;
         w->host.draining = true;
-        worker_pause_accepting(w, true);
+        worker_stop_accepting(w);
         /* conn_drain() may free the connection: walk with a saved pointer. */
         for (Conn *c = w->conns, *next; c; c = next) {
                 next = conn_link(c)->next;
@@ -233,6 +480,10 @@ static void *worker_run(void *userdata) {
         int r;
 
         r = sd_event_loop(w->event);
+        pthread_mutex_lock(&w->server->drain_lock);
+        w->loop_ended = true;
+        pthread_cond_broadcast(&w->server->drain_cond);
+        pthread_mutex_unlock(&w->server->drain_lock);
         if (r < 0) {
                 /* its stamp goes stale: the watchdog reports the worker and stops pinging */
                 log_error_errno(r, "Worker %u: event loop failed: %m", w->index);
@@ -273,9 +524,17 @@ static void host_request_served(void *userdata) {
         atomic_fetch_add(&((Worker *) userdata)->server->counters.http_requests, 1);
 }
 
+static void host_hello_received(void *userdata, Conn *c) {
+        worker_forget_awaiting(userdata, c);
+}
+
 static void host_closed(void *userdata, Conn *c) {
         Worker *w = userdata;
         ConnLink *l = conn_link(c);
+
+        worker_forget_awaiting(w, c);
+        if (l->client_counted)
+                server_client_uncount(w->server, l->client);
 
         if (l->prev)
                 conn_link(l->prev)->next = l->next;
@@ -296,6 +555,7 @@ static const ConnHostOps host_ops = {
         .note_served_close = host_note_served_close,
         .client_served_since = host_client_served_since,
         .request_served = host_request_served,
+        .hello_received = host_hello_received,
         .closed = host_closed,
 };
 
@@ -375,6 +635,11 @@ int server_new(const ServerSettings *settings, int *listen_fds, size_t n_listen_
         s->store = store;
         pthread_mutex_init(&s->tls_lock, NULL);
         pthread_mutex_init(&s->activity_lock, NULL);
+        pthread_mutex_init(&s->drain_lock, NULL);
+        pthread_cond_init(&s->drain_cond, NULL);
+        r = server_clients_init(s);
+        if (r < 0)
+                return r;
         r = tls_shared_new(&s->tls_shared);
         if (r < 0)
                 return r;
@@ -415,6 +680,9 @@ Server *server_free(Server *s) {
         recent_record_free(s->recent);
         pthread_mutex_destroy(&s->tls_lock);
         pthread_mutex_destroy(&s->activity_lock);
+        server_clients_free(s);
+        pthread_mutex_destroy(&s->drain_lock);
+        pthread_cond_destroy(&s->drain_cond);
         free(s);
         return NULL;
 }
@@ -499,6 +767,23 @@ void server_drain(Server *s) {
 
                 if (s->workers[i].thread_started)
                         (void) !write(s->workers[i].wake_fd, &one, sizeof one);
+        }
+        /* Our own listening sockets close once every worker has taken their queue: a connection that
+         * arrives later is refused at once instead of waiting in the queue for the drain to end. (A worker
+         * whose loop failed never answers: then they close in server_free().) */
+        if (s->settings.accept_queue_on_drain) {
+                bool all = true;
+
+                pthread_mutex_lock(&s->drain_lock);
+                for (unsigned i = 0; i < s->n_workers; i++)
+                        while (s->workers[i].thread_started && !s->workers[i].accept_stopped &&
+                               !s->workers[i].loop_ended)
+                                pthread_cond_wait(&s->drain_cond, &s->drain_lock);
+                for (unsigned i = 0; i < s->n_workers; i++)
+                        all = all && (s->workers[i].accept_stopped || !s->workers[i].thread_started);
+                pthread_mutex_unlock(&s->drain_lock);
+                for (size_t i = 0; all && i < s->n_listen_fds; i++)
+                        s->listen_fds[i] = safe_close(s->listen_fds[i]);
         }
         for (unsigned i = 0; i < s->n_workers; i++)
                 if (s->workers[i].thread_started) {

@@ -20,11 +20,15 @@ typedef struct Server Server;
 typedef struct ServerSettings {
         unsigned n_threads;
         unsigned max_connections;
+        unsigned max_connections_per_client; /* per IPv4 address or IPv6 /64; 0: no limit */
         int64_t handshake_timeout_us;
         int64_t idle_timeout_us;
         unsigned max_requests;
         JournalMode journal_mode;
         bool remember_recent; /* keep the recent attempts in memory for the page (recent.h) */
+        /* when draining, accept (and record) the connections queued on the listening sockets before closing
+         * them: they are ours (--listen), not systemd's, whose queue waits for the next instance */
+        bool accept_queue_on_drain;
 } ServerSettings;
 
 /* Takes ownership of the listening fds and of store; starts the journal sender per settings->journal_mode. */
@@ -40,7 +44,8 @@ int server_load_tls(Server *s, const TlsSettings *settings);
 
 /* Starts the worker threads. */
 int server_start(Server *s);
-/* Stops accepting, lets open handshakes finish or time out, closes idle connections, joins the
+/* Stops accepting (first taking the queued connections, with settings->accept_queue_on_drain, then closing
+ * the listening sockets), lets open handshakes finish or time out, closes idle connections, joins the
  * workers. */
 void server_drain(Server *s);
 

@@ -190,6 +190,9 @@ def test_connection_limit():
         d.settle()
         idle = [socket.create_connection(('127.0.0.1', d.port)) for _ in range(3)]
         d.wait_accepted(idle)
+        for x in idle:  # past their ClientHello: a full daemon evicts only connections without one
+            x.sendall(records(client_hello()))
+            read_records_until(x, lambda t, b: t == 22)
         before = last_id(d)
         s = socket.create_connection(('127.0.0.1', d.port))
         s.settimeout(3)
