@@ -45,6 +45,8 @@ typedef enum Inbound {
         IN_HUGE_HELLO,            /* a handshake header announcing 70000 bytes */
         IN_BIG_HELLO_PART,        /* 17384 of a 20000-byte hello, in two records */
         IN_BIG_HELLO,             /* the whole 20000-byte hello */
+        IN_16MB_HELLO_HEADER,     /* one record of a hello whose header announces 16 MiB - 1 */
+        IN_20000_HELLO_HEADER,    /* the first 200 bytes of a hello announcing 20000 bytes */
         IN_HELLO_NO_MEMORY,       /* half a hello, then the capture could not grow its buffer */
 } Inbound;
 
@@ -314,14 +316,30 @@ static const Row rows[] = {
          .alert_sent = ALERT(10),
          .want_tls_error = ERR_SSL_UNEXPECTED_MESSAGE,
          .error_text = "ClientHello first handshake message is not a ClientHello"},
-        {"a ClientHello announcing 70000 bytes (measured)",
+        {"a ClientHello announcing 70000 bytes: conn.c refuses it at its header",
          FAILED,
          IN_HUGE_HELLO,
-         ERR_SSL_BAD_INPUT_DATA,
+         OUTCOME_ERR_SSL_BUFFER_TOO_SMALL,
          .outcome = OUTCOME_TLS_ERROR,
          .close_kind = CLOSE_SERVER,
-         .want_tls_error = ERR_SSL_BAD_INPUT_DATA,
-         .error_text = "ClientHello ClientHello larger than 64 KiB"},
+         .want_tls_error = OUTCOME_ERR_SSL_BUFFER_TOO_SMALL,
+         .error_text = "ClientHello of 70000 bytes is larger than Mbed TLS accepts (16384)"},
+        {"a ClientHello announcing 16 MiB, one record of it sent: refused alike",
+         FAILED,
+         IN_16MB_HELLO_HEADER,
+         OUTCOME_ERR_SSL_BUFFER_TOO_SMALL,
+         .outcome = OUTCOME_TLS_ERROR,
+         .close_kind = CLOSE_SERVER,
+         .want_tls_error = OUTCOME_ERR_SSL_BUFFER_TOO_SMALL,
+         .error_text = "ClientHello of 16777215 bytes is larger than Mbed TLS accepts (16384)"},
+        {"200 bytes of a ClientHello announcing 20000: refused alike",
+         FAILED,
+         IN_20000_HELLO_HEADER,
+         OUTCOME_ERR_SSL_BUFFER_TOO_SMALL,
+         .outcome = OUTCOME_TLS_ERROR,
+         .close_kind = CLOSE_SERVER,
+         .want_tls_error = OUTCOME_ERR_SSL_BUFFER_TOO_SMALL,
+         .error_text = "ClientHello of 20000 bytes is larger than Mbed TLS accepts (16384)"},
         {"17384 bytes of a 20000-byte ClientHello (measured)",
          FAILED,
          IN_BIG_HELLO_PART,
@@ -755,6 +773,8 @@ static void feed_inbound(ClientHelloCapture *c, Inbound in) {
         case IN_HUGE_HELLO: feed_big_hello(c, 70000, 16384); break;
         case IN_BIG_HELLO_PART: feed_big_hello(c, 20000, 17384); break;
         case IN_BIG_HELLO: feed_big_hello(c, 20000, 20004); break;
+        case IN_16MB_HELLO_HEADER: feed_big_hello(c, 0xffffff, 16384); break;
+        case IN_20000_HELLO_HEADER: feed_big_hello(c, 20000, 200); break;
         case IN_HELLO_NO_MEMORY:
                 feed_hello(c, true);
                 /* as clienthello_capture_feed() leaves it when growing its buffer fails */
@@ -850,6 +870,8 @@ static void test_inbound(void) {
                 {IN_FFDHE_HELLO, CAPTURE_COMPLETE, 0},
                 {IN_NOT_A_HELLO, CAPTURE_MALFORMED, 9},
                 {IN_HUGE_HELLO, CAPTURE_TOO_BIG, 0},
+                {IN_16MB_HELLO_HEADER, CAPTURE_TOO_BIG, 0},
+                {IN_20000_HELLO_HEADER, CAPTURE_NEED_MORE, 200 + TLS_RECORD_HEADER_SIZE},
                 {IN_BIG_HELLO_PART, CAPTURE_NEED_MORE, 17384 + 2 * TLS_RECORD_HEADER_SIZE},
                 {IN_BIG_HELLO, CAPTURE_COMPLETE, 20004 + 2 * TLS_RECORD_HEADER_SIZE},
         };
@@ -869,6 +891,12 @@ static void test_inbound(void) {
                         ok(cap.header_split, "the split hello's header is split");
                 if (w->in == IN_BIG_HELLO_PART)
                         is_int(cap.announced_len, 20000, "the big hello announces 20000 bytes");
+                /* what conn.c refuses as soon as the handshake header is in */
+                is_int(outcome_hello_too_large(&cap),
+                       w->in == IN_HUGE_HELLO || w->in == IN_16MB_HELLO_HEADER ||
+                               w->in == IN_20000_HELLO_HEADER || w->in == IN_BIG_HELLO_PART,
+                       "inbound %d: too large for Mbed TLS",
+                       (int) w->in);
                 clienthello_capture_done(&cap);
         }
 }

@@ -162,10 +162,10 @@ CloseKind outcome_handshake_failed(Attempt *a, const HandshakeFacts *f) {
                         ret,
                         "no key-exchange group in common: the client offers %s",
                         groups ?: "none we know");
-        } else if (cap->state == CAPTURE_TOO_BIG || cap->state == CAPTURE_MALFORMED) {
+        } else if (cap->state == CAPTURE_MALFORMED) {
                 a->outcome = OUTCOME_TLS_ERROR;
                 set_error(a, ret, "ClientHello %s", strna(cap->reason));
-        } else if (cap->state == CAPTURE_NEED_MORE && cap->announced_len > OUTCOME_MBEDTLS_IN_CONTENT_LEN) {
+        } else if (outcome_hello_too_large(cap)) {
                 a->outcome = OUTCOME_TLS_ERROR;
                 set_error(
                         a,

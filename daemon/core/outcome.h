@@ -29,8 +29,21 @@
 #define OUTCOME_ERR_SSL_BAD_PROTOCOL_VERSION (-0x6E80)
 #define OUTCOME_ERR_SSL_HANDSHAKE_FAILURE (-0x6E00)
 #define OUTCOME_ERR_SSL_INTERNAL_ERROR (-0x6C00)
+#define OUTCOME_ERR_SSL_BUFFER_TOO_SMALL (-0x6A00) /* what conn.c returns for a ClientHello too large */
 /* MBEDTLS_SSL_IN_CONTENT_LEN: the largest handshake message Mbed TLS accepts (checked in conn.c too). */
 #define OUTCOME_MBEDTLS_IN_CONTENT_LEN 16384
+
+/* Whether the ClientHello's handshake header, as far as the capture has it, announces more than Mbed TLS
+ * accepts (a body of more than OUTCOME_MBEDTLS_IN_CONTENT_LEN bytes; more than CLIENTHELLO_CAPTURE_MAX is
+ * CAPTURE_TOO_BIG). Mbed TLS would wait for the whole message before it fails, so a client announcing
+ * 16 MB and sending one record would hold its connection until the handshake timeout: conn.c refuses it
+ * as soon as the header is in, and outcome_handshake_failed() records it as a tls_error with the
+ * announced length. */
+static inline bool outcome_hello_too_large(const ClientHelloCapture *c) {
+        return c->state == CAPTURE_TOO_BIG ||
+                (c->state == CAPTURE_NEED_MORE && c->hs_header_len == TLS_HANDSHAKE_HEADER_SIZE &&
+                 c->announced_len > OUTCOME_MBEDTLS_IN_CONTENT_LEN);
+}
 
 /* A client that completes the handshake and closes within this time without sending a request has
  * rejected the connection after the handshake (it checks the certificate only then: GnuTLS-based tools

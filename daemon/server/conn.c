@@ -35,6 +35,7 @@ _Static_assert(OUTCOME_ERR_SSL_ALLOC_FAILED == MBEDTLS_ERR_SSL_ALLOC_FAILED, "ou
 _Static_assert(OUTCOME_ERR_SSL_BAD_PROTOCOL_VERSION == MBEDTLS_ERR_SSL_BAD_PROTOCOL_VERSION, "outcome.h");
 _Static_assert(OUTCOME_ERR_SSL_HANDSHAKE_FAILURE == MBEDTLS_ERR_SSL_HANDSHAKE_FAILURE, "outcome.h");
 _Static_assert(OUTCOME_ERR_SSL_INTERNAL_ERROR == MBEDTLS_ERR_SSL_INTERNAL_ERROR, "outcome.h");
+_Static_assert(OUTCOME_ERR_SSL_BUFFER_TOO_SMALL == MBEDTLS_ERR_SSL_BUFFER_TOO_SMALL, "outcome.h");
 _Static_assert(OUTCOME_MBEDTLS_IN_CONTENT_LEN == MBEDTLS_SSL_IN_CONTENT_LEN, "outcome.h");
 
 typedef enum ConnPhase {
@@ -242,8 +243,12 @@ static int conn_bio_recv(void *userdata, unsigned char *buf, size_t len) {
                 c->local_fault = errno == ENOMEM || errno == ENOBUFS;
                 return MBEDTLS_ERR_NET_RECV_FAILED;
         }
-        if (n > 0)
+        if (n > 0) {
                 conn_inbound(c, buf, (size_t) n);
+                /* refused at its header, like any other too large one: Mbed TLS would wait for all of it */
+                if (!c->hello_seen && outcome_hello_too_large(&c->capture))
+                        return MBEDTLS_ERR_SSL_BUFFER_TOO_SMALL;
+        }
         return (int) n;
 }
 

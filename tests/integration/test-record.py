@@ -8,6 +8,7 @@ import socket
 import sqlite3
 import subprocess
 import threading
+import time
 
 from twlib import (Daemon, client_hello, curl, diag, done, eq, ok, read_records_until, records, reset_close, wait_for,
                    run, s_client, tls_get, wait_closed)
@@ -16,6 +17,7 @@ MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE = -0x7780
 MBEDTLS_ERR_SSL_INVALID_MAC = -0x7180
 MBEDTLS_ERR_NET_CONN_RESET = -0x50
 MBEDTLS_ERR_SSL_CONN_EOF = -0x7280
+MBEDTLS_ERR_SSL_BUFFER_TOO_SMALL = -0x6A00
 
 
 def new_rows(d, before, count=1, timeout=5.0):
@@ -185,6 +187,60 @@ def test_outcomes():
                f'row {r["id"]} ({r["outcome"]}): times, addresses')
 
 
+def oversized_hello(d, announced, body_bytes):
+    """A ClientHello whose handshake header announces `announced` body bytes, of which body_bytes are sent
+    (in records of 16384 bytes at most). Returns the seconds until the daemon closed the connection."""
+    real = client_hello(sni=b'localhost')[4:]
+    msg = b'\x01' + announced.to_bytes(3, 'big') + (real + os.urandom(max(0, body_bytes - len(real))))[:body_bytes]
+    s = raw_connect(d)
+    t0 = time.monotonic()
+    try:
+        s.sendall(records(msg))
+    except (ConnectionResetError, BrokenPipeError):
+        pass  # the daemon refused it before the rest was sent
+    closed = wait_closed(s, 15)
+    took = time.monotonic() - t0
+    s.close()
+    return took if closed else None
+
+
+def test_oversized_hellos():
+    """A handshake header announcing more than Mbed TLS accepts is refused as soon as the header is in: 16 MB
+    announced with one record sent (the rest never comes) like a whole 65 KB hello, not at the timeout."""
+    with Daemon('--handshake-timeout', '10', '--journal', 'none', v6=False) as d:
+        cases = [('a whole 65 KB hello', 65577, 65577),
+                 ('16 MB announced, one full record sent', 0xffffff, 16380),
+                 ('16 MB announced, 200 bytes sent', 0xffffff, 200),
+                 ('70000 bytes announced, 200 bytes sent', 70000, 200),
+                 ('20000 bytes announced, 200 bytes sent', 20000, 200)]
+        for name, announced, sent in cases:
+            before = last_id(d)
+            took = oversized_hello(d, announced, sent)
+            ok(took is not None and took < 2.0, f'{name}: the daemon closes at once ({took} s, timeout 10 s)')
+            rows = new_rows(d, before, timeout=3.0)
+            if not eq(len(rows), 1, f'{name}: one row'):
+                continue
+            r = rows[0]
+            eq({k: r[k] for k in ('outcome', 'state_reached', 'tls_error', 'close_kind', 'ja4')},
+               {'outcome': 'tls_error', 'state_reached': 'connected', 'tls_error': MBEDTLS_ERR_SSL_BUFFER_TOO_SMALL,
+                'close_kind': 'server', 'ja4': None}, f'{name}: refused as too large')
+            eq(r['error_text'], f'ClientHello of {announced} bytes is larger than Mbed TLS accepts (16384)',
+               f'{name}: error_text names the announced length')
+            ok(r['ended_us'] - r['started_us'] < 2_000_000, f'{name}: recorded at once')
+        # a ClientHello of 16000 bytes (two records, padding) is within the limit: the handshake goes on
+        before = last_id(d)
+        pad = 16000 - len(client_hello(sni=b'localhost')) - 4
+        big = client_hello(sni=b'localhost', extra=(0x0015).to_bytes(2, 'big') + pad.to_bytes(2, 'big') + bytes(pad))
+        s = raw_connect(d)
+        s.sendall(records(big))
+        got = read_records_until(s, lambda t, b: t == 22, timeout=5.0)
+        s.close()
+        rows = new_rows(d, before)
+        ok(any(t == 22 for t, b in got) and rows and rows[0]['outcome'] != 'tls_error' and
+           rows[0]['state_reached'] in ('client_hello', 'server_flight'),
+           f'a {len(big)}-byte ClientHello is answered: {rows[0]["outcome"] if rows else None}')
+
+
 def test_connection_limit():
     with Daemon('--max-connections', '3', '--journal', 'none', v6=False) as d:
         d.settle()
@@ -242,6 +298,7 @@ def test_sigkill_under_load():
 
 
 test_outcomes()
+test_oversized_hellos()
 test_connection_limit()
 test_parallel_then_sigterm()
 test_sigkill_under_load()
