@@ -59,11 +59,12 @@ typedef struct Row {
         int alert_read, alert_sent_scanned, alert_pending; /* ALERT(n) or 0 */
         bool hello_seen, failed_in_hrr, local_fault, saw_cert, saw_finished, saw_hrr, drain_cut;
         int64_t timeout_us;
-        const char *reason;      /* ABORTED */
-        unsigned requests;       /* HTTP_END */
-        size_t request_bytes;    /* HTTP_END */
-        bool served_elsewhere;   /* HTTP_END */
-        int64_t closed_after_us; /* HTTP_END: closed_us - ended_us */
+        const char *reason;         /* ABORTED */
+        unsigned requests;          /* HTTP_END */
+        size_t request_bytes;       /* HTTP_END */
+        bool served_elsewhere;      /* HTTP_END */
+        bool renegotiation_refused; /* HTTP_END */
+        int64_t closed_after_us;    /* HTTP_END: closed_us - ended_us */
         /* expected */
         Outcome outcome;
         CloseKind close_kind;           /* returned, or (DONE, ABORTED, HTTP_END) the attempt's */
@@ -563,6 +564,52 @@ static const Row rows[] = {
 
         /* ---- the client ended the connection after the handshake (tlswatchd(8), "Rejected after the
          * handshake") ---- */
+        {"openssl s_client -tls1_2, R: renegotiation refused, then alert 40 (test-record)",
+         HTTP_END,
+         IN_HELLO,
+         OUTCOME_ERR_SSL_FATAL_ALERT_MESSAGE,
+         .alert_read = ALERT(40),
+         .renegotiation_refused = true,
+         .closed_after_us = 1 * SEC,
+         .outcome = OUTCOME_PEER_ALERT,
+         .close_kind = CLOSE_ALERT,
+         .alert_received = ALERT(40),
+         .alert_sent = ALERT(100),
+         .want_tls_error = OUTCOME_ERR_SSL_FATAL_ALERT_MESSAGE,
+         .error_text = "the client asked to renegotiate the TLS session before any request; renegotiation "
+                       "is "
+                       "disabled, so we refused (alert no_renegotiation(100)); the client then closed with "
+                       "alert "
+                       "handshake_failure(40)"},
+        {"renegotiation refused after a request, then alert 40: still ok",
+         HTTP_END,
+         IN_HELLO,
+         OUTCOME_ERR_SSL_FATAL_ALERT_MESSAGE,
+         .alert_read = ALERT(40),
+         .renegotiation_refused = true,
+         .requests = 1,
+         .closed_after_us = 5 * SEC,
+         .outcome = OUTCOME_OK,
+         .close_kind = CLOSE_ALERT,
+         .alert_received = ALERT(40),
+         .alert_sent = ALERT(100),
+         .want_tls_error = OUTCOME_ERR_SSL_FATAL_ALERT_MESSAGE,
+         .error_text = "the client asked to renegotiate the TLS session; renegotiation is disabled, so we "
+                       "refused (alert no_renegotiation(100)); the client then closed with alert "
+                       "handshake_failure(40)"},
+        {"renegotiation refused, then FIN 3 s later: not ok, not a certificate rejection",
+         HTTP_END,
+         IN_HELLO,
+         0,
+         .renegotiation_refused = true,
+         .closed_after_us = 3 * SEC,
+         .outcome = OUTCOME_PEER_CLOSED,
+         .close_kind = CLOSE_FIN,
+         .alert_sent = ALERT(100),
+         .error_text = "the client asked to renegotiate the TLS session before any request; renegotiation "
+                       "is "
+                       "disabled, so we refused (alert no_renegotiation(100)); the client then closed the "
+                       "connection (fin)"},
         {"wget: FIN 0.4 ms after the handshake (tlswatchd(8))",
          HTTP_END,
          IN_HELLO,
@@ -813,6 +860,7 @@ static void test_row(const Row *r) {
                 .requests = r->requests,
                 .request_bytes = r->request_bytes,
                 .served_elsewhere = r->served_elsewhere,
+                .renegotiation_refused = r->renegotiation_refused,
         };
 
         if (!ok(a != NULL, "%s: attempt", r->name))

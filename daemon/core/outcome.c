@@ -211,9 +211,49 @@ void outcome_handshake_aborted(Attempt *a, const char *reason) {
         set_error(a, 0, "%s", reason);
 }
 
+#define ALERT_NO_RENEGOTIATION 100
+
+/* The client asked to renegotiate, we refused, and it ended the connection (or sent an alert). */
+static void renegotiation_refused(Attempt *a, const HttpEndFacts *f) {
+        char then[64];
+
+        a->alert_sent = ALERT_NO_RENEGOTIATION;
+        if (f->tls_error == OUTCOME_ERR_SSL_FATAL_ALERT_MESSAGE) {
+                a->alert_received = f->alert_read;
+                (void) snprintf(
+                        then,
+                        sizeof then,
+                        "closed with alert %s(%d)",
+                        strna(tls_alert_to_string(f->alert_read)),
+                        f->alert_read);
+        } else
+                (void) snprintf(
+                        then, sizeof then, "closed the connection (%s)", close_kind_to_string(a->close_kind));
+        if (f->requests == 0) /* it was served nothing: it gave up when we refused */
+                switch (a->close_kind) {
+                case CLOSE_ALERT: a->outcome = OUTCOME_PEER_ALERT; break;
+                case CLOSE_RESET: a->outcome = OUTCOME_PEER_RESET; break;
+                case CLOSE_FIN:
+                case CLOSE_CLOSE_NOTIFY: a->outcome = OUTCOME_PEER_CLOSED; break;
+                default: break;
+                }
+        set_error(
+                a,
+                f->tls_error,
+                "the client asked to renegotiate the TLS session%s; renegotiation is disabled, so we "
+                "refused "
+                "(alert no_renegotiation(100)); the client then %s",
+                f->requests == 0 ? " before any request" : "",
+                then);
+}
+
 void outcome_http_ended(Attempt *a, const HttpEndFacts *f) {
         int64_t after = a->closed_us - a->ended_us;
 
+        if (f->renegotiation_refused) {
+                renegotiation_refused(a, f);
+                return;
+        }
         if (f->tls_error == OUTCOME_ERR_SSL_FATAL_ALERT_MESSAGE) {
                 int alert = f->alert_read;
 

@@ -78,6 +78,11 @@ typedef struct HttpEndFacts {
         unsigned requests;     /* requests received on the connection */
         size_t request_bytes;  /* bytes of a next request received and not answered */
         bool served_elsewhere; /* another connection of the client served requests while this one was open */
+        /* The client sent a handshake record after the handshake (in TLS 1.2 only a ClientHello asking to
+         * renegotiate is one) and we answered with an alert: Mbed TLS refuses renegotiation, which is
+         * disabled, with a warning no_renegotiation(100); the client then usually ends with a fatal
+         * handshake_failure(40), which is not a rejection of our certificate. */
+        bool renegotiation_refused;
 } HttpEndFacts;
 
 /* How the client ended the connection, from the error Mbed TLS or the BIO returned (0: EOF). */
@@ -102,5 +107,7 @@ void outcome_handshake_aborted(Attempt *a, const char *reason);
 /* The client ended the connection after the handshake, or sent an alert; a->close_kind, closed_us and
  * ended_us must be set already. Sets alert_received for an alert; and, before any request, the outcome
  * for a client that rejected us after the handshake (an alert, or a close within
- * REJECT_AFTER_HANDSHAKE_US unless f->served_elsewhere). */
+ * REJECT_AFTER_HANDSHAKE_US unless f->served_elsewhere). After a refused renegotiation: alert_sent
+ * no_renegotiation(100) and an error_text that says so; before any request, the outcome of how the
+ * client then ended (peer_alert, peer_closed or peer_reset), whenever it did. */
 void outcome_http_ended(Attempt *a, const HttpEndFacts *f);

@@ -78,6 +78,8 @@ struct Conn {
         unsigned requests;
         size_t lingered;
         bool drain_cut; /* the server is shutting down and shortened our time limit */
+        /* at the end of the handshake: the client's handshake records and our alerts until then */
+        uint64_t handshake_records_done, alerts_sent_done;
 };
 
 static void conn_free(Conn *c);
@@ -368,6 +370,8 @@ static void conn_handshake_done(Conn *c) {
         if (alpn)
                 (void) raw_string_set(&a->alpn, alpn, strlen(alpn));
         clienthello_capture_done(&c->capture); /* the ClientHello buffer is not needed any more */
+        c->handshake_records_done = c->capture.scanner.handshake_records;
+        c->alerts_sent_done = c->out_scanner.alerts + c->out_scanner.encrypted_alerts;
         c->phase = CONN_HTTP;
         (void) conn_set_timer(c, c->host->settings.idle_timeout_us);
 }
@@ -549,6 +553,10 @@ static void conn_http_peer_end(Conn *c, int r) {
                         .request_bytes = c->in_len,
                         .served_elsewhere = c->requests == 0 && c->in_len == 0 &&
                                 c->host->ops->client_served_since(c->host->userdata, a, a->started_us),
+                        /* Mbed TLS answers a renegotiation ClientHello with a warning alert and reads on */
+                        .renegotiation_refused = c->capture.scanner.handshake_records >
+                                        c->handshake_records_done &&
+                                c->out_scanner.alerts + c->out_scanner.encrypted_alerts > c->alerts_sent_done,
                 };
 
                 outcome_http_ended(a, &f);

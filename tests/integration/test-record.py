@@ -2,6 +2,7 @@
 """One row per connection, with the exact outcome, step, alerts and error, for every way a handshake
 ends: real clients (curl, openssl s_client) and hand-built byte streams for what no client does on its
 own. Then durability: parallel clients and SIGTERM, SIGKILL under load."""
+import json
 import os
 import signal
 import socket
@@ -10,8 +11,8 @@ import subprocess
 import threading
 import time
 
-from twlib import (Daemon, client_hello, curl, diag, done, eq, ok, read_records_until, records, reset_close, wait_for,
-                   run, s_client, tls_get, wait_closed)
+from twlib import (TLSREPORT, Daemon, client_hello, curl, diag, done, eq, ok, read_records_until, records,
+                   reset_close, wait_for, run, s_client, tls_get, wait_closed)
 
 MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE = -0x7780
 MBEDTLS_ERR_SSL_INVALID_MAC = -0x7180
@@ -241,6 +242,70 @@ def test_oversized_hellos():
            f'a {len(big)}-byte ClientHello is answered: {rows[0]["outcome"] if rows else None}')
 
 
+def renegotiate_s_client(d):
+    """openssl s_client on TLS 1.2 typing R (renegotiate), the way a user does; it quits on the refusal."""
+    p = subprocess.Popen(['openssl', 's_client', '-tls1_2', '-connect', f'127.0.0.1:{d.port}', '-servername',
+                          'localhost'], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    p.stdin.write(b'R\n')
+    p.stdin.flush()
+    try:
+        out, _ = p.communicate(timeout=10)  # closes stdin only once s_client gave up
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, _ = p.communicate()
+    ok(b'RENEGOTIATING' in out and b'no renegotiation' in out, 's_client renegotiated and was refused', out[-300:])
+
+
+def renegotiate_gnutls(d):
+    r = run(['gnutls-cli', '--insecure', '--rehandshake', '--priority', 'NORMAL:-VERS-TLS1.3', '-p', str(d.port),
+             '127.0.0.1'], input=b'', timeout=20)
+    ok(b'No renegotiation' in r.stdout + r.stderr, 'gnutls-cli --rehandshake was refused', (r.stdout + r.stderr)[-300:])
+
+
+def test_renegotiation():
+    """A client that asks to renegotiate after the handshake (TLS 1.2) is refused with a warning alert
+    no_renegotiation(100) and then gives up with a fatal alert: recorded as that, and tlsreport does not call
+    it a certificate rejection."""
+    renegotiation_text = ('the client asked to renegotiate the TLS session before any request; renegotiation is '
+                          'disabled, so we refused (alert no_renegotiation(100)); the client then closed with alert ')
+    with Daemon('--journal', 'none', v6=False) as d:
+        ids = []
+        clients = [('openssl s_client -tls1_2, R', renegotiate_s_client, 40)]
+        if run(['sh', '-c', 'command -v gnutls-cli']).returncode == 0:
+            clients.append(('gnutls-cli --rehandshake', renegotiate_gnutls, None))
+        else:
+            diag('gnutls-cli not installed: only openssl s_client renegotiates')
+        for name, client, alert in clients:
+            before = last_id(d)
+            client(d)
+            rows = new_rows(d, before)
+            if not eq(len(rows), 1, f'{name}: one row'):
+                continue
+            r = rows[0]
+            ids.append(r['id'])
+            eq({k: r[k] for k in ('outcome', 'state_reached', 'alert_sent', 'version', 'http_requests', 'close_kind')},
+               {'outcome': 'peer_alert', 'state_reached': 'done', 'alert_sent': 100, 'version': 'TLSv1.2',
+                'http_requests': 0, 'close_kind': 'alert'}, f'{name}: the row says we refused a renegotiation')
+            if alert is not None:
+                eq(r['alert_received'], alert, f'{name}: then the client sent alert {alert}')
+            ok(r['error_text'] and r['error_text'].startswith(renegotiation_text),
+               f'{name}: error_text says what happened: {r["error_text"]}')
+        r = run([TLSREPORT, '--database', d.db, '--no-pager', '-o', 'json', '--all'])
+        seqs = [json.loads(line) for line in r.stdout.decode().splitlines() if line.strip()]
+        mine = [s for s in seqs if set(s['attempt_ids']) & set(ids)]
+        ok(len(mine) >= 1 and all(not s['pattern'].startswith('cert_rejected') for s in mine),
+           'tlsreport: no certificate pattern for a refused renegotiation: ' + ', '.join(s['pattern'] for s in mine))
+        ok(mine and all('asked to renegotiate' in s['diagnosis'] and 'refused (alert no_renegotiation)' in s['diagnosis']
+                        and 'not a rejection of our certificate' in s['diagnosis'] and
+                        'rejected our certificate' not in s['diagnosis'] for s in mine),
+           'tlsreport: the diagnosis says the client asked to renegotiate and we refused: ' +
+           ' | '.join(s['diagnosis'] for s in mine))
+        r = run([TLSREPORT, '--database', d.db, '--no-pager', '-o', 'json', 'attempts'])
+        got = [json.loads(line) for line in r.stdout.decode().splitlines() if line.strip()]
+        ok(ids and all(a['alert_sent'] == 100 for a in got if a['id'] in ids),
+           'tlsreport attempts: alert_sent 100 on the refused renegotiations')
+
+
 def test_connection_limit():
     with Daemon('--max-connections', '3', '--journal', 'none', v6=False) as d:
         d.settle()
@@ -299,6 +364,7 @@ def test_sigkill_under_load():
 
 test_outcomes()
 test_oversized_hellos()
+test_renegotiation()
 test_connection_limit()
 test_parallel_then_sigterm()
 test_sigkill_under_load()
