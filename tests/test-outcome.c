@@ -610,6 +610,14 @@ static const Row rows[] = {
                        "is "
                        "disabled, so we refused (alert no_renegotiation(100)); the client then closed the "
                        "connection (fin)"},
+        {"a handshake record, then a record with a bad MAC: Mbed TLS's error, no renegotiation",
+         HTTP_END,
+         IN_HELLO,
+         OUTCOME_ERR_SSL_INVALID_MAC,
+         .renegotiation_refused = true,
+         .closed_after_us = 2 * SEC,
+         .outcome = OUTCOME_OK,
+         .close_kind = CLOSE_SERVER},
         {"wget: FIN 0.4 ms after the handshake (tlswatchd(8))",
          HTTP_END,
          IN_HELLO,

@@ -250,7 +250,9 @@ static void renegotiation_refused(Attempt *a, const HttpEndFacts *f) {
 void outcome_http_ended(Attempt *a, const HttpEndFacts *f) {
         int64_t after = a->closed_us - a->ended_us;
 
-        if (f->renegotiation_refused) {
+        /* the client ended it after our refusal (not an error of Mbed TLS's, e.g. a bad MAC, that we
+         * answered with an alert of our own) */
+        if (f->renegotiation_refused && a->close_kind != CLOSE_SERVER) {
                 renegotiation_refused(a, f);
                 return;
         }
