@@ -59,6 +59,7 @@ typedef struct Row {
         int alert_read, alert_sent_scanned, alert_pending; /* ALERT(n) or 0 */
         bool hello_seen, failed_in_hrr, local_fault, saw_cert, saw_finished, saw_hrr, drain_cut;
         int64_t timeout_us;
+        uint32_t message_too_large; /* FAILED: a later handshake message announced this many bytes */
         const char *reason;         /* ABORTED */
         unsigned requests;          /* HTTP_END */
         size_t request_bytes;       /* HTTP_END */
@@ -333,6 +334,18 @@ static const Row rows[] = {
          .close_kind = CLOSE_SERVER,
          .want_tls_error = OUTCOME_ERR_SSL_BUFFER_TOO_SMALL,
          .error_text = "ClientHello of 16777215 bytes is larger than Mbed TLS accepts (16384)"},
+        {"the ClientHello after our HelloRetryRequest announcing 16 MiB (test-record)",
+         FAILED,
+         IN_HELLO,
+         OUTCOME_ERR_SSL_BUFFER_TOO_SMALL,
+         .hello_seen = true,
+         .saw_hrr = true,
+         .message_too_large = 0xffffff,
+         .outcome = OUTCOME_TLS_ERROR,
+         .close_kind = CLOSE_SERVER,
+         .want_tls_error = OUTCOME_ERR_SSL_BUFFER_TOO_SMALL,
+         .error_text = "handshake message of 16777215 bytes is larger than Mbed TLS accepts (16384)",
+         .hello_retry = true},
         {"200 bytes of a ClientHello announcing 20000: refused alike",
          FAILED,
          IN_20000_HELLO_HEADER,
@@ -861,6 +874,7 @@ static void test_row(const Row *r) {
                 .saw_hrr = r->saw_hrr,
                 .handshake_timeout_us = r->timeout_us,
                 .drain_cut = r->drain_cut,
+                .message_too_large = r->message_too_large,
         };
         HttpEndFacts h = {
                 .tls_error = r->tls_error,

@@ -173,6 +173,14 @@ CloseKind outcome_handshake_failed(Attempt *a, const HandshakeFacts *f) {
                         "ClientHello of %" PRIu32 " bytes is larger than Mbed TLS accepts (%d)",
                         cap->announced_len,
                         OUTCOME_MBEDTLS_IN_CONTENT_LEN);
+        } else if (f->message_too_large > OUTCOME_MBEDTLS_IN_CONTENT_LEN) {
+                a->outcome = OUTCOME_TLS_ERROR; /* e.g. the ClientHello after our HelloRetryRequest */
+                set_error(
+                        a,
+                        ret,
+                        "handshake message of %" PRIu32 " bytes is larger than Mbed TLS accepts (%d)",
+                        f->message_too_large,
+                        OUTCOME_MBEDTLS_IN_CONTENT_LEN);
         } else {
                 const char *t = tls_error_text(ret, buf, sizeof buf);
 

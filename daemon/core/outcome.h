@@ -64,8 +64,9 @@ typedef struct HandshakeFacts {
         bool failed_in_hrr;   /* the step that failed was the one writing our HelloRetryRequest */
         bool local_fault;     /* a socket error that is ours (out of memory or buffers), not the peer's */
         bool saw_server_cert; /* we reached the step writing our Certificate */
-        bool saw_server_finished; /* we reached the step writing our Finished */
-        bool saw_hrr;             /* we wrote a HelloRetryRequest */
+        bool saw_server_finished;   /* we reached the step writing our Finished */
+        bool saw_hrr;               /* we wrote a HelloRetryRequest */
+        uint32_t message_too_large; /* a later handshake message announced this many bytes, too many */
         /* for outcome_handshake_timed_out() only */
         int64_t handshake_timeout_us; /* --handshake-timeout */
         bool drain_cut;               /* the server is shutting down and cut the handshake time short */

@@ -68,6 +68,7 @@ struct Conn {
         bool send_failed;
         bool corked;      /* handshake records sent with MSG_MORE and not pushed yet */
         bool local_fault; /* a socket error that is ours (out of memory or buffers), not the peer's */
+        uint32_t message_too_large; /* a handshake message after the ClientHello announced this many bytes */
 
         /* HTTP */
         char *in;
@@ -314,6 +315,7 @@ static HandshakeFacts conn_handshake_facts(Conn *c, int ret) {
                 .saw_hrr = c->saw_hrr,
                 .handshake_timeout_us = c->host->settings.handshake_timeout_us,
                 .drain_cut = c->drain_cut,
+                .message_too_large = c->message_too_large,
         };
 }
 
@@ -429,6 +431,15 @@ static void conn_handshake(Conn *c) {
                     !c->send_failed)
                         conn_reach(c, STEP_SERVER_FLIGHT);
 
+                /* a later handshake message whose header announces more than Mbed TLS accepts: Mbed TLS
+                 * would wait for all of it (the ClientHello is refused in conn_bio_recv()) */
+                if (r == MBEDTLS_ERR_SSL_WANT_READ &&
+                    tls_private_handshake_len(&c->ssl) >
+                            TLS_HANDSHAKE_HEADER_SIZE + OUTCOME_MBEDTLS_IN_CONTENT_LEN) {
+                        c->message_too_large =
+                                (uint32_t) (tls_private_handshake_len(&c->ssl) - TLS_HANDSHAKE_HEADER_SIZE);
+                        r = MBEDTLS_ERR_SSL_BUFFER_TOO_SMALL;
+                }
                 if (r != 0)
                         conn_uncork(c); /* whatever we wait for, or the alert that ends the handshake */
                 if (conn_wait_io(c, r))

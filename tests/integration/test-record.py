@@ -228,6 +228,26 @@ def test_oversized_hellos():
             eq(r['error_text'], f'ClientHello of {announced} bytes is larger than Mbed TLS accepts (16384)',
                f'{name}: error_text names the announced length')
             ok(r['ended_us'] - r['started_us'] < 2_000_000, f'{name}: recorded at once')
+        # any later handshake message alike: the second ClientHello, after our HelloRetryRequest (asked for by
+        # an empty key_share), announcing 16 MB
+        before = last_id(d)
+        tls13 = (b'\x00\x2b\x00\x03\x02\x03\x04' + b'\x00\x33\x00\x02\x00\x00' +  # supported_versions, key_share
+                 b'\x00\x2d\x00\x02\x01\x01')  # psk_key_exchange_modes
+        s = raw_connect(d)
+        s.sendall(records(client_hello(sni=b'localhost', versions=(0x0303,), extra=tls13)))
+        got = read_records_until(s, lambda t, b: t == 22, timeout=5.0)
+        t0 = time.monotonic()
+        s.sendall(bytes([20, 3, 3, 0, 1, 1]) + records(b'\x01\xff\xff\xff' + client_hello(sni=b'localhost')[4:]))
+        closed = wait_closed(s, 15)
+        took = time.monotonic() - t0
+        s.close()
+        ok(got and closed and took < 2.0, f'16 MB second ClientHello: the daemon closes at once ({took:.3f} s)')
+        rows = new_rows(d, before, timeout=3.0)
+        r = rows[0] if rows else {}
+        eq({k: r.get(k) for k in ('outcome', 'hello_retry', 'tls_error', 'error_text')},
+           {'outcome': 'tls_error', 'hello_retry': 1, 'tls_error': MBEDTLS_ERR_SSL_BUFFER_TOO_SMALL,
+            'error_text': 'handshake message of 16777215 bytes is larger than Mbed TLS accepts (16384)'},
+           '16 MB second ClientHello: refused as too large')
         # a ClientHello of 16000 bytes (two records, padding) is within the limit: the handshake goes on
         before = last_id(d)
         pad = 16000 - len(client_hello(sni=b'localhost')) - 4
