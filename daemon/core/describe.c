@@ -176,9 +176,8 @@ static void describe_not_tls(Out *o, const Attempt *a) {
 static void describe_renegotiation(Out *o, const Attempt *a) {
         FILE *f = o->f;
 
-        fputs("the client asked to renegotiate after the handshake and we refused (renegotiation is "
-              "disabled; "
-              "we sent alert no_renegotiation(100)); then ",
+        fputs("the client asked to renegotiate after the handshake and we refused "
+              "(renegotiation is disabled; we sent alert no_renegotiation(100)); then ",
               f);
         switch (a->outcome) {
         case OUTCOME_PEER_ALERT:

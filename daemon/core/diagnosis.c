@@ -354,11 +354,11 @@ static void diagnose_renegotiation(Text *t, const ClientIdentity *who) {
         put_subject(t, who);
         text_puts(
                 t,
-                " asked to renegotiate the TLS session after the handshake; renegotiation is disabled on "
-                "this "
-                "server, so we refused (alert no_renegotiation) and the client gave up (its alert, often "
-                "handshake_failure(40), is not a rejection of our certificate); make the client not "
-                "renegotiate (e.g. to send a client certificate or to refresh its keys), or use TLS 1.3");
+                " asked to renegotiate the TLS session after the handshake; renegotiation is disabled "
+                "on this server, so we refused (alert no_renegotiation) and the client gave up "
+                "(its alert, often handshake_failure(40), is not a rejection of our certificate); "
+                "make the client not renegotiate (e.g. to send a client certificate or to refresh "
+                "its keys), or use TLS 1.3");
 }
 
 /* The pattern's fixed sentence without its final period (the caller may add to it). */

@@ -248,9 +248,8 @@ static void renegotiation_refused(Attempt *a, const HttpEndFacts *f) {
         set_error(
                 a,
                 f->tls_error,
-                "the client asked to renegotiate the TLS session%s; renegotiation is disabled, so we "
-                "refused "
-                "(alert no_renegotiation(100)); the client then %s",
+                "the client asked to renegotiate the TLS session%s; renegotiation is disabled, "
+                "so we refused (alert no_renegotiation(100)); the client then %s",
                 f->requests == 0 ? " before any request" : "",
                 then);
 }

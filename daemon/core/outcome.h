@@ -29,7 +29,7 @@
 #define OUTCOME_ERR_SSL_BAD_PROTOCOL_VERSION (-0x6E80)
 #define OUTCOME_ERR_SSL_HANDSHAKE_FAILURE (-0x6E00)
 #define OUTCOME_ERR_SSL_INTERNAL_ERROR (-0x6C00)
-#define OUTCOME_ERR_SSL_BUFFER_TOO_SMALL (-0x6A00) /* what conn.c returns for a ClientHello too large */
+#define OUTCOME_ERR_SSL_BUFFER_TOO_SMALL (-0x6A00) /* conn.c: a handshake message too large */
 /* MBEDTLS_SSL_IN_CONTENT_LEN: the largest handshake message Mbed TLS accepts (checked in conn.c too). */
 #define OUTCOME_MBEDTLS_IN_CONTENT_LEN 16384
 
