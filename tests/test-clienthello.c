@@ -498,6 +498,7 @@ static void test_scanner(void) {
                            s.bytes == sizeof(out) && !s.desynced,
                    "plaintext alert 46 found, encrypted alerts ignored (chunks of %zu)",
                    chunk);
+                is_int(s.handshake_records, 1, "one handshake record (chunks of %zu)", chunk);
         }
         seed("scanner-alerts", out, sizeof(out));
 

@@ -42,6 +42,25 @@ static void test_ok(void) {
               "hostile ALPN is escaped");
 }
 
+static void test_renegotiation(void) {
+        _cleanup_(attempt_freep) Attempt *a = make(OUTCOME_PEER_ALERT, STEP_DONE);
+
+        a->alert_received = 40;
+        a->alert_sent = 100;
+        check(a,
+              "the client asked to renegotiate after the handshake and we refused (renegotiation is "
+              "disabled; we "
+              "sent alert no_renegotiation(100)); then it sent alert handshake_failure(40)",
+              "refused renegotiation, then alert 40");
+        a->outcome = OUTCOME_PEER_CLOSED;
+        a->alert_received = -1;
+        check(a,
+              "the client asked to renegotiate after the handshake and we refused (renegotiation is "
+              "disabled; we "
+              "sent alert no_renegotiation(100)); then it closed the connection",
+              "refused renegotiation, then FIN");
+}
+
 static void test_client_side(void) {
         _cleanup_(attempt_freep) Attempt *a = make(OUTCOME_PEER_ALERT, STEP_SERVER_FLIGHT);
 
@@ -160,6 +179,7 @@ static void test_ours(void) {
 int main(void) {
         test_ok();
         test_client_side();
+        test_renegotiation();
         test_timeout();
         test_ours();
         return tap_done();

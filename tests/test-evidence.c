@@ -155,6 +155,26 @@ static const Row rows[] = {
          900,
          true,
          EVIDENCE_OTHER_ALERT},
+        {"openssl s_client R: renegotiation refused, then alert 40",
+         OUTCOME_PEER_ALERT,
+         STEP_DONE,
+         40,
+         100,
+         -0x7780,
+         900,
+         1400,
+         true,
+         EVIDENCE_RENEGOTIATION},
+        {"renegotiation refused, then FIN: not a hang-up after the handshake",
+         OUTCOME_PEER_CLOSED,
+         STEP_DONE,
+         -1,
+         100,
+         0,
+         900,
+         1400,
+         true,
+         EVIDENCE_RENEGOTIATION},
         {"connection limit", OUTCOME_SERVER_ERROR, STEP_CONNECTED, -1, -1, 0, 0, 0, false, EVIDENCE_SERVER},
         {"success", OUTCOME_OK, STEP_DONE, -1, -1, 0, 700, 4000, true, EVIDENCE_OK},
 };
@@ -312,6 +332,29 @@ static void test_sentences(void) {
                         "shared fingerprint, window passed");
                 collected_done(&c);
                 collected_done(&s);
+        }
+        {
+                /* openssl s_client -tls1_2 typing R: we refuse the renegotiation, it ends with alert 40 */
+                Collected c = {};
+                _cleanup_(sequencer_freep) Sequencer *sq = NULL;
+                Attempt a = attempt(t0, OUTCOME_PEER_ALERT, STEP_DONE, 40, ja4);
+
+                a.alert_sent = 100;
+                ok(sequencer_new(NULL, collect, &c, &sq) == 0, "sequencer");
+                sequencer_feed(sq, &a);
+                sequencer_flush(sq, t0 + MS(3600 * 1000));
+                ok(c.n == 1 && c.pattern[0] == PATTERN_FAILED,
+                   "a refused renegotiation is no certificate pattern");
+                contains(
+                        c.n == 1 ? c.text[0] : NULL,
+                        (const char *const[]){
+                                "asked to renegotiate",
+                                "we refused (alert no_renegotiation)",
+                                "not a rejection of our certificate",
+                                NULL},
+                        "refused renegotiation");
+                ok(c.n == 1 && !strstr(c.text[0], "rejected our certificate"), "no certificate rejection");
+                collected_done(&c);
         }
         {
                 /* TLS 1.1 only: no --tls-min advice */

@@ -45,6 +45,8 @@ typedef enum Inbound {
         IN_HUGE_HELLO,            /* a handshake header announcing 70000 bytes */
         IN_BIG_HELLO_PART,        /* 17384 of a 20000-byte hello, in two records */
         IN_BIG_HELLO,             /* the whole 20000-byte hello */
+        IN_16MB_HELLO_HEADER,     /* one record of a hello whose header announces 16 MiB - 1 */
+        IN_20000_HELLO_HEADER,    /* the first 200 bytes of a hello announcing 20000 bytes */
         IN_HELLO_NO_MEMORY,       /* half a hello, then the capture could not grow its buffer */
 } Inbound;
 
@@ -57,11 +59,13 @@ typedef struct Row {
         int alert_read, alert_sent_scanned, alert_pending; /* ALERT(n) or 0 */
         bool hello_seen, failed_in_hrr, local_fault, saw_cert, saw_finished, saw_hrr, drain_cut;
         int64_t timeout_us;
-        const char *reason;      /* ABORTED */
-        unsigned requests;       /* HTTP_END */
-        size_t request_bytes;    /* HTTP_END */
-        bool served_elsewhere;   /* HTTP_END */
-        int64_t closed_after_us; /* HTTP_END: closed_us - ended_us */
+        uint32_t message_too_large; /* FAILED: a later handshake message announced this many bytes */
+        const char *reason;         /* ABORTED */
+        unsigned requests;          /* HTTP_END */
+        size_t request_bytes;       /* HTTP_END */
+        bool served_elsewhere;      /* HTTP_END */
+        bool renegotiation_refused; /* HTTP_END */
+        int64_t closed_after_us;    /* HTTP_END: closed_us - ended_us */
         /* expected */
         Outcome outcome;
         CloseKind close_kind;           /* returned, or (DONE, ABORTED, HTTP_END) the attempt's */
@@ -314,14 +318,42 @@ static const Row rows[] = {
          .alert_sent = ALERT(10),
          .want_tls_error = ERR_SSL_UNEXPECTED_MESSAGE,
          .error_text = "ClientHello first handshake message is not a ClientHello"},
-        {"a ClientHello announcing 70000 bytes (measured)",
+        {"a ClientHello announcing 70000 bytes: conn.c refuses it at its header",
          FAILED,
          IN_HUGE_HELLO,
-         ERR_SSL_BAD_INPUT_DATA,
+         OUTCOME_ERR_SSL_BUFFER_TOO_SMALL,
          .outcome = OUTCOME_TLS_ERROR,
          .close_kind = CLOSE_SERVER,
-         .want_tls_error = ERR_SSL_BAD_INPUT_DATA,
-         .error_text = "ClientHello ClientHello larger than 64 KiB"},
+         .want_tls_error = OUTCOME_ERR_SSL_BUFFER_TOO_SMALL,
+         .error_text = "ClientHello of 70000 bytes is larger than Mbed TLS accepts (16384)"},
+        {"a ClientHello announcing 16 MiB, one record of it sent: refused alike",
+         FAILED,
+         IN_16MB_HELLO_HEADER,
+         OUTCOME_ERR_SSL_BUFFER_TOO_SMALL,
+         .outcome = OUTCOME_TLS_ERROR,
+         .close_kind = CLOSE_SERVER,
+         .want_tls_error = OUTCOME_ERR_SSL_BUFFER_TOO_SMALL,
+         .error_text = "ClientHello of 16777215 bytes is larger than Mbed TLS accepts (16384)"},
+        {"the ClientHello after our HelloRetryRequest announcing 16 MiB (test-record)",
+         FAILED,
+         IN_HELLO,
+         OUTCOME_ERR_SSL_BUFFER_TOO_SMALL,
+         .hello_seen = true,
+         .saw_hrr = true,
+         .message_too_large = 0xffffff,
+         .outcome = OUTCOME_TLS_ERROR,
+         .close_kind = CLOSE_SERVER,
+         .want_tls_error = OUTCOME_ERR_SSL_BUFFER_TOO_SMALL,
+         .error_text = "handshake message of 16777215 bytes is larger than Mbed TLS accepts (16384)",
+         .hello_retry = true},
+        {"200 bytes of a ClientHello announcing 20000: refused alike",
+         FAILED,
+         IN_20000_HELLO_HEADER,
+         OUTCOME_ERR_SSL_BUFFER_TOO_SMALL,
+         .outcome = OUTCOME_TLS_ERROR,
+         .close_kind = CLOSE_SERVER,
+         .want_tls_error = OUTCOME_ERR_SSL_BUFFER_TOO_SMALL,
+         .error_text = "ClientHello of 20000 bytes is larger than Mbed TLS accepts (16384)"},
         {"17384 bytes of a 20000-byte ClientHello (measured)",
          FAILED,
          IN_BIG_HELLO_PART,
@@ -545,6 +577,60 @@ static const Row rows[] = {
 
         /* ---- the client ended the connection after the handshake (tlswatchd(8), "Rejected after the
          * handshake") ---- */
+        {"openssl s_client -tls1_2, R: renegotiation refused, then alert 40 (test-record)",
+         HTTP_END,
+         IN_HELLO,
+         OUTCOME_ERR_SSL_FATAL_ALERT_MESSAGE,
+         .alert_read = ALERT(40),
+         .renegotiation_refused = true,
+         .closed_after_us = 1 * SEC,
+         .outcome = OUTCOME_PEER_ALERT,
+         .close_kind = CLOSE_ALERT,
+         .alert_received = ALERT(40),
+         .alert_sent = ALERT(100),
+         .want_tls_error = OUTCOME_ERR_SSL_FATAL_ALERT_MESSAGE,
+         .error_text = "the client asked to renegotiate the TLS session before any request; renegotiation "
+                       "is "
+                       "disabled, so we refused (alert no_renegotiation(100)); the client then closed with "
+                       "alert "
+                       "handshake_failure(40)"},
+        {"renegotiation refused after a request, then alert 40: still ok",
+         HTTP_END,
+         IN_HELLO,
+         OUTCOME_ERR_SSL_FATAL_ALERT_MESSAGE,
+         .alert_read = ALERT(40),
+         .renegotiation_refused = true,
+         .requests = 1,
+         .closed_after_us = 5 * SEC,
+         .outcome = OUTCOME_OK,
+         .close_kind = CLOSE_ALERT,
+         .alert_received = ALERT(40),
+         .alert_sent = ALERT(100),
+         .want_tls_error = OUTCOME_ERR_SSL_FATAL_ALERT_MESSAGE,
+         .error_text = "the client asked to renegotiate the TLS session; renegotiation is disabled, so we "
+                       "refused (alert no_renegotiation(100)); the client then closed with alert "
+                       "handshake_failure(40)"},
+        {"renegotiation refused, then FIN 3 s later: not ok, not a certificate rejection",
+         HTTP_END,
+         IN_HELLO,
+         0,
+         .renegotiation_refused = true,
+         .closed_after_us = 3 * SEC,
+         .outcome = OUTCOME_PEER_CLOSED,
+         .close_kind = CLOSE_FIN,
+         .alert_sent = ALERT(100),
+         .error_text = "the client asked to renegotiate the TLS session before any request; renegotiation "
+                       "is "
+                       "disabled, so we refused (alert no_renegotiation(100)); the client then closed the "
+                       "connection (fin)"},
+        {"a handshake record, then a record with a bad MAC: Mbed TLS's error, no renegotiation",
+         HTTP_END,
+         IN_HELLO,
+         OUTCOME_ERR_SSL_INVALID_MAC,
+         .renegotiation_refused = true,
+         .closed_after_us = 2 * SEC,
+         .outcome = OUTCOME_OK,
+         .close_kind = CLOSE_SERVER},
         {"wget: FIN 0.4 ms after the handshake (tlswatchd(8))",
          HTTP_END,
          IN_HELLO,
@@ -755,6 +841,8 @@ static void feed_inbound(ClientHelloCapture *c, Inbound in) {
         case IN_HUGE_HELLO: feed_big_hello(c, 70000, 16384); break;
         case IN_BIG_HELLO_PART: feed_big_hello(c, 20000, 17384); break;
         case IN_BIG_HELLO: feed_big_hello(c, 20000, 20004); break;
+        case IN_16MB_HELLO_HEADER: feed_big_hello(c, 0xffffff, 16384); break;
+        case IN_20000_HELLO_HEADER: feed_big_hello(c, 20000, 200); break;
         case IN_HELLO_NO_MEMORY:
                 feed_hello(c, true);
                 /* as clienthello_capture_feed() leaves it when growing its buffer fails */
@@ -786,6 +874,7 @@ static void test_row(const Row *r) {
                 .saw_hrr = r->saw_hrr,
                 .handshake_timeout_us = r->timeout_us,
                 .drain_cut = r->drain_cut,
+                .message_too_large = r->message_too_large,
         };
         HttpEndFacts h = {
                 .tls_error = r->tls_error,
@@ -793,6 +882,7 @@ static void test_row(const Row *r) {
                 .requests = r->requests,
                 .request_bytes = r->request_bytes,
                 .served_elsewhere = r->served_elsewhere,
+                .renegotiation_refused = r->renegotiation_refused,
         };
 
         if (!ok(a != NULL, "%s: attempt", r->name))
@@ -850,6 +940,8 @@ static void test_inbound(void) {
                 {IN_FFDHE_HELLO, CAPTURE_COMPLETE, 0},
                 {IN_NOT_A_HELLO, CAPTURE_MALFORMED, 9},
                 {IN_HUGE_HELLO, CAPTURE_TOO_BIG, 0},
+                {IN_16MB_HELLO_HEADER, CAPTURE_TOO_BIG, 0},
+                {IN_20000_HELLO_HEADER, CAPTURE_NEED_MORE, 200 + TLS_RECORD_HEADER_SIZE},
                 {IN_BIG_HELLO_PART, CAPTURE_NEED_MORE, 17384 + 2 * TLS_RECORD_HEADER_SIZE},
                 {IN_BIG_HELLO, CAPTURE_COMPLETE, 20004 + 2 * TLS_RECORD_HEADER_SIZE},
         };
@@ -869,6 +961,12 @@ static void test_inbound(void) {
                         ok(cap.header_split, "the split hello's header is split");
                 if (w->in == IN_BIG_HELLO_PART)
                         is_int(cap.announced_len, 20000, "the big hello announces 20000 bytes");
+                /* what conn.c refuses as soon as the handshake header is in */
+                is_int(outcome_hello_too_large(&cap),
+                       w->in == IN_HUGE_HELLO || w->in == IN_16MB_HELLO_HEADER ||
+                               w->in == IN_20000_HELLO_HEADER || w->in == IN_BIG_HELLO_PART,
+                       "inbound %d: too large for Mbed TLS",
+                       (int) w->in);
                 clienthello_capture_done(&cap);
         }
 }

@@ -1,4 +1,6 @@
 /* SPDX-License-Identifier: MIT */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
 
@@ -16,16 +18,69 @@ void report_filter_init(ReportFilter *f) {
         *f = (ReportFilter){.since_us = INT64_MIN, .until_us = INT64_MAX};
 }
 
-bool report_filter_match(const ReportFilter *f, const Attempt *a) {
-        if (f->client) {
-                char key[SEQUENCE_CLIENT_MAX];
+/* Whether the first bits bits of a and b are equal. */
+static bool prefix_equal(const uint8_t *a, const uint8_t *b, unsigned bits) {
+        unsigned whole = bits / 8, rest = bits % 8;
 
-                if (!streq(a->peer_addr, f->client)) {
-                        sequence_client_key(a->peer_addr, key);
-                        if (!streq(key, f->client_key))
-                                return false;
-                }
+        if (memcmp(a, b, whole) != 0)
+                return false;
+        return rest == 0 || ((a[whole] ^ b[whole]) & (uint8_t) (0xff00 >> rest)) == 0;
+}
+
+int report_filter_set_client(ReportFilter *f, const char *s) {
+        _cleanup_free_ char *addr = NULL;
+        const char *slash = strchr(s, '/');
+        unsigned max, prefix;
+
+        addr = slash ? strndup(s, (size_t) (slash - s)) : strdup(s);
+        if (!addr)
+                return -ENOMEM;
+        if (inet_pton(AF_INET, addr, f->client_addr) == 1) {
+                f->client_family = AF_INET;
+                max = prefix = 32;
+        } else if (inet_pton(AF_INET6, addr, f->client_addr) == 1) {
+                f->client_family = AF_INET6;
+                max = 128;
+                prefix = 64; /* an IPv6 client is its /64, as in the grouping */
+        } else
+                return -EINVAL;
+        if (slash) {
+                const char *p = slash + 1;
+                char *end;
+                unsigned long v;
+
+                if (*p < '0' || *p > '9' || strlen(p) > 3)
+                        return -EINVAL;
+                errno = 0;
+                v = strtoul(p, &end, 10);
+                if (errno != 0 || *end != '\0' || v > max)
+                        return -EINVAL;
+                prefix = (unsigned) v;
         }
+        /* an IPv4-mapped IPv6 prefix (::ffff:192.0.2.0/120) is an IPv4 one: the record shows such peers as
+         * IPv4 */
+        if (f->client_family == AF_INET6 && prefix >= 96 &&
+            IN6_IS_ADDR_V4MAPPED((const struct in6_addr *) f->client_addr)) {
+                memmove(f->client_addr, f->client_addr + 12, 4);
+                f->client_family = AF_INET;
+                prefix -= 96;
+        }
+        f->client_prefix = prefix;
+        f->client = s;
+        return 0;
+}
+
+static bool client_match(const ReportFilter *f, const char *peer_addr) {
+        uint8_t a[16];
+
+        if (!peer_addr || inet_pton(f->client_family, peer_addr, a) != 1)
+                return false;
+        return prefix_equal(a, f->client_addr, f->client_prefix);
+}
+
+bool report_filter_match(const ReportFilter *f, const Attempt *a) {
+        if (f->client && !client_match(f, a->peer_addr))
+                return false;
         if (f->ja4 && !streq_ptr(a->ja4, f->ja4) && !streq_ptr(a->ja4_stable, f->ja4))
                 return false;
         if (f->sni &&

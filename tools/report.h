@@ -17,14 +17,20 @@
 /* ---- filters ---- */
 
 typedef struct ReportFilter {
-        int64_t since_us, until_us;           /* [since, until); INT64_MIN / INT64_MAX when unset */
-        const char *client;                   /* address or "PREFIX/64", as given */
-        char client_key[SEQUENCE_CLIENT_MAX]; /* its sequence client key */
-        const char *ja4;                      /* matches ja4 or ja4_stable */
-        const char *sni;                      /* exact match */
+        int64_t since_us, until_us; /* [since, until); INT64_MIN / INT64_MAX when unset */
+        const char *client;         /* --client as given: an address or ADDRESS/PREFIX; NULL when unset */
+        int client_family;          /* AF_INET or AF_INET6 */
+        uint8_t client_addr[16];    /* the address: its first client_prefix bits count */
+        unsigned client_prefix;     /* bits that must match: 0-32 (IPv4) or 0-128 (IPv6) */
+        const char *ja4;            /* matches ja4 or ja4_stable */
+        const char *sni;            /* exact match */
 } ReportFilter;
 
 void report_filter_init(ReportFilter *f);
+/* Sets the client filter from --client: an IPv4 address (that address), an IPv6 address (its /64, as the
+ * grouping keys IPv6 clients), or ADDRESS/PREFIX with a prefix of 0-32 (IPv4) or 0-128 (IPv6). -EINVAL for
+ * anything else. */
+int report_filter_set_client(ReportFilter *f, const char *s);
 /* Whether an attempt passes the client, JA4 and SNI filters (the time range is the reader's). */
 bool report_filter_match(const ReportFilter *f, const Attempt *a);
 

@@ -34,7 +34,7 @@ static void help(void) {
                "     --database=PATH      Database (default: $STATE_DIRECTORY/tlswatch.db or "
                "%s/tlswatch.db)\n"
                "  -o --output=FMT         table, json, json-pretty or csv\n"
-               "     --client=ADDR        Only this client (an address, or an IPv6 PREFIX/64)\n"
+               "     --client=ADDR        Only this client: an address (IPv6: its /64) or ADDR/PREFIX\n"
                "     --ja4=FP             Only this JA4 or stable JA4\n"
                "     --sni=NAME           Only this server name\n"
                "     --all                Also list clean sequences\n"
@@ -90,7 +90,7 @@ static int parse_argv(int argc, char *argv[], const char **ret_command) {
                 {"version", no_argument, NULL, ARG_VERSION},
                 {},
         };
-        int c;
+        int c, r;
 
         report_filter_init(&arg_filter);
         while ((c = getopt_long(argc, argv, "S:U:o:h", options, NULL)) >= 0)
@@ -107,12 +107,15 @@ static int parse_argv(int argc, char *argv[], const char **ret_command) {
                                         optarg);
                         break;
                 case ARG_CLIENT:
-                        arg_filter.client = optarg;
-                        if (strlen(optarg) > 3 && streq(optarg + strlen(optarg) - 3, "/64"))
-                                (void) snprintf(
-                                        arg_filter.client_key, sizeof arg_filter.client_key, "%s", optarg);
-                        else
-                                sequence_client_key(optarg, arg_filter.client_key);
+                        r = report_filter_set_client(&arg_filter, optarg);
+                        if (r == -ENOMEM)
+                                return log_oom();
+                        if (r < 0)
+                                return log_error_errno(
+                                        r,
+                                        "Invalid --client \"%s\": expected an IP address, or ADDRESS/PREFIX "
+                                        "with a prefix of 0-32 for IPv4 or 0-128 for IPv6.",
+                                        optarg);
                         break;
                 case ARG_JA4: arg_filter.ja4 = optarg; break;
                 case ARG_SNI: arg_filter.sni = optarg; break;

@@ -40,6 +40,8 @@ static ScanStep scanner_step(RecordScanner *s, const uint8_t *p, size_t len) {
                 s->type = s->header[0];
                 if (s->type == TLS_CONTENT_ALERT && tls_get_u16(s->header + 3) != 2)
                         s->encrypted_alerts++;
+                if (s->type == TLS_CONTENT_HANDSHAKE)
+                        s->handshake_records++;
                 s->body_len = s->remaining = tls_get_u16(s->header + 3);
                 s->alert_len = 0;
                 r.header_done = true;

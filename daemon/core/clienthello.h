@@ -83,6 +83,7 @@ typedef struct RecordScanner {
         int alert_description;     /* of the last plaintext alert, -1 if none */
         uint64_t alerts;           /* plaintext alerts seen */
         uint64_t encrypted_alerts; /* TLS 1.2 alert records after ChangeCipherSpec (type 21, longer than 2) */
+        uint64_t handshake_records; /* handshake records (type 22; TLS 1.3 encrypts its later ones as 23) */
 
         bool desynced; /* a header that cannot be TLS was seen; bytes are only counted from there */
 } RecordScanner;

@@ -172,9 +172,32 @@ static void describe_not_tls(Out *o, const Attempt *a) {
         }
 }
 
+/* The client asked to renegotiate after the handshake; we refused (alert_sent no_renegotiation). */
+static void describe_renegotiation(Out *o, const Attempt *a) {
+        FILE *f = o->f;
+
+        fputs("the client asked to renegotiate after the handshake and we refused "
+              "(renegotiation is disabled; we sent alert no_renegotiation(100)); then ",
+              f);
+        switch (a->outcome) {
+        case OUTCOME_PEER_ALERT:
+                if (a->alert_received >= 0)
+                        put_alert(f, "it sent alert ", a->alert_received);
+                else
+                        fputs("it sent a fatal alert", f);
+                break;
+        case OUTCOME_PEER_RESET: fputs("it reset the connection", f); break;
+        default: fputs("it closed the connection", f); break;
+        }
+}
+
 static void describe_failure(Out *o, const Attempt *a) {
         FILE *f = o->f;
 
+        if (a->alert_sent == 100 && a->state_reached == STEP_DONE && a->outcome != OUTCOME_TLS_ERROR) {
+                describe_renegotiation(o, a);
+                return;
+        }
         switch (a->outcome) {
         case OUTCOME_PEER_ALERT:
                 if (a->alert_received >= 0)

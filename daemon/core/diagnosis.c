@@ -343,6 +343,24 @@ static void diagnose_not_tls(Text *t, const Sequence *s, const ClientIdentity *w
                         "unless it is a client of yours pointed at the wrong port");
 }
 
+static bool sequence_has_evidence(const Sequence *s, Evidence e) {
+        FOREACH_ARRAY(a, s->attempts, s->n_details)
+                if (a->outcome != OUTCOME_OK && a->evidence == e)
+                        return true;
+        return false;
+}
+
+static void diagnose_renegotiation(Text *t, const ClientIdentity *who) {
+        put_subject(t, who);
+        text_puts(
+                t,
+                " asked to renegotiate the TLS session after the handshake; renegotiation is disabled "
+                "on this server, so we refused (alert no_renegotiation) and the client gave up "
+                "(its alert, often handshake_failure(40), is not a rejection of our certificate); "
+                "make the client not renegotiate (e.g. to send a client certificate or to refresh "
+                "its keys), or use TLS 1.3");
+}
+
 /* The pattern's fixed sentence without its final period (the caller may add to it). */
 static void put_pattern_text(Text *t, Pattern p) {
         const char *s = strna(pattern_diagnosis(p));
@@ -367,6 +385,12 @@ size_t sequence_diagnose(const Sequence *s, const ClientIdentity *who, char *buf
                         put_pattern_text(t, s->pattern);
                 break;
         default: put_pattern_text(t, s->pattern); break;
+        case PATTERN_FAILED:
+                if (sequence_has_evidence(s, EVIDENCE_RENEGOTIATION))
+                        diagnose_renegotiation(t, who);
+                else
+                        put_pattern_text(t, s->pattern);
+                break;
         case PATTERN_VERSION_MISMATCH: diagnose_version(t, s, who); break;
         case PATTERN_NO_SHARED_CIPHER: diagnose_no_shared(t, s, who); break;
         case PATTERN_NOT_TLS: diagnose_not_tls(t, s, who); break;

@@ -5,6 +5,7 @@
 #define TLS_ERR_HANDSHAKE_FAILURE (-0x6E00)    /* no cipher suite / group / signature in common */
 #define TLS_ERR_INVALID_RECORD (-0x7200)       /* also: a ClientHello whose header spans records */
 #define TLS_ERR_BAD_PROTOCOL_VERSION (-0x6E80) /* no version in common; Mbed TLS sends no alert then */
+#define ALERT_NO_RENEGOTIATION 100             /* what Mbed TLS answers a renegotiation request with */
 
 static const char *const evidence_table[_EVIDENCE_MAX] = {
         [EVIDENCE_OK] = "ok",
@@ -23,6 +24,7 @@ static const char *const evidence_table[_EVIDENCE_MAX] = {
         [EVIDENCE_OTHER_ALERT] = "other_alert",
         [EVIDENCE_SERVER] = "server",
         [EVIDENCE_OTHER] = "other",
+        [EVIDENCE_RENEGOTIATION] = "renegotiation",
 };
 
 const char *evidence_to_string(Evidence e) {
@@ -38,6 +40,9 @@ Evidence attempt_evidence(const Attempt *a) {
         case OUTCOME_SERVER_ERROR: return EVIDENCE_SERVER;
         default: break;
         }
+        /* whatever the client then did (alert 40, a close right after): not a rejection of our certificate */
+        if (a->alert_sent == ALERT_NO_RENEGOTIATION && a->state_reached == STEP_DONE)
+                return EVIDENCE_RENEGOTIATION;
         if (a->alert_received == 70 || a->alert_sent == 70 ||
             (a->outcome == OUTCOME_TLS_ERROR && a->tls_error == TLS_ERR_BAD_PROTOCOL_VERSION))
                 return EVIDENCE_VERSION;

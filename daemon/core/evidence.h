@@ -25,6 +25,7 @@ typedef enum Evidence {
         EVIDENCE_OTHER_ALERT,            /* another fatal alert from the client */
         EVIDENCE_SERVER,                 /* our side: limits, memory, shutdown */
         EVIDENCE_OTHER,                  /* a TLS error of another kind */
+        EVIDENCE_RENEGOTIATION, /* it asked to renegotiate, we refused (no_renegotiation), it gave up */
         _EVIDENCE_MAX,
         _EVIDENCE_INVALID = -EINVAL,
 } Evidence;

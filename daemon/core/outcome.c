@@ -162,16 +162,24 @@ CloseKind outcome_handshake_failed(Attempt *a, const HandshakeFacts *f) {
                         ret,
                         "no key-exchange group in common: the client offers %s",
                         groups ?: "none we know");
-        } else if (cap->state == CAPTURE_TOO_BIG || cap->state == CAPTURE_MALFORMED) {
+        } else if (cap->state == CAPTURE_MALFORMED) {
                 a->outcome = OUTCOME_TLS_ERROR;
                 set_error(a, ret, "ClientHello %s", strna(cap->reason));
-        } else if (cap->state == CAPTURE_NEED_MORE && cap->announced_len > OUTCOME_MBEDTLS_IN_CONTENT_LEN) {
+        } else if (outcome_hello_too_large(cap)) {
                 a->outcome = OUTCOME_TLS_ERROR;
                 set_error(
                         a,
                         ret,
                         "ClientHello of %" PRIu32 " bytes is larger than Mbed TLS accepts (%d)",
                         cap->announced_len,
+                        OUTCOME_MBEDTLS_IN_CONTENT_LEN);
+        } else if (f->message_too_large > OUTCOME_MBEDTLS_IN_CONTENT_LEN) {
+                a->outcome = OUTCOME_TLS_ERROR; /* e.g. the ClientHello after our HelloRetryRequest */
+                set_error(
+                        a,
+                        ret,
+                        "handshake message of %" PRIu32 " bytes is larger than Mbed TLS accepts (%d)",
+                        f->message_too_large,
                         OUTCOME_MBEDTLS_IN_CONTENT_LEN);
         } else {
                 const char *t = tls_error_text(ret, buf, sizeof buf);
@@ -211,9 +219,50 @@ void outcome_handshake_aborted(Attempt *a, const char *reason) {
         set_error(a, 0, "%s", reason);
 }
 
+#define ALERT_NO_RENEGOTIATION 100
+
+/* The client asked to renegotiate, we refused, and it ended the connection (or sent an alert). */
+static void renegotiation_refused(Attempt *a, const HttpEndFacts *f) {
+        char then[64];
+
+        a->alert_sent = ALERT_NO_RENEGOTIATION;
+        if (f->tls_error == OUTCOME_ERR_SSL_FATAL_ALERT_MESSAGE) {
+                a->alert_received = f->alert_read;
+                (void) snprintf(
+                        then,
+                        sizeof then,
+                        "closed with alert %s(%d)",
+                        strna(tls_alert_to_string(f->alert_read)),
+                        f->alert_read);
+        } else
+                (void) snprintf(
+                        then, sizeof then, "closed the connection (%s)", close_kind_to_string(a->close_kind));
+        if (f->requests == 0) /* it was served nothing: it gave up when we refused */
+                switch (a->close_kind) {
+                case CLOSE_ALERT: a->outcome = OUTCOME_PEER_ALERT; break;
+                case CLOSE_RESET: a->outcome = OUTCOME_PEER_RESET; break;
+                case CLOSE_FIN:
+                case CLOSE_CLOSE_NOTIFY: a->outcome = OUTCOME_PEER_CLOSED; break;
+                default: break;
+                }
+        set_error(
+                a,
+                f->tls_error,
+                "the client asked to renegotiate the TLS session%s; renegotiation is disabled, "
+                "so we refused (alert no_renegotiation(100)); the client then %s",
+                f->requests == 0 ? " before any request" : "",
+                then);
+}
+
 void outcome_http_ended(Attempt *a, const HttpEndFacts *f) {
         int64_t after = a->closed_us - a->ended_us;
 
+        /* the client ended it after our refusal (not an error of Mbed TLS's, e.g. a bad MAC, that we
+         * answered with an alert of our own) */
+        if (f->renegotiation_refused && a->close_kind != CLOSE_SERVER) {
+                renegotiation_refused(a, f);
+                return;
+        }
         if (f->tls_error == OUTCOME_ERR_SSL_FATAL_ALERT_MESSAGE) {
                 int alert = f->alert_read;
 

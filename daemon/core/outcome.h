@@ -29,8 +29,21 @@
 #define OUTCOME_ERR_SSL_BAD_PROTOCOL_VERSION (-0x6E80)
 #define OUTCOME_ERR_SSL_HANDSHAKE_FAILURE (-0x6E00)
 #define OUTCOME_ERR_SSL_INTERNAL_ERROR (-0x6C00)
+#define OUTCOME_ERR_SSL_BUFFER_TOO_SMALL (-0x6A00) /* conn.c: a handshake message too large */
 /* MBEDTLS_SSL_IN_CONTENT_LEN: the largest handshake message Mbed TLS accepts (checked in conn.c too). */
 #define OUTCOME_MBEDTLS_IN_CONTENT_LEN 16384
+
+/* Whether the ClientHello's handshake header, as far as the capture has it, announces more than Mbed TLS
+ * accepts (a body of more than OUTCOME_MBEDTLS_IN_CONTENT_LEN bytes; more than CLIENTHELLO_CAPTURE_MAX is
+ * CAPTURE_TOO_BIG). Mbed TLS would wait for the whole message before it fails, so a client announcing
+ * 16 MB and sending one record would hold its connection until the handshake timeout: conn.c refuses it
+ * as soon as the header is in, and outcome_handshake_failed() records it as a tls_error with the
+ * announced length. */
+static inline bool outcome_hello_too_large(const ClientHelloCapture *c) {
+        return c->state == CAPTURE_TOO_BIG ||
+                (c->state == CAPTURE_NEED_MORE && c->hs_header_len == TLS_HANDSHAKE_HEADER_SIZE &&
+                 c->announced_len > OUTCOME_MBEDTLS_IN_CONTENT_LEN);
+}
 
 /* A client that completes the handshake and closes within this time without sending a request has
  * rejected the connection after the handshake (it checks the certificate only then: GnuTLS-based tools
@@ -51,8 +64,9 @@ typedef struct HandshakeFacts {
         bool failed_in_hrr;   /* the step that failed was the one writing our HelloRetryRequest */
         bool local_fault;     /* a socket error that is ours (out of memory or buffers), not the peer's */
         bool saw_server_cert; /* we reached the step writing our Certificate */
-        bool saw_server_finished; /* we reached the step writing our Finished */
-        bool saw_hrr;             /* we wrote a HelloRetryRequest */
+        bool saw_server_finished;   /* we reached the step writing our Finished */
+        bool saw_hrr;               /* we wrote a HelloRetryRequest */
+        uint32_t message_too_large; /* a later handshake message announced this many bytes, too many */
         /* for outcome_handshake_timed_out() only */
         int64_t handshake_timeout_us; /* --handshake-timeout */
         bool drain_cut;               /* the server is shutting down and cut the handshake time short */
@@ -65,6 +79,11 @@ typedef struct HttpEndFacts {
         unsigned requests;     /* requests received on the connection */
         size_t request_bytes;  /* bytes of a next request received and not answered */
         bool served_elsewhere; /* another connection of the client served requests while this one was open */
+        /* The client sent a handshake record after the handshake (in TLS 1.2 only a ClientHello asking to
+         * renegotiate is one) and we answered with an alert: Mbed TLS refuses renegotiation, which is
+         * disabled, with a warning no_renegotiation(100); the client then usually ends with a fatal
+         * handshake_failure(40), which is not a rejection of our certificate. */
+        bool renegotiation_refused;
 } HttpEndFacts;
 
 /* How the client ended the connection, from the error Mbed TLS or the BIO returned (0: EOF). */
@@ -89,5 +108,7 @@ void outcome_handshake_aborted(Attempt *a, const char *reason);
 /* The client ended the connection after the handshake, or sent an alert; a->close_kind, closed_us and
  * ended_us must be set already. Sets alert_received for an alert; and, before any request, the outcome
  * for a client that rejected us after the handshake (an alert, or a close within
- * REJECT_AFTER_HANDSHAKE_US unless f->served_elsewhere). */
+ * REJECT_AFTER_HANDSHAKE_US unless f->served_elsewhere). After a refused renegotiation: alert_sent
+ * no_renegotiation(100) and an error_text that says so; before any request, the outcome of how the
+ * client then ended (peer_alert, peer_closed or peer_reset), whenever it did. */
 void outcome_http_ended(Attempt *a, const HttpEndFacts *f);

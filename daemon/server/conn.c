@@ -35,6 +35,7 @@ _Static_assert(OUTCOME_ERR_SSL_ALLOC_FAILED == MBEDTLS_ERR_SSL_ALLOC_FAILED, "ou
 _Static_assert(OUTCOME_ERR_SSL_BAD_PROTOCOL_VERSION == MBEDTLS_ERR_SSL_BAD_PROTOCOL_VERSION, "outcome.h");
 _Static_assert(OUTCOME_ERR_SSL_HANDSHAKE_FAILURE == MBEDTLS_ERR_SSL_HANDSHAKE_FAILURE, "outcome.h");
 _Static_assert(OUTCOME_ERR_SSL_INTERNAL_ERROR == MBEDTLS_ERR_SSL_INTERNAL_ERROR, "outcome.h");
+_Static_assert(OUTCOME_ERR_SSL_BUFFER_TOO_SMALL == MBEDTLS_ERR_SSL_BUFFER_TOO_SMALL, "outcome.h");
 _Static_assert(OUTCOME_MBEDTLS_IN_CONTENT_LEN == MBEDTLS_SSL_IN_CONTENT_LEN, "outcome.h");
 
 typedef enum ConnPhase {
@@ -67,6 +68,7 @@ struct Conn {
         bool send_failed;
         bool corked;      /* handshake records sent with MSG_MORE and not pushed yet */
         bool local_fault; /* a socket error that is ours (out of memory or buffers), not the peer's */
+        uint32_t message_too_large; /* a handshake message after the ClientHello announced this many bytes */
 
         /* HTTP */
         char *in;
@@ -77,6 +79,8 @@ struct Conn {
         unsigned requests;
         size_t lingered;
         bool drain_cut; /* the server is shutting down and shortened our time limit */
+        /* at the end of the handshake: the client's handshake records and our alerts until then */
+        uint64_t handshake_records_done, alerts_sent_done;
 };
 
 static void conn_free(Conn *c);
@@ -244,8 +248,12 @@ static int conn_bio_recv(void *userdata, unsigned char *buf, size_t len) {
                 c->local_fault = errno == ENOMEM || errno == ENOBUFS;
                 return MBEDTLS_ERR_NET_RECV_FAILED;
         }
-        if (n > 0)
+        if (n > 0) {
                 conn_inbound(c, buf, (size_t) n);
+                /* refused at its header, like any other too large one: Mbed TLS would wait for all of it */
+                if (!c->hello_seen && outcome_hello_too_large(&c->capture))
+                        return MBEDTLS_ERR_SSL_BUFFER_TOO_SMALL;
+        }
         return (int) n;
 }
 
@@ -309,6 +317,7 @@ static HandshakeFacts conn_handshake_facts(Conn *c, int ret) {
                 .saw_hrr = c->saw_hrr,
                 .handshake_timeout_us = c->host->settings.handshake_timeout_us,
                 .drain_cut = c->drain_cut,
+                .message_too_large = c->message_too_large,
         };
 }
 
@@ -365,6 +374,8 @@ static void conn_handshake_done(Conn *c) {
         if (alpn)
                 (void) raw_string_set(&a->alpn, alpn, strlen(alpn));
         clienthello_capture_done(&c->capture); /* the ClientHello buffer is not needed any more */
+        c->handshake_records_done = c->capture.scanner.handshake_records;
+        c->alerts_sent_done = c->out_scanner.alerts + c->out_scanner.encrypted_alerts;
         c->phase = CONN_HTTP;
         (void) conn_set_timer(c, c->host->settings.idle_timeout_us);
 }
@@ -422,6 +433,15 @@ static void conn_handshake(Conn *c) {
                     !c->send_failed)
                         conn_reach(c, STEP_SERVER_FLIGHT);
 
+                /* a later handshake message whose header announces more than Mbed TLS accepts: Mbed TLS
+                 * would wait for all of it (the ClientHello is refused in conn_bio_recv()) */
+                if (r == MBEDTLS_ERR_SSL_WANT_READ &&
+                    tls_private_handshake_len(&c->ssl) >
+                            TLS_HANDSHAKE_HEADER_SIZE + OUTCOME_MBEDTLS_IN_CONTENT_LEN) {
+                        c->message_too_large =
+                                (uint32_t) (tls_private_handshake_len(&c->ssl) - TLS_HANDSHAKE_HEADER_SIZE);
+                        r = MBEDTLS_ERR_SSL_BUFFER_TOO_SMALL;
+                }
                 if (r != 0)
                         conn_uncork(c); /* whatever we wait for, or the alert that ends the handshake */
                 if (conn_wait_io(c, r))
@@ -546,6 +566,10 @@ static void conn_http_peer_end(Conn *c, int r) {
                         .request_bytes = c->in_len,
                         .served_elsewhere = c->requests == 0 && c->in_len == 0 &&
                                 c->host->ops->client_served_since(c->host->userdata, a, a->started_us),
+                        /* Mbed TLS answers a renegotiation ClientHello with a warning alert and reads on */
+                        .renegotiation_refused = c->capture.scanner.handshake_records >
+                                        c->handshake_records_done &&
+                                c->out_scanner.alerts + c->out_scanner.encrypted_alerts > c->alerts_sent_done,
                 };
 
                 outcome_http_ended(a, &f);

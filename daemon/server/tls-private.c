@@ -40,3 +40,7 @@ int tls_private_pending_alert(const mbedtls_ssl_context *ssl) {
 size_t tls_private_output_pending(const mbedtls_ssl_context *ssl) {
         return ssl->MBEDTLS_PRIVATE(out_left);
 }
+
+size_t tls_private_handshake_len(const mbedtls_ssl_context *ssl) {
+        return ssl->MBEDTLS_PRIVATE(in_hslen);
+}

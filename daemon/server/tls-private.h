@@ -28,3 +28,8 @@ int tls_private_pending_alert(const mbedtls_ssl_context *ssl);
 
 /* Bytes of output Mbed TLS has produced but not yet handed to the send callback. */
 size_t tls_private_output_pending(const mbedtls_ssl_context *ssl);
+
+/* The length, header included, that the header of the handshake message Mbed TLS is reading (or has just
+ * read) announces; 0 if none. Mbed TLS reassembles a message from records until it has that many bytes,
+ * and fails only when one more record no longer fits its buffer. */
+size_t tls_private_handshake_len(const mbedtls_ssl_context *ssl);

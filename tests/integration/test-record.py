@@ -2,20 +2,23 @@
 """One row per connection, with the exact outcome, step, alerts and error, for every way a handshake
 ends: real clients (curl, openssl s_client) and hand-built byte streams for what no client does on its
 own. Then durability: parallel clients and SIGTERM, SIGKILL under load."""
+import json
 import os
 import signal
 import socket
 import sqlite3
 import subprocess
 import threading
+import time
 
-from twlib import (Daemon, client_hello, curl, diag, done, eq, ok, read_records_until, records, reset_close, wait_for,
-                   run, s_client, tls_get, wait_closed)
+from twlib import (TLSREPORT, Daemon, client_hello, curl, diag, done, eq, ok, read_records_until, records,
+                   reset_close, wait_for, run, s_client, tls_get, wait_closed)
 
 MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE = -0x7780
 MBEDTLS_ERR_SSL_INVALID_MAC = -0x7180
 MBEDTLS_ERR_NET_CONN_RESET = -0x50
 MBEDTLS_ERR_SSL_CONN_EOF = -0x7280
+MBEDTLS_ERR_SSL_BUFFER_TOO_SMALL = -0x6A00
 
 
 def new_rows(d, before, count=1, timeout=5.0):
@@ -185,6 +188,144 @@ def test_outcomes():
                f'row {r["id"]} ({r["outcome"]}): times, addresses')
 
 
+def oversized_hello(d, announced, body_bytes):
+    """A ClientHello whose handshake header announces `announced` body bytes, of which body_bytes are sent
+    (in records of 16384 bytes at most). Returns the seconds until the daemon closed the connection."""
+    real = client_hello(sni=b'localhost')[4:]
+    msg = b'\x01' + announced.to_bytes(3, 'big') + (real + os.urandom(max(0, body_bytes - len(real))))[:body_bytes]
+    s = raw_connect(d)
+    t0 = time.monotonic()
+    try:
+        s.sendall(records(msg))
+    except (ConnectionResetError, BrokenPipeError):
+        pass  # the daemon refused it before the rest was sent
+    closed = wait_closed(s, 15)
+    took = time.monotonic() - t0
+    s.close()
+    return took if closed else None
+
+
+def test_oversized_hellos():
+    """A handshake header announcing more than Mbed TLS accepts is refused as soon as the header is in: 16 MB
+    announced with one record sent (the rest never comes) like a whole 65 KB hello, not at the timeout."""
+    with Daemon('--handshake-timeout', '10', '--journal', 'none', v6=False) as d:
+        cases = [('a whole 65 KB hello', 65577, 65577),
+                 ('16 MB announced, one full record sent', 0xffffff, 16380),
+                 ('16 MB announced, 200 bytes sent', 0xffffff, 200),
+                 ('70000 bytes announced, 200 bytes sent', 70000, 200),
+                 ('20000 bytes announced, 200 bytes sent', 20000, 200)]
+        for name, announced, sent in cases:
+            before = last_id(d)
+            took = oversized_hello(d, announced, sent)
+            ok(took is not None and took < 2.0, f'{name}: the daemon closes at once ({took} s, timeout 10 s)')
+            rows = new_rows(d, before, timeout=3.0)
+            if not eq(len(rows), 1, f'{name}: one row'):
+                continue
+            r = rows[0]
+            eq({k: r[k] for k in ('outcome', 'state_reached', 'tls_error', 'close_kind', 'ja4')},
+               {'outcome': 'tls_error', 'state_reached': 'connected', 'tls_error': MBEDTLS_ERR_SSL_BUFFER_TOO_SMALL,
+                'close_kind': 'server', 'ja4': None}, f'{name}: refused as too large')
+            eq(r['error_text'], f'ClientHello of {announced} bytes is larger than Mbed TLS accepts (16384)',
+               f'{name}: error_text names the announced length')
+            ok(r['ended_us'] - r['started_us'] < 2_000_000, f'{name}: recorded at once')
+        # any later handshake message alike: the second ClientHello, after our HelloRetryRequest (asked for by
+        # an empty key_share), announcing 16 MB
+        before = last_id(d)
+        tls13 = (b'\x00\x2b\x00\x03\x02\x03\x04' + b'\x00\x33\x00\x02\x00\x00' +  # supported_versions, key_share
+                 b'\x00\x2d\x00\x02\x01\x01')  # psk_key_exchange_modes
+        s = raw_connect(d)
+        s.sendall(records(client_hello(sni=b'localhost', versions=(0x0303,), extra=tls13)))
+        got = read_records_until(s, lambda t, b: t == 22, timeout=5.0)
+        t0 = time.monotonic()
+        s.sendall(bytes([20, 3, 3, 0, 1, 1]) + records(b'\x01\xff\xff\xff' + client_hello(sni=b'localhost')[4:]))
+        closed = wait_closed(s, 15)
+        took = time.monotonic() - t0
+        s.close()
+        ok(got and closed and took < 2.0, f'16 MB second ClientHello: the daemon closes at once ({took:.3f} s)')
+        rows = new_rows(d, before, timeout=3.0)
+        r = rows[0] if rows else {}
+        eq({k: r.get(k) for k in ('outcome', 'hello_retry', 'tls_error', 'error_text')},
+           {'outcome': 'tls_error', 'hello_retry': 1, 'tls_error': MBEDTLS_ERR_SSL_BUFFER_TOO_SMALL,
+            'error_text': 'handshake message of 16777215 bytes is larger than Mbed TLS accepts (16384)'},
+           '16 MB second ClientHello: refused as too large')
+        # a ClientHello of 16000 bytes (two records, padding) is within the limit: the handshake goes on
+        before = last_id(d)
+        pad = 16000 - len(client_hello(sni=b'localhost')) - 4
+        big = client_hello(sni=b'localhost', extra=(0x0015).to_bytes(2, 'big') + pad.to_bytes(2, 'big') + bytes(pad))
+        s = raw_connect(d)
+        s.sendall(records(big))
+        got = read_records_until(s, lambda t, b: t == 22, timeout=5.0)
+        s.close()
+        rows = new_rows(d, before)
+        ok(any(t == 22 for t, b in got) and rows and rows[0]['outcome'] != 'tls_error' and
+           rows[0]['state_reached'] in ('client_hello', 'server_flight'),
+           f'a {len(big)}-byte ClientHello is answered: {rows[0]["outcome"] if rows else None}')
+
+
+def renegotiate_s_client(d):
+    """openssl s_client on TLS 1.2 typing R (renegotiate), the way a user does; it quits on the refusal."""
+    p = subprocess.Popen(['openssl', 's_client', '-tls1_2', '-connect', f'127.0.0.1:{d.port}', '-servername',
+                          'localhost'], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    p.stdin.write(b'R\n')
+    p.stdin.flush()
+    try:
+        out, _ = p.communicate(timeout=10)  # closes stdin only once s_client gave up
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, _ = p.communicate()
+    ok(b'RENEGOTIATING' in out and b'no renegotiation' in out, 's_client renegotiated and was refused', out[-300:])
+
+
+def renegotiate_gnutls(d):
+    r = run(['gnutls-cli', '--insecure', '--rehandshake', '--priority', 'NORMAL:-VERS-TLS1.3', '-p', str(d.port),
+             '127.0.0.1'], input=b'', timeout=20)
+    ok(b'No renegotiation' in r.stdout + r.stderr, 'gnutls-cli --rehandshake was refused', (r.stdout + r.stderr)[-300:])
+
+
+def test_renegotiation():
+    """A client that asks to renegotiate after the handshake (TLS 1.2) is refused with a warning alert
+    no_renegotiation(100) and then gives up with a fatal alert: recorded as that, and tlsreport does not call
+    it a certificate rejection."""
+    renegotiation_text = ('the client asked to renegotiate the TLS session before any request; renegotiation is '
+                          'disabled, so we refused (alert no_renegotiation(100)); the client then closed with alert ')
+    with Daemon('--journal', 'none', v6=False) as d:
+        ids = []
+        clients = [('openssl s_client -tls1_2, R', renegotiate_s_client, 40)]
+        if run(['sh', '-c', 'command -v gnutls-cli']).returncode == 0:
+            clients.append(('gnutls-cli --rehandshake', renegotiate_gnutls, None))
+        else:
+            diag('gnutls-cli not installed: only openssl s_client renegotiates')
+        for name, client, alert in clients:
+            before = last_id(d)
+            client(d)
+            rows = new_rows(d, before)
+            if not eq(len(rows), 1, f'{name}: one row'):
+                continue
+            r = rows[0]
+            ids.append(r['id'])
+            eq({k: r[k] for k in ('outcome', 'state_reached', 'alert_sent', 'version', 'http_requests', 'close_kind')},
+               {'outcome': 'peer_alert', 'state_reached': 'done', 'alert_sent': 100, 'version': 'TLSv1.2',
+                'http_requests': 0, 'close_kind': 'alert'}, f'{name}: the row says we refused a renegotiation')
+            if alert is not None:
+                eq(r['alert_received'], alert, f'{name}: then the client sent alert {alert}')
+            ok(r['error_text'] and r['error_text'].startswith(renegotiation_text),
+               f'{name}: error_text says what happened: {r["error_text"]}')
+        r = run([TLSREPORT, '--database', d.db, '--no-pager', '-o', 'json', '--all'])
+        seqs = [json.loads(line) for line in r.stdout.decode().splitlines() if line.strip()]
+        mine = [s for s in seqs if set(s['attempt_ids']) & set(ids)]
+        ok(len(mine) >= 1 and all(not s['pattern'].startswith('cert_rejected') for s in mine),
+           'tlsreport: no certificate pattern for a refused renegotiation: ' + ', '.join(s['pattern'] for s in mine))
+        ok(mine and all('asked to renegotiate' in s['diagnosis'] and 'refused (alert no_renegotiation)' in s['diagnosis']
+                        and 'not a rejection of our certificate' in s['diagnosis'] and
+                        'rejected our certificate' not in s['diagnosis'] for s in mine),
+           'tlsreport: the diagnosis says the client asked to renegotiate and we refused: ' +
+           ' | '.join(s['diagnosis'] for s in mine))
+        r = run([TLSREPORT, '--database', d.db, '--no-pager', '-o', 'json', 'attempts'])
+        got = [json.loads(line) for line in r.stdout.decode().splitlines() if line.strip()]
+        ok(ids and all(a['alert_sent'] == 100 for a in got if a['id'] in ids),
+           'tlsreport attempts: alert_sent 100 on the refused renegotiations')
+
+
 def test_connection_limit():
     with Daemon('--max-connections', '3', '--journal', 'none', v6=False) as d:
         d.settle()
@@ -245,6 +386,8 @@ def test_sigkill_under_load():
 
 
 test_outcomes()
+test_oversized_hellos()
+test_renegotiation()
 test_connection_limit()
 test_parallel_then_sigterm()
 test_sigkill_under_load()

@@ -82,6 +82,11 @@ r = report("--database", db, "--burst-gap", "-1")
 ok(r.returncode != 0, "negative burst gap refused")
 r = report("--database", db, "--since", "2026-11-28", "--until", "2026-11-27")
 ok(r.returncode != 0, "since after until refused")
+# --client: an address or ADDRESS/PREFIX; anything else is a usage error naming the value and the forms
+for bad in ("not-an-ip", "::1/129", "192.0.2.1/33", "192.0.2.1/", "192.0.2.1/x", "2001:db8::/-1", "2001:db8::1%lo"):
+    r = report("--database", db, "--all", "--client", bad)
+    ok(r.returncode == 1 and f'--client "{bad}"'.encode() in r.stderr and b"0-32 for IPv4" in r.stderr and
+       b"0-128 for IPv6" in r.stderr and r.stdout == b"", f"--client {bad} refused: " + r.stderr.decode().strip())
 notdb = os.path.join(tmp, "not.db")
 with open(notdb, "w") as f:
     f.write("hello, I am not a database\n" * 100)
@@ -162,6 +167,22 @@ ok(all(json.loads(line)["failures"] > 0 for line in r.stdout.decode().splitlines
 r = report("--database", db, "-o", "json", "--client", "2001:db8:aa:bb::1234", "--all")
 lines = r.stdout.decode().splitlines()
 ok(len(lines) == 1 and json.loads(lines[0])["client"] == "2001:db8:aa:bb::/64", "--client with an IPv6 address selects its /64")
+for prefix, want in (("2001:db8:aa:bb::/64", 2), ("2001:db8:aa::/48", 2), ("2001:db8:aa:bb::1/128", 2),
+                     ("2001:db8:aa:bb::2/128", 0), ("2001:db8:ab::/48", 0)):
+    r = report("--database", db, "-o", "json", "--client", prefix, "--all", "attempts")
+    got = [json.loads(line) for line in r.stdout.decode().splitlines()]
+    ok(r.returncode == 0 and len([a for a in got if a["peer_addr"] == "2001:db8:aa:bb::1"]) == want and
+       all(a["peer_addr"] == "2001:db8:aa:bb::1" for a in got if ":" in a["peer_addr"]),
+       f"--client {prefix}: {want} attempts of 2001:db8:aa:bb::1")
+r = report("--database", db, "-o", "json", "--client", "::/0", "--all", "attempts")
+v6 = [json.loads(line)["peer_addr"] for line in r.stdout.decode().splitlines()]
+ok(len(v6) > 2 and all(":" in a for a in v6), f"--client ::/0: every IPv6 client and no IPv4 one ({len(v6)})")
+r = report("--database", db, "-o", "json", "--client", "10.0.0.0/24", "--all", "attempts")
+v4 = [json.loads(line)["peer_addr"] for line in r.stdout.decode().splitlines()]
+ok(len(v4) > 0 and all(a.startswith("10.0.0.") for a in v4), f"--client 10.0.0.0/24: only 10.0.0.x ({len(v4)})")
+r = report("--database", db, "-o", "json", "--client", "0.0.0.0/0", "--all", "attempts")
+all4 = [json.loads(line)["peer_addr"] for line in r.stdout.decode().splitlines()]
+ok(len(all4) > len(v4) and not any(":" in a for a in all4), "--client 0.0.0.0/0: every IPv4 client")
 r = report("--database", db, "-o", "json", "--ja4", "t13d01_aaaaaaaaaaaa_bbbbbbbbbbbb", "--all")
 ok(len(r.stdout.decode().splitlines()) == 1, "--ja4 with the stable JA4")
 r = report("--database", db, "-o", "json", "--ja4", "t13d0101h1_aaaaaaaaaaaa_bbbbbbbbbbbb", "--all", "attempts")
