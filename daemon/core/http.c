@@ -149,6 +149,13 @@ static HttpParse parse_header_line(const char *line, size_t len, HttpRequest *re
         return HTTP_PARSE_DONE;
 }
 
+bool http_header_end_after(const char *buf, size_t len, size_t scanned) {
+        /* an end ("\n\n" or "\n\r\n") not wholly in the first `scanned` bytes starts at scanned - 2 or later */
+        size_t from = scanned >= 2 ? MIN(scanned - 2, len) : 0, end;
+
+        return find_header_end(buf + from, len - from, &end);
+}
+
 HttpParse http_parse_request(const char *buf, size_t len, HttpRequest *ret) {
         HttpRequest req = {};
         size_t end, pos = 0;

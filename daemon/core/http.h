@@ -29,6 +29,12 @@ typedef struct HttpRequest {
 
 HttpParse http_parse_request(const char *buf, size_t len, HttpRequest *ret);
 
+/* Whether the first len bytes of buf may hold a complete header block, given that its first `scanned`
+ * bytes held none (http_parse_request() said HTTP_PARSE_MORE for them): only then is parsing again worth
+ * it. A caller that adds bytes as they arrive keeps `scanned`, so that a client sending its headers a
+ * byte at a time costs O(n), not a scan of the whole buffer per byte. */
+bool http_header_end_after(const char *buf, size_t len, size_t scanned);
+
 /* Whether the first bytes of a connection look like an HTTP request (for plain HTTP sent to the TLS port). */
 bool http_looks_like_request(const void *buf, size_t len);
 

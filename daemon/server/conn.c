@@ -73,6 +73,7 @@ struct Conn {
         /* HTTP */
         char *in;
         size_t in_len;
+        size_t in_scanned; /* bytes of in known to hold no complete header block (http_header_end_after()) */
         char *out;
         size_t out_len, out_off;
         bool close_after_write;
@@ -525,8 +526,12 @@ static void conn_http_error(Conn *c, int status) {
 static bool conn_http_parse(Conn *c) {
         HttpRequest req;
 
+        if (!http_header_end_after(c->in, c->in_len, c->in_scanned)) {
+                c->in_scanned = c->in_len; /* nothing to parse yet: do not scan these bytes again */
+                return false;
+        }
         switch (http_parse_request(c->in, c->in_len, &req)) {
-        case HTTP_PARSE_MORE: return false;
+        case HTTP_PARSE_MORE: c->in_scanned = c->in_len; return false;
         case HTTP_PARSE_BAD: conn_http_error(c, 400); return true;
         case HTTP_PARSE_TOO_LARGE: conn_http_error(c, 431); return true;
         case HTTP_PARSE_DONE: break;
@@ -541,6 +546,7 @@ static bool conn_http_parse(Conn *c) {
         c->host->ops->request_served(c->host->userdata);
         memmove(c->in, c->in + req.consumed, c->in_len - req.consumed);
         c->in_len -= req.consumed;
+        c->in_scanned = 0;
         return true;
 }
 
