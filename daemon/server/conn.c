@@ -4,6 +4,8 @@
 #include <stdarg.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include "clienthello.h"
@@ -392,10 +394,50 @@ static void conn_handshake_done(Conn *c) {
         (void) conn_set_timer(c, c->host->settings.idle_timeout_us);
 }
 
+/* A connection gets its TLS context (Mbed TLS's buffers, 33 KiB, which it also zeroes when it frees them)
+ * only once the first record of the ClientHello is complete in the socket: thousands of clients holding
+ * part of a ClientHello cost little memory, and when they close, closing them costs no TLS context. What
+ * is not a handshake record's start goes to Mbed TLS at once, as before. Returns 1: go on with TLS;
+ * 0: wait for more; -1: the client closed with its record incomplete, recorded as Mbed TLS would have
+ * (its bytes read into the capture), c is freed. */
+static int conn_first_record(Conn *c) {
+        uint8_t h[5];
+        struct pollfd p = {.fd = c->fd, .events = POLLRDHUP};
+        ssize_t n = recv(c->fd, h, sizeof h, MSG_PEEK | MSG_DONTWAIT);
+        int avail = 0;
+        size_t want;
+
+        if (n < 0 && errno == EAGAIN) {
+                c->rx_blocked = true;
+                return 0;
+        }
+        if (n <= 0 || h[0] != 22)
+                return 1;
+        if (n == (ssize_t) sizeof h) {
+                want = sizeof h + ((size_t) h[3] << 8 | h[4]);
+                if (h[1] != 3 || want == sizeof h || want > sizeof h + MBEDTLS_SSL_IN_CONTENT_LEN ||
+                    ioctl(c->fd, FIONREAD, &avail) < 0 || (size_t) avail >= want)
+                        return 1;
+        }
+        if (poll(&p, 1, 0) < 0 || (p.revents & (POLLERR | POLLNVAL)))
+                return 1;
+        if (p.revents & (POLLRDHUP | POLLHUP)) {
+                conn_handshake_failed(c, MBEDTLS_ERR_SSL_CONN_EOF);
+                return -1;
+        }
+        c->rx_blocked = true; /* all there is was seen: the next bytes wake us (edge-triggered) */
+        return 0;
+}
+
 static void conn_handshake(Conn *c) {
         int r;
 
         if (!c->ssl_ready) {
+                r = conn_first_record(c);
+                if (r == 0)
+                        (void) conn_want(c, EPOLLIN);
+                if (r <= 0)
+                        return;
                 r = conn_ssl_setup(c);
                 if (r < 0) {
                         conn_abort(c, "out of memory setting up TLS");
@@ -697,7 +739,11 @@ static int conn_on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
 
         switch (c->phase) {
         case CONN_HANDSHAKE: {
-                HandshakeFacts f = conn_handshake_facts(c, 0);
+                HandshakeFacts f;
+
+                if (!c->ssl_ready) /* what the client sent is still in the socket (conn_first_record()) */
+                        conn_drain_socket(c);
+                f = conn_handshake_facts(c, 0);
 
                 c->attempt->ended_us = now_us();
                 conn_closed(c, outcome_handshake_timed_out(c->attempt, &f));
@@ -753,6 +799,8 @@ void conn_drain(Conn *c) {
 }
 
 void conn_abort(Conn *c, const char *reason) {
+        if (c->attempt && c->phase == CONN_HANDSHAKE && !c->ssl_ready)
+                conn_drain_socket(c); /* conn_first_record() left it there */
         if (c->attempt && c->phase == CONN_HANDSHAKE) {
                 c->attempt->ended_us = now_us();
                 outcome_handshake_aborted(c->attempt, reason);

@@ -2,7 +2,7 @@
 """tlswatchd watches its connections edge-triggered (EPOLLET): epoll tells it once that a socket became
 readable, so it must read until the socket is empty before it waits again, or whatever is left waits for
 the client's next byte (a lost wake-up: the answer comes only at the idle timeout, or never). Each case
-puts several things in the socket at once, in one TCP write, with Python's ssl over a memory BIO: pipelined
+puts several things in the socket at once, in one TCP write (or the ClientHello in pieces), with Python's ssl over a memory BIO: pipelined
 requests in one TLS record and in several, one request split over many TLS records, the client's Finished
 and its request together (TLS 1.2 and 1.3), a body after the request (the lingering close reads it). Every answer must come well before the idle timeout (set to 30 s)."""
 import socket
@@ -36,14 +36,24 @@ class Client:
         self.inc.write(d)
         return True
 
-    def handshake(self, hold_last_flight=False):
+    def handshake(self, hold_last_flight=False, hello_pieces=0):
         """With hold_last_flight, the client's last flight (its Finished) stays in the BIO: the caller's
-        next write goes out with it in one TCP write."""
+        next write goes out with it in one TCP write. With hello_pieces, the ClientHello goes out in that
+        many TCP writes, 20 ms apart (its header alone first)."""
+        first = True
         while True:
             try:
                 self.tls.do_handshake()
                 break
             except ssl.SSLWantReadError:
+                if first and hello_pieces:
+                    data = self.out.read()
+                    n = hello_pieces - 1
+                    cuts = [0, 3] + [3 + (len(data) - 3) * i // n for i in range(1, n + 1)]
+                    for a, b in zip(cuts, cuts[1:]):
+                        self.raw.sendall(data[a:b])
+                        time.sleep(0.02)
+                first = False
                 self.flush()
                 self.feed()
         if not hold_last_flight:
@@ -82,6 +92,15 @@ def answers(data):
 with Daemon('--no-record', '--idle-timeout', '30') as d:
     req = b'GET /api/self HTTP/1.1\r\nHost: x\r\n\r\n'
     last = b'GET /api/self HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'
+
+    # the ClientHello in 8 TCP writes (the server waits for its whole first record before it sets up TLS)
+    c = Client(d.port)
+    c.handshake(hello_pieces=8)
+    c.write(last)
+    c.flush()
+    data, secs = c.read_all()
+    eq(answers(data), 1, 'a ClientHello in 8 TCP writes, 20 ms apart: handshake and answer')
+    ok(secs < LIMIT_S, f'... without waiting ({secs:.2f} s)')
 
     # three pipelined requests in one record, one TCP write
     c = Client(d.port)
