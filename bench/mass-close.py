@@ -14,9 +14,11 @@ Starts BUILDDIR/daemon/tlswatchd (build it in release mode) on 127.0.0.1, then:
      fresh client: tlswatchd's CPU time (utime + stime, all threads) over the mass close is the
      figure. Even rounds run the fresh client through the close: its latency during the close (the
      connections it starts between the first close and tlswatchd's last one, and for 0.5 s after);
-  3. tlswatchd's RSS before the first peak, at the peak, right after the close and after S seconds
-     idle (tlswatchd returns freed memory to the system once the server has been quiet for a while
-     after a peak, and logs what that trim cost: printed here).
+  3. tlswatchd's RSS before the first peak, at the peak and right after the close; then N connections
+     that send a whole ClientHello (tlswatchd answers with its flight and holds a TLS context for each),
+     closed at once: the RSS at that peak and after S seconds idle (tlswatchd returns freed memory to the
+     system once the server has been quiet for a while after a peak, and logs what that trim cost:
+     printed here).
 Prints key=value lines, then a table with ratios against the unloaded baseline of the same run.
 Nothing is a pass/fail test: the figures are printed next to the targets.
 """
@@ -149,17 +151,18 @@ try:
     obj.do_handshake()
 except ssl.SSLWantReadError:
     pass
-partial = bio_out.read()[:60]
+full_hello = bio_out.read()
+partial = full_hello[:60]
 
 
-def open_held():
+def open_held(payload=partial):
     held, failed = [], 0
     for i in range(n_conns):
         s = socket.socket()
         try:
             s.bind((f"127.1.{i // 250 // 250}.{1 + i // 250 % 250}", 0))
             s.connect(("127.0.0.1", port))
-            s.send(partial)
+            s.send(payload)
             held.append(s)
         except OSError:
             failed += 1
@@ -228,7 +231,23 @@ for r in range(1, rounds + 1):
     rss_closed = rss_mib()
     time.sleep(1)
 
-# memory after the peaks: tlswatchd idle
+# memory after a peak of connections that each hold a TLS context: N whole ClientHellos (tlswatchd
+# answers each with its flight and waits for the client's), closed at once, then tlswatchd idle
+time.sleep(1)
+rss_full_start = rss_mib()
+held, failed = open_held(full_hello)
+opened_fail += failed
+wait_sockets(base_socks + len(held), 300)
+time.sleep(2)
+rss_full_peak = rss_mib()
+c0 = cpu_s()
+for s in held:
+    s.close()
+wait_sockets(-base_socks, 300)
+time.sleep(0.5)
+cpu_full = cpu_s() - c0
+print(f"whole ClientHellos: held={len(held)} rss_before_mib={rss_full_start:.0f} rss_peak_mib={rss_full_peak:.0f}"
+      f" close_cpu_s={cpu_full:.3f}")
 t_idle = time.monotonic()
 rss_idle = rss_mib()
 while time.monotonic() - t_idle < idle_s:
@@ -248,7 +267,8 @@ print(f"summary: connections={n_conns} cpu_s={statistics.median(cpu_rounds):.3f}
       f" unloaded_p99_ms={pct(unloaded, 99):.2f} during_p50_ms={pct(during, 50):.2f}"
       f" during_p99_ms={pct(during, 99):.2f} during_max_ms={max(during, default=0) * 1000:.1f}"
       f" during_requests={len(during)} rss_start_mib={rss_start:.0f}"
-      f" rss_peak_mib={rss_peak:.0f} rss_closed_mib={rss_closed:.0f} rss_idle_mib={rss_idle:.0f}"
+      f" rss_peak_mib={rss_peak:.0f} rss_closed_mib={rss_closed:.0f} rss_full_peak_mib={rss_full_peak:.0f}"
+      f" full_close_cpu_s={cpu_full:.3f} rss_idle_mib={rss_idle:.0f}"
       f" trims={len(trims)} trim_ms={max(trim_ms) if trim_ms else 0:.1f}")
 print(f"\nmass close of {n_conns} connections holding a partial ClientHello, tlswatchd with 2 threads;"
       f" load average before / after: {load_before} / {' '.join(open('/proc/loadavg').read().split()[0:3])}")
@@ -265,9 +285,12 @@ rows = [
      f"{max(during, default=0) * 1000:.0f} / {pct(unloaded, 99):.2f}", ""),
     ("fresh client p50 during the close / unloaded", f"{pct(during, 50) / pct(unloaded, 50):.2f}", ""),
     ("fresh client p99 during the close / unloaded", f"{pct(during, 99) / pct(unloaded, 99):.2f}", "<= 3"),
-    ("tlswatchd RSS (MiB): start / peak / right after the close / after idle",
-     f"{rss_start:.0f} / {rss_peak:.0f} / {rss_closed:.0f} / {rss_idle:.0f}", ""),
+    ("tlswatchd RSS (MiB): start / peak with the partial ClientHellos / right after their close",
+     f"{rss_start:.0f} / {rss_peak:.0f} / {rss_closed:.0f}", ""),
+    (f"  then {n_conns} whole ClientHellos held (a TLS context each): peak / {idle_s:.0f} s idle after their close",
+     f"{rss_full_peak:.0f} / {rss_idle:.0f}", ""),
     ("  freed memory kept after idle (idle - start, MiB)", f"{rss_idle - rss_start:.0f}", ""),
+    ("  tlswatchd CPU to close the whole-ClientHello connections (s)", f"{cpu_full:.3f}", ""),
     ("  trims of freed memory (tlswatchd's log): count / ms each (in its own thread)",
      f"{len(trims)} / " + (", ".join(f"{x:.1f}" for x in trim_ms) if trim_ms else "-"), ""),
     ("connections that failed to open", f"{opened_fail}", "0"),

@@ -476,7 +476,7 @@ if ((!page_only)); then
                 echo "$out" >&2
                 sum=$(grep '^summary:' <<<"$out")
                 for k in cpu_s close_wall_s unloaded_p50_ms unloaded_p99_ms during_p50_ms during_p99_ms \
-                        rss_start_mib rss_peak_mib rss_idle_mib trim_ms; do
+                        rss_start_mib rss_peak_mib rss_full_peak_mib rss_idle_mib trim_ms; do
                         record mclose "$k" 1 "$(kv "$k" "$sum")"
                 done
         else
@@ -810,8 +810,9 @@ if series("mclose", "cpu_s"):
         fmt(ratio(m("during_p99_ms"), m("unloaded_p99_ms"))) +
         f"  ({fmt(m('during_p99_ms'))} / {fmt(m('unloaded_p99_ms'))} ms)", "<= 3")
     row("fresh client p50 during the mass close / unloaded", fmt(ratio(m("during_p50_ms"), m("unloaded_p50_ms"))))
-    row("tlswatchd RSS (MiB) start / peak / idle after the peak; one trim (ms)",
-        " / ".join(fmt(m(k), 0) for k in ("rss_start_mib", "rss_peak_mib", "rss_idle_mib")) + "; " + fmt(m("trim_ms"), 1))
+    row("tlswatchd RSS (MiB) start / peak (partial ClientHellos) / peak (whole ones) / idle after; one trim (ms)",
+        " / ".join(fmt(m(k), 0) for k in ("rss_start_mib", "rss_peak_mib", "rss_full_peak_mib", "rss_idle_mib")) +
+        "; " + fmt(m("trim_ms"), 1))
 for sd in sizes:
     size, days = sd.split(":")
     sec = "report" + sd
