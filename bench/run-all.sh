@@ -475,7 +475,7 @@ if ((!page_only)); then
         if out=$(python3 "$src/bench/mass-close.py" --connections "$hold" --rounds $((quick ? 2 : 4)) --idle 8 "$builddir"); then
                 echo "$out" >&2
                 sum=$(grep '^summary:' <<<"$out")
-                for k in cpu_s close_wall_s unloaded_p50_ms unloaded_p99_ms during_p50_ms during_p99_ms \
+                for k in cpu_s close_wall_s unloaded_p50_ms unloaded_p99_ms during_p50_ms during_p99_ms during_max_ms \
                         rss_start_mib rss_peak_mib rss_full_peak_mib rss_idle_mib trim_ms; do
                         record mclose "$k" 1 "$(kv "$k" "$sum")"
                 done
@@ -810,6 +810,7 @@ if series("mclose", "cpu_s"):
         fmt(ratio(m("during_p99_ms"), m("unloaded_p99_ms"))) +
         f"  ({fmt(m('during_p99_ms'))} / {fmt(m('unloaded_p99_ms'))} ms)", "<= 3")
     row("fresh client p50 during the mass close / unloaded", fmt(ratio(m("during_p50_ms"), m("unloaded_p50_ms"))))
+    row("fresh client's longest wait during the mass close (ms)", fmt(m("during_max_ms"), 0))
     row("tlswatchd RSS (MiB) start / peak (partial ClientHellos) / peak (whole ones) / idle after; one trim (ms)",
         " / ".join(fmt(m(k), 0) for k in ("rss_start_mib", "rss_peak_mib", "rss_full_peak_mib", "rss_idle_mib")) +
         "; " + fmt(m("trim_ms"), 1))
