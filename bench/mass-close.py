@@ -248,11 +248,19 @@ time.sleep(0.5)
 cpu_full = cpu_s() - c0
 print(f"whole ClientHellos: held={len(held)} rss_before_mib={rss_full_start:.0f} rss_peak_mib={rss_full_peak:.0f}"
       f" close_cpu_s={cpu_full:.3f}")
+# the fresh client runs through the idle time too: what tlswatchd's trim costs a visitor
+fresh = Fresh()
+fresh.start()
 t_idle = time.monotonic()
 rss_idle = rss_mib()
 while time.monotonic() - t_idle < idle_s:
     time.sleep(0.5)
     rss_idle = rss_mib()
+fresh.stop.set()
+fresh.join()
+idle_lat = [x for _, x in fresh.samples]
+print(f"idle after the peak (the trim): requests={len(idle_lat)} p50_ms={pct(idle_lat, 50):.2f}"
+      f" p99_ms={pct(idle_lat, 99):.2f} max_ms={max(idle_lat, default=0) * 1000:.1f}")
 daemon.terminate()
 daemon.wait(timeout=60)
 log.close()
@@ -269,7 +277,8 @@ print(f"summary: connections={n_conns} cpu_s={statistics.median(cpu_rounds):.3f}
       f" during_requests={len(during)} rss_start_mib={rss_start:.0f}"
       f" rss_peak_mib={rss_peak:.0f} rss_closed_mib={rss_closed:.0f} rss_full_peak_mib={rss_full_peak:.0f}"
       f" full_close_cpu_s={cpu_full:.3f} rss_idle_mib={rss_idle:.0f}"
-      f" trims={len(trims)} trim_ms={max(trim_ms) if trim_ms else 0:.1f}")
+      f" trims={len(trims)} trim_ms={max(trim_ms) if trim_ms else 0:.1f}"
+      f" idle_p99_ms={pct(idle_lat, 99):.2f} idle_max_ms={max(idle_lat, default=0) * 1000:.1f}")
 print(f"\nmass close of {n_conns} connections holding a partial ClientHello, tlswatchd with 2 threads;"
       f" load average before / after: {load_before} / {' '.join(open('/proc/loadavg').read().split()[0:3])}")
 rows = [
@@ -293,6 +302,8 @@ rows = [
     ("  tlswatchd CPU to close the whole-ClientHello connections (s)", f"{cpu_full:.3f}", ""),
     ("  trims of freed memory (tlswatchd's log): count / ms each (in its own thread)",
      f"{len(trims)} / " + (", ".join(f"{x:.1f}" for x in trim_ms) if trim_ms else "-"), ""),
+    ("  fresh client while idle after the peak (through the trim): p99 / longest (ms)",
+     f"{pct(idle_lat, 99):.2f} / {max(idle_lat, default=0) * 1000:.1f}  ({len(idle_lat)} requests)", ""),
     ("connections that failed to open", f"{opened_fail}", "0"),
 ]
 w = max(len(x[0]) for x in rows)
