@@ -467,6 +467,24 @@ EOF
 fi
 
 # ---------------------------------------------------------------------------------------------------
+# Mass disconnect (issue 17): $hold connections holding a partial ClientHello close at once: tlswatchd's
+# CPU for it, a fresh client's handshake + GET / latency during it against unloaded, and the memory
+# returned to the system after the peak (bench/mass-close.py starts its own tlswatchd).
+if ((!page_only)); then
+        note "mass close: $hold held handshakes closing at once; memory after the peak"
+        if out=$(python3 "$src/bench/mass-close.py" --connections "$hold" --rounds $((quick ? 2 : 4)) --idle 8 "$builddir"); then
+                echo "$out" >&2
+                sum=$(grep '^summary:' <<<"$out")
+                for k in cpu_s close_wall_s unloaded_p50_ms unloaded_p99_ms during_p50_ms during_p99_ms during_max_ms \
+                        rss_start_mib rss_peak_mib rss_full_peak_mib rss_idle_mib trim_ms; do
+                        record mclose "$k" 1 "$(kv "$k" "$sum")"
+                done
+        else
+                echo "mass close benchmark failed" >&2
+        fi
+fi
+
+# ---------------------------------------------------------------------------------------------------
 # Instruction counts (valgrind --tool=callgrind): deterministic where CPU times on a shared machine
 # are not; one worker thread; the counters are dumped after a warm-up and after cg_n connections. The
 # load is the same (handshake + GET /); TLS 1.3 also with GET /nonexistent (tw4, twn4), for the page's
@@ -784,6 +802,18 @@ if series("hold", "reached"):
     row("fresh client p50 while held / unloaded", fmt(ratio(h("loaded_p50"), h("unloaded_p50"))) +
         f"  ({fmt(h('loaded_p50'))} / {fmt(h('unloaded_p50'))} ms)", "<= 3")
     row("fresh client p99 while held / unloaded", fmt(ratio(h("loaded_p99"), h("unloaded_p99"))))
+if series("mclose", "cpu_s"):
+    m = lambda s: series("mclose", s)
+    row(f"mass close of {hold} held handshakes: tlswatchd CPU (s) / until all closed (s)",
+        fmt(m("cpu_s"), 3) + " / " + fmt(m("close_wall_s"), 2), "< 0.5 s CPU")
+    row("fresh client (handshake + GET /) p99 during the mass close / unloaded",
+        fmt(ratio(m("during_p99_ms"), m("unloaded_p99_ms"))) +
+        f"  ({fmt(m('during_p99_ms'))} / {fmt(m('unloaded_p99_ms'))} ms)", "<= 3")
+    row("fresh client p50 during the mass close / unloaded", fmt(ratio(m("during_p50_ms"), m("unloaded_p50_ms"))))
+    row("fresh client's longest wait during the mass close (ms)", fmt(m("during_max_ms"), 0))
+    row("tlswatchd RSS (MiB) start / peak (partial ClientHellos) / peak (whole ones) / idle after; one trim (ms)",
+        " / ".join(fmt(m(k), 0) for k in ("rss_start_mib", "rss_peak_mib", "rss_full_peak_mib", "rss_idle_mib")) +
+        "; " + fmt(m("trim_ms"), 1))
 for sd in sizes:
     size, days = sd.split(":")
     sec = "report" + sd

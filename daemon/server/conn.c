@@ -4,6 +4,8 @@
 #include <stdarg.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include "clienthello.h"
@@ -21,6 +23,9 @@
 #define DRAIN_HANDSHAKE_GRACE_US (10 * USEC_PER_SEC)
 #define DRAIN_REQUEST_GRACE_US (2 * USEC_PER_SEC)
 #define LINGER_MAX_BYTES (64 * 1024)
+/* A handshake still open after this long is served after newer connections (conn_check_age()). */
+#define CONN_SLOW_HANDSHAKE_US (1 * USEC_PER_SEC)
+#define CONN_SLOW_PRIORITY (SD_EVENT_PRIORITY_NORMAL + 10)
 
 /* core/outcome.h names the Mbed TLS error codes it classifies without linking Mbed TLS's TLS library. */
 _Static_assert(OUTCOME_ERR_NET_RECV_FAILED == MBEDTLS_ERR_NET_RECV_FAILED, "outcome.h");
@@ -50,8 +55,14 @@ struct Conn {
         bool adopted;  /* conn_new() succeeded: the host hears when it closes */
         int fd;
         sd_event_source *io, *timer;
-        uint32_t io_events;
+        uint32_t io_events; /* EPOLLIN or EPOLLOUT; registered edge-triggered (conn_want()) */
+        /* The last recv() / send() on the socket found it empty / full (EAGAIN): the socket's next
+         * change of readiness wakes us, as edge-triggered watching requires (conn_want()). */
+        bool rx_blocked, tx_blocked;
+        bool rx_eof; /* a recv() returned 0: the client closed its side, we read everything it sent */
         ConnPhase phase;
+        uint64_t opened_mono_us; /* CLOCK_MONOTONIC, for conn_check_age() */
+        bool aged;               /* conn_check_age() saw it older than CONN_SLOW_HANDSHAKE_US */
 
         Attempt *attempt; /* NULL once recorded */
         TlsContext *tls;
@@ -141,12 +152,22 @@ static int conn_set_timer(Conn *c, int64_t usec) {
         return -ENOENT;
 }
 
+/* The socket is watched edge-triggered (EPOLLET): epoll reports it when it becomes readable (or
+ * writable), not again at every turn of the loop while it stays so. Level-triggered, every epoll_wait()
+ * polled every socket still readable, and sd-event dispatches one source per turn (calling epoll_wait()
+ * again before each): 10,000 clients closing at once (EOF stays readable until we close the fd) cost
+ * 10,000 x 10,000 polls in the kernel, seconds of CPU. Edge-triggered, we must not wait for an edge
+ * while the socket may still be ready: unless our last recv() / send() ended on EAGAIN (Mbed TLS also
+ * returns WANT_READ after a record it consumed and ignored, e.g. a refused renegotiation; the
+ * lingering close starts with unread bytes), we register again, which sd-event never skips for
+ * EPOLLET: epoll_ctl(EPOLL_CTL_MOD) reports a socket that is ready now. */
 static int conn_want(Conn *c, uint32_t events) {
+        bool maybe_ready = events == EPOLLIN ? !c->rx_blocked : !c->tx_blocked;
         int r;
 
-        if (c->io_events == events)
+        if (c->io_events == events && !maybe_ready)
                 return 0;
-        r = sd_event_source_set_io_events(c->io, events);
+        r = sd_event_source_set_io_events(c->io, events | EPOLLET);
         if (r >= 0)
                 c->io_events = events;
         return r;
@@ -193,6 +214,7 @@ static int conn_bio_send(void *userdata, const unsigned char *buf, size_t len) {
         bool more = c->phase == CONN_HANDSHAKE && tls_private_state(&c->ssl) != MBEDTLS_SSL_CERTIFICATE_VERIFY;
         ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL | (more ? MSG_MORE : 0));
 
+        c->tx_blocked = n < 0 && errno == EAGAIN;
         if (n < 0) {
                 if (errno == EAGAIN || errno == EINTR)
                         return MBEDTLS_ERR_SSL_WANT_WRITE;
@@ -240,6 +262,8 @@ static int conn_bio_recv(void *userdata, unsigned char *buf, size_t len) {
 
         conn_uncork(c); /* the flight is complete: Mbed TLS waits for the client's answer */
         n = recv(c->fd, buf, len, 0);
+        c->rx_blocked = n < 0 && errno == EAGAIN;
+        c->rx_eof = c->rx_eof || n == 0;
 
         if (n < 0) {
                 if (errno == EAGAIN || errno == EINTR)
@@ -266,6 +290,8 @@ static void conn_drain_socket(Conn *c) {
         for (int i = 0; i < 16; i++) {
                 ssize_t n = recv(c->fd, buf, sizeof buf, MSG_DONTWAIT);
 
+                c->rx_blocked = n < 0 && errno == EAGAIN;
+                c->rx_eof = c->rx_eof || n == 0;
                 if (n <= 0)
                         break;
                 conn_inbound(c, buf, (size_t) n);
@@ -378,13 +404,54 @@ static void conn_handshake_done(Conn *c) {
         c->handshake_records_done = c->capture.scanner.handshake_records;
         c->alerts_sent_done = c->out_scanner.alerts + c->out_scanner.encrypted_alerts;
         c->phase = CONN_HTTP;
+        (void) sd_event_source_set_priority(c->io, SD_EVENT_PRIORITY_NORMAL); /* if it was slow */
         (void) conn_set_timer(c, c->host->settings.idle_timeout_us);
+}
+
+/* A connection gets its TLS context (Mbed TLS's buffers, 33 KiB, which it also zeroes when it frees them)
+ * only once the first record of the ClientHello is complete in the socket: thousands of clients holding
+ * part of a ClientHello cost little memory, and when they close, closing them costs no TLS context. What
+ * is not a handshake record's start goes to Mbed TLS at once, as before. Returns 1: go on with TLS;
+ * 0: wait for more; -1: the client closed with its record incomplete, recorded as Mbed TLS would have
+ * (its bytes read into the capture), c is freed. */
+static int conn_first_record(Conn *c) {
+        uint8_t h[5];
+        struct pollfd p = {.fd = c->fd, .events = POLLRDHUP};
+        ssize_t n = recv(c->fd, h, sizeof h, MSG_PEEK | MSG_DONTWAIT);
+        int avail = 0;
+        size_t want;
+
+        if (n < 0 && errno == EAGAIN) {
+                c->rx_blocked = true;
+                return 0;
+        }
+        if (n <= 0 || h[0] != 22)
+                return 1;
+        if (n == (ssize_t) sizeof h) {
+                want = sizeof h + ((size_t) h[3] << 8 | h[4]);
+                if (h[1] != 3 || want == sizeof h || want > sizeof h + MBEDTLS_SSL_IN_CONTENT_LEN ||
+                    ioctl(c->fd, FIONREAD, &avail) < 0 || (size_t) avail >= want)
+                        return 1;
+        }
+        if (poll(&p, 1, 0) < 0 || (p.revents & (POLLERR | POLLNVAL)))
+                return 1;
+        if (p.revents & (POLLRDHUP | POLLHUP)) {
+                conn_handshake_failed(c, MBEDTLS_ERR_SSL_CONN_EOF);
+                return -1;
+        }
+        c->rx_blocked = true; /* all there is was seen: the next bytes wake us (edge-triggered) */
+        return 0;
 }
 
 static void conn_handshake(Conn *c) {
         int r;
 
         if (!c->ssl_ready) {
+                r = conn_first_record(c);
+                if (r == 0)
+                        (void) conn_want(c, EPOLLIN);
+                if (r <= 0)
+                        return;
                 r = conn_ssl_setup(c);
                 if (r < 0) {
                         conn_abort(c, "out of memory setting up TLS");
@@ -653,7 +720,9 @@ static void conn_linger(Conn *c) {
         if (c->phase == CONN_LINGER)
                 return;
         c->phase = CONN_LINGER;
-        if (shutdown(c->fd, SHUT_WR) < 0) {
+        /* The client closed its side and we read all it sent: nothing to wait for, and close() sends our
+         * FIN, not a reset (what a mass disconnect costs: one wake-up per connection, not two). */
+        if (c->rx_eof || shutdown(c->fd, SHUT_WR) < 0) {
                 conn_free(c);
                 return;
         }
@@ -667,6 +736,7 @@ static void conn_linger_read(Conn *c) {
         for (;;) {
                 ssize_t n = recv(c->fd, buf, sizeof buf, 0);
 
+                c->rx_blocked = n < 0 && errno == EAGAIN;
                 if (n < 0 && (errno == EAGAIN || errno == EINTR))
                         return;
                 if (n <= 0) {
@@ -701,7 +771,11 @@ static int conn_on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
 
         switch (c->phase) {
         case CONN_HANDSHAKE: {
-                HandshakeFacts f = conn_handshake_facts(c, 0);
+                HandshakeFacts f;
+
+                if (!c->ssl_ready) /* what the client sent is still in the socket (conn_first_record()) */
+                        conn_drain_socket(c);
+                f = conn_handshake_facts(c, 0);
 
                 c->attempt->ended_us = now_us();
                 conn_closed(c, outcome_handshake_timed_out(c->attempt, &f));
@@ -719,6 +793,17 @@ static int conn_on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
 
 ConnLink *conn_link(Conn *c) {
         return &c->link;
+}
+
+bool conn_check_age(Conn *c, uint64_t now_mono_us) {
+        if (c->aged)
+                return false;
+        if (now_mono_us < c->opened_mono_us + CONN_SLOW_HANDSHAKE_US)
+                return true;
+        c->aged = true;
+        if (c->phase == CONN_HANDSHAKE)
+                (void) sd_event_source_set_priority(c->io, CONN_SLOW_PRIORITY);
+        return true;
 }
 
 /* Brings the connection's deadline forward to at most usec from now. */
@@ -746,6 +831,8 @@ void conn_drain(Conn *c) {
 }
 
 void conn_abort(Conn *c, const char *reason) {
+        if (c->attempt && c->phase == CONN_HANDSHAKE && !c->ssl_ready)
+                conn_drain_socket(c); /* conn_first_record() left it there */
         if (c->attempt && c->phase == CONN_HANDSHAKE) {
                 c->attempt->ended_us = now_us();
                 outcome_handshake_aborted(c->attempt, reason);
@@ -784,6 +871,7 @@ int conn_new(ConnHost *host, int fd, const struct sockaddr *peer, int64_t starte
         }
         c->host = host;
         c->fd = fd;
+        (void) sd_event_now(host->event, CLOCK_MONOTONIC, &c->opened_mono_us);
         /* Mbed TLS writes each handshake record on its own: without this, the last one of a TLS 1.2 flight
          * waits for the client's delayed ACK (about 40 ms). */
         (void) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
@@ -801,9 +889,11 @@ int conn_new(ConnHost *host, int fd, const struct sockaddr *peer, int64_t starte
                 (void) sockaddr_to_attempt_addr(
                         (struct sockaddr *) &local, c->attempt->local_addr, &c->attempt->local_port);
 
-        r = sd_event_add_io(host->event, &c->io, fd, EPOLLIN, conn_on_io, c);
+        /* edge-triggered (conn_want()); adding reports what is already there */
+        r = sd_event_add_io(host->event, &c->io, fd, EPOLLIN | EPOLLET, conn_on_io, c);
         if (r >= 0) {
                 c->io_events = EPOLLIN;
+                c->rx_blocked = c->tx_blocked = true;
                 r = sd_event_add_time_relative(
                         host->event,
                         &c->timer,

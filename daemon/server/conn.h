@@ -70,6 +70,14 @@ typedef struct ConnLink {
  * called. */
 int conn_new(ConnHost *host, int fd, const struct sockaddr *peer, int64_t started_us, Conn **ret);
 
+/* Called by the owner for its connections, newest first, a few times a second: a connection still in the
+ * handshake after a second has its events served after those of newer connections and of new clients
+ * (sd-event's priorities), so that thousands of held handshakes closing at once (or sending their next
+ * byte) do not queue ahead of a fresh client; it gets its normal priority back when its handshake
+ * completes. Returns false once it meets a connection it has aged before: the older ones were too, and
+ * the owner's walk can stop there. */
+bool conn_check_age(Conn *c, uint64_t now_mono_us);
+
 /* Ends the connection now, recording the attempt if it is not recorded yet (outcome server_error with
  * reason if still in the handshake). */
 void conn_abort(Conn *c, const char *reason);

@@ -1,0 +1,93 @@
+#!/usr/bin/env python3
+"""Closing many held handshakes at once costs tlswatchd CPU in proportion to their number, not to its
+square. Watched level-triggered, every connection whose client had closed stayed readable until tlswatchd
+got to it, and sd-event polls every ready fd again before each single dispatch: N clients closing together
+cost N x N polls in the kernel (8,000 took 5-20 s of CPU). Here N = 1,000 and then N = 5,000 clients,
+each from its own source address in 127.3.0.0/16, send the first 60 bytes of a ClientHello, are held, then
+all close at once; tlswatchd's CPU time (utime + stime) per closed connection must not grow by more than
+2.5x from the small burst to the large one (quadratic: 5x), and it must close them all."""
+import os
+import resource
+import socket
+import ssl
+import time
+
+from twlib import Daemon, diag, done, insecure_context, ok
+
+SMALL, LARGE = 1000, 5000
+
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+if hard != resource.RLIM_INFINITY and hard < LARGE + 200:
+    print(f'1..0 # SKIP RLIMIT_NOFILE hard limit {hard} < {LARGE + 200}')
+    raise SystemExit(0)
+resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # tlswatchd inherits it
+
+bio_in, bio_out = ssl.MemoryBIO(), ssl.MemoryBIO()
+hello = insecure_context().wrap_bio(bio_in, bio_out, server_hostname='localhost')
+try:
+    hello.do_handshake()
+except ssl.SSLWantReadError:
+    pass
+partial = bio_out.read()[:60]
+tick = os.sysconf('SC_CLK_TCK')
+
+
+def cpu_s(pid):
+    with open(f'/proc/{pid}/stat') as f:
+        fields = f.read().rsplit(')', 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / tick
+
+
+def sockets(pid):
+    n = 0
+    for fd in os.listdir(f'/proc/{pid}/fd'):
+        try:
+            n += os.readlink(f'/proc/{pid}/fd/{fd}').startswith('socket:')
+        except OSError:
+            pass
+    return n
+
+
+def wait_sockets(pid, pred, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred(sockets(pid)):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def burst(d, n):
+    """Opens n held handshakes, closes them at once; returns tlswatchd's CPU seconds for the close."""
+    pid = d.proc.pid
+    base = sockets(pid)
+    held = []
+    for i in range(n):
+        s = socket.socket()
+        s.bind((f'127.3.{i // 250}.{1 + i % 250}', 0))
+        s.connect(('127.0.0.1', d.port))
+        s.send(partial)
+        held.append(s)
+    ok(wait_sockets(pid, lambda k: k >= base + n, 60), f'{n}: tlswatchd holds them all')
+    time.sleep(0.5)
+    c0 = cpu_s(pid)
+    for s in held:
+        s.close()
+    closed = wait_sockets(pid, lambda k: k <= base, 120)
+    time.sleep(0.3)
+    cpu = cpu_s(pid) - c0
+    ok(closed, f'{n}: tlswatchd closed them all')
+    diag(f'{n} connections: {cpu:.2f} s CPU, {cpu / n * 1e6:.0f} us each')
+    return cpu
+
+
+with Daemon('--no-record', '--handshake-timeout', '600', '--max-connections', str(LARGE + 100),
+            '--max-connections-per-client', '0', v6=False) as d:
+    d.wait_ready()
+    time.sleep(2.5)  # the probe's lingering close
+    small = burst(d, SMALL)
+    large = burst(d, LARGE)
+    per_small, per_large = max(small, 2 / tick) / SMALL, large / LARGE
+    ok(per_large <= 2.5 * per_small,
+       f'CPU per connection, {LARGE} vs {SMALL} closing at once: {per_large / per_small:.1f}x (at most 2.5x)')
+done()
