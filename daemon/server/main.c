@@ -156,7 +156,8 @@ static const Option options[] = {
          .max = 10000000,
          .what = "a positive number",
          .usage = "--max-connections=N",
-         .help = "Connections beyond N are closed and recorded\n"
+         .help = "When N are open, the oldest without a ClientHello\n"
+                 "is evicted, else the new one refused; both recorded\n"
                  "(default 10000)"},
         {.name = "max-connections-per-client",
          .kind = OPTION_UINT,
@@ -216,9 +217,10 @@ static void help(void) {
                 if (!o->usage)
                         continue;
                 n = strcspn(h, "\n");
-                printf("  %c%c %-25s  %.*s\n",
+                printf("  %c%c %-*s%.*s\n",
                        o->short_name ? '-' : ' ',
                        o->short_name ?: ' ',
+                       n > 0 ? 27 : 0, /* the usage padded to the help's column, unless that starts below */
                        o->usage,
                        (int) n,
                        h);
