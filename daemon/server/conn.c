@@ -415,7 +415,7 @@ static void conn_handshake_done(Conn *c) {
  * 0: wait for more; -1: the client closed with its record incomplete, recorded as Mbed TLS would have
  * (its bytes read into the capture), c is freed. */
 static int conn_first_record(Conn *c) {
-        uint8_t h[5];
+        uint8_t h[9]; /* the record header, then the handshake header */
         struct pollfd p = {.fd = c->fd, .events = POLLRDHUP};
         ssize_t n = recv(c->fd, h, sizeof h, MSG_PEEK | MSG_DONTWAIT);
         int avail = 0;
@@ -427,12 +427,17 @@ static int conn_first_record(Conn *c) {
         }
         if (n <= 0 || h[0] != 22)
                 return 1;
-        if (n == (ssize_t) sizeof h) {
-                want = sizeof h + ((size_t) h[3] << 8 | h[4]);
-                if (h[1] != 3 || want == sizeof h || want > sizeof h + MBEDTLS_SSL_IN_CONTENT_LEN ||
+        if (n >= 5) {
+                want = 5 + ((size_t) h[3] << 8 | h[4]);
+                if (h[1] != 3 || want == 5 || want > 5 + MBEDTLS_SSL_IN_CONTENT_LEN ||
                     ioctl(c->fd, FIONREAD, &avail) < 0 || (size_t) avail >= want)
                         return 1;
         }
+        /* a handshake header announcing more than Mbed TLS accepts is refused at once, record complete
+         * or not (outcome_hello_too_large()) */
+        if (n == (ssize_t) sizeof h &&
+            ((size_t) h[6] << 16 | (size_t) h[7] << 8 | h[8]) > MBEDTLS_SSL_IN_CONTENT_LEN)
+                return 1;
         if (poll(&p, 1, 0) < 0 || (p.revents & (POLLERR | POLLNVAL)))
                 return 1;
         if (p.revents & (POLLRDHUP | POLLHUP)) {

@@ -228,6 +228,20 @@ def test_oversized_hellos():
             eq(r['error_text'], f'ClientHello of {announced} bytes is larger than Mbed TLS accepts (16384)',
                f'{name}: error_text names the announced length')
             ok(r['ended_us'] - r['started_us'] < 2_000_000, f'{name}: recorded at once')
+        # the record itself incomplete (its header says 16384 bytes, 100 come): its handshake header is enough
+        before = last_id(d)
+        s = raw_connect(d)
+        t0 = time.monotonic()
+        s.sendall(bytes([22, 3, 1, 0x40, 0]) + b'\x01\xff\xff\xff' + client_hello(sni=b'localhost')[4:100])
+        closed = wait_closed(s, 15)
+        took = time.monotonic() - t0
+        s.close()
+        ok(closed and took < 2.0, f'16 MB announced in an incomplete record: the daemon closes at once ({took:.3f} s)')
+        rows = new_rows(d, before, timeout=3.0)
+        eq([(r['outcome'], r['tls_error'], r['error_text']) for r in rows],
+           [('tls_error', MBEDTLS_ERR_SSL_BUFFER_TOO_SMALL,
+             'ClientHello of 16777215 bytes is larger than Mbed TLS accepts (16384)')],
+           '16 MB announced in an incomplete record: refused as too large')
         # any later handshake message alike: the second ClientHello, after our HelloRetryRequest (asked for by
         # an empty key_share), announcing 16 MB
         before = last_id(d)
