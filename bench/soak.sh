@@ -7,6 +7,7 @@
 # connections every 15 s) for DURATION seconds.
 #
 #   bench/soak.sh [-o OUTDIR] [-p PLOT.png] [-s SCALE] [DURATION] [BUILDDIR] [-- TLSWATCHD-OPTIONS...]
+#   bench/soak.sh -r OUTDIR [BUILDDIR]      (only the figures and checks of an earlier run, from its files)
 #
 # DURATION: seconds of load (default 1800). BUILDDIR: default build-bench; build it in release mode:
 #   meson setup build-bench -Dbuildtype=release && ninja -C build-bench
@@ -20,21 +21,23 @@
 # address (127.0.0.1-13, loopback needs no set-up) and logs its source port and what it saw into
 # OUTDIR/clients/KIND.log. At the end it stops the daemon and prints RSS/fds/queue figures and their
 # drift (last 10 min vs first 10 min), connections vs rows per kind (matched by source port where the
-# client tells it) and tlsreport's count per kind vs the clients' own. Exit 1 on any mismatch, on fds
-# not back to their idle count, or on RSS drift above 20 %.
+# client tells it; each row's outcome checked against what its client saw) and tlsreport's counts per
+# kind vs the database's and the clients' own. Exit 1 on any mismatch, on fds not back to their idle
+# count, or (runs of 20 min or more) on RSS still growing by more than 5 % over the last 10 min.
 # Needs: python3, python3-requests, curl, wget, openssl; -p also python3-matplotlib
 # (scripts/setup-debian.sh test, or its bench group). PYTHON=... picks the interpreter.
 # It runs niced: the clients and the daemon share the machine with whatever else runs.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-out='' plot='' scale=1 duration=1800 builddir='' extra=()
+out='' plot='' reanalyze='' scale=1 duration=1800 builddir='' extra=()
 while [ $# -gt 0 ]; do
         case $1 in
         -o) out=$2; shift 2 ;;
         -p) plot=$2; shift 2 ;;
         -s) scale=$2; shift 2 ;;
-        -h | --help) sed -n '3,26p' "$0"; exit 0 ;;
+        -r) reanalyze=$2; shift 2 ;;
+        -h | --help) sed -n '3,30p' "$0"; exit 0 ;;
         --) shift; extra=("$@"); break ;;
         -*) echo "soak.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
         *)
@@ -56,6 +59,7 @@ fi
 args=("$duration" --tlswatchd "$tlswatchd" --tlsreport "$tlsreport" --scale "$scale")
 [ -n "$out" ] && args+=(--out "$out")
 [ -n "$plot" ] && args+=(--plot "$plot")
+[ -n "$reanalyze" ] && args+=(--reanalyze "$reanalyze")
 [ ${#extra[@]} -gt 0 ] && args+=(-- "${extra[@]}")
 python=${PYTHON:-python3}
 # The plot needs matplotlib: Debian's python3-matplotlib is /usr/bin/python3's, maybe not the python3 in PATH.
