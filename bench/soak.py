@@ -31,6 +31,7 @@ result, prints the figures and exits 1 on any mismatch (2 on a usage or start-up
 import argparse
 import collections
 import concurrent.futures
+from contextlib import closing
 import csv
 import importlib.util
 import json
@@ -426,7 +427,7 @@ class Soak:
         return (int(field[11]) + int(field[12])) / os.sysconf('SC_CLK_TCK')  # utime + stime
 
     def db_rows(self):
-        with sqlite3.connect(f'file:{self.db}?mode=ro', uri=True, timeout=10) as c:
+        with closing(sqlite3.connect(f'file:{self.db}?mode=ro', uri=True, timeout=10)) as c:
             return c.execute('SELECT count(*) FROM attempts').fetchone()[0]
 
     def sample(self, t0, phase):
@@ -477,7 +478,7 @@ class Soak:
         self.log = ClientLog(a.out)
         self.wait_idle(20)
         self.base_rows = self.db_rows()
-        with sqlite3.connect(f'file:{self.db}?mode=ro', uri=True) as c:
+        with closing(sqlite3.connect(f'file:{self.db}?mode=ro', uri=True, timeout=10)) as c:
             self.base_id = c.execute('SELECT coalesce(max(id), 0) FROM attempts').fetchone()[0]
         self.samples = []
         self.csvf = open(os.path.join(a.out, 'samples.csv'), 'w', newline='')
@@ -563,7 +564,7 @@ class Soak:
         if 'base_id' in info:
             self.base_id = info['base_id']
         else:  # the rows before the first client's connection (the warm-up's; an idle wait separates them)
-            with sqlite3.connect(f'file:{self.db}?mode=ro', uri=True) as c:
+            with closing(sqlite3.connect(f'file:{self.db}?mode=ro', uri=True, timeout=10)) as c:
                 self.base_id = c.execute('SELECT coalesce(max(id), 0) FROM attempts WHERE started_us < ?',
                                          (int((start - 1) * 1e6),)).fetchone()[0]
         return info.get('daemon_exit')
@@ -607,7 +608,8 @@ class Soak:
               f'{rss_last:.0f} KiB ({drift:+.1f} %), fds {fds_first:.1f} -> {fds_last:.1f}')
         print(f'RSS over the last {win:.0f} s: {slope:+.0f} KiB/min, {growth:+.1f} % across it (SQLite\'s page '
               f'cache fills as the database grows, up to cache_size = 16 MiB (daemon/record/store-db.c); the '
-              f'database: {os.path.getsize(self.db) / 2**20:.1f} MiB)')
+              f'database: {os.path.getsize(self.db) / 2**20:.1f} MiB, its WAL '
+              f'{(os.path.getsize(self.db + "-wal") if os.path.exists(self.db + "-wal") else 0) / 2**20:.1f} MiB)')
         if a.duration < 1200:
             print('RSS flatness not judged: run at least 1200 s (the page cache is still filling before)')
         elif growth > a.max_rss_growth:
@@ -619,7 +621,7 @@ class Soak:
         elif rc != 0:
             bad.append(f'the daemon exited with {rc} on SIGTERM')
 
-        with sqlite3.connect(f'file:{self.db}?mode=ro', uri=True) as c:
+        with closing(sqlite3.connect(f'file:{self.db}?mode=ro', uri=True, timeout=10)) as c:
             rows = c.execute('SELECT peer_addr, peer_port, outcome, alert_received, id FROM attempts WHERE id > ? '
                              'ORDER BY id', (self.base_id,)).fetchall()
         by_addr = collections.defaultdict(list)
@@ -716,7 +718,7 @@ class Soak:
             return {}
         res = {}
         t_since = None
-        with sqlite3.connect(f'file:{self.db}?mode=ro', uri=True) as c:
+        with closing(sqlite3.connect(f'file:{self.db}?mode=ro', uri=True, timeout=10)) as c:
             t_since = c.execute('SELECT min(started_us) FROM attempts WHERE id > ?', (self.base_id,)).fetchone()[0]
         for kind, (addr0, *_rest) in KINDS.items():
             addrs = self.flood_addrs if kind == 'flood' else [addr0]
