@@ -202,7 +202,8 @@ class Soak:
                           '-brief'])
         err = p.stderr.decode(errors='replace')
         saw = 'verify_failed' if p.returncode != 0 and 'verify error' in err else f'openssl_exit_{p.returncode}'
-        self.log.add(kind, addr, None, saw, time.monotonic() - t0, err.strip().splitlines()[0] if err.strip() else '')
+        lines = [x for x in err.splitlines() if 'verify error' in x] or err.strip().splitlines() or ['']
+        self.log.add(kind, addr, None, saw, time.monotonic() - t0, lines[0])
 
     def c_requests(self, kind):
         import requests
