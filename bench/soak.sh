@@ -25,7 +25,7 @@
 # kind vs the database's and the clients' own. Exit 1 on any mismatch, on fds not back to their idle
 # count, or (runs of 20 min or more) on RSS still growing by more than 5 % over the last 10 min.
 # Needs: python3, python3-requests, curl, wget, openssl; -p also python3-matplotlib
-# (scripts/setup-debian.sh test, or its bench group). PYTHON=... picks the interpreter.
+# (scripts/setup-debian.sh test). PYTHON=... picks the interpreter.
 # It runs niced: the clients and the daemon share the machine with whatever else runs.
 set -euo pipefail
 
@@ -37,7 +37,7 @@ while [ $# -gt 0 ]; do
         -p) plot=$2; shift 2 ;;
         -s) scale=$2; shift 2 ;;
         -r) reanalyze=$2; shift 2 ;;
-        -h | --help) sed -n '3,30p' "$0"; exit 0 ;;
+        -h | --help) sed -n '3,29p' "$0"; exit 0 ;;
         --) shift; extra=("$@"); break ;;
         -*) echo "soak.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
         *)
