@@ -254,9 +254,8 @@ class Soak:
             s.close()
         self.log.add(kind, addr, port, saw, time.monotonic() - t0, detail)
 
-    def wait_server_close(self, s, limit):
-        """Reads until the server closes; returns (how, seconds)."""
-        t0 = time.monotonic()
+    def wait_server_close(self, s, limit, t0):
+        """Reads until the server closes; returns (how, seconds since t0)."""
         s.settimeout(limit)
         try:
             while True:
@@ -270,11 +269,12 @@ class Soak:
 
     def c_hold(self, kind, data):
         addr = KINDS[kind][0]
+        t0 = time.monotonic()  # before connect(): a thread that waits for the GIL after it would count short
         s, port = self.connect_from(addr)
         try:
             if data:
                 s.sendall(data)
-            saw, secs = self.wait_server_close(s, self.a.handshake_timeout + 10)
+            saw, secs = self.wait_server_close(s, self.a.handshake_timeout + 10, t0)
             if saw == 'closed_by_server' and secs < self.a.handshake_timeout - 0.5:
                 saw = 'closed_early'  # not the handshake timeout: e.g. refused over a limit
         finally:
@@ -422,6 +422,18 @@ class Soak:
     def fds(self):
         return len(os.listdir(f'/proc/{self.proc.pid}/fd'))
 
+    def fd_list(self, name):
+        """OUTDIR/fds-NAME.txt: what each of the daemon's fds is (for the idle comparison)."""
+        d = f'/proc/{self.proc.pid}/fd'
+        lines = []
+        for fd in sorted(os.listdir(d), key=int):
+            try:
+                lines.append(f'{fd} {os.readlink(os.path.join(d, fd))}')
+            except OSError:
+                pass
+        with open(os.path.join(self.a.out, f'fds-{name}.txt'), 'w') as f:
+            f.write('\n'.join(lines) + '\n')
+
     def cpu_s(self):
         with open(f'/proc/{self.proc.pid}/stat') as f:
             field = f.read().rsplit(')', 1)[1].split()
@@ -488,6 +500,7 @@ class Soak:
         self.csv.writeheader()
         t0 = time.monotonic()
         self.idle_before = self.sample(t0, 'idle-before')
+        self.fd_list('idle-before')
         self.run_info = {'port': self.port, 'base_id': self.base_id, 'flood_addrs': self.flood_addrs,
                          'per_addr': self.per_addr, 'duration': a.duration,
                          'handshake_timeout': a.handshake_timeout, 'started': time.time()}
@@ -515,6 +528,7 @@ class Soak:
         self.log.close()
         idle = self.wait_idle(60)
         self.idle_after = self.sample(t0, 'idle-after')
+        self.fd_list('idle-after')
         log(f'idle again{"" if idle else " (NOT reached within 60 s)"}: RSS {self.idle_after["rss_kib"]} KiB, '
             f'{self.idle_after["fds"]} fds')
         self.proc.send_signal(signal.SIGTERM)
@@ -616,7 +630,24 @@ class Soak:
         elif growth > a.max_rss_growth:
             bad.append(f'RSS still grows over the last {win:.0f} s: {growth:+.1f} % (limit {a.max_rss_growth} %)')
         if self.idle_after['fds'] > self.idle_before['fds']:
-            bad.append(f'fds when idle: {self.idle_before["fds"]} before, {self.idle_after["fds"]} after')
+            new = None
+            try:
+                with open(os.path.join(a.out, 'fds-idle-before.txt')) as f1, \
+                        open(os.path.join(a.out, 'fds-idle-after.txt')) as f2:
+                    before, after = set(f1.read().split('\n')), set(f2.read().split('\n'))
+                new = sorted(after - before)
+                print(f'fds when idle: gone {sorted(before - after)}, new {new}')
+            except OSError:
+                pass
+            # One more descriptor on the database is SQLite's, not a leak: the checkpointer opens a connection
+            # per checkpoint, and SQLite's unix VFS keeps a closed connection's fd open while the writer's
+            # connection holds a lock on the same file, then reuses it at the next open (the 30-min run
+            # ends with the same one fd more as a 2-min run).
+            if new is not None and len(new) == 1 and new[0].split(' ', 1)[1] == os.path.realpath(self.db) and \
+                    self.idle_after['fds'] == self.idle_before['fds'] + 1:
+                print('   (one more fd on the database: the checkpointer\'s connection, kept by SQLite for reuse)')
+            else:
+                bad.append(f'fds when idle: {self.idle_before["fds"]} before, {self.idle_after["fds"]} after')
         if rc is None:
             print('the daemon\'s exit status on SIGTERM: not known (re-analysis of an older run)')
         elif rc != 0:
@@ -709,8 +740,8 @@ class Soak:
             for b in bad:
                 print('  - ' + b)
             return 1
-        print('soak: every connection has its row, tlsreport agrees with the clients, fds back to idle, '
-              f'RSS {growth:+.1f} % over the last {win:.0f} s')
+        print('soak: every connection has its row, tlsreport agrees with the clients, fds back to idle, RSS '
+              + (f'{growth:+.1f} % over the last {win:.0f} s' if a.duration >= 1200 else 'not judged (short run)'))
         return 0
 
     def tlsreport_rows(self):
