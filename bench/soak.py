@@ -18,7 +18,9 @@ the rows of that address and `tlsreport --client ADDR` reports on one kind only:
   flood           127.0.0.10-13  bursts of 50-200 connections opened at once,  no_data
                                  closed by the client after 1 s (at most
                                  min(50, per-client limit - 5) per address:
-                                 more addresses if the limit is lower)
+                                 more addresses if the limit is lower; the
+                                 limit from tlswatchd --help, or from the
+                                 options given after --)
 
 Each client logs its source port (where the client can tell it) and what it saw into
 OUT/clients/KIND.log. Every 10 s the daemon's RSS, open fds, the store's write queue (from the
@@ -474,11 +476,16 @@ class Soak:
         a = self.a
         self.start_daemon()
         opt, limit = self.per_client_limit()
+        for i, arg in enumerate(a.daemon_args):  # a limit given to the daemon after -- wins over the default
+            if opt and arg.startswith(f'--{opt}='):
+                limit = int(arg.split('=', 1)[1])
+            elif opt and arg == f'--{opt}' and i + 1 < len(a.daemon_args):
+                limit = int(a.daemon_args[i + 1])
         self.per_addr = max(1, min(50, limit - 5)) if limit else 50
         # as many flood source addresses as the largest burst needs at per_addr each: 127.0.0.10 and up
         self.flood_addrs = [f'127.0.0.{10 + i}' for i in range(min(240, -(-FLOOD_SIZES[1] // self.per_addr)))]
         log(f'daemon pid {self.proc.pid} on 127.0.0.1:{self.port}; per-client limit: '
-            f'{f"--{opt} default {limit}" if opt else "none in --help"}; flood bursts of '
+            f'{f"--{opt} {limit}" if opt else "none in --help"}; flood bursts of '
             f'{FLOOD_SIZES[0]}-{FLOOD_SIZES[1]} with at most {self.per_addr} per source address '
             f'({self.flood_addrs[0]}-{self.flood_addrs[-1].rsplit(".", 1)[1]})')
         # warm-up: one client of each quick kind (the database's WAL files, TLS and HTTP paths), logged apart,
