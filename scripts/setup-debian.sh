@@ -15,11 +15,12 @@ esac
 build_pkgs="gcc clang meson ninja-build pkg-config libsystemd-dev libsqlite3-dev sqlite3 scdoc
         clang-format python3 openssl"
 # test: also the clients the tests drive, and what bench/run-all.sh needs (time, libssl-dev for loadgen)
+# and bench/soak.sh (wget, python3-requests; python3-matplotlib for its plot)
 test_pkgs="curl gnutls-bin tshark systemd systemd-container valgrind clang-tidy cppcheck
         chromium firefox-esr nginx nghttp2-client iproute2 procps psmisc xxd util-linux
         faketime time libssl-dev
         wget git lynx w3m elinks libwww-perl liblwp-protocol-https-perl ruby php-cli python3-requests
-        nodejs golang-go default-jdk-headless libnss3-tools"
+        nodejs golang-go default-jdk-headless libnss3-tools python3-matplotlib"
 pkgs=$build_pkgs
 [ "$want" = test ] && pkgs="$pkgs $test_pkgs"
 
