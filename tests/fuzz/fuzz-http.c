@@ -17,15 +17,7 @@
 #include "page.h"
 #include "useragent.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define check(expr)                                                                                  \
-        do {                                                                                         \
-                if (!(expr)) {                                                                       \
-                        fprintf(stderr, "%s:%d: invariant broken: %s\n", __FILE__, __LINE__, #expr); \
-                        abort();                                                                     \
-                }                                                                                    \
-        } while (0)
+#include "fuzz.h"
 
 typedef struct Trace {
         unsigned requests;

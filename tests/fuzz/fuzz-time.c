@@ -15,15 +15,7 @@
 #include "macro.h"
 #include "report-time.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define check(expr)                                                                                  \
-        do {                                                                                         \
-                if (!(expr)) {                                                                       \
-                        fprintf(stderr, "%s:%d: invariant broken: %s\n", __FILE__, __LINE__, #expr); \
-                        abort();                                                                     \
-                }                                                                                    \
-        } while (0)
+#include "fuzz.h"
 
 #define EPOCH_SEC_MAX INT64_C(253402300799) /* 9999-12-31 23:59:59 UTC */
 #define US_MAX (EPOCH_SEC_MAX * USEC_PER_SEC + USEC_PER_SEC - 1)
