@@ -236,8 +236,8 @@ static void conn_hello_complete(Conn *c) {
 
         c->hello_seen = true;
         conn_reach(c, STEP_CLIENT_HELLO);
-        if (c->host->ops->hello_received)
-                c->host->ops->hello_received(c->host->userdata, c);
+        if (c->host->ops->past_hello)
+                c->host->ops->past_hello(c->host->userdata, c);
         r = clienthello_parse(c->capture.msg, c->capture.msg_len, &ch);
         if (r < 0) {
                 log_debug("Unparsable ClientHello: %s", strna(ch.reason));
@@ -421,11 +421,25 @@ static int conn_first_record(Conn *c) {
         int avail = 0;
         size_t want;
 
-        if (n < 0 && errno == EAGAIN) {
-                c->rx_blocked = true;
+        if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+                c->rx_blocked = errno == EAGAIN;
                 return 0;
         }
-        if (n <= 0 || h[0] != 22)
+        if (n < 0) {
+                /* the peek took the socket's error (a reset): recorded now, as conn_bio_recv() would */
+                c->local_fault = errno == ENOMEM || errno == ENOBUFS;
+                conn_handshake_failed(
+                        c,
+                        errno == ECONNRESET || errno == EPIPE ? MBEDTLS_ERR_NET_CONN_RESET
+                                                              : MBEDTLS_ERR_NET_RECV_FAILED);
+                return -1;
+        }
+        if (n == 0) { /* closed without data: no TLS context needed to say so */
+                c->rx_eof = true;
+                conn_handshake_failed(c, MBEDTLS_ERR_SSL_CONN_EOF);
+                return -1;
+        }
+        if (h[0] != 22)
                 return 1;
         if (n >= 5) {
                 want = 5 + ((size_t) h[3] << 8 | h[4]);
@@ -725,6 +739,8 @@ static void conn_linger(Conn *c) {
         if (c->phase == CONN_LINGER)
                 return;
         c->phase = CONN_LINGER;
+        if (!c->hello_seen && c->host->ops->past_hello)
+                c->host->ops->past_hello(c->host->userdata, c); /* recorded: nothing left to evict */
         /* The client closed its side and we read all it sent: nothing to wait for, and close() sends our
          * FIN, not a reset (what a mass disconnect costs: one wake-up per connection, not two). */
         if (c->rx_eof || shutdown(c->fd, SHUT_WR) < 0) {

@@ -38,9 +38,10 @@ typedef struct ConnHostOps {
         bool (*client_served_since)(void *userdata, const Attempt *a, int64_t since_us);
         /* One HTTP request was answered. */
         void (*request_served)(void *userdata);
-        /* The connection's first ClientHello has arrived whole (optional): until then the connection costs
-         * its client nothing, and a full server may close it for a new one. */
-        void (*hello_received)(void *userdata, Conn *c);
+        /* The connection is past its first ClientHello (optional): it arrived whole, or the handshake ended
+         * without one (the attempt is recorded; the connection only lingers). Until then the connection
+         * costs its client nothing, and a full server may close it for a new one. */
+        void (*past_hello)(void *userdata, Conn *c);
         /* The connection c closes and is freed when this returns: its owner forgets it. */
         void (*closed)(void *userdata, Conn *c);
 } ConnHostOps;

@@ -325,7 +325,7 @@ static bool worker_take_slot(Worker *w) {
                         reason,
                         sizeof reason,
                         "evicted: the server was full (--max-connections=%u) "
-                        "and this connection had sent no ClientHello after %" PRId64 " ms",
+                        "and no whole ClientHello had been read from this connection after %" PRId64 " ms",
                         s->settings.max_connections,
                         (now_monotonic_us() - conn_link(c)->accepted_us) / USEC_PER_MSEC);
                 conn_abort(c, reason); /* host_closed() frees its slot */
@@ -614,7 +614,7 @@ static void host_request_served(void *userdata) {
         atomic_fetch_add(&((Worker *) userdata)->server->counters.http_requests, 1);
 }
 
-static void host_hello_received(void *userdata, Conn *c) {
+static void host_past_hello(void *userdata, Conn *c) {
         worker_forget_awaiting(userdata, c);
 }
 
@@ -634,7 +634,9 @@ static void host_closed(void *userdata, Conn *c) {
                 conn_link(l->next)->prev = l->prev;
         w->n_conns--;
         atomic_fetch_sub(&w->server->counters.open, 1);
-        if (w->host.draining && w->n_conns == 0)
+        /* not while the drain still takes the accept queue (an eviction there may close the last one before
+         * the next is adopted): worker_on_wake() checks once it is done */
+        if (w->host.draining && w->accept_stopped && w->n_conns == 0)
                 (void) sd_event_exit(w->event, 0);
 }
 
@@ -645,7 +647,7 @@ static const ConnHostOps host_ops = {
         .note_served_close = host_note_served_close,
         .client_served_since = host_client_served_since,
         .request_served = host_request_served,
-        .hello_received = host_hello_received,
+        .past_hello = host_past_hello,
         .closed = host_closed,
 };
 
@@ -881,6 +883,11 @@ void server_drain(Server *s) {
                         pthread_join(s->workers[i].thread, NULL);
                         s->workers[i].thread_started = false;
                 }
+        /* Connections left over by a worker whose loop failed are ended and recorded now, while the sinks
+         * still take records (server_stop_sinks() comes next). */
+        for (unsigned i = 0; i < s->n_workers; i++)
+                while (s->workers[i].server && s->workers[i].conns)
+                        conn_abort(s->workers[i].conns, "server shutting down");
 }
 
 /* Hands a finished record to the sinks (the page's memory, journald per --journal, then the store). Takes

@@ -150,7 +150,11 @@ def test_outcomes():
               {'outcome': 'peer_closed', 'state_reached': 'connected', 'tls_error': MBEDTLS_ERR_SSL_CONN_EOF,
                'ja4': None})
         check(d, 'connect and close', lambda: connect_close(d),
-              {'outcome': 'no_data', 'state_reached': 'connected', 'bytes_in': 0})
+              {'outcome': 'no_data', 'state_reached': 'connected', 'bytes_in': 0, 'close_kind': 'fin',
+               'tls_error': MBEDTLS_ERR_SSL_CONN_EOF})
+        check(d, 'connect and reset', lambda: reset_close(raw_connect(d)),
+              {'outcome': 'no_data', 'state_reached': 'connected', 'bytes_in': 0, 'close_kind': 'reset',
+               'tls_error': MBEDTLS_ERR_NET_CONN_RESET, 'error_text': 'connection reset by the client'})
         check(d, 'stalled client', lambda: stalled(d), {'outcome': 'timeout', 'state_reached': 'connected'})
         check(d, 'plain HTTP', lambda: plain_http(d), {'outcome': 'not_tls', 'state_reached': 'connected'})
         check(d, 'two bytes of plain HTTP, then silence', lambda: stalled_bytes(d, b'GE'),
