@@ -26,6 +26,7 @@
 /* A handshake still open after this long is served after newer connections (conn_check_age()). */
 #define CONN_SLOW_HANDSHAKE_US (1 * USEC_PER_SEC)
 #define CONN_SLOW_PRIORITY (SD_EVENT_PRIORITY_NORMAL + 10)
+#define CONN_STARVED_GRACE_US (1 * USEC_PER_SEC)
 
 /* core/outcome.h names the Mbed TLS error codes it classifies without linking Mbed TLS's TLS library. */
 _Static_assert(OUTCOME_ERR_NET_RECV_FAILED == MBEDTLS_ERR_NET_RECV_FAILED, "outcome.h");
@@ -63,6 +64,7 @@ struct Conn {
         ConnPhase phase;
         uint64_t opened_mono_us; /* CLOCK_MONOTONIC, for conn_check_age() */
         bool aged;               /* conn_check_age() saw it older than CONN_SLOW_HANDSHAKE_US */
+        bool starved;            /* its deadline came while its input waited: it got CONN_STARVED_GRACE_US */
 
         Attempt *attempt; /* NULL once recorded */
         TlsContext *tls;
@@ -794,6 +796,15 @@ static int conn_on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         case CONN_HANDSHAKE: {
                 HandshakeFacts f;
 
+                if (c->aged && !c->starved && sd_event_source_get_pending(c->io) > 0) {
+                        /* What the client sent waited behind newer connections (conn_check_age()), which a
+                         * loaded server may keep busy until the deadline: it is served first now, and the
+                         * handshake gets one more CONN_STARVED_GRACE_US, once. */
+                        c->starved = true;
+                        (void) sd_event_source_set_priority(c->io, SD_EVENT_PRIORITY_IMPORTANT);
+                        (void) conn_set_timer(c, CONN_STARVED_GRACE_US);
+                        break;
+                }
                 if (!c->ssl_ready) /* what the client sent is still in the socket (conn_first_record()) */
                         conn_drain_socket(c);
                 f = conn_handshake_facts(c, 0);

@@ -10,6 +10,7 @@ import os
 import resource
 import socket
 import ssl
+import subprocess
 import time
 
 from twlib import Daemon, diag, done, insecure_context, ok
@@ -90,4 +91,35 @@ with Daemon('--no-record', '--handshake-timeout', '600', '--max-connections', st
     per_small, per_large = max(small, 2 / tick) / SMALL, large / LARGE
     ok(per_large <= 2.5 * per_small,
        f'CPU per connection, {LARGE} vs {SMALL} closing at once: {per_large / per_small:.1f}x (at most 2.5x)')
+
+# A handshake open for over a second waits behind newer connections (so that a burst of old ones does not
+# delay new visitors), but it must not starve: 16 `openssl s_time` loops keep the one worker busy with new
+# handshakes, and a client that connects, waits 1.5 s, then sends its ClientHello (the handshake timeout is
+# 3 s) must still get its page, not a timeout row.
+with Daemon('--journal', 'none', '--threads', '1', '--handshake-timeout', '3', v6=False) as d:
+    d.wait_ready()
+    load = [subprocess.Popen(['openssl', 's_time', '-connect', f'127.0.0.1:{d.port}', '-new', '-time', '7'],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(16)]
+    time.sleep(1)
+    slow = []
+    try:
+        for _ in range(2):
+            raw = socket.create_connection(('127.0.0.1', d.port))
+            port = raw.getsockname()[1]
+            time.sleep(1.5)
+            t0 = time.monotonic()
+            try:
+                with insecure_context().wrap_socket(raw, server_hostname='localhost') as t:
+                    t.sendall(b'GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n')
+                    got = t.recv(12)
+            except (OSError, ssl.SSLError) as e:
+                got = repr(e).encode()
+            slow.append((port, got, time.monotonic() - t0))
+    finally:
+        for p in load:
+            p.wait()
+    for port, got, secs in slow:
+        ok(got.startswith(b'HTTP/1.1 200'), f'a slow client under load gets its page ({secs:.2f} s)', got)
+        rows = d.rows('peer_port = ?', (port,), count=1)
+        ok([r['outcome'] for r in rows] == ['ok'], 'and its row says ok, not timeout', rows)
 done()
