@@ -7,9 +7,10 @@
 # round runs, stdout to /dev/null:
 #   tlsreport --since today -o json      (json)
 #   tlsreport --since today summary      (summary)
+#   COLUMNS=120 tlsreport --since today  (table: the sequences table sized to 120 columns)
 #   sqlite3 DB 'SELECT * FROM attempts'  (sqlite3)
-# and, when OTHER_TLSREPORT is given (e.g. an older build), the same two commands with it (old-json,
-# old-summary). Prints per command the median [min-max] of CPU seconds (user+sys), wall seconds, the
+# and, when OTHER_TLSREPORT is given (e.g. an older build), the same three commands with it (old-json,
+# old-summary, old-table). Prints per command the median [min-max] of CPU seconds (user+sys), wall seconds, the
 # largest peak RSS, and the median of the per-round ratio CPU / sqlite3's CPU. The machine may be shared and
 # noisy: compare ratios of one run. ROUNDS defaults to 5.
 set -euo pipefail
@@ -46,15 +47,17 @@ measure() { # NAME CMD...: appends "cpu wall rss" to $tmp/NAME
         awk '{ printf "%.2f %.2f %d\n", $1 + $2, $3, $4 }' "$tmp/t" >>"$tmp/$name"
 }
 
-names=(json summary sqlite3)
-[ -n "$other" ] && names+=(old-json old-summary)
+names=(json summary table sqlite3)
+[ -n "$other" ] && names+=(old-json old-summary old-table)
 for ((round = 1; round <= rounds; round++)); do
         measure json "$tlsreport" --database "$db" --since today -o json --no-pager
         measure summary "$tlsreport" --database "$db" --since today summary --no-pager
+        measure table env COLUMNS=120 "$tlsreport" --database "$db" --since today --no-pager
         measure sqlite3 sqlite3 "$db" 'SELECT * FROM attempts'
         if [ -n "$other" ]; then
                 measure old-json "$other" --database "$db" --since today -o json --no-pager
                 measure old-summary "$other" --database "$db" --since today summary --no-pager
+                measure old-table env COLUMNS=120 "$other" --database "$db" --since today --no-pager
         fi
 done
 

@@ -4,6 +4,8 @@
  * sequencer, labels, statistics and formatters, as the program runs them). TZ is Europe/Berlin.
  * TLSWATCH_UPDATE_GOLDEN=1 rewrites the golden files instead of comparing (review the diff!). */
 #include <ftw.h>
+#include <locale.h>
+#include <wchar.h>
 #include <time.h>
 
 #include "escape.h"
@@ -142,6 +144,84 @@ static const Spec specs[] = {
         {T0 + MS(500), "203.0.113.10", OUTCOME_NO_DATA, STEP_CONNECTED, -1, -1, NULL, NULL, NULL, 0, NULL, 0, false},
 };
 
+/* For the tables that fit a width: the specs above and these. A second database, so that the goldens of
+ * the other formats stay as they were. */
+#define CHROME_FAIL(ms, addr)                                                                           \
+        {                                                                                               \
+                T0 + MS(ms), addr, OUTCOME_PEER_ALERT, STEP_SERVER_FLIGHT, 46, -1, CHROME_FULL, CHROME, \
+                        EVIL("localhost"), NULL, 0, false                                               \
+        }
+/* East Asian wide characters and a combining accent (valid UTF-8: shown, two columns each for the wide) */
+#define WIDE_SNI "\xe4\xbe\x8b\xe3\x81\x88.\xe3\x83\x86\xe3\x82\xb9\xe3\x83\x88.cafe\xcc\x81"
+/* 150 bytes of name, then a BEL and an escape sequence */
+#define LONG_SNI                                                                                      \
+        "a-very-long-server-name-that-no-column-can-hold.and-it-goes-on.and-on.and-on.and-on.and-on." \
+        "example-of-a-hostile-client-name.example.org.example.net.example\x07\x1b]0;x"
+#define CURL_FULL "t13d3112h2_e8f1e7e78f70_6bebaf5329ac"
+#define CURL "t13d31_e8f1e7e78f70_4c8a1f2e0b7d"
+
+static const Spec wide_specs[] = {
+        /* a port check the day before: the day changes */
+        {T0 - 86400 * INT64_C(1000000),
+         "203.0.113.11",
+         OUTCOME_NO_DATA,
+         STEP_CONNECTED,
+         -1,
+         -1,
+         NULL,
+         NULL,
+         NULL,
+         0,
+         NULL,
+         0,
+         false},
+        /* Chromium again, 7 rejections then ok: its diagnosis has the wording of the first one's */
+        CHROME_FAIL(1000, "192.0.2.20"),
+        CHROME_FAIL(1010, "192.0.2.20"),
+        CHROME_FAIL(1020, "192.0.2.20"),
+        CHROME_FAIL(1030, "192.0.2.20"),
+        CHROME_FAIL(1040, "192.0.2.20"),
+        CHROME_FAIL(1050, "192.0.2.20"),
+        CHROME_FAIL(1060, "192.0.2.20"),
+        {T0 + MS(1070),
+         "192.0.2.20",
+         OUTCOME_OK,
+         STEP_DONE,
+         -1,
+         -1,
+         CHROME_FULL,
+         CHROME,
+         EVIL("localhost"),
+         EVIL(CHROME_UA),
+         false},
+        /* wide characters in the SNI */
+        {T0 + MS(2000),
+         "198.51.100.20",
+         OUTCOME_PEER_ALERT,
+         STEP_SERVER_FLIGHT,
+         48,
+         -1,
+         CURL_FULL,
+         CURL,
+         EVIL(WIDE_SNI),
+         NULL,
+         0,
+         false},
+        /* a very long SNI with control bytes */
+        {T0 + MS(3000),
+         "203.0.113.50",
+         OUTCOME_PEER_ALERT,
+         STEP_SERVER_FLIGHT,
+         46,
+         -1,
+         CURL_FULL,
+         CURL,
+         EVIL(LONG_SNI),
+         NULL,
+         0,
+         false},
+};
+
 static Attempt make(const Spec *s, int64_t id) {
         Attempt a = {
                 .id = id,
@@ -170,27 +250,31 @@ static Attempt make(const Spec *s, int64_t id) {
 }
 
 static char tmpdir[] = "/tmp/test-report-format-XXXXXX";
-static ReportDb *db;
+static bool tmpdir_made = false;
+static ReportDb *db, *db_wide;
 
-/* The attempts of specs in a database, written by the store, as tlsreport reads them. */
-static int write_database(void) {
+/* The attempts of v in a database of this name in tmpdir, written by the store, as tlsreport reads them. */
+static int write_database(const Spec *v, size_t n, const char *name, ReportDb **ret) {
         StoreOptions o = STORE_OPTIONS_DEFAULT;
         _cleanup_(store_freep) Store *s = NULL;
         _cleanup_free_ char *error = NULL;
         char path[256];
         int r;
 
-        if (!mkdtemp(tmpdir))
-                return -errno;
-        (void) snprintf(path, sizeof path, "%s/tlswatch.db", tmpdir);
+        if (!tmpdir_made) {
+                if (!mkdtemp(tmpdir))
+                        return -errno;
+                tmpdir_made = true;
+        }
+        (void) snprintf(path, sizeof path, "%s/%s", tmpdir, name);
         o.retention_days = 0; /* the specs are from 2026-11-27 */
         r = store_open(path, &o, &s, &error);
         if (r < 0) {
                 diag("store_open: %s", strna(error));
                 return r;
         }
-        for (size_t i = 0; i < ELEMENTSOF(specs); i++) {
-                Attempt a = make(&specs[i], (int64_t) i + 1), *copy = NULL;
+        for (size_t i = 0; i < n; i++) {
+                Attempt a = make(&v[i], (int64_t) i + 1), *copy = NULL;
 
                 a.id = 0; /* SQLite numbers them 1.. in this order */
                 r = attempt_dup(&a, &copy);
@@ -203,22 +287,23 @@ static int write_database(void) {
         r = store_stop(s);
         if (r < 0)
                 return r;
-        return report_db_open(path, &db);
+        return report_db_open(path, ret);
 }
 
 /* Renders one command in one mode into a string, through tlsreport's verbs. */
-static char *render(const char *command, OutputMode mode, bool all, bool color) {
+static char *render_from(
+        ReportDb *from, const char *command, OutputMode mode, bool all, bool color, unsigned width, bool full) {
         char *buf = NULL;
         size_t size = 0;
         FILE *f = open_memstream(&buf, &size);
         ReportRun run = {
-                .db = db,
+                .db = from,
                 .params =
                         {.burst_gap_us = SEQUENCE_BURST_GAP_DEFAULT_US,
                          .retry_window_us = SEQUENCE_RETRY_WINDOW_DEFAULT_US},
                 .all = all,
                 .now_us = T0 + 3600 * INT64_C(1000000),
-                .out = {.f = f, .mode = mode, .color = color},
+                .out = {.f = f, .mode = mode, .color = color, .width = width, .full = full},
         };
         int r;
 
@@ -233,6 +318,10 @@ static char *render(const char *command, OutputMode mode, bool all, bool color) 
                 return NULL;
         }
         return buf;
+}
+
+static char *render(const char *command, OutputMode mode, bool all, bool color) {
+        return render_from(db, command, mode, all, color, 0, false);
 }
 
 static int rm_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw) {
@@ -270,18 +359,9 @@ static bool no_raw_controls(const char *s, bool color, OutputMode mode) {
         return true;
 }
 
-static void golden(const char *command, OutputMode mode, bool all, bool color) {
-        _cleanup_free_ char *got = render(command, mode, all, color), *want = NULL;
-        char path[256];
+static void golden_check(const char *path, const char *got, bool color, OutputMode mode) {
+        _cleanup_free_ char *want = NULL;
 
-        (void) snprintf(
-                path,
-                sizeof path,
-                "golden/report-%s%s%s.%s",
-                command,
-                all ? "-all" : "",
-                color ? "-color" : "",
-                output_mode_to_string(mode));
         if (!ok(got != NULL, "%s rendered", path))
                 return;
         ok(no_raw_controls(got, color, mode), "%s: no raw control bytes", path);
@@ -298,6 +378,69 @@ static void golden(const char *command, OutputMode mode, bool all, bool color) {
                 diag("got:");
                 fputs(got, stdout);
         }
+}
+
+static void golden(const char *command, OutputMode mode, bool all, bool color) {
+        _cleanup_free_ char *got = render(command, mode, all, color);
+        char path[256];
+
+        (void) snprintf(
+                path,
+                sizeof path,
+                "golden/report-%s%s%s.%s",
+                command,
+                all ? "-all" : "",
+                color ? "-color" : "",
+                output_mode_to_string(mode));
+        golden_check(path, got, color, mode);
+}
+
+/* The widest line in terminal columns, measured with the C library's wcwidth() (not the report's own
+ * measure), colour codes skipped. */
+static size_t widest_line(const char *s) {
+        size_t widest = 0, w = 0;
+        mbstate_t st = {};
+
+        while (*s) {
+                wchar_t wc;
+                size_t n;
+
+                if (*s == '\n') {
+                        widest = MAX(widest, w);
+                        w = 0;
+                        s++;
+                        continue;
+                }
+                if (s[0] == '\x1b' && s[1] == '[') {
+                        s += 2 + strspn(s + 2, "0123456789;") + 1;
+                        continue;
+                }
+                n = mbrtowc(&wc, s, MB_CUR_MAX, &st);
+                if (n == 0 || n > 4)
+                        return SIZE_MAX; /* not valid UTF-8 */
+                w += (size_t) MAX(wcwidth(wc), 0);
+                s += n;
+        }
+        return MAX(widest, w);
+}
+
+/* The table of a verb at a width (0 with full: --full) from the database with the wide specs. */
+static void golden_width(const char *command, unsigned width, bool color, bool full) {
+        _cleanup_free_ char *got = render_from(db_wide, command, OUTPUT_TABLE, false, color, width, full);
+        char path[256];
+
+        if (full)
+                (void) snprintf(
+                        path, sizeof path, "golden/report-%s-full%s.table", command, color ? "-color" : "");
+        else
+                (void) snprintf(
+                        path, sizeof path, "golden/report-%s-w%u%s.table", command, width, color ? "-color" : "");
+        if (got && width > 0) {
+                size_t w = widest_line(got);
+
+                ok(w <= width, "%s: the widest line is %zu columns", path, w);
+        }
+        golden_check(path, got, color, OUTPUT_TABLE);
 }
 
 static void test_labels(void) {
@@ -390,10 +533,22 @@ static void test_json_line_escaping(void) {
 
 int main(void) {
         static const char *const commands[] = {"sequences", "attempts", "clients", "summary"};
+        static const unsigned widths[] = {80, 120, 200};
 
+        if (!setlocale(LC_CTYPE, "C.UTF-8"))
+                return diag("no C.UTF-8 locale"), tap_done();
         setenv("TZ", "Europe/Berlin", 1);
         tzset();
-        if (!is_int(write_database(), 0, "the attempts written to a database by the store"))
+        if (!is_int(write_database(specs, ELEMENTSOF(specs), "tlswatch.db", &db),
+                    0,
+                    "the attempts written to a database by the store"))
+                return tap_done();
+        Spec all_specs[ELEMENTSOF(specs) + ELEMENTSOF(wide_specs)];
+        memcpy(all_specs, specs, sizeof specs);
+        memcpy(all_specs + ELEMENTSOF(specs), wide_specs, sizeof wide_specs);
+        if (!is_int(write_database(all_specs, ELEMENTSOF(all_specs), "wide.db", &db_wide),
+                    0,
+                    "the attempts with wide and long names written to a second database"))
                 return tap_done();
         test_labels();
         test_json_line_escaping();
@@ -402,7 +557,18 @@ int main(void) {
                         golden(*cmd, m, false, false);
         golden("sequences", OUTPUT_TABLE, true, false);
         golden("sequences", OUTPUT_TABLE, false, true);
+        FOREACH_ARRAY(w, widths, ELEMENTSOF(widths)) {
+                golden_width("sequences", *w, false, false);
+                golden_width("sequences", *w, true, false);
+                golden_width("attempts", *w, false, false);
+                golden_width("clients", *w, false, false);
+                golden_width("summary", *w, false, false);
+        }
+        golden_width("sequences", 0, false, true);
+        golden_width("sequences", 0, true, true);
+        golden_width("attempts", 0, false, true);
         db = report_db_close(db);
+        db_wide = report_db_close(db_wide);
         (void) nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
         return tap_done();
 }

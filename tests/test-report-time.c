@@ -132,5 +132,39 @@ int main(void) {
         is_str(buf, "2026-11-27 10:30:15.500", "formatted in local time");
         report_time_format(S(1774778400) + 1999, buf);
         is_str(buf, "2026-03-29 12:00:00.001", "summer time, milliseconds truncated");
+
+        /* the minute cache against localtime_r() and strftime() each time: across the switch to summer time,
+         * in time order and back and forth, and in a zone whose offset had seconds (Monrovia, -0:44:30 until
+         * 1972) */
+        static const struct {
+                const char *tz;
+                int64_t from;
+        } zones[] = {
+                {"Europe/Berlin", 1774746000 - 3600}, /* 2026-03-29 01:00 UTC */
+                {"Africa/Monrovia", 63072000 - 3600}, /* 1972-01-01 */
+                {"Asia/Kathmandu", 1774746000},       /* +5:45 */
+        };
+        unsigned wrong = 0, n = 0;
+        FOREACH_ARRAY(z, zones, ELEMENTSOF(zones)) {
+                setenv("TZ", z->tz, 1);
+                tzset();
+                for (int64_t k = 0; k < 3 * 7200; k++, n++) {
+                        /* two hours second by second, then back and forth between their ends */
+                        int64_t sec = z->from +
+                                (k < 7200        ? k
+                                         : k % 2 ? 7200 - (k - 7200) / 2
+                                                 : (k - 7200) / 2);
+                        time_t tt = (time_t) sec;
+                        struct tm tm;
+                        char want[64];
+
+                        localtime_r(&tt, &tm);
+                        strftime(want, sizeof want, "%Y-%m-%d %H:%M:%S.042", &tm);
+                        report_time_format(sec * 1000000 + 42999, buf);
+                        if (!streq(buf, want) && wrong++ < 3)
+                                diag("%s %" PRId64 ": %s, want %s", z->tz, sec, buf, want);
+                }
+        }
+        is_int(wrong, 0, "%u times formatted as localtime_r() and strftime() do", n);
         return tap_done();
 }

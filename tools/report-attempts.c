@@ -18,49 +18,72 @@ static void attempt_csv(ReportOutput *o, const Attempt *a) {
         attempt_csv_write(o->f, a);
 }
 
+/* The table: by default what tells attempts apart at a glance, the User-Agent summarised as labels are
+ * ("Chrome/156 (Linux)"); --full adds the version and the JA4 and shows the whole User-Agent, escaped. */
+static const TableColumn attempt_table_columns[] = {
+        {"TIME", .stream = 12},
+        {"CLIENT", .cap = 32, .shrink = 2, .soft = 21, .hard = 15, .stream = 21},
+        {"RESULT", .stream = 6, .tokens = true},
+        {"STATE", .shrink = 4, .soft = 13, .hard = 9, .stream = 13},
+        {"SNI", .cap = 24, .shrink = 1, .soft = 12, .hard = 8, .stream = 16},
+        {"USER-AGENT", .shrink = 3, .soft = 18, .hard = 10, .stream = 20},
+};
+
+static const TableColumn attempt_table_columns_full[] = {
+        {"TIME", .stream = 23},
+        {"CLIENT", .stream = 21},
+        {"RESULT", .stream = 6, .tokens = true},
+        {"STATE", .stream = 13},
+        {"VERSION", .stream = 7},
+        {"JA4", .stream = 36},
+        {"SNI", .stream = 16},
+        {"USER-AGENT", .stream = 20},
+};
+
 static void attempt_table(ReportOutput *o, const Attempt *a) {
-        _cleanup_free_ char *sni = display(&a->sni), *ua = display(&a->user_agent);
+        const TableColumn *columns = o->full ? attempt_table_columns_full : attempt_table_columns;
+        size_t n_columns = o->full ? ELEMENTSOF(attempt_table_columns_full)
+                                   : ELEMENTSOF(attempt_table_columns);
         SequenceAttempt sa = {
                 .outcome = a->outcome,
                 .alert_received = (int16_t) a->alert_received,
                 .alert_sent = (int16_t) a->alert_sent,
                 .resumed = a->resumed,
         };
-        char t[32], tok[24];
+        const char *cells[TABLE_COLUMNS_MAX] = {}, *above = NULL;
+        char t[32], day[32], tok[24], client[sizeof a->peer_addr + 16], ua_summary[REPORT_LABEL_MAX];
+        _cleanup_free_ char *sni_escaped = NULL, *ua_escaped = NULL;
+        const char *sni = display_cell(&a->sni, &sni_escaped), *ua = display_cell(&a->user_agent, &ua_escaped);
+        bool v6 = strchr(a->peer_addr, ':');
+        size_t k = 0;
 
-        if (!o->header_done) {
-                fprintf(o->f,
-                        "%s%-23s  %-21s  %-8s  %-13s  %-7s  %-36s  %-20s  %s%s\n",
-                        color(o, ANSI_BOLD),
-                        "TIME",
-                        "CLIENT",
-                        "RESULT",
-                        "STATE",
-                        "VERSION",
-                        "JA4",
-                        "SNI",
-                        "USER-AGENT",
-                        color(o, ANSI_RESET));
-                o->header_done = true;
-        }
+        if (!table_ready(o, columns, n_columns))
+                return;
         report_time_format(a->started_us, t);
-        fprintf(o->f, "%s  %s", t, strchr(a->peer_addr, ':') ? "[" : "");
-        fprintf(o->f, "%s%s:%u", a->peer_addr, strchr(a->peer_addr, ':') ? "]" : "", a->peer_port);
-        for (size_t w = strlen(a->peer_addr) + 1 + (strchr(a->peer_addr, ':') ? 2 : 0) +
-                     (size_t) snprintf(NULL, 0, "%u", a->peer_port);
-             w < 21;
-             w++)
-                fputc(' ', o->f);
-        fprintf(o->f, "  %s", color(o, a->outcome == OUTCOME_OK ? ANSI_GREEN : ANSI_RED));
-        table_padded(o, sequence_attempt_token(&sa, o->ascii, tok), 8);
-        fprintf(o->f,
-                "%s  %-13s  %-7s  %-36s  ",
-                color(o, ANSI_RESET),
-                handshake_step_to_string(a->state_reached),
-                a->version ?: "-",
-                a->ja4 ?: "-");
-        table_padded(o, sni, 20);
-        fprintf(o->f, "  %s\n", ua);
+        if (o->full)
+                cells[k++] = t;
+        else {
+                t[10] = '\0';
+                above = table_day_change(o, t, day);
+                cells[k++] = t + 11;
+        }
+        (void) snprintf(
+                client, sizeof client, "%s%s%s:%u", v6 ? "[" : "", a->peer_addr, v6 ? "]" : "", a->peer_port);
+        cells[k++] = client;
+        cells[k++] = sequence_attempt_token(&sa, o->ascii, tok);
+        cells[k++] = handshake_step_to_string(a->state_reached);
+        if (o->full) {
+                cells[k++] = a->version;
+                cells[k++] = a->ja4;
+        }
+        cells[k++] = sni;
+        if (o->full || !a->user_agent.data)
+                cells[k++] = ua;
+        else { /* "Chrome/156 (Linux)", as the labels of sequences read */
+                report_user_agent_summary(a->user_agent.data, a->user_agent.len, ua_summary);
+                cells[k++] = ua_summary;
+        }
+        (void) table_add(o, columns, n_columns, cells, NULL, above, NULL, NULL, NULL);
 }
 
 void report_output_attempt(ReportOutput *o, const Attempt *a) {

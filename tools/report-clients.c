@@ -4,21 +4,23 @@
 
 #include "report-output.h"
 
+/* The whole stable JA4 (this verb is where it is shown), who it is and how it fares. The commonest failure
+ * gets a line of its own under its family when the width is under 120 columns. */
+static const TableColumn client_columns[] = {
+        {"CLIENT FAMILY (STABLE JA4)", .shrink = 2, .soft = 16, .hard = 16, .stream = 36},
+        {"USER-AGENT", .cap = 24, .shrink = 1, .soft = 12, .hard = 8, .stream = 20},
+        {"ATTEMPTS", .right = true, .stream = 8},
+        {"SUCCESS", .right = true, .stream = 7},
+        {"RETRIES/OK", .right = true, .stream = 10},
+        {"COMMONEST FAILURE", .hard = 10, .stream = 20},
+};
+
 void report_output_clients(ReportOutput *o, ReportClients *c, ReportLabels *l) {
         _cleanup_free_ ReportClient **v = NULL;
         size_t n = report_clients_sorted(c, &v);
+        bool wide = o->width == 0 || o->width >= 120;
+        const TableColumn *columns = client_columns;
 
-        if (o->mode == OUTPUT_TABLE && n > 0)
-                fprintf(o->f,
-                        "%s%-36s  %-24s  %8s  %7s  %9s  %s%s\n",
-                        color(o, ANSI_BOLD),
-                        "CLIENT FAMILY (STABLE JA4)",
-                        "USER-AGENT",
-                        "ATTEMPTS",
-                        "SUCCESS",
-                        "RETRIES/OK",
-                        "COMMONEST FAILURE",
-                        color(o, ANSI_RESET));
         if (o->mode == OUTPUT_CSV && n > 0) {
                 fputs("ja4,label,attempts,successes,success_rate,sequences,ok_sequences,retries_per_success,"
                       "commonest_failure",
@@ -77,15 +79,36 @@ void report_output_clients(ReportOutput *o, ReportClients *c, ReportLabels *l) {
                         csv_str(o, false, failure);
                         csv_end(o);
                         break;
-                default:
-                        fprintf(o->f,
-                                "%-36s  %-24s  %8" PRIu64 "  %6.1f%%  %9.2f   %s\n",
-                                cl->ja4 ?: "(no ClientHello)",
-                                label ?: "-",
-                                cl->attempts,
-                                rate * 100,
-                                retries,
-                                failure ?: "-");
+                default: {
+                        const char *cells[TABLE_COLUMNS_MAX] = {}, *below = NULL;
+                        char n_attempts[DECIMAL_MAX], rate_text[16], retries_text[32], below_text[96];
+
+                        (void) snprintf(n_attempts, sizeof n_attempts, "%" PRIu64, cl->attempts);
+                        (void) snprintf(rate_text, sizeof rate_text, "%.1f%%", rate * 100);
+                        (void) snprintf(retries_text, sizeof retries_text, "%.2f", retries);
+                        cells[0] = cl->ja4 ?: "(no ClientHello)";
+                        cells[1] = label;
+                        cells[2] = n_attempts;
+                        cells[3] = rate_text;
+                        cells[4] = retries_text;
+                        if (wide)
+                                cells[5] = failure;
+                        else if (failure) {
+                                (void) snprintf(
+                                        below_text, sizeof below_text, "commonest failure: %s", failure);
+                                below = below_text;
+                        }
+                        (void) table_add(
+                                o,
+                                columns,
+                                wide ? ELEMENTSOF(client_columns) : ELEMENTSOF(client_columns) - 1,
+                                cells,
+                                NULL,
+                                NULL,
+                                NULL,
+                                below,
+                                NULL);
+                }
                 }
                 o->rows++;
         }

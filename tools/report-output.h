@@ -7,6 +7,7 @@
 
 #include "decimal.h"
 #include "escape.h"
+#include "hashmap.h"
 #include "report.h"
 
 #define ANSI_RED "\x1b[31m"
@@ -17,7 +18,7 @@
 #define ANSI_RESET "\x1b[0m"
 
 static inline const char *color(const ReportOutput *o, const char *c) {
-        return o->color ? c : "";
+        return o->color && c ? c : "";
 }
 
 /* ---- JSON: flat objects, one per line, or indented with json-pretty ---- */
@@ -127,14 +128,9 @@ static inline void csv_end(ReportOutput *o) {
 
 /* ---- table helpers ---- */
 
-/* Display width of UTF-8 text that escape_display() produced (no control or combining trickery). */
-static inline size_t text_width(const char *s) {
-        size_t w = 0;
-
-        for (; *s; s++)
-                w += ((unsigned char) *s & 0xc0) != 0x80;
-        return w;
-}
+/* Display width of UTF-8 text that escape_display() produced (no control bytes, no bidi overrides): East
+ * Asian wide characters and emoji count 2, combining marks 0. */
+size_t text_width(const char *s) _pure_;
 
 static inline void put_spaces(FILE *f, size_t n) {
         static const char spaces[] = "                                ";
@@ -145,12 +141,19 @@ static inline void put_spaces(FILE *f, size_t n) {
         }
 }
 
-static inline void table_padded(ReportOutput *o, const char *s, size_t width) {
-        size_t w = text_width(s);
+/* A raw string for a table cell without a copy where it can: printable ASCII without a backslash as it
+ * is, anything else escaped into *ret_alloc (to free); NULL when absent (the cell shows "-"). */
+static inline const char *display_cell(const RawString *s, char **ret_alloc) {
+        *ret_alloc = NULL;
+        if (!s->data)
+                return NULL;
+        for (size_t i = 0; i < s->len; i++) {
+                unsigned char c = (unsigned char) s->data[i];
 
-        fputs(s, o->f);
-        if (w < width)
-                put_spaces(o->f, width - w);
+                if (c < 0x20 || c >= 0x7f || c == '\\')
+                        return *ret_alloc = escape_display(s->data, s->len);
+        }
+        return s->data; /* NUL-terminated (attempt.h) */
 }
 
 /* Escaped raw string for a table cell; "-" when absent. */
@@ -168,3 +171,47 @@ static inline const char *pattern_color(Pattern p) {
         default: return ANSI_RED;
         }
 }
+
+/* ---- tables that fit the width (report-table.c) ---- */
+
+#define TABLE_COLUMNS_MAX 10
+
+typedef struct TableColumn {
+        const char *header;
+        unsigned cap;    /* widest when the width is limited (0: the content's) */
+        unsigned shrink; /* when the row is too wide, columns give way in this order (1 first; 0: never) */
+        unsigned soft;   /* shrink to this first, */
+        unsigned hard;   /* then to this */
+        unsigned stream; /* the width when streaming (no lookahead) */
+        bool right;      /* right-aligned (numbers) */
+        bool tokens;     /* attempt tokens: shortened between tokens, coloured by outcome */
+} TableColumn;
+
+/* Adds a row: cells[] (n_columns of them, NULL is "-"), above (a line before it), tag and below (a text
+ * word-wrapped on indented lines under it, after the tag if any), colors (optional) per cell. The strings
+ * are copied when the row is held: the rows are held until the widths are known (the first
+ * TABLE_LOOKAHEAD rows, or none when streaming), then written. */
+int table_add(
+        ReportOutput *o,
+        const TableColumn *columns,
+        size_t n_columns,
+        const char *const cells[],
+        const char *const colors[],
+        const char *above,
+        const char *tag,
+        const char *below,
+        const char *below_color);
+/* Writes the rows held back. */
+void table_flush(ReportOutput *o);
+/* Sets the table up (before table_day_change() and table_note(), which keep their state in it). */
+bool table_ready(ReportOutput *o, const TableColumn *columns, size_t n_columns);
+/* "-- YYYY-MM-DD --" in buf when day differs from the previous row's, else NULL. */
+const char *table_day_change(ReportOutput *o, const char *day, char buf[static 32]);
+/* The number of the note for this text: texts that differ only in their figures share one. *ret_new
+ * says it is the first time. 0 when no number is left (write the text in full). */
+unsigned table_note(ReportOutput *o, const char *text, bool *ret_new);
+/* Writes text from column col of the current line (what is before it is written), word-wrapped at the
+ * width, later lines indented by hang columns; never cut mid-word but a word wider than a line, with "…". */
+void table_wrap(ReportOutput *o, const char *text, size_t col, size_t hang, const char *color_on);
+/* Each line of text, wrapped where it is wider than the width (continuation indented by 4 more). */
+void table_wrap_lines(ReportOutput *o, const char *text);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* The sequences verb's output: one line per retry sequence, in every format, and the table's footer. */
+#include <assert.h>
 #include <inttypes.h>
 
 #include "diagnosis.h"
@@ -270,82 +271,132 @@ static void sequence_csv(
         csv_end(o);
 }
 
-/* The CLIENT column fits the longest key, an IPv6 /64 ("ffff:ffff:ffff:ffff::/64"), so that IPv4 and IPv6
- * clients line up: the table is streamed, so the width cannot come from the sequences shown. */
-#define TABLE_CLIENT_WIDTH 24
+/* The table: who, what happened, and a note number ("[1]") whose diagnosis is word-wrapped under the first
+ * sequence that has it; later sequences whose diagnosis has the same wording (figures such as counts and
+ * delays aside) only carry the number. The day is a line of its own when it changes. */
+static const TableColumn sequence_columns[] = {
+        {"TIME", .stream = 8},
+        {"CLIENT", .cap = 24, .shrink = 4, .soft = 15, .hard = 9, .stream = 17},
+        {"SNI", .cap = 24, .shrink = 2, .soft = 12, .hard = 8, .stream = 16},
+        {"CLIENT FAMILY", .cap = 24, .shrink = 1, .soft = 14, .hard = 10, .stream = 20},
+        {"ATTEMPTS", .cap = 24, .shrink = 3, .soft = 10, .hard = 8, .stream = 14, .tokens = true},
+        {"PATTERN", .shrink = 5, .soft = 23, .hard = 12, .stream = 23},
+        {"WHY", .hard = 3, .stream = 4},
+};
+
+/* --full: everything, nothing summarised, every diagnosis in full under its sequence. */
+static const TableColumn sequence_columns_full[] = {
+        {"TIME", .stream = 23},
+        {"CLIENT", .stream = 24},
+        {"SNI", .stream = 16},
+        {"CLIENT FAMILY", .stream = 20},
+        {"JA4", .stream = 36},
+        {"ATTEMPTS", .stream = 16, .tokens = true},
+        {"PATTERN", .stream = 23},
+};
+
+/* The attempt tokens with runs of the same token summarised: "✗46×7 ✓" ("x46*7 ok" in ASCII). */
+static void sequence_tokens_summarised(const Sequence *q, bool ascii, char *buf, size_t size) {
+        const char *times = ascii ? "*" : "\u00d7";
+        char prev[24] = "", tok[24];
+        size_t n = 0;
+        unsigned run = 0;
+
+        /* 24 bytes per token and its count, at most SEQUENCE_DETAILS_MAX of them, then "…+N" */
+        assert(size >= SEQUENCE_DETAILS_MAX * 48 + 32);
+        for (unsigned i = 0; i <= q->n_details; i++) {
+                if (i < q->n_details)
+                        sequence_attempt_token(&q->attempts[i], ascii, tok);
+                if (i < q->n_details && run > 0 && streq(tok, prev)) {
+                        run++;
+                        continue;
+                }
+                if (run > 0) {
+                        size_t l = strlen(prev);
+
+                        if (n > 0)
+                                buf[n++] = ' ';
+                        memcpy(buf + n, prev, l);
+                        n += l;
+                        if (run > 1) {
+                                memcpy(buf + n, times, strlen(times));
+                                n += strlen(times);
+                                n += decimal_from_uint64(run, buf + n);
+                        }
+                }
+                if (i < q->n_details) {
+                        memcpy(prev, tok, sizeof prev);
+                        run = 1;
+                }
+        }
+        buf[n] = '\0';
+        if (q->n_attempts > q->n_details)
+                (void) snprintf(
+                        buf + n, size - n, " %s+%u", ascii ? "..." : "\u2026", q->n_attempts - q->n_details);
+}
 
 static void sequence_table(
         ReportOutput *o, const Sequence *q, const char *label, const char *diagnosis, const char *compact) {
-        char t[32];
+        const TableColumn *columns = o->full ? sequence_columns_full : sequence_columns;
+        size_t n_columns = o->full ? ELEMENTSOF(sequence_columns_full) : ELEMENTSOF(sequence_columns);
+        const char *cells[TABLE_COLUMNS_MAX] = {}, *colors[TABLE_COLUMNS_MAX] = {}, *above = NULL,
+                   *tag = NULL, *below = NULL;
+        char t[32], day[32], note_text[DECIMAL_MAX + 2], no_hello[64], tokens[SEQUENCE_DETAILS_MAX * 48 + 32];
+        _cleanup_free_ char *sni_escaped = NULL;
+        const char *sni = display_cell(&q->sni, &sni_escaped);
+        size_t k = 0;
 
-        if (!o->header_done) {
-                fprintf(o->f,
-                        "%s%-23s  %-*s  %-16s  %-23s  %-36s  %s%s\n",
-                        color(o, ANSI_BOLD),
-                        "TIME",
-                        TABLE_CLIENT_WIDTH,
-                        "CLIENT",
-                        "ATTEMPTS",
-                        "PATTERN",
-                        "CLIENT FAMILY (JA4, USER-AGENT)",
-                        "DIAGNOSIS",
-                        color(o, ANSI_RESET));
-                o->header_done = true;
-        }
+        if (!table_ready(o, columns, n_columns))
+                return;
         report_time_format(q->first_us, t);
-        fputs(t, o->f);
-        fputs("  ", o->f);
-        table_padded(o, q->client, TABLE_CLIENT_WIDTH);
-        fputs("  ", o->f);
-        if (o->color) {
-                size_t w = text_width(compact);
-
-                /* colour each token, pad by the plain text's width */
-                for (unsigned i = 0; i < q->n_details; i++) {
-                        char tok[24];
-
-                        fprintf(o->f,
-                                "%s%s%s%s",
-                                i > 0 ? " " : "",
-                                q->attempts[i].outcome == OUTCOME_OK ? ANSI_GREEN : ANSI_RED,
-                                sequence_attempt_token(&q->attempts[i], o->ascii, tok),
-                                ANSI_RESET);
-                }
-                if (q->n_attempts > q->n_details)
-                        fprintf(o->f, " %s+%u", o->ascii ? "..." : "\u2026", q->n_attempts - q->n_details);
-                if (w < 16)
-                        put_spaces(o->f, 16 - w);
-        } else
-                table_padded(o, compact, 16);
-        /* fputs, not fprintf: this runs once per line of reports that have hundreds of thousands */
-        fputs("  ", o->f);
-        fputs(color(o, pattern_color(q->pattern)), o->f);
-        table_padded(o, pattern_to_string(q->pattern), 23);
-        fputs(color(o, ANSI_RESET), o->f);
-        fputs("  ", o->f);
-        if (q->ja4)
-                fputs(q->ja4, o->f);
+        if (o->full)
+                cells[k++] = t;
         else {
-                fputs("(no ClientHello: ", o->f);
-                fputs(strna(q->no_hello), o->f);
-                fputc(')', o->f);
+                t[10] = '\0';
+                t[19] = '\0'; /* HH:MM:SS */
+                above = table_day_change(o, t, day);
+                cells[k++] = t + 11;
         }
-        if (label) {
-                fputs(" \"", o->f);
-                fputs(label, o->f);
-                fputc('"', o->f);
+        cells[k++] = q->client;
+        cells[k++] = sni;
+        if (o->full) {
+                cells[k++] = label;
+                (void) snprintf(no_hello, sizeof no_hello, "(no ClientHello: %s)", strna(q->no_hello));
+                cells[k++] = q->ja4 ?: no_hello;
+                cells[k++] = compact;
+        } else {
+                cells[k++] = label ?: q->ja4 ?: "(no ClientHello)";
+                sequence_tokens_summarised(q, o->ascii, tokens, sizeof tokens);
+                cells[k++] = tokens;
         }
-        fputs("  ", o->f);
-        fputs(color(o, ANSI_GREY), o->f);
-        fputs(strempty(diagnosis), o->f);
-        fputs(color(o, ANSI_RESET), o->f);
-        fputc('\n', o->f);
+        colors[k] = pattern_color(q->pattern);
+        cells[k++] = pattern_to_string(q->pattern);
+        if (diagnosis && o->full)
+                below = diagnosis;
+        else if (diagnosis) {
+                bool first;
+                unsigned note = table_note(o, diagnosis, &first);
+
+                if (note > 0) {
+                        note_text[0] = '[';
+                        memcpy(note_text + 1 + decimal_from_uint64(note, note_text + 1), "]", 2);
+                        colors[k] = ANSI_GREY;
+                        cells[k] = note_text;
+                        tag = first ? note_text : NULL;
+                }
+                k++;
+                below = first ? diagnosis : NULL;
+        }
+        (void) table_add(o, columns, n_columns, cells, colors, above, tag, below, ANSI_GREY);
 }
 
 void report_output_sequence(ReportOutput *o, const Sequence *q, const char *label, const char *diagnosis) {
         char compact[SEQUENCE_DETAILS_MAX * 8 + 32];
 
-        sequence_format_attempts(q, o->ascii, compact, sizeof compact);
+        if (o->mode != OUTPUT_TABLE || o->full) /* the table summarises the tokens itself */
+                sequence_format_attempts(q, o->ascii, compact, sizeof compact);
+        else
+                compact[0] = '\0';
         switch (o->mode) {
         case OUTPUT_JSON: sequence_json_line(o, q, label, diagnosis, compact); break;
         case OUTPUT_JSON_PRETTY: sequence_json(o, q, label, diagnosis, compact); break;
@@ -358,9 +409,17 @@ void report_output_sequence(ReportOutput *o, const Sequence *q, const char *labe
 void report_output_sequences_footer(ReportOutput *o, const ReportSummary *s, uint64_t shown) {
         bool first = true;
 
+        _cleanup_free_ char *text = NULL;
+        size_t size = 0;
+        FILE *f;
+
         if (o->mode != OUTPUT_TABLE)
                 return;
-        fprintf(o->f,
+        table_flush(o);
+        f = open_memstream(&text, &size);
+        if (!f)
+                return;
+        fprintf(f,
                 "%s%" PRIu64 " sequences, %" PRIu64 " shown; %" PRIu64 " attempts, %" PRIu64 " failed%s",
                 o->rows > 0 ? "\n" : "",
                 s->sequences,
@@ -370,11 +429,13 @@ void report_output_sequences_footer(ReportOutput *o, const ReportSummary *s, uin
                 s->sequences > 0 ? ": " : ".\n");
         for (int p = 0; p < _PATTERN_MAX; p++)
                 if (s->patterns[p] > 0) {
-                        fprintf(o->f, "%s%s %" PRIu64, first ? "" : ", ", pattern_to_string(p), s->patterns[p]);
+                        fprintf(f, "%s%s %" PRIu64, first ? "" : ", ", pattern_to_string(p), s->patterns[p]);
                         first = false;
                 }
         if (!first)
-                fputs(".\n", o->f);
+                fputs(".\n", f);
+        if (fclose(f) == 0)
+                table_wrap_lines(o, text);
 }
 
 void report_output_sequence_labelled(ReportOutput *o, const Sequence *q, ReportLabels *l) {

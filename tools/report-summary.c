@@ -98,6 +98,16 @@ void report_output_summary(ReportOutput *o, const ReportSummary *s) {
                 return;
         }
 
+        /* the text in a buffer first, then wrapped to the width line by line */
+        _cleanup_free_ char *text = NULL;
+        size_t size = 0;
+        FILE *out = o->f;
+
+        o->f = open_memstream(&text, &size);
+        if (!o->f) {
+                o->f = out;
+                return;
+        }
         if (s->attempts > 0) {
                 report_time_format(s->first_us, a);
                 report_time_format(s->last_us, b);
@@ -149,5 +159,10 @@ void report_output_summary(ReportOutput *o, const ReportSummary *s) {
                                 i == REPORT_RETRY_BUCKETS ? "+" : "",
                                 s->retries_ok[i]);
         fputc('\n', o->f);
+        bool written = fclose(o->f) == 0;
+
+        o->f = out;
+        if (written && text)
+                table_wrap_lines(o, text);
         o->rows++;
 }

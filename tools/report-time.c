@@ -293,12 +293,14 @@ int report_time_parse(const char *s, int64_t now_us, int64_t *ret_us) {
 }
 
 void report_time_format(int64_t us, char ret[static 32]) {
-        /* The last second formatted: a report prints several lines per second, and localtime_r() and
-         * strftime() were a few percent of a large one. (tlsreport is single-threaded.) */
-        static time_t last_t = -1;
-        static char last[24];
+        /* The last minute formatted: a report prints many lines per minute, and localtime_r() and strftime()
+         * were a few percent of a large one (tlsreport is single-threaded). Within one minute of the epoch
+         * the local time's seconds are the epoch's when the zone's offset is whole minutes (it changes only
+         * at whole minutes then); a zone with seconds in its offset (before 1972) is formatted each time. */
+        static time_t last_minute = -1;
+        static char last[24]; /* "YYYY-MM-DD HH:MM:" */
         time_t t = (time_t) (us / USEC_PER_SEC);
-        unsigned ms = (unsigned) ((us % USEC_PER_SEC) / USEC_PER_MSEC);
+        unsigned ms = (unsigned) ((us % USEC_PER_SEC) / USEC_PER_MSEC), sec;
         struct tm tm;
         size_t n;
 
@@ -306,19 +308,23 @@ void report_time_format(int64_t us, char ret[static 32]) {
                 (void) snprintf(ret, 32, "@%" PRId64, us);
                 return;
         }
-        if (t != last_t) {
-                if (!localtime_r(&t, &tm) || strftime(last, sizeof last, "%Y-%m-%d %H:%M:%S", &tm) == 0) {
-                        last_t = -1;
+        if (t / 60 != last_minute) {
+                if (!localtime_r(&t, &tm) || strftime(last, sizeof last, "%Y-%m-%d %H:%M:", &tm) == 0) {
+                        last_minute = -1;
                         (void) snprintf(ret, 32, "@%" PRId64, us);
                         return;
                 }
-                last_t = t;
-        }
+                last_minute = tm.tm_gmtoff % 60 == 0 ? t / 60 : -1;
+                sec = (unsigned) tm.tm_sec;
+        } else
+                sec = (unsigned) (t % 60);
         n = strlen(last);
         memcpy(ret, last, n);
-        ret[n] = '.';
-        ret[n + 1] = (char) ('0' + ms / 100);
-        ret[n + 2] = (char) ('0' + ms / 10 % 10);
-        ret[n + 3] = (char) ('0' + ms % 10);
-        ret[n + 4] = '\0';
+        ret[n] = (char) ('0' + sec / 10);
+        ret[n + 1] = (char) ('0' + sec % 10);
+        ret[n + 2] = '.';
+        ret[n + 3] = (char) ('0' + ms / 100);
+        ret[n + 4] = (char) ('0' + ms / 10 % 10);
+        ret[n + 5] = (char) ('0' + ms % 10);
+        ret[n + 6] = '\0';
 }

@@ -167,7 +167,11 @@ int report_verb_run(const char *name, ReportRun *run) {
 
         report_summary_init(&c.summary);
         FOREACH_ARRAY(v, verbs, ELEMENTSOF(verbs))
-                if (streq(v->name, name))
-                        return v->run(&c);
+                if (streq(v->name, name)) {
+                        int r = v->run(&c);
+
+                        report_output_done(&run->out);
+                        return r;
+                }
         return -EINVAL;
 }

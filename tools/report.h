@@ -135,12 +135,29 @@ typedef enum OutputMode {
 const char *output_mode_to_string(OutputMode m) _pure_;
 OutputMode output_mode_from_string(const char *s) _pure_;
 
+typedef struct ReportTable ReportTable;
+
+/* Where and how a verb writes. The table (mode OUTPUT_TABLE) fits width columns like systemctl's: each
+ * column is as wide as the content of the first rows needs (the first 1000 are held back to measure them)
+ * and the row fits the width, cells that do not fit end in "…", the diagnosis is word-wrapped on indented
+ * lines under its sequence. width 0: no limit, nothing shortened (not a terminal). full: everything, in
+ * full (the whole time, the JA4, every attempt, every diagnosis), nothing shortened; tlsreport sets width 0
+ * with it.
+ *
+ * streaming: for tlsreport -f, which calls report_output_sequence_labelled() and report_output_attempt()
+ * one at a time as attempts are recorded: nothing is held back, the widths come from the width budget and
+ * fixed defaults (TableColumn.stream) instead of the content, and each row (with its diagnosis) is written
+ * by the call that gives it; the caller flushes f. Without streaming, rows may be held until
+ * report_output_done(). */
 typedef struct ReportOutput {
         FILE *f;
         OutputMode mode;
         bool color, ascii;
+        unsigned width; /* columns; 0: no limit */
+        bool full, streaming;
         uint64_t rows; /* written so far, headers excluded */
         bool header_done;
+        ReportTable *table; /* private to the formatters: the table's widths, held rows, notes */
 } ReportOutput;
 
 /* diagnosis: the sentence (sequence_diagnose()); label: who the client is (the User-Agents). */
@@ -153,6 +170,8 @@ void report_output_attempt(ReportOutput *o, const Attempt *a);
 void report_output_sequences_footer(ReportOutput *o, const ReportSummary *s, uint64_t shown);
 void report_output_clients(ReportOutput *o, ReportClients *c, ReportLabels *l);
 void report_output_summary(ReportOutput *o, const ReportSummary *s);
+/* Writes what is held back and frees the table's state: after the last row (report_verb_run() calls it). */
+void report_output_done(ReportOutput *o);
 
 /* ---- the verbs ---- */
 

@@ -5,6 +5,7 @@
 #include <locale.h>
 #include <math.h>
 #include <stdio_ext.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
 
 #include "log.h"
@@ -16,7 +17,7 @@ typedef enum ColorMode { COLOR_AUTO, COLOR_ALWAYS, COLOR_NEVER } ColorMode;
 static const char *arg_database = NULL;
 static const char *arg_since = NULL, *arg_until = NULL;
 static OutputMode arg_output = OUTPUT_TABLE;
-static bool arg_all = false, arg_no_pager = false;
+static bool arg_all = false, arg_no_pager = false, arg_full = false;
 static ColorMode arg_color = COLOR_AUTO;
 static SequenceParams arg_params = {
         .burst_gap_us = SEQUENCE_BURST_GAP_DEFAULT_US,
@@ -38,6 +39,7 @@ static void help(void) {
                "     --ja4=FP             Only this JA4 or stable JA4\n"
                "     --sni=NAME           Only this server name\n"
                "     --all                Also list clean sequences\n"
+               "  -l --full               Table: everything in full, nothing shortened or summarised\n"
                "     --burst-gap=SEC      Grouping: burst gap (default 2)\n"
                "     --retry-window=SEC   Grouping: retry window (default 600)\n"
                "     --no-pager           Do not pipe output into a pager\n"
@@ -82,6 +84,7 @@ static int parse_argv(int argc, char *argv[], const char **ret_command) {
                 {"ja4", required_argument, NULL, ARG_JA4},
                 {"sni", required_argument, NULL, ARG_SNI},
                 {"all", no_argument, NULL, ARG_ALL},
+                {"full", no_argument, NULL, 'l'},
                 {"burst-gap", required_argument, NULL, ARG_BURST_GAP},
                 {"retry-window", required_argument, NULL, ARG_RETRY_WINDOW},
                 {"no-pager", no_argument, NULL, ARG_NO_PAGER},
@@ -93,7 +96,7 @@ static int parse_argv(int argc, char *argv[], const char **ret_command) {
         int c, r;
 
         report_filter_init(&arg_filter);
-        while ((c = getopt_long(argc, argv, "S:U:o:h", options, NULL)) >= 0)
+        while ((c = getopt_long(argc, argv, "S:U:o:lh", options, NULL)) >= 0)
                 switch (c) {
                 case 'S': arg_since = optarg; break;
                 case 'U': arg_until = optarg; break;
@@ -120,6 +123,7 @@ static int parse_argv(int argc, char *argv[], const char **ret_command) {
                 case ARG_JA4: arg_filter.ja4 = optarg; break;
                 case ARG_SNI: arg_filter.sni = optarg; break;
                 case ARG_ALL: arg_all = true; break;
+                case 'l': arg_full = true; break;
                 case ARG_BURST_GAP:
                         if (parse_seconds(optarg, &arg_params.burst_gap_us) < 0)
                                 return log_error_errno(
@@ -154,6 +158,28 @@ static int parse_argv(int argc, char *argv[], const char **ret_command) {
                 return log_error_errno(EINVAL, "Too many arguments: one command at most.");
         *ret_command = optind < argc ? argv[optind] : "sequences";
         return 1;
+}
+
+/* The table's width, as systemd's columns(): $COLUMNS if set, else the terminal's of stdout (asked before
+ * the pager takes stdout), else 0: no limit (a file or a pipe gets everything). */
+static unsigned table_width(void) {
+        const char *e = getenv("COLUMNS");
+        struct winsize ws = {};
+
+        if (arg_full)
+                return 0;
+        if (e && *e) {
+                char *end;
+                unsigned long v;
+
+                errno = 0;
+                v = strtoul(e, &end, 10);
+                if (errno == 0 && *end == '\0' && v > 0 && v <= 100000)
+                        return (unsigned) v;
+        }
+        if (isatty(STDOUT_FILENO) && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+                return ws.ws_col;
+        return 0;
 }
 
 static void pager_open(void) {
@@ -214,6 +240,7 @@ static int run(int argc, char *argv[]) {
         const char *command = NULL, *cs;
         int64_t now = now_realtime_us();
         bool color, utf8;
+        unsigned width;
         ReportRun run;
         int r;
 
@@ -274,6 +301,7 @@ static int run(int argc, char *argv[]) {
         cs = nl_langinfo(CODESET);
         utf8 = cs && (strcasecmp(cs, "UTF-8") == 0 || strcasecmp(cs, "utf8") == 0);
 
+        width = table_width(); /* before the pager: its pipe is not the terminal */
         pager_open();
         /* large blocks: JSON of a busy day is hundreds of MB */
         (void) setvbuf(stdout, NULL, _IOFBF, 256 * 1024);
@@ -287,7 +315,9 @@ static int run(int argc, char *argv[]) {
                 .out = {.f = stdout,
                         .mode = arg_output,
                         .color = color && arg_output == OUTPUT_TABLE,
-                        .ascii = !utf8},
+                        .ascii = !utf8,
+                        .width = width,
+                        .full = arg_full},
         };
         r = report_verb_run(command, &run);
         if (fflush(stdout) != 0 || ferror(stdout))

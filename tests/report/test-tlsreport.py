@@ -7,14 +7,20 @@ another connection holds a write transaction. TAP output.
 
 usage: test-tlsreport.py TLSREPORT GEN_ATTEMPTS"""
 import csv
+import fcntl
 import io
 import json
 import os
+import pty
+import re
 import shutil
 import sqlite3
 import subprocess
+import struct
 import sys
 import tempfile
+import termios
+import unicodedata
 
 TLSREPORT, GEN = sys.argv[1], sys.argv[2]
 DAY = 1795737600  # 2026-11-27 00:00 UTC
@@ -214,6 +220,94 @@ r = report("--database", db, "--all", "--color=always")
 ok(b"\x1b[31m" in r.stdout, "--color=always colours")
 r = report("--database", db, "--all", "--color=always", "attempts")
 ok(b"\x1b]0;" not in r.stdout and b"\x07" not in r.stdout, "colour does not let client bytes through")
+
+# --- the table fits the width (issue 14) ---
+ANSI = re.compile(rb"\x1b\[[0-9;]*m")
+
+
+def display_width(line):
+    text = ANSI.sub(b"", line).decode("utf-8")
+    return sum(0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def widest(out):
+    return max((display_width(line) for line in out.split(b"\n")), default=0)
+
+
+seqs_all = [json.loads(line) for line in report("--database", db, "-o", "json").stdout.decode().splitlines()]
+for width in (80, 120, 200):
+    for cmd in ("sequences", "attempts", "clients", "summary"):
+        for color in ("never", "always"):
+            r = report("--database", db, cmd, f"--color={color}", env={"COLUMNS": str(width)})
+            w = widest(r.stdout)
+            ok(r.returncode == 0 and 0 < w <= width and control_free(ANSI.sub(b"", r.stdout)),
+               f"COLUMNS={width} {cmd} --color={color}: the widest line is {w} columns")
+    # the diagnoses, put together from their wrapped lines, are the sentences whole (wrapped between words)
+    r = report("--database", db, env={"COLUMNS": str(width)})
+    texts, cur = [], None
+    for line in r.stdout.decode().split("\n"):
+        m = re.match(r"^  \[(\d+)\] (.*)$", line)
+        if m:
+            cur = [m.group(2)]
+            texts.append(cur)
+        elif cur is not None and line.startswith("      ") and not line.startswith("       "):
+            cur.append(line.strip())
+        else:
+            cur = None
+    joined = {" ".join(t) for t in texts}
+    wanted = {s["diagnosis"] for s in seqs_all}
+    ok(len(joined) > 3 and joined <= wanted,
+       f"COLUMNS={width}: {len(joined)} diagnoses word-wrapped whole under their first sequence")
+    rows = [line for line in r.stdout.decode().split("\n") if re.match(r"^\d\d:\d\d:\d\d ", line)]
+    ok(len(rows) == len(seqs_all) and len(joined) < len(rows) / 4,
+       f"COLUMNS={width}: one row per sequence ({len(rows)}), a diagnosis written once and referred to "
+       f"({len(joined)} written)")
+r = report("--database", db)  # a pipe and no COLUMNS: no limit, nothing shortened
+ok(widest(r.stdout) > 200 and "\u2026".encode() not in r.stdout, "not a terminal, no COLUMNS: nothing shortened")
+r = report("--database", db, "--full", env={"COLUMNS": "80"})
+out = r.stdout.decode()
+ok(r.returncode == 0 and all(s["diagnosis"] in out for s in seqs_all) and
+   all(s["ja4"] in out for s in seqs_all if s["ja4"]) and "\u2026" not in out,
+   "--full: every sequence's whole diagnosis and stable JA4, nothing shortened, whatever COLUMNS says")
+r = report("--database", db, "-l", "attempts", env={"COLUMNS": "80"})
+ok(r.returncode == 0 and b"t13d0101h1_aaaaaaaaaaaa_bbbbbbbbbbbb" in r.stdout and b"Evil\\x0d\\x0a" in r.stdout,
+   "-l attempts: the whole JA4 and the whole User-Agent, escaped")
+r = report("--database", db, "--full", "--color=always")
+ok(b"\x1b]0;" not in r.stdout and b"\x07" not in r.stdout and b"\\x1b]0;pwned" in r.stdout,
+   "--full with colour: the hostile SNI whole and escaped, never raw")
+r = report("--database", db, "-o", "json", "--full")
+ok([json.loads(line) for line in r.stdout.decode().splitlines()] == seqs_all, "--full does not change JSON")
+
+
+def on_terminal(columns, env):
+    """tlsreport on a pseudo-terminal of this many columns (COLUMNS unset): its output."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
+    e = dict(os.environ, TZ="UTC", LC_ALL="C.UTF-8", TERM="xterm", **env)
+    e.pop("COLUMNS", None)
+    e.pop("NO_COLOR", None)
+    p = subprocess.Popen([TLSREPORT, "--database", db], stdout=slave, stderr=subprocess.DEVNULL, env=e)
+    os.close(slave)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: every writer has closed the terminal
+            break
+        if not chunk:
+            break
+        out += chunk
+    p.wait(timeout=60)
+    os.close(master)
+    return out.replace(b"\r\n", b"\n")
+
+
+out = on_terminal(90, {"TLSREPORT_PAGER": "cat"})
+ok(b"\x1b[" in out and 80 < widest(out) <= 90, f"a 90-column terminal, no pager: {widest(out)} columns at most")
+# a pager process (sh -c "cat -"): stdout is its pipe, the width is the terminal's, asked before
+out = on_terminal(100, {"TLSREPORT_PAGER": "cat -"})
+ok(b"\x1b[" in out and 90 < widest(out) <= 100,
+   f"a 100-column terminal through a pager: {widest(out)} columns at most")
 
 # --- reading while a writer holds a transaction (WAL) ---
 w = sqlite3.connect(db, isolation_level=None)
