@@ -531,6 +531,47 @@ static void test_json_line_escaping(void) {
         is_int(mismatches, 0, "%u one-line JSON objects escape sni and key exactly as escape_json_fputs()", n);
 }
 
+/* Streaming (tlsreport -f): each row is written by the call that gives it, with widths from the budget. */
+static void test_streaming(void) {
+        SequenceAttempt at[3] = {
+                {.id = 1, .outcome = OUTCOME_PEER_ALERT, .alert_received = 46, .alert_sent = -1},
+                {.id = 2, .outcome = OUTCOME_PEER_ALERT, .alert_received = 46, .alert_sent = -1},
+                {.id = 3, .outcome = OUTCOME_OK, .alert_received = -1, .alert_sent = -1},
+        };
+        Sequence q = {
+                .client = "192.0.2.1",
+                .sni = {.data = (char *) "localhost", .len = 9},
+                .first_us = T0,
+                .last_us = T0,
+                .n_attempts = 3,
+                .n_failures = 2,
+                .attempts = at,
+                .n_details = 3,
+                .outcome = SEQUENCE_OK,
+                .pattern = PATTERN_CERT_REJECTED_THEN_OK,
+        };
+        _cleanup_free_ char *buf = NULL;
+        size_t size = 0, after_first;
+        ReportOutput o = {.mode = OUTPUT_TABLE, .width = 80, .streaming = true};
+
+        o.f = open_memstream(&buf, &size);
+        if (!ok(o.f != NULL, "open_memstream"))
+                return;
+        report_output_sequence(&o, &q, "Chrome/156 (Linux)", pattern_diagnosis(q.pattern));
+        fflush(o.f);
+        after_first = size;
+        ok(buf && strstr(buf, "TIME") && strstr(buf, "\u271746\u00d72 \u2713") && strstr(buf, "  [1] "),
+           "streaming: the header, the row and its diagnosis are written by the first call");
+        q.first_us += 60 * USEC_PER_SEC;
+        report_output_sequence(&o, &q, "Chrome/156 (Linux)", pattern_diagnosis(q.pattern));
+        fflush(o.f);
+        ok(size > after_first && !strstr(buf + after_first, "  [1] ") && strstr(buf + after_first, "[1]"),
+           "streaming: the second row at once, referring to the diagnosis above");
+        report_output_done(&o);
+        fclose(o.f);
+        ok(widest_line(buf) <= 80, "streaming: within the width (%zu)", widest_line(buf));
+}
+
 int main(void) {
         static const char *const commands[] = {"sequences", "attempts", "clients", "summary"};
         static const unsigned widths[] = {80, 120, 200};
@@ -552,6 +593,7 @@ int main(void) {
                 return tap_done();
         test_labels();
         test_json_line_escaping();
+        test_streaming();
         FOREACH_ARRAY(cmd, commands, ELEMENTSOF(commands))
                 for (OutputMode m = 0; m < _OUTPUT_MAX; m++)
                         golden(*cmd, m, false, false);

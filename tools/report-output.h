@@ -156,11 +156,6 @@ static inline const char *display_cell(const RawString *s, char **ret_alloc) {
         return s->data; /* NUL-terminated (attempt.h) */
 }
 
-/* Escaped raw string for a table cell; "-" when absent. */
-static inline char *display(const RawString *s) {
-        return s->data ? escape_display(s->data, s->len) : strdup("-");
-}
-
 static inline const char *pattern_color(Pattern p) {
         switch (p) {
         case PATTERN_CLEAN: return ANSI_GREEN;
