@@ -605,9 +605,8 @@ int report_output_html(ReportOutput *o, ReportHtml *h, const ReportSummary *s) {
                                 n - HTML_TIMELINES_MAX - HTML_TABLE_MAX,
                                 rest_attempts);
         }
-        fputs("</section>\n<p><small>Written by tlsreport ", f);
-        fputs(PROJECT_VERSION, f);
-        fputs(". Times are local. Details: <code>tlsreport --since ... sequences</code>.</small></p>\n"
+        fputs("</section>\n<p><small>Written by tlsreport. Times are local. Details: <code>tlsreport "
+              "--since ... sequences</code>.</small></p>\n"
               "</body></html>\n",
               f);
         o->rows++;

@@ -26,7 +26,7 @@ static const char *const outcome_colors[_OUTCOME_MAX] = {
         [OUTCOME_PEER_ALERT] = "#d62728",
         [OUTCOME_PEER_RESET] = "#ff7f0e",
         [OUTCOME_PEER_CLOSED] = "#9467bd",
-        [OUTCOME_NO_DATA] = "#7f7f7f",
+        [OUTCOME_NO_DATA] = "#bcbd22",
         [OUTCOME_TIMEOUT] = "#8c564b",
         [OUTCOME_NOT_TLS] = "#1f77b4",
         [OUTCOME_TLS_ERROR] = "#e377c2",
@@ -145,6 +145,7 @@ static double scale_x(const Scale *s, int64_t t_us) {
 static void draw_axis(FILE *f, const Scale *s, bool utc) {
         int64_t range = s->t1_us - s->t0_us, step = tick_steps_us[ELEMENTSOF(tick_steps_us) - 1];
         unsigned max_ticks = MAX(2u, (unsigned) (s->w / TICK_LABEL_W));
+        double last_end = -1e9;
         long gmtoff;
         int64_t first;
 
@@ -164,24 +165,25 @@ static void draw_axis(FILE *f, const Scale *s, bool utc) {
                 s->x0 + s->w,
                 AXIS_Y);
         for (int64_t t = first; t <= s->t1_us; t += step) {
-                double x = scale_x(s, t);
+                double x = scale_x(s, t), w, start;
+                const char *anchor;
                 char label[32];
 
                 axis_label(t, step, utc, label);
+                /* labels at the ends stay inside the picture; one that would touch the last is left out */
+                w = 6.5 * (double) strlen(label);
+                anchor = x < s->x0 + w / 2 ? "start" : x > s->x0 + s->w - w / 2 ? "end" : "middle";
+                start = streq(anchor, "start") ? x : streq(anchor, "end") ? x - w : x - w / 2;
                 fprintf(f,
-                        "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#555\"/>"
-                        "<text x=\"%.1f\" y=\"%d\" text-anchor=\"%s\">%s</text>",
+                        "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#555\"/>",
                         x,
                         AXIS_Y,
                         x,
-                        AXIS_Y + 4,
-                        x,
-                        LABEL_Y,
-                        /* labels at the ends stay inside the picture */
-                        x < s->x0 + 30                  ? "start"
-                                : x > s->x0 + s->w - 30 ? "end"
-                                                        : "middle",
-                        label);
+                        AXIS_Y + 4);
+                if (start < last_end + 8)
+                        continue;
+                fprintf(f, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"%s\">%s</text>", x, LABEL_Y, anchor, label);
+                last_end = start + w;
         }
         fputs("</g>\n", f);
 }
@@ -288,7 +290,8 @@ static int draw_bins(FILE *f, const Scale *s, const TimelineMark *marks, size_t 
                         (int64_t) ((double) (s->t1_us - s->t0_us) * (double) b / (double) n_bins),
                         to = s->t0_us +
                         (int64_t) ((double) (s->t1_us - s->t0_us) * (double) (b + 1) / (double) n_bins);
-                double x = s->x0 + s->w * (double) b / (double) n_bins, y = MARK_Y + MARK_H;
+                double x = s->x0 + s->w * (double) b / (double) n_bins;
+                int y = MARK_Y + MARK_H;
                 uint64_t total = 0;
                 char a[32], z[32];
 
@@ -309,15 +312,16 @@ static int draw_bins(FILE *f, const Scale *s, const TimelineMark *marks, size_t 
                                 fprintf(f, " %s %" PRIu32, outcome_to_string(o), c[o]);
                 fputs("</title>", f);
                 for (int o = 0; o < _OUTCOME_MAX; o++) {
-                        double h;
+                        int h;
 
                         if (c[o] == 0)
                                 continue;
-                        h = MAX(1.5, (double) c[o] * BIN_H / (double) fullest);
+                        /* whole pixels, at least 2: every outcome of a bin shows, in its own colour */
+                        h = MAX(2, (int) ((double) c[o] * BIN_H / (double) fullest + 0.5));
                         y -= h;
                         fprintf(f,
-                                "<rect x=\"%.1f\" y=\"%.1f\" width=\"%d\" height=\"%.1f\" fill=\"%s\"/>",
-                                x,
+                                "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"%s\"/>",
+                                (int) x,
                                 y,
                                 BIN_W - 1,
                                 h,

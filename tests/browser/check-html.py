@@ -22,7 +22,7 @@ COLORS = {
     'peer_alert': (0xd6, 0x27, 0x28),
     'peer_reset': (0xff, 0x7f, 0x0e),
     'peer_closed': (0x94, 0x67, 0xbd),
-    'no_data': (0x7f, 0x7f, 0x7f),
+    'no_data': (0xbc, 0xbd, 0x22),
     'timeout': (0x8c, 0x56, 0x4b),
     'not_tls': (0x1f, 0x77, 0xb4),
     'tls_error': (0xe3, 0x77, 0xc2),
@@ -153,7 +153,7 @@ def check_report(db, page, png, binned):
         outcomes = set(t['marks']) if t['bins'] == 0 else set(db_fam.get(t['family'], {}))
         found = colours_in_box(img, t['box'], d['dpr'])
         for o in outcomes:
-            if found.get(o, 0) < 4:
+            if found.get(o, 0) < 6:
                 bad.append('%s: %s drawn in %d pixels (all: %r)' % (t['id'], o, found.get(o, 0), found))
     tap(not bad, 'the screenshot shows every outcome\'s colour in its timeline', '\n'.join(bad))
     return ok
@@ -182,7 +182,7 @@ def check_self(db, page, png, ja4, self_id):
         'the marks are the visitor\'s attempts in the database, in order, with its failures')
     img = png_decode(png)
     found = colours_in_box(img, t['box'], d['dpr'])
-    tap(all(found.get(o, 0) >= 4 for o in set(t['marks'])),
+    tap(all(found.get(o, 0) >= 6 for o in set(t['marks'])),
         'the screenshot shows the self timeline\'s colours (%r)' % found)
 
 
