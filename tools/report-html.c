@@ -16,13 +16,14 @@
 #include "report-time.h"
 #include "timeline.h"
 
-#define HTML_WIDTH 1000        /* of a timeline, px */
-#define HTML_TIMELINES_MAX 16  /* families with a timeline; the next ones get a table row */
-#define HTML_TABLE_MAX 50      /* rows of that table; the rest counted */
-#define HTML_DIAGNOSES_MAX 32  /* distinct diagnoses kept per family */
-#define HTML_DIAGNOSES_SHOWN 5 /* listed per family, commonest first */
-#define HTML_SNIS_MAX 4        /* distinct SNIs named per family */
-#define HTML_TOKENS_MAX 160    /* of an example's attempts string */
+#define HTML_WIDTH 1000                 /* of a timeline, px */
+#define HTML_MARKS_MAX (HTML_WIDTH / 4) /* more attempts (or sequences) in a family: bins */
+#define HTML_TIMELINES_MAX 16           /* families with a timeline; the next ones get a table row */
+#define HTML_TABLE_MAX 50               /* rows of that table; the rest counted */
+#define HTML_DIAGNOSES_MAX 32           /* distinct diagnoses kept per family */
+#define HTML_DIAGNOSES_SHOWN 5          /* listed per family, commonest first */
+#define HTML_SNIS_MAX 4                 /* distinct SNIs named per family */
+#define HTML_TOKENS_MAX 160             /* of an example's attempts string */
 
 typedef struct HtmlDiagnosis {
         char *text;
@@ -256,13 +257,21 @@ int report_html_add_sequence(ReportHtml *h, const Sequence *q) {
         r = grow((void **) &fam->spans, &fam->n_spans_allocated, fam->n_spans, sizeof *fam->spans);
         if (r < 0)
                 return r;
-        fam->spans[fam->n_spans++] = (TimelineSpan){
+        /* A family with more sequences than the timeline draws one by one gets them binned, without
+         * titles: keep none then (they were most of the memory at 10^6 attempts) */
+        if (fam->n_spans == HTML_MARKS_MAX)
+                for (size_t i = 0; i < fam->n_spans; i++) {
+                        free((char *) fam->spans[i].title);
+                        fam->spans[i].title = NULL;
+                }
+        fam->spans[fam->n_spans] = (TimelineSpan){
                 .first_us = q->first_us,
                 .last_us = q->last_us,
                 .ok = q->outcome == SEQUENCE_OK,
                 .open = q->outcome == SEQUENCE_OPEN,
-                .title = span_title(q),
+                .title = fam->n_spans < HTML_MARKS_MAX ? span_title(q) : NULL,
         };
+        fam->n_spans++;
         if (!h->all && q->n_failures == 0)
                 return 0; /* the clean ones are drawn, not explained */
         (void) sequence_diagnose(q, &who, diagnosis, sizeof diagnosis);
@@ -386,8 +395,9 @@ static void legend(FILE *f) {
                         "<rect width=\"10\" height=\"10\" fill=\"%s\"/></svg> %s</span> ",
                         timeline_outcome_color(i),
                         outcome_to_string(i));
-        fputs("<span>Spans under the marks: sequences (green: ended ok; red: abandoned; amber: open, or "
-              "several sequences drawn as one).</span> <span>Hover a mark, bin or span for its "
+        fputs("<span>Under the marks, the sequences: a span each (green: ended ok; red: abandoned; amber: "
+              "open, or several drawn as one), or with many, per time bin the share of those that started "
+              "then, by how they ended.</span> <span>Hover a mark, bin or span for its "
               "details.</span></p>\n",
               f);
 }
@@ -464,7 +474,7 @@ static int family_write(FILE *f, ReportHtml *h, HtmlFamily *fam, const ReportSum
                 if (fam->more_snis)
                         fputs(" and more", f);
         }
-        fputs(fam->n_marks > HTML_WIDTH / 4 ? " (attempts drawn as time bins)" : "", f);
+        fputs(fam->n_marks > HTML_MARKS_MAX ? " (attempts drawn as time bins)" : "", f);
         fputs("</p>\n", f);
 
         qsort(fam->marks, fam->n_marks, sizeof *fam->marks, mark_compare);
@@ -475,6 +485,7 @@ static int family_write(FILE *f, ReportHtml *h, HtmlFamily *fam, const ReportSum
                         .t0_us = s->first_us,
                         .t1_us = s->last_us,
                         .width = HTML_WIDTH,
+                        .max_marks = HTML_MARKS_MAX,
                         .id = id,
                         .label = fam->key,
                 },

@@ -21,6 +21,11 @@
 #define TOKEN_GAP 16    /* a mark's token is written when it is this far from the last one written */
 #define TICK_LABEL_W 80 /* axis labels at least this far apart */
 
+/* The spans' colours: lighter than the marks', so that a span is never taken for an attempt. */
+#define SPAN_OK "#9fd89f"
+#define SPAN_ABANDONED "#f2a3a3"
+#define SPAN_OPEN "#f5cf8f" /* or several spans drawn as one */
+
 static const char *const outcome_colors[_OUTCOME_MAX] = {
         [OUTCOME_OK] = "#2ca02c",
         [OUTCOME_PEER_ALERT] = "#d62728",
@@ -401,6 +406,68 @@ static void draw_spans(FILE *f, const Scale *s, const TimelineSpan *spans, size_
         fputs("</g>\n", f);
 }
 
+/* More sequences than marks fit: per bin (by when they started) a strip split by how they ended, ok
+ * (green), abandoned (red) and open (amber), with the counts in its title. */
+static int draw_span_bins(FILE *f, const Scale *s, const TimelineSpan *spans, size_t n, bool utc) {
+        size_t n_bins = MAX((size_t) 1, (size_t) (s->w / BIN_W));
+        _cleanup_free_ uint32_t *counts = calloc(n_bins * 3, sizeof *counts);
+        static const char *const fills[3] = {SPAN_OK, SPAN_ABANDONED, SPAN_OPEN};
+        static const char *const words[3] = {"ended ok", "abandoned", "open"};
+
+        if (!counts)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                size_t b = MIN(
+                        n_bins - 1,
+                        (size_t) ((scale_x(s, spans[i].first_us) - s->x0) / s->w * (double) n_bins));
+
+                counts[b * 3 + (spans[i].ok ? 0 : spans[i].open ? 2 : 1)]++;
+        }
+        fputs("<g class=\"spans\">", f);
+        for (size_t b = 0; b < n_bins; b++) {
+                const uint32_t *c = &counts[b * 3];
+                uint32_t total = c[0] + c[1] + c[2];
+                int x = (int) (s->x0 + s->w * (double) b / (double) n_bins), y = SPAN_Y;
+                int64_t from = s->t0_us +
+                        (int64_t) ((double) (s->t1_us - s->t0_us) * (double) b / (double) n_bins);
+                char a[32];
+
+                if (total == 0)
+                        continue;
+                time_format_ms(from, utc, a);
+                fprintf(f, "<g class=\"span\" data-n=\"%" PRIu32 "\"><title>", total);
+                fprintf(f, "%" PRIu32 " sequence%s from %s:", total, total == 1 ? "" : "s", a);
+                for (int k = 0; k < 3; k++)
+                        if (c[k] > 0)
+                                fprintf(f, " %" PRIu32 " %s", c[k], words[k]);
+                fputs("</title>", f);
+                /* whole pixels, each kind present at least one; the commonest takes what is left */
+                int h[3], most = 0, used = 0;
+
+                for (int k = 0; k < 3; k++) {
+                        h[k] = c[k] == 0 ? 0 : MAX(1, (int) ((double) c[k] * SPAN_H / total + 0.5));
+                        most = c[k] > c[most] ? k : most;
+                        used += h[k];
+                }
+                h[most] += SPAN_H - used;
+                for (int k = 0; k < 3; k++) {
+                        if (h[k] <= 0)
+                                continue;
+                        fprintf(f,
+                                "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"%s\"/>",
+                                x,
+                                y,
+                                BIN_W - 1,
+                                h[k],
+                                fills[k]);
+                        y += h[k];
+                }
+                fputs("</g>", f);
+        }
+        fputs("</g>\n", f);
+        return 0;
+}
+
 int timeline_svg(
         FILE *f,
         const TimelineParams *p,
@@ -436,7 +503,12 @@ int timeline_svg(
                 fputc('"', f);
         }
         fputs(">\n", f);
-        draw_spans(f, &s, spans, n_spans, p->utc);
+        if (n_spans <= max_marks)
+                draw_spans(f, &s, spans, n_spans, p->utc);
+        else
+                r = draw_span_bins(f, &s, spans, n_spans, p->utc);
+        if (r < 0)
+                return r;
         if (n_marks <= max_marks)
                 draw_marks(f, &s, marks, n_marks, p->utc);
         else

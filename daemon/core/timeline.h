@@ -14,7 +14,8 @@
  * not by the number of attempts.
  *
  * Elements the tests count: marks are <rect class="mark" data-outcome=...>, bins are <g class="bin"
- * data-n=COUNT>, spans <rect class="span" data-n=SEQUENCES>. */
+ * data-n=COUNT>, spans <rect class="span" data-n=SEQUENCES> (or, when there are more sequences than
+ * max_marks, <g class="span" data-n=SEQUENCES>: a bin of them). */
 
 #include <stdbool.h>
 #include <stdint.h>

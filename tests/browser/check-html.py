@@ -136,6 +136,8 @@ def check_report(db, page, png, binned):
                 got[o] = got.get(o, 0) + 1
             if got != want:
                 bad.append('%s: marks by outcome %r, database %r' % (t['family'], got, want))
+        if t['spans'] == 0:
+            bad.append('%s: no sequence drawn' % t['family'])
     tap(not bad, 'every family\'s marks are its attempts in the database, by outcome (%d families)'
         % len(tls), '\n'.join(bad))
     nohello = sum(sum(v.values()) for k, v in db_fam.items() if k is None)

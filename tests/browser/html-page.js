@@ -80,7 +80,7 @@ async function main() {
                                         marks: [...svg.querySelectorAll('rect.mark')].map((m) => m.dataset.outcome),
                                         bins: sum('g.bin'),
                                         n_bins: svg.querySelectorAll('g.bin').length,
-                                        spans: sum('rect.span'),
+                                        spans: sum('.span'),
                                         box: { x: b.x + window.scrollX, y: b.y + window.scrollY,
                                                width: b.width, height: b.height },
                                 };
