@@ -576,7 +576,12 @@ int report_output_html(ReportOutput *o, ReportHtml *h, const ReportSummary *s) {
                 report_time_format(s->first_us, a);
                 report_time_format(s->last_us, z);
                 fprintf(f, "%" PRIu64 " attempts (%" PRIu64 " failed) ", s->attempts, s->failures);
-                fprintf(f, "from %s to %s, in %" PRIu64 " sequences", a, z, s->sequences);
+                fprintf(f,
+                        "from %s to %s, in %" PRIu64 " sequence%s",
+                        a,
+                        z,
+                        s->sequences,
+                        s->sequences == 1 ? "" : "s");
                 fprintf(f, " of %zu client famil%s.", n, n == 1 ? "y" : "ies");
         } else
                 fputs("No attempts matched.", f);
