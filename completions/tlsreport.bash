@@ -11,7 +11,7 @@ _tlsreport() {
 
         case $prev in
         -o | --output)
-                COMPREPLY=($(compgen -W 'table json json-pretty csv' -- "$cur"))
+                COMPREPLY=($(compgen -W 'table json json-pretty csv html' -- "$cur"))
                 return
                 ;;
         -S | --since | -U | --until)
@@ -37,7 +37,7 @@ _tlsreport() {
                 return
                 ;;
         --output=*)
-                COMPREPLY=($(compgen -W 'table json json-pretty csv' -- "${cur#--output=}"))
+                COMPREPLY=($(compgen -W 'table json json-pretty csv html' -- "${cur#--output=}"))
                 return
                 ;;
         -*)

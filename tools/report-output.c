@@ -6,6 +6,7 @@ static const char *const output_mode_table[_OUTPUT_MAX] = {
         [OUTPUT_JSON] = "json",
         [OUTPUT_JSON_PRETTY] = "json-pretty",
         [OUTPUT_CSV] = "csv",
+        [OUTPUT_HTML] = "html",
 };
 
 const char *output_mode_to_string(OutputMode m) {

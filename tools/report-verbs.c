@@ -10,14 +10,16 @@ typedef struct Context {
         ReportLabels *labels;
         ReportClients *clients;
         Sequencer *sequencer;
-        bool list;      /* write each sequence as it is found (sequences) */
-        uint64_t shown; /* sequences written */
+        ReportHtml *html; /* -o html: what the page draws */
+        bool list;        /* write each sequence as it is found (sequences) */
+        uint64_t shown;   /* sequences written */
 } Context;
 
 static void context_done(Context *c) {
         c->labels = report_labels_free(c->labels);
         c->clients = report_clients_free(c->clients);
         c->sequencer = sequencer_free(c->sequencer);
+        c->html = report_html_free(c->html);
 }
 
 static int load_label(const char *ja4, const RawString *ua, uint64_t count, void *userdata) {
@@ -43,6 +45,8 @@ static int on_sequence(const Sequence *q, void *userdata) {
         report_summary_add_sequence(&c->summary, q);
         if (c->clients && report_clients_add_sequence(c->clients, q) < 0)
                 return -ENOMEM;
+        if (c->html && report_html_add_sequence(c->html, q) < 0)
+                return -ENOMEM;
         if (c->list && (c->run->all || q->n_failures > 0)) {
                 report_output_sequence_labelled(o, q, c->labels);
                 c->shown++;
@@ -55,6 +59,8 @@ static int on_attempt_sequence(const Attempt *a, void *userdata) {
 
         report_summary_add_attempt(&c->summary, a);
         if (c->clients && report_clients_add_attempt(c->clients, a) < 0)
+                return -ENOMEM;
+        if (c->html && report_html_add_attempt(c->html, a) < 0)
                 return -ENOMEM;
         return sequencer_feed(c->sequencer, a);
 }
@@ -145,6 +151,29 @@ static int verb_summary(Context *c) {
         return 0;
 }
 
+/* -o html, whatever the verb: the whole report as one page (report-html.c). */
+static int verb_html(Context *c) {
+        int r;
+
+        r = load_labels(c);
+        if (r < 0)
+                return r;
+        r = report_html_new(c->labels, c->run->all, &c->html);
+        if (r < 0)
+                return log_oom();
+        r = group(c);
+        if (r == -ENOMEM)
+                return log_oom();
+        if (r < 0)
+                return r;
+        if (c->summary.attempts == 0)
+                log_notice("No attempts matched.");
+        r = report_output_html(&c->run->out, c->html, &c->summary);
+        if (r < 0)
+                return log_oom();
+        return 0;
+}
+
 static const struct {
         const char *name;
         int (*run)(Context *c);
@@ -166,6 +195,8 @@ int report_verb_run(const char *name, ReportRun *run) {
         _cleanup_(context_done) Context c = {.run = run};
 
         report_summary_init(&c.summary);
+        if (run->out.mode == OUTPUT_HTML && report_verb_known(name))
+                return verb_html(&c);
         FOREACH_ARRAY(v, verbs, ELEMENTSOF(verbs))
                 if (streq(v->name, name)) {
                         int r = v->run(&c);

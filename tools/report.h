@@ -128,6 +128,7 @@ typedef enum OutputMode {
         OUTPUT_JSON,
         OUTPUT_JSON_PRETTY,
         OUTPUT_CSV,
+        OUTPUT_HTML, /* the whole report as one page, whatever the verb (report-html.c) */
         _OUTPUT_MAX,
         _OUTPUT_INVALID = -EINVAL,
 } OutputMode;
@@ -173,6 +174,19 @@ void report_output_summary(ReportOutput *o, const ReportSummary *s);
 /* Writes what is held back and frees the table's state: after the last row (report_verb_run() calls it). */
 void report_output_done(ReportOutput *o);
 
+/* ---- the HTML report (-o html) ---- */
+
+typedef struct ReportHtml ReportHtml;
+
+/* labels: who each family is (not owned, must outlive h); all: also explain the clean sequences. */
+int report_html_new(ReportLabels *labels, bool all, ReportHtml **ret);
+ReportHtml *report_html_free(ReportHtml *h);
+DEFINE_TRIVIAL_CLEANUP_FUNC(ReportHtml *, report_html_free);
+int report_html_add_attempt(ReportHtml *h, const Attempt *a);
+int report_html_add_sequence(ReportHtml *h, const Sequence *q);
+/* The page: the summary's charts and a timeline per family. Returns 0 or -ENOMEM. */
+int report_output_html(ReportOutput *o, ReportHtml *h, const ReportSummary *s);
+
 /* ---- the verbs ---- */
 
 typedef struct ReportRun {
@@ -186,6 +200,7 @@ typedef struct ReportRun {
 
 /* Whether name is a verb: "sequences", "attempts", "clients" or "summary". */
 bool report_verb_known(const char *name) _pure_;
-/* Runs a verb: reads run->db, writes to run->out. Logs what goes wrong; returns 0 or a negative errno
+/* Runs a verb: with OUTPUT_HTML, every verb writes the one HTML report. Reads run->db, writes to run->out.
+ * Logs what goes wrong; returns 0 or a negative errno
  * (-EIO or -EPIPE unlogged when writing the output failed). */
 int report_verb_run(const char *name, ReportRun *run);

@@ -34,7 +34,8 @@ static void help(void) {
                "                          TIME: " REPORT_TIME_FORMS "\n"
                "     --database=PATH      Database (default: $STATE_DIRECTORY/tlswatch.db or "
                "%s/tlswatch.db)\n"
-               "  -o --output=FMT         table, json, json-pretty or csv\n"
+               "  -o --output=FMT         table, json, json-pretty, csv, or html (the whole report\n"
+               "                          as one page with timelines, whatever the command)\n"
                "     --client=ADDR        Only this client: an address (IPv6: its /64) or ADDR/PREFIX\n"
                "     --ja4=FP             Only this JA4 or stable JA4\n"
                "     --sni=NAME           Only this server name\n"
@@ -106,7 +107,8 @@ static int parse_argv(int argc, char *argv[], const char **ret_command) {
                         if (arg_output < 0)
                                 return log_error_errno(
                                         EINVAL,
-                                        "Unknown output format \"%s\": use table, json, json-pretty or csv.",
+                                        "Unknown output format \"%s\": use table, json, json-pretty, csv or "
+                                        "html.",
                                         optarg);
                         break;
                 case ARG_CLIENT:

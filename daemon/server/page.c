@@ -10,6 +10,7 @@
 #include "fingerprint.h"
 #include "page.h"
 #include "sequence.h"
+#include "timeline.h"
 #include "useragent.h"
 
 /* The id that marks this connection's own attempt among those fed to the sequencer. */
@@ -136,35 +137,8 @@ static void recent_done(Recent *r) {
         recent_entries_unref(r->held, r->n_held);
 }
 
-/* Whether escape_display() would return data as it is: printable ASCII without '\\' (our own strings,
- * such as the fingerprints, always are). */
-static bool display_as_is(const char *data, size_t len) {
-        for (size_t i = 0; i < len; i++)
-                if ((unsigned char) data[i] < 0x20 || (unsigned char) data[i] >= 0x7f || data[i] == '\\')
-                        return false;
-        return true;
-}
-
 static void html_escaped(FILE *f, const void *data, size_t len) {
-        _cleanup_free_ char *e = display_as_is(data, len) ? strndup(data, len) : escape_display(data, len);
-        const char *c = e, *special;
-
-        while (c && *c) {
-                size_t n = strcspn(c, "<>&\"'");
-
-                fwrite(c, 1, n, f); /* a run that needs no escaping */
-                c += n;
-                switch (*c) {
-                case '\0': continue;
-                case '<': special = "&lt;"; break;
-                case '>': special = "&gt;"; break;
-                case '&': special = "&amp;"; break;
-                case '"': special = "&quot;"; break;
-                default: special = "&#39;"; break;
-                }
-                fputs(special, f);
-                c++;
-        }
+        timeline_html_escaped(f, data, len);
 }
 
 static void html_row(FILE *f, const char *name, const char *v) {
@@ -191,6 +165,65 @@ static void format_local_time(int64_t us, char buf[static 32]) {
 
         (void) localtime_r(&t, &tm);
         (void) strftime(buf, 32, "%H:%M:%S", &tm);
+}
+
+/* The visitor's own attempts on a time axis, as tlsreport's HTML report draws a client family: its
+ * earlier attempts in this sequence and this connection (outlined), the sequence as a span. Nothing of
+ * any other client. */
+static void page_timeline(FILE *f, const Attempt *a, const Recent *recent) {
+        TimelineMark marks[RECENT_PER_CLIENT + 1];
+        TimelineSpan span;
+        size_t n = 0;
+        char title[128];
+        int64_t t0 = a->started_us, range;
+
+        for (size_t i = 0; i < recent->n_earlier; i++) {
+                const SequenceAttempt *e = &recent->earlier[i];
+
+                marks[n++] = (TimelineMark){
+                        .t_us = e->started_us,
+                        .outcome = (int8_t) e->outcome,
+                        .alert_received = e->alert_received,
+                        .alert_sent = e->alert_sent,
+                };
+                t0 = MIN(t0, e->started_us);
+        }
+        marks[n++] = (TimelineMark){
+                .t_us = a->started_us,
+                .outcome = (int8_t) a->outcome,
+                .alert_received = (int16_t) a->alert_received,
+                .alert_sent = (int16_t) a->alert_sent,
+                .self = true,
+        };
+        (void) snprintf(
+                title,
+                sizeof title,
+                "your sequence: %s, %zu attempt%s",
+                recent->have_sequence ? pattern_to_string(recent->pattern) : "clean",
+                n,
+                n == 1 ? "" : "s");
+        span = (TimelineSpan){
+                .first_us = t0, .last_us = a->started_us, .ok = !outcome_is_failure(a->outcome), .title = title};
+        range = MAX(a->started_us - t0, USEC_PER_SEC);
+        fputs("<h2>Your attempts on a timeline</h2>\n", f);
+        (void) timeline_svg(
+                f,
+                &(TimelineParams){
+                        .t0_us = t0 - range / 20,
+                        .t1_us = a->started_us + range / 20,
+                        .width = 800,
+                        .max_marks = RECENT_PER_CLIENT + 1, /* every attempt a mark */
+                        .id = "self-timeline",
+                        .label = "your attempts",
+                },
+                marks,
+                n,
+                &span,
+                1);
+        fputs("<p class=\"legend\"><span style=\"color:#d62728\">&#9632;</span> alert from your client "
+              "(its number above the mark), <span style=\"color:#2ca02c\">&#9632;</span> ok; "
+              "the outlined mark is this connection. Hover a mark for details.</p>\n",
+              f);
 }
 
 static void page_html(FILE *f, const Attempt *a, const Recent *recent) {
@@ -223,6 +256,8 @@ static void page_html(FILE *f, const Attempt *a, const Recent *recent) {
                         "the database.</p>\n",
                         recent->client,
                         recent->client);
+
+        page_timeline(f, a, recent);
 
         fputs("<h2>This connection</h2>\n<table id=\"connection\">\n", f);
         html_row(f, "Client address", a->peer_addr);

@@ -191,6 +191,10 @@ with Daemon('--journal', 'none', v6=False) as d:
        seq.get('diagnosis'))
     ok('sequence-attempts' in html and html.count('<tr class="fail">') == 2,
        'the HTML page lists the two failures of the visitor\'s sequence', html[-2500:])
+    svg = html[html.find('id="self-timeline"'):html.find('</svg>', html.find('id="self-timeline"'))]
+    ok(svg.count('class="mark"') == 3 and svg.count('data-outcome="peer_alert"') == 2
+       and svg.count('(this connection)') == 1,
+       'its timeline draws the visitor\'s two failures and this connection, no attempt of the others', svg)
     ok('recent' not in page, '/api/self has no list of the address\'s other attempts')
 
 with Daemon('--no-record', v6=False) as d:
