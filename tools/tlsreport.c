@@ -16,7 +16,7 @@ typedef enum ColorMode { COLOR_AUTO, COLOR_ALWAYS, COLOR_NEVER } ColorMode;
 static const char *arg_database = NULL;
 static const char *arg_since = NULL, *arg_until = NULL;
 static OutputMode arg_output = OUTPUT_TABLE;
-static bool arg_all = false, arg_no_pager = false;
+static bool arg_all = false, arg_no_pager = false, arg_follow = false;
 static ColorMode arg_color = COLOR_AUTO;
 static SequenceParams arg_params = {
         .burst_gap_us = SEQUENCE_BURST_GAP_DEFAULT_US,
@@ -38,6 +38,9 @@ static void help(void) {
                "     --ja4=FP             Only this JA4 or stable JA4\n"
                "     --sni=NAME           Only this server name\n"
                "     --all                Also list clean sequences\n"
+               "  -f --follow             Print attempts as they are recorded and sequences once\n"
+               "                          they end (sequences, attempts; default --since: the\n"
+               "                          last retry window)\n"
                "     --burst-gap=SEC      Grouping: burst gap (default 2)\n"
                "     --retry-window=SEC   Grouping: retry window (default 600)\n"
                "     --no-pager           Do not pipe output into a pager\n"
@@ -82,6 +85,7 @@ static int parse_argv(int argc, char *argv[], const char **ret_command) {
                 {"ja4", required_argument, NULL, ARG_JA4},
                 {"sni", required_argument, NULL, ARG_SNI},
                 {"all", no_argument, NULL, ARG_ALL},
+                {"follow", no_argument, NULL, 'f'},
                 {"burst-gap", required_argument, NULL, ARG_BURST_GAP},
                 {"retry-window", required_argument, NULL, ARG_RETRY_WINDOW},
                 {"no-pager", no_argument, NULL, ARG_NO_PAGER},
@@ -93,7 +97,7 @@ static int parse_argv(int argc, char *argv[], const char **ret_command) {
         int c, r;
 
         report_filter_init(&arg_filter);
-        while ((c = getopt_long(argc, argv, "S:U:o:h", options, NULL)) >= 0)
+        while ((c = getopt_long(argc, argv, "S:U:o:fh", options, NULL)) >= 0)
                 switch (c) {
                 case 'S': arg_since = optarg; break;
                 case 'U': arg_until = optarg; break;
@@ -120,6 +124,7 @@ static int parse_argv(int argc, char *argv[], const char **ret_command) {
                 case ARG_JA4: arg_filter.ja4 = optarg; break;
                 case ARG_SNI: arg_filter.sni = optarg; break;
                 case ARG_ALL: arg_all = true; break;
+                case 'f': arg_follow = true; break;
                 case ARG_BURST_GAP:
                         if (parse_seconds(optarg, &arg_params.burst_gap_us) < 0)
                                 return log_error_errno(
@@ -208,6 +213,32 @@ static void pager_close(void) {
         pager_pid = 0;
 }
 
+static bool output_color(void) {
+        return arg_output == OUTPUT_TABLE &&
+                (arg_color == COLOR_ALWAYS ||
+                 (arg_color == COLOR_AUTO && isatty(STDOUT_FILENO) && !getenv("NO_COLOR") &&
+                  !(getenv("TERM") && streq(getenv("TERM"), "dumb"))));
+}
+
+static bool output_utf8(void) {
+        const char *cs = nl_langinfo(CODESET);
+
+        return cs && (strcasecmp(cs, "UTF-8") == 0 || strcasecmp(cs, "utf8") == 0);
+}
+
+/* --follow: no pager (it would hold the lines back), a flush after each read */
+static int run_follow(const char *command, const char *database) {
+        ReportRun run = {
+                .filter = arg_filter,
+                .params = arg_params,
+                .all = arg_all,
+                .out = {.f = stdout, .mode = arg_output, .color = output_color(), .ascii = !output_utf8()},
+        };
+
+        (void) setvbuf(stdout, NULL, _IOFBF, 256 * 1024);
+        return report_follow(command, &run, database);
+}
+
 static int run(int argc, char *argv[]) {
         _cleanup_(report_db_closep) ReportDb *db = NULL;
         _cleanup_free_ char *default_db = NULL;
@@ -226,6 +257,18 @@ static int run(int argc, char *argv[]) {
                 return log_error_errno(
                         EINVAL, "Unknown command \"%s\": use sequences, attempts, clients or summary.", command);
 
+        if (arg_follow) {
+                if (!streq(command, "sequences") && !streq(command, "attempts"))
+                        return log_error_errno(
+                                EINVAL, "--follow shows sequences or attempts, not \"%s\".", command);
+                if (arg_output == OUTPUT_CSV)
+                        return log_error_errno(EINVAL, "--follow writes a table or JSON, not CSV.");
+                if (arg_until)
+                        return log_error_errno(EINVAL, "--follow has no end: --until does not apply.");
+                /* the stories that may still go on, as journalctl -f starts with the last lines */
+                if (!arg_since)
+                        arg_filter.since_us = now - arg_params.retry_window_us;
+        }
         if (arg_since) {
                 r = report_time_parse(arg_since, now, &arg_filter.since_us);
                 if (r < 0)
@@ -253,6 +296,8 @@ static int run(int argc, char *argv[]) {
                         return log_oom();
                 arg_database = default_db;
         }
+        if (arg_follow)
+                return run_follow(command, arg_database);
         r = report_db_open(arg_database, &db);
         if (r == -ENOENT)
                 return log_error_errno(

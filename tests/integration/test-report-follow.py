@@ -1,0 +1,215 @@
+#!/usr/bin/env python3
+"""tlsreport -f against the real daemon and real clients, started before both: it waits for the database
+the daemon creates, then prints each attempt while the daemon still runs (read from its pipe as it comes)
+and each sequence once its story is known: headless Chromium without a certificate bypass fails with alert
+46, then Chromium with --ignore-certificate-errors connects (its sequence is printed then, ok, named by its
+User-Agent, with its diagnosis); curl without -k to another name is abandoned once the retry window has
+passed, and says so; curl -k is clean. At the end the sequences it printed are the finished sequences of a
+batch tlsreport over the same database, and SIGINT ends it at once with status 0 and no partial line."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+from twlib import TLSREPORT, Daemon, curl, done, eq, free_port, ok, run, spawn, wait_for
+
+WINDOW = 6  # --retry-window, seconds: the curl sequence is abandoned this long after its attempt
+
+if not shutil.which('chromium'):
+    print('1..0 # SKIP chromium is missing (scripts/setup-debian.sh test installs it)')
+    sys.exit(0)
+for p in ('curl',):
+    if not shutil.which(p):
+        print(f'1..0 # SKIP {p} is missing')
+        sys.exit(0)
+
+
+class Follower:
+    """tlsreport -f -o json, its stdout read line by line as it comes, each line with the time it came."""
+
+    def __init__(self, db, since_us):
+        self.lines = []  # (monotonic time, text)
+        self.lock = threading.Lock()
+        self.err = tempfile.TemporaryFile()
+        self.proc = spawn([TLSREPORT, '-f', '--database', db, '-o', 'json', '--all',
+                           '--retry-window', str(WINDOW), '--since', f'@{since_us / 1e6:.6f}'],
+                          stdout=subprocess.PIPE, stderr=self.err)
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self):
+        for raw in iter(self.proc.stdout.readline, b''):
+            with self.lock:
+                self.lines.append((time.monotonic(), raw.decode()))
+
+    def objects(self, kind=None):
+        with self.lock:
+            lines = list(self.lines)
+        out = []
+        for _, text in lines:
+            o = json.loads(text)
+            if kind is None or o.get('type') == kind:
+                out.append(o)
+        return out
+
+    def attempt_ids(self):
+        return {o['id'] for o in self.objects('attempt')}
+
+    def stderr(self):
+        self.err.seek(0)
+        return self.err.read().decode(errors='replace')
+
+
+def chromium(url, *flags):
+    prof = tempfile.mkdtemp(prefix='tlswatch-follow-chromium-')
+    try:
+        return run(['timeout', '-k', '5', '40', 'chromium', '--headless', '--no-sandbox', '--disable-gpu',
+                    '--disable-quic', '--no-first-run', '--disable-background-networking',
+                    '--disable-component-update', '--disable-sync', f'--user-data-dir={prof}'] + list(flags)
+                   + ['--dump-dom', url], timeout=50)
+    finally:
+        shutil.rmtree(prof, ignore_errors=True)
+
+
+def new_rows(d, after):
+    import sqlite3
+    try:
+        c = sqlite3.connect(f'file:{d.db}?mode=ro', uri=True, timeout=5)
+        try:
+            return c.execute('SELECT id, outcome, alert_received FROM attempts WHERE id > ? ORDER BY id',
+                             (after,)).fetchall()
+        finally:
+            c.close()
+    except sqlite3.Error:
+        return []
+
+
+def key(s):
+    return (tuple(s['attempt_ids']), s['outcome'], s['pattern'])
+
+
+state = tempfile.TemporaryDirectory(prefix='tlswatch-follow-')
+since_us = int(time.time() * 1e6) - 1_000_000
+f = Follower(os.path.join(state.name, 'tlswatch.db'), since_us)
+ok(wait_for(lambda: 'waiting' in f.stderr(), 5), 'tlsreport -f started before the database exists: waits',
+   f.stderr())
+ok(f.proc.poll() is None, 'and keeps running')
+
+with Daemon('--journal', 'none', v6=False, state=state.name) as d:
+    url = f'https://127.0.0.1:{d.port}/'
+    # the readiness probe (a connection without a byte) is the first row: shown once the database exists
+    ok(wait_for(lambda: len(f.attempt_ids()) >= 1, 10), 'the database created after -f started is followed',
+       f.stderr())
+    last = max(f.attempt_ids(), default=0)
+
+    # curl -k: one clean attempt, its line while the daemon runs
+    r = curl('-k', '-o', '/dev/null', url)
+    ok(r.returncode == 0, 'curl -k connects', r.stderr)
+    t0 = time.monotonic()
+    rows = wait_for(lambda: new_rows(d, last), 5)
+    ok(len(rows) >= 1 and rows[-1][1] == 'ok', 'the daemon recorded it', rows)
+    ids = {row[0] for row in rows}
+    seen = wait_for(lambda: ids <= f.attempt_ids(), 5)
+    ok(seen, 'its line appears while the daemon runs', f.objects())
+    diag = f'{time.monotonic() - t0:.2f} s after curl ended'
+    print(f'# curl -k line {diag}')
+    last = max(ids, default=last)
+
+    # curl without -k to another name: alert 48, never connects: abandoned after the retry window
+    r = curl('--resolve', f'follow.test:{d.port}:127.0.0.1', '-o', '/dev/null', f'https://follow.test:{d.port}/')
+    ok(r.returncode != 0, 'curl without -k fails')
+    t_curl = time.monotonic()
+    rows = wait_for(lambda: new_rows(d, last), 5)
+    ids = {row[0] for row in rows}
+    ok(wait_for(lambda: ids and ids <= f.attempt_ids(), 5), 'its failed attempt line appears at once', rows)
+    o = [a for a in f.objects('attempt') if a['id'] in ids]
+    ok(any(a['outcome'] != 'ok' and a['sni'] == 'follow.test' for a in o), 'as failed, with its SNI', o)
+    last = max(ids, default=last)
+
+    # Chromium without a bypass: alert 46, each attempt's line while the daemon runs, no sequence yet
+    chromium(url)
+    rows = wait_for(lambda: new_rows(d, last), 5)
+    fails = {row[0] for row in rows if row[1] != 'ok'}
+    ok(len(fails) >= 1 and any(row[2] == 46 for row in rows), 'headless Chromium without a bypass: alert 46',
+       rows)
+    ok(wait_for(lambda: fails and fails <= f.attempt_ids(), 5), 'its failed attempts are printed as they come',
+       rows)
+    ok(not any(set(s['attempt_ids']) & fails for s in f.objects('sequence')),
+       'its sequence is not printed yet: the story goes on')
+    last = max((row[0] for row in rows), default=last)
+
+    # Chromium with the certificate accepted: the success ends the story, printed with its diagnosis
+    chromium(url, '--ignore-certificate-errors')
+    t_ok = time.monotonic()
+
+    def browser_sequence():
+        for s in f.objects('sequence'):
+            if set(s['attempt_ids']) & fails and s['outcome'] == 'ok':
+                return s
+        return None
+
+    s = wait_for(browser_sequence, 10)
+    ok(s is not None, 'the browser\'s sequence is printed once it connected', f.objects('sequence'))
+    if s:
+        print(f'# browser sequence printed {time.monotonic() - t_ok:.2f} s after Chromium exited')
+        eq(s['pattern'], 'cert_rejected_then_ok', 'its pattern')
+        ok(fails <= set(s['attempt_ids']), 'it holds the failed attempts', s)
+        ok(s.get('label') and 'Chrom' in s['label'], 'named by the User-Agent of its success', s.get('label'))
+        ok(s.get('diagnosis') and 'Chrom' in s['diagnosis'] and 'certificate' in s['diagnosis'],
+           'with its diagnosis', s.get('diagnosis'))
+        for k in ('client', 'sni', 'ja4', 'key', 'first_us', 'last_us', 'attempts', 'failures', 'outcome',
+                  'pattern', 'diagnosis', 'attempt_ids'):
+            ok(k in s, f'pinned JSON field {k}')
+    ok(all('type' in o and 'outcome' in o for o in f.objects()), 'every object says its type')
+
+    def abandoned():
+        for q in f.objects('sequence'):
+            if q['sni'] == 'follow.test' and q['outcome'] == 'abandoned':
+                return q
+        return None
+
+    q = wait_for(abandoned, WINDOW + 8)
+    ok(q is not None, 'the curl sequence is printed as abandoned once its retry window passed',
+       f.objects('sequence'))
+    if q:
+        print(f'# abandoned sequence printed {time.monotonic() - t_curl:.2f} s after its attempt '
+              f'(window {WINDOW} s)')
+        eq(q['pattern'], 'cert_rejected_abandoned', 'its pattern')
+    ok(d.proc.poll() is None, 'all of it while the daemon runs')
+
+    # the same sequences as a batch report of the same database: the finished ones
+    def batch():
+        r = run([TLSREPORT, '--database', d.db, '-o', 'json', '--all', '--retry-window', str(WINDOW),
+                 '--since', f'@{since_us / 1e6:.6f}', '--no-pager'])
+        return [json.loads(line) for line in r.stdout.decode().splitlines() if line.strip()]
+
+    def same():
+        b = sorted(key(s) for s in batch() if s['outcome'] != 'open')
+        fo = sorted(key(s) for s in f.objects('sequence'))
+        return (b == fo, b, fo)
+
+    res = wait_for(lambda: same() if same()[0] else False, WINDOW + 4)
+    res = res or same()
+    ok(res[0], 'the sequences printed are the batch report\'s finished sequences', f'batch {res[1]}\nfollow {res[2]}')
+    ok(f.attempt_ids() == {row[0] for row in new_rows(d, 0)}, 'and every attempt was printed once')
+    ok(len(f.attempt_ids()) == len(f.objects('attempt')), 'no attempt twice')
+
+    # Ctrl-C
+    t = time.monotonic()
+    f.proc.send_signal(signal.SIGINT)
+    try:
+        rc = f.proc.wait(5)
+    except subprocess.TimeoutExpired:
+        rc = None
+    ok(rc == 0, f'SIGINT ends it with status 0 (in {time.monotonic() - t:.2f} s)', f.stderr())
+    ok(time.monotonic() - t < 1.0, 'promptly')
+    f.thread.join(5)
+    with f.lock:
+        ok(all(text.endswith('\n') for _, text in f.lines), 'no partial line')
+
+done()
