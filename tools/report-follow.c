@@ -696,8 +696,8 @@ int report_follow(const char *verb, ReportRun *run, const char *path) {
         if (inotify_add_watch(
                     ifd,
                     dirname(dir_copy),
-                    IN_CREATE | IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE |
-                            IN_DELETE_SELF | IN_MOVE_SELF) < 0)
+                    IN_CREATE | IN_MODIFY | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_DELETE_SELF |
+                            IN_MOVE_SELF) < 0)
                 return log_error_errno(errno, "Failed to watch %s: %m", dir_copy);
 
         for (bool changed = true, db_changed = true;;) {
