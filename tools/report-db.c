@@ -326,6 +326,30 @@ void report_db_snapshot_end(ReportDb *d) {
         (void) sqlite3_exec(d->db, "COMMIT", NULL, NULL, NULL);
 }
 
+int report_db_data_version(ReportDb *d, int64_t *ret) {
+        sqlite3_stmt *st = NULL;
+        int r;
+
+        r = sqlite3_prepare_v2(d->db, "PRAGMA data_version", -1, &st, NULL);
+        if (r == SQLITE_OK)
+                r = sqlite3_step(st);
+        if (r == SQLITE_ROW)
+                *ret = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+        return r == SQLITE_ROW ? 0 : sqlite_to_errno(d->db, r) ?: -EIO;
+}
+
+bool report_db_is_wal(ReportDb *d) {
+        sqlite3_stmt *st = NULL;
+        bool wal = false;
+
+        if (sqlite3_prepare_v2(d->db, "PRAGMA journal_mode", -1, &st, NULL) == SQLITE_OK &&
+            sqlite3_step(st) == SQLITE_ROW)
+                wal = streq_ptr((const char *) sqlite3_column_text(st, 0), "wal");
+        sqlite3_finalize(st);
+        return wal;
+}
+
 int report_db_foreach_attempt_after(
         ReportDb *d, int64_t after_id, ReportAttemptHandler h, void *userdata, int64_t *ret_last_id) {
         int64_t last = after_id;

@@ -37,6 +37,11 @@ typedef struct Follow Follow;
  * and in commits up to 200 ms apart. Grouped a moment later, they are grouped in started order. */
 #define FOLLOW_SETTLE_US (500 * USEC_PER_MSEC)
 
+/* How long after a retry window passed a sequence is declared abandoned: an attempt that started within
+ * the window would still join it, and it is recorded only when its connection ends (a browser's success,
+ * after its page loaded; a failed handshake, at the latest at the daemon's handshake timeout). */
+#define FOLLOW_ABANDON_GRACE_US (5 * USEC_PER_SEC)
+
 typedef struct FollowPending {
         Attempt *attempt;   /* owned */
         int64_t arrived_us; /* CLOCK_MONOTONIC; 0 for what was recorded before the start */
@@ -67,6 +72,9 @@ struct Follow {
         HashMap keys;
         FollowKey *keys_head;
         ReportDb *db;
+        bool wal;             /* the database was in WAL mode when opened */
+        int64_t data_version; /* PRAGMA data_version after the last read */
+        unsigned stale;       /* wakes in a row where the WAL was written and the connection saw nothing */
         dev_t dev;
         ino_t ino;
         int64_t last_id;
@@ -448,7 +456,7 @@ static int follow_advance(Follow *f, int64_t *ret_delay_us) {
         int r;
 
         for (FollowKey *k = f->keys_head, *n; k; k = n) {
-                int64_t deadline = k->last_us + hold + 1;
+                int64_t deadline = k->last_us + hold + 1 + FOLLOW_ABANDON_GRACE_US;
 
                 n = k->next;
                 r = follow_key_feed(k, mono);
@@ -462,8 +470,9 @@ static int follow_advance(Follow *f, int64_t *ret_delay_us) {
                         delay = MIN(delay, deadline - now);
                         continue;
                 }
-                r = sequencer_advance(k->sequencer, now);
-                k->advanced_us = now;
+                /* every attempt that started until then is in, we assume */
+                k->advanced_us = now - FOLLOW_ABANDON_GRACE_US;
+                r = sequencer_advance(k->sequencer, k->advanced_us);
                 if (r < 0)
                         return r;
                 if (k->n_pending == 0)
@@ -579,6 +588,11 @@ static int follow_open(Follow *f) {
         int r;
 
         r = report_db_open(f->path, &f->db);
+        if (r >= 0) {
+                f->wal = report_db_is_wal(f->db);
+                if (report_db_data_version(f->db, &f->data_version) < 0)
+                        f->data_version = -1;
+        }
         if (r == -ENOENT || r == -EMEDIUMTYPE || r == -EBUSY) {
                 if (!f->waiting_noted)
                         log_notice(
@@ -603,6 +617,34 @@ static int follow_open(Follow *f) {
         return r < 0 ? r : 1;
 }
 
+/* A connection opened while the daemon was creating the database may go on reading an old snapshot for
+ * good: the WAL is written, and PRAGMA data_version, which changes with every commit of another connection,
+ * does not. When a wake finds that (also the case while a commit is being written), a fresh connection
+ * tells: if it sees rows that ours does not, it replaces ours. */
+static int follow_check_stale(Follow *f, bool wal_written, int64_t last_before) {
+        _cleanup_(report_db_closep) ReportDb *fresh = NULL;
+        int64_t v, max = 0;
+
+        if (report_db_data_version(f->db, &v) < 0)
+                return 0;
+        if (!wal_written || v != f->data_version || f->last_id != last_before) {
+                f->data_version = v;
+                return 0;
+        }
+        if (report_db_open(f->path, &fresh) < 0 || report_db_snapshot_begin(fresh, &max) < 0)
+                return 0;
+        report_db_snapshot_end(fresh);
+        if (max <= f->last_id)
+                return 0;
+        log_debug("The connection to %s missed commits; reading it anew.", f->path);
+        report_db_close(f->db);
+        f->db = TAKE_PTR(fresh);
+        f->wal = report_db_is_wal(f->db);
+        if (report_db_data_version(f->db, &f->data_version) < 0)
+                f->data_version = -1;
+        return 1;
+}
+
 /* Whether the database we have open is still the file at the path (the daemon opens a new one when it is
  * removed or replaced). */
 static bool follow_same_file(Follow *f) {
@@ -620,8 +662,10 @@ static void follow_done(Follow *f) {
         free(f->batch);
 }
 
-/* Reads the inotify events; returns whether one concerns the database or its WAL. */
-static int follow_inotify_read(int fd, const char *name, bool *ret_db, bool *ret_any) {
+/* Reads the inotify events: ret_db when one concerns the database file, ret_any when one concerns it or
+ * its WAL, ret_files when the WAL or the shared-memory file was created or removed. */
+static int follow_inotify_read(
+        int fd, const char *name, bool *ret_db, bool *ret_any, bool *ret_files, bool *ret_wal_written) {
         char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
         size_t l = strlen(name);
 
@@ -641,16 +685,30 @@ static int follow_inotify_read(int fd, const char *name, bool *ret_db, bool *ret
                         if (e->len > 0 && strncmp(e->name, name, l) == 0) {
                                 const char *rest = e->name + l;
 
+                                bool wal = streq(rest, "-wal"), shm = streq(rest, "-shm");
+
                                 if (*rest == '\0')
                                         *ret_db = *ret_any = true;
-                                else if (streq(rest, "-wal"))
+                                else if (wal)
                                         *ret_any = true;
+                                if (wal && (e->mask & IN_MODIFY))
+                                        *ret_wal_written = true;
+                                if ((wal || shm) &&
+                                    (e->mask & (IN_CREATE | IN_DELETE | IN_MOVED_TO | IN_MOVED_FROM)))
+                                        *ret_files = *ret_any = true;
                         }
                         if (e->mask & IN_Q_OVERFLOW)
                                 *ret_db = *ret_any = true;
                         p += sizeof *e + e->len;
                 }
         }
+}
+
+/* Whether the output is a pipe that nobody reads any more. */
+static bool output_gone(FILE *f) {
+        struct pollfd p = {.fd = fileno(f)};
+
+        return poll(&p, 1, 0) == 1 && (p.revents & POLLERR);
 }
 
 int report_follow(const char *verb, ReportRun *run, const char *path) {
@@ -700,12 +758,13 @@ int report_follow(const char *verb, ReportRun *run, const char *path) {
                             IN_MOVE_SELF) < 0)
                 return log_error_errno(errno, "Failed to watch %s: %m", dir_copy);
 
-        for (bool changed = true, db_changed = true;;) {
-                struct pollfd p[2] = {
+        for (bool changed = true, db_changed = true, files_changed = false, wal_written = false;;) {
+                struct pollfd p[3] = {
                         {.fd = sfd, .events = POLLIN},
                         {.fd = ifd, .events = POLLIN},
+                        {.fd = fileno(run->out.f)}, /* POLLERR: the pipe's reader went away */
                 };
-                int64_t delay;
+                int64_t delay, last_before;
                 int timeout;
 
                 if (f.db && db_changed && !follow_same_file(&f)) {
@@ -717,7 +776,24 @@ int report_follow(const char *verb, ReportRun *run, const char *path) {
                         if (r < 0)
                                 return r;
                 } else if (f.db && changed) {
+                        if (!f.wal || files_changed) {
+                                /* SQLite does not expect its WAL and shared memory to be removed under a
+                                 * connection (the last writer's close does that: the daemon's store opens
+                                 * the database anew after migrating it or when it stops), nor a database
+                                 * opened before the daemon switched it to WAL: a connection anew, reading on
+                                 * after the last id */
+                                f.db = report_db_close(f.db);
+                                r = report_db_open(path, &f.db);
+                                if (r < 0)
+                                        return log_error_errno(r, "Failed to open database %s: %m", path);
+                                f.wal = report_db_is_wal(f.db);
+                                if (report_db_data_version(f.db, &f.data_version) < 0)
+                                        f.data_version = -1;
+                        }
+                        last_before = f.last_id;
                         r = follow_read(&f);
+                        if (r >= 0 && follow_check_stale(&f, wal_written, last_before) > 0)
+                                r = follow_read(&f);
                         if (r < 0)
                                 return r;
                 }
@@ -725,7 +801,8 @@ int report_follow(const char *verb, ReportRun *run, const char *path) {
                 if (r < 0)
                         return r == -ENOMEM ? log_oom() : r;
                 if (fflush(run->out.f) != 0 || ferror(run->out.f))
-                        return errno == EPIPE ? 0 : -EIO; /* the reader went away: the end, quietly */
+                        /* the reader went away: the end, quietly */
+                        return errno == EPIPE || output_gone(run->out.f) ? 0 : -EIO;
 
                 timeout = delay == INT64_MAX ? -1 : (int) MIN((delay + 999) / 1000, (int64_t) INT_MAX);
                 r = poll(p, ELEMENTSOF(p), timeout);
@@ -733,9 +810,12 @@ int report_follow(const char *verb, ReportRun *run, const char *path) {
                         return log_error_errno(errno, "poll() failed: %m");
                 if (p[0].revents & POLLIN)
                         return 0; /* SIGINT or SIGTERM: everything written is flushed, nothing is cut */
-                changed = db_changed = false;
+                if (p[2].revents & (POLLERR | POLLHUP))
+                        return 0; /* tlsreport -f | head: head is done */
+                changed = db_changed = files_changed = wal_written = false;
                 if (p[1].revents & POLLIN) {
-                        r = follow_inotify_read(ifd, f.name, &db_changed, &changed);
+                        r = follow_inotify_read(
+                                ifd, f.name, &db_changed, &changed, &files_changed, &wal_written);
                         if (r == -ENOENT)
                                 return log_error_errno(r, "The directory of %s went away.", path);
                         if (r < 0)

@@ -57,6 +57,11 @@ int report_db_foreach_attempt(
  * ret_last_id gets the highest attempt id in it (0 if none). */
 int report_db_snapshot_begin(ReportDb *db, int64_t *ret_last_id);
 void report_db_snapshot_end(ReportDb *db);
+/* Whether the database is in WAL mode (the daemon switches a new one to it after creating it). A connection
+ * opened before does not notice the switch: --follow opens the database anew until it is. */
+bool report_db_is_wal(ReportDb *db);
+/* PRAGMA data_version: changes when another connection committed. */
+int report_db_data_version(ReportDb *db, int64_t *ret);
 /* --follow: every attempt with an id above after_id, in id order (the order they were recorded in), all
  * columns, unfiltered. ret_last_id gets the highest id read (after_id if none). */
 int report_db_foreach_attempt_after(
