@@ -326,6 +326,23 @@ void report_db_snapshot_end(ReportDb *d) {
         (void) sqlite3_exec(d->db, "COMMIT", NULL, NULL, NULL);
 }
 
+int report_db_peek_last_id(const char *path, int64_t *ret) {
+        sqlite3 *db = NULL;
+        sqlite3_stmt *st = NULL;
+        int r;
+
+        r = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+        if (r == SQLITE_OK)
+                r = sqlite3_prepare_v2(db, "SELECT COALESCE(MAX(id), 0) FROM attempts", -1, &st, NULL);
+        if (r == SQLITE_OK)
+                r = sqlite3_step(st);
+        if (r == SQLITE_ROW)
+                *ret = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+        sqlite3_close_v2(db);
+        return r == SQLITE_ROW ? 0 : -EIO;
+}
+
 int report_db_data_version(ReportDb *d, int64_t *ret) {
         sqlite3_stmt *st = NULL;
         int r;

@@ -631,10 +631,9 @@ static int follow_check_stale(Follow *f, bool wal_written, int64_t last_before) 
                 f->data_version = v;
                 return 0;
         }
-        if (report_db_open(f->path, &fresh) < 0 || report_db_snapshot_begin(fresh, &max) < 0)
+        if (report_db_peek_last_id(f->path, &max) < 0 || max <= f->last_id)
                 return 0;
-        report_db_snapshot_end(fresh);
-        if (max <= f->last_id)
+        if (report_db_open(f->path, &fresh) < 0)
                 return 0;
         log_debug("The connection to %s missed commits; reading it anew.", f->path);
         report_db_close(f->db);

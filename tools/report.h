@@ -60,6 +60,9 @@ void report_db_snapshot_end(ReportDb *db);
 /* Whether the database is in WAL mode (the daemon switches a new one to it after creating it). A connection
  * opened before does not notice the switch: --follow opens the database anew until it is. */
 bool report_db_is_wal(ReportDb *db);
+/* The highest attempt id, read over a connection of its own opened for the purpose (cheaper than
+ * report_db_open()). */
+int report_db_peek_last_id(const char *path, int64_t *ret);
 /* PRAGMA data_version: changes when another connection committed. */
 int report_db_data_version(ReportDb *db, int64_t *ret);
 /* --follow: every attempt with an id above after_id, in id order (the order they were recorded in), all
