@@ -4,12 +4,14 @@ the daemon creates, then prints each attempt while the daemon still runs (read f
 and each sequence once its story is known: headless Chromium without a certificate bypass fails with alert
 46, then Chromium with --ignore-certificate-errors connects (its sequence is printed then, ok, named by its
 User-Agent, with its diagnosis); curl without -k to another name is abandoned once the retry window has
-passed, and says so; curl -k is clean. At the end the sequences it printed are the finished sequences of a
+passed, and says so; curl -k is clean; a connection recorded after a later one still ends its sequence. At the end the sequences it printed are the finished sequences of a
 batch tlsreport over the same database, and SIGINT ends it at once with status 0 and no partial line."""
 import json
 import os
 import shutil
 import signal
+import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -142,6 +144,48 @@ with Daemon('--journal', 'none', v6=False, state=state.name) as d:
     o = [a for a in f.objects('attempt') if a['id'] in ids]
     ok(any(a['outcome'] != 'ok' and a['sni'] == 'follow.test' for a in o), 'as failed, with its SNI', o)
     last = max(ids, default=last)
+
+    # Recorded out of order: a client fails (alert 48), then connects on a connection it keeps open (A)
+    # while a second one (B) starts later and ends first. The daemon records a connection when it ends, so
+    # B's row comes before A's; A still completes the failure's sequence, as in the batch report.
+    def conn(verify):
+        raw = socket.create_connection(('127.0.0.1', d.port), timeout=10)
+        c = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        if not verify:
+            c.check_hostname = False
+            c.verify_mode = ssl.CERT_NONE
+        return c.wrap_socket(raw, server_hostname='order.test')
+
+    def get(s, close):
+        s.sendall(b'GET / HTTP/1.1\r\nHost: order.test\r\nUser-Agent: follow-order/1\r\n'
+                  + (b'Connection: close\r\n' if close else b'') + b'\r\n')
+        return s.recv(65536)
+
+    try:
+        conn(True)
+        ok(False, 'a verifying client rejects the certificate')
+    except ssl.SSLError:
+        ok(True, 'a verifying client rejects the certificate')
+    a = conn(False)
+    get(a, False)
+    time.sleep(0.05)
+    b = conn(False)
+    get(b, True)
+    b.close()
+    time.sleep(0.05)
+    a.close()
+    d.settle()
+    rows = [r for r in new_rows(d, last)]
+    ok(len(rows) == 3 and rows[1][1] == 'ok' and rows[2][1] == 'ok', 'three rows: the failure, B, A', rows)
+
+    def order_sequences():
+        return sorted(key(q) for q in f.objects('sequence') if q['sni'] == 'order.test')
+
+    want = [((rows[0][0], rows[2][0]), 'ok', 'cert_rejected_then_ok'), ((rows[1][0],), 'ok', 'clean')] \
+        if len(rows) == 3 else []
+    got = wait_for(lambda: order_sequences() == sorted(want) and order_sequences(), 5) or order_sequences()
+    eq(got, sorted(want), 'A, recorded after B, ends the failure\'s sequence; B is a clean one')
+    last = max((row[0] for row in rows), default=last)
 
     # Chromium without a bypass: alert 46, each attempt's line while the daemon runs, no sequence yet
     chromium(url)
