@@ -6,7 +6,7 @@ _tlsreport() {
         _init_completion -n = || return
 
         local opts_arg='-S --since -U --until --database -o --output --client --ja4 --sni --burst-gap --retry-window --color'
-        local opts_flag='--all -l --full --no-pager -h --help --version'
+        local opts_flag='--all -f --follow -l --full --no-pager -h --help --version'
         local commands='sequences attempts clients summary'
 
         case $prev in
@@ -47,6 +47,7 @@ _tlsreport() {
         esac
 
         local i
+        [[ " ${words[*]} " == *" -f "* || " ${words[*]} " == *" --follow "* ]] && commands='sequences attempts'
         for ((i = 1; i < cword; i++)); do
                 if [[ " $commands " == *" ${words[i]} "* ]]; then
                         return

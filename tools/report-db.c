@@ -12,6 +12,8 @@
 struct ReportDb {
         sqlite3 *db;
         uint64_t columns; /* the attempt columns the database has (one not migrated yet lacks newer ones) */
+        sqlite3_stmt *after; /* report_db_foreach_attempt_after()'s, prepared once: --follow runs it often */
+        AttemptSelect after_sel;
 };
 
 void report_filter_init(ReportFilter *f) {
@@ -189,6 +191,7 @@ int report_db_open(const char *path, ReportDb **ret) {
 ReportDb *report_db_close(ReportDb *d) {
         if (!d)
                 return NULL;
+        sqlite3_finalize(d->after);
         sqlite3_close_v2(d->db);
         free(d);
         return NULL;
@@ -294,5 +297,109 @@ int report_db_foreach_user_agent(ReportDb *d, const ReportFilter *f, ReportUserA
                 }
         }
         sqlite3_finalize(st);
+        return r == SQLITE_DONE ? 0 : sqlite_to_errno(d->db, r) ?: -EIO;
+}
+
+int report_db_snapshot_begin(ReportDb *d, int64_t *ret_last_id) {
+        sqlite3_stmt *st = NULL;
+        int r;
+
+        r = sqlite3_exec(d->db, "BEGIN", NULL, NULL, NULL);
+        if (r != SQLITE_OK)
+                return sqlite_to_errno(d->db, r) ?: -EIO;
+        /* the first read starts the transaction's snapshot: every later read sees this one */
+        r = sqlite3_prepare_v2(d->db, "SELECT COALESCE(MAX(id), 0) FROM attempts", -1, &st, NULL);
+        if (r == SQLITE_OK)
+                r = sqlite3_step(st);
+        if (r == SQLITE_ROW)
+                *ret_last_id = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+        if (r != SQLITE_ROW) {
+                r = sqlite_to_errno(d->db, r) ?: -EIO;
+                report_db_snapshot_end(d);
+                return r;
+        }
+        return 0;
+}
+
+void report_db_snapshot_end(ReportDb *d) {
+        (void) sqlite3_exec(d->db, "COMMIT", NULL, NULL, NULL);
+}
+
+int report_db_peek_last_id(const char *path, int64_t *ret) {
+        sqlite3 *db = NULL;
+        sqlite3_stmt *st = NULL;
+        int r;
+
+        r = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+        if (r == SQLITE_OK)
+                r = sqlite3_prepare_v2(db, "SELECT COALESCE(MAX(id), 0) FROM attempts", -1, &st, NULL);
+        if (r == SQLITE_OK)
+                r = sqlite3_step(st);
+        if (r == SQLITE_ROW)
+                *ret = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+        sqlite3_close_v2(db);
+        return r == SQLITE_ROW ? 0 : -EIO;
+}
+
+int report_db_data_version(ReportDb *d, int64_t *ret) {
+        sqlite3_stmt *st = NULL;
+        int r;
+
+        r = sqlite3_prepare_v2(d->db, "PRAGMA data_version", -1, &st, NULL);
+        if (r == SQLITE_OK)
+                r = sqlite3_step(st);
+        if (r == SQLITE_ROW)
+                *ret = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+        return r == SQLITE_ROW ? 0 : sqlite_to_errno(d->db, r) ?: -EIO;
+}
+
+bool report_db_is_wal(ReportDb *d) {
+        sqlite3_stmt *st = NULL;
+        bool wal = false;
+
+        if (sqlite3_prepare_v2(d->db, "PRAGMA journal_mode", -1, &st, NULL) == SQLITE_OK &&
+            sqlite3_step(st) == SQLITE_ROW)
+                wal = streq_ptr((const char *) sqlite3_column_text(st, 0), "wal");
+        sqlite3_finalize(st);
+        return wal;
+}
+
+int report_db_foreach_attempt_after(
+        ReportDb *d, int64_t after_id, ReportAttemptHandler h, void *userdata, int64_t *ret_last_id) {
+        int64_t last = after_id;
+        int r;
+
+        if (!d->after) {
+                char sql[2048] = "SELECT ";
+                size_t len = strlen(sql);
+
+                r = attempt_select_init(
+                        &d->after_sel, ATTEMPT_COLUMNS_ALL & d->columns, sql + len, sizeof sql - len);
+                if (r < 0)
+                        return r;
+                len += (size_t) r;
+                /* over the rowid: the newest rows are at the end of the table's B-tree */
+                (void) snprintf(sql + len, sizeof sql - len, " FROM attempts WHERE id > ?1 ORDER BY id");
+                r = sqlite3_prepare_v3(d->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &d->after, NULL);
+                if (r != SQLITE_OK)
+                        return sqlite_to_errno(d->db, r) ?: -EIO;
+        }
+        sqlite3_bind_int64(d->after, 1, after_id);
+        while ((r = sqlite3_step(d->after)) == SQLITE_ROW) {
+                Attempt a;
+
+                attempt_row_read(d->after, &d->after_sel, &a);
+                last = MAX(last, a.id);
+                r = h(&a, userdata);
+                if (r < 0)
+                        break;
+        }
+        (void) sqlite3_reset(d->after);
+        *ret_last_id = last;
+        if (r < 0)
+                return r;
         return r == SQLITE_DONE ? 0 : sqlite_to_errno(d->db, r) ?: -EIO;
 }

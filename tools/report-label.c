@@ -198,6 +198,15 @@ void report_labels_seal(ReportLabels *l) {
         l->sealed = true;
 }
 
+int report_labels_unseal(ReportLabels *l) {
+        if (!l->sealed)
+                return 0;
+        if (hashmap_init(&l->index, MAX(l->n, (size_t) 64)) < 0)
+                return -ENOMEM;
+        l->sealed = false;
+        return labels_reindex(l);
+}
+
 const char *
 report_labels_get(ReportLabels *l, const char *ja4, const ReportAgentCount **ret_agents, size_t *ret_n) {
         LabelEntry *e = l && ja4 && l->sealed ? labels_find(l, ja4) : NULL;

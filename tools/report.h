@@ -53,6 +53,23 @@ typedef int (*ReportAttemptHandler)(const Attempt *a, void *userdata);
 int report_db_foreach_attempt(
         ReportDb *db, const ReportFilter *f, bool full, ReportAttemptHandler h, void *userdata);
 
+/* --follow: a read transaction, so that what is read between begin and end is one snapshot of the database;
+ * ret_last_id gets the highest attempt id in it (0 if none). */
+int report_db_snapshot_begin(ReportDb *db, int64_t *ret_last_id);
+void report_db_snapshot_end(ReportDb *db);
+/* Whether the database is in WAL mode (the daemon switches a new one to it after creating it). A connection
+ * opened before does not notice the switch: --follow opens the database anew until it is. */
+bool report_db_is_wal(ReportDb *db);
+/* The highest attempt id, read over a connection of its own opened for the purpose (cheaper than
+ * report_db_open()). */
+int report_db_peek_last_id(const char *path, int64_t *ret);
+/* PRAGMA data_version: changes when another connection committed. */
+int report_db_data_version(ReportDb *db, int64_t *ret);
+/* --follow: every attempt with an id above after_id, in id order (the order they were recorded in), all
+ * columns, unfiltered. ret_last_id gets the highest id read (after_id if none). */
+int report_db_foreach_attempt_after(
+        ReportDb *db, int64_t after_id, ReportAttemptHandler h, void *userdata, int64_t *ret_last_id);
+
 typedef int (*ReportUserAgentHandler)(const char *ja4, const RawString *ua, uint64_t count, void *userdata);
 /* The User-Agents of successful attempts in [since, until), per stable JA4 (count is 1: one call per row). */
 int report_db_foreach_user_agent(ReportDb *db, const ReportFilter *f, ReportUserAgentHandler h, void *userdata);
@@ -80,6 +97,8 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(ReportLabels *, report_labels_free);
 int report_labels_add(ReportLabels *l, const char *ja4, const RawString *ua, uint64_t count);
 /* Call once after the last add and before any get. */
 void report_labels_seal(ReportLabels *l);
+/* Takes adds again (--follow, as successes arrive); seal again before the next get. */
+int report_labels_unseal(ReportLabels *l);
 /* The commonest summary for this stable JA4, NULL if none. ret_agents/ret_n (optional) get all kept ones,
  * commonest first. */
 const char *
@@ -200,6 +219,10 @@ typedef struct ReportRun {
 
 /* Whether name is a verb: "sequences", "attempts", "clients" or "summary". */
 bool report_verb_known(const char *name) _pure_;
+/* --follow (report-follow.c): the verb "sequences" (attempts and sequences) or "attempts" over the database
+ * at path, which may not exist yet, until SIGINT or SIGTERM (0), or the reader of the output went away (0).
+ * run->db is not used: the database is opened, and opened anew when replaced, here. */
+int report_follow(const char *verb, ReportRun *run, const char *path);
 /* Runs a verb: with OUTPUT_HTML, every verb writes the one HTML report. Reads run->db, writes to run->out.
  * Logs what goes wrong; returns 0 or a negative errno
  * (-EIO or -EPIPE unlogged when writing the output failed). */

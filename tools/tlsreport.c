@@ -17,7 +17,7 @@ typedef enum ColorMode { COLOR_AUTO, COLOR_ALWAYS, COLOR_NEVER } ColorMode;
 static const char *arg_database = NULL;
 static const char *arg_since = NULL, *arg_until = NULL;
 static OutputMode arg_output = OUTPUT_TABLE;
-static bool arg_all = false, arg_no_pager = false, arg_full = false;
+static bool arg_all = false, arg_no_pager = false, arg_full = false, arg_follow = false;
 static ColorMode arg_color = COLOR_AUTO;
 static SequenceParams arg_params = {
         .burst_gap_us = SEQUENCE_BURST_GAP_DEFAULT_US,
@@ -41,6 +41,9 @@ static void help(void) {
                "     --sni=NAME           Only this server name\n"
                "     --all                Also list clean sequences\n"
                "  -l --full               Table: everything in full, nothing shortened or summarised\n"
+               "  -f --follow             Print attempts as they are recorded and sequences once\n"
+               "                          they end (sequences, attempts; default --since: the\n"
+               "                          last retry window)\n"
                "     --burst-gap=SEC      Grouping: burst gap (default 2)\n"
                "     --retry-window=SEC   Grouping: retry window (default 600)\n"
                "     --no-pager           Do not pipe output into a pager\n"
@@ -86,6 +89,7 @@ static int parse_argv(int argc, char *argv[], const char **ret_command) {
                 {"sni", required_argument, NULL, ARG_SNI},
                 {"all", no_argument, NULL, ARG_ALL},
                 {"full", no_argument, NULL, 'l'},
+                {"follow", no_argument, NULL, 'f'},
                 {"burst-gap", required_argument, NULL, ARG_BURST_GAP},
                 {"retry-window", required_argument, NULL, ARG_RETRY_WINDOW},
                 {"no-pager", no_argument, NULL, ARG_NO_PAGER},
@@ -97,7 +101,7 @@ static int parse_argv(int argc, char *argv[], const char **ret_command) {
         int c, r;
 
         report_filter_init(&arg_filter);
-        while ((c = getopt_long(argc, argv, "S:U:o:lh", options, NULL)) >= 0)
+        while ((c = getopt_long(argc, argv, "S:U:o:flh", options, NULL)) >= 0)
                 switch (c) {
                 case 'S': arg_since = optarg; break;
                 case 'U': arg_until = optarg; break;
@@ -126,6 +130,7 @@ static int parse_argv(int argc, char *argv[], const char **ret_command) {
                 case ARG_SNI: arg_filter.sni = optarg; break;
                 case ARG_ALL: arg_all = true; break;
                 case 'l': arg_full = true; break;
+                case 'f': arg_follow = true; break;
                 case ARG_BURST_GAP:
                         if (parse_seconds(optarg, &arg_params.burst_gap_us) < 0)
                                 return log_error_errno(
@@ -236,12 +241,43 @@ static void pager_close(void) {
         pager_pid = 0;
 }
 
+static bool output_color(void) {
+        return arg_output == OUTPUT_TABLE &&
+                (arg_color == COLOR_ALWAYS ||
+                 (arg_color == COLOR_AUTO && isatty(STDOUT_FILENO) && !getenv("NO_COLOR") &&
+                  !(getenv("TERM") && streq(getenv("TERM"), "dumb"))));
+}
+
+static bool output_utf8(void) {
+        const char *cs = nl_langinfo(CODESET);
+
+        return cs && (strcasecmp(cs, "UTF-8") == 0 || strcasecmp(cs, "utf8") == 0);
+}
+
+/* --follow: no pager (it would hold the lines back), a flush after each read */
+static int run_follow(const char *command, const char *database) {
+        ReportRun run = {
+                .filter = arg_filter,
+                .params = arg_params,
+                .all = arg_all,
+                .out = {.f = stdout,
+                        .mode = arg_output,
+                        .color = output_color(),
+                        .ascii = !output_utf8(),
+                        .width = table_width(),
+                        .full = arg_full,
+                        .streaming = true},
+        };
+
+        (void) setvbuf(stdout, NULL, _IOFBF, 256 * 1024);
+        return report_follow(command, &run, database);
+}
+
 static int run(int argc, char *argv[]) {
         _cleanup_(report_db_closep) ReportDb *db = NULL;
         _cleanup_free_ char *default_db = NULL;
-        const char *command = NULL, *cs;
+        const char *command = NULL;
         int64_t now = now_realtime_us();
-        bool color, utf8;
         unsigned width;
         ReportRun run;
         int r;
@@ -255,6 +291,20 @@ static int run(int argc, char *argv[]) {
                 return log_error_errno(
                         EINVAL, "Unknown command \"%s\": use sequences, attempts, clients or summary.", command);
 
+        if (arg_follow) {
+                if (!streq(command, "sequences") && !streq(command, "attempts"))
+                        return log_error_errno(
+                                EINVAL, "--follow shows sequences or attempts, not \"%s\".", command);
+                if (arg_output == OUTPUT_CSV || arg_output == OUTPUT_HTML)
+                        return log_error_errno(EINVAL,
+                                               "--follow writes a table or JSON, not %s.",
+                                               output_mode_to_string(arg_output));
+                if (arg_until)
+                        return log_error_errno(EINVAL, "--follow has no end: --until does not apply.");
+                /* the stories that may still go on, as journalctl -f starts with the last lines */
+                if (!arg_since)
+                        arg_filter.since_us = now - arg_params.retry_window_us;
+        }
         if (arg_since) {
                 r = report_time_parse(arg_since, now, &arg_filter.since_us);
                 if (r < 0)
@@ -282,6 +332,8 @@ static int run(int argc, char *argv[]) {
                         return log_oom();
                 arg_database = default_db;
         }
+        if (arg_follow)
+                return run_follow(command, arg_database);
         r = report_db_open(arg_database, &db);
         if (r == -ENOENT)
                 return log_error_errno(
@@ -297,12 +349,6 @@ static int run(int argc, char *argv[]) {
         if (r < 0)
                 return log_error_errno(r, "Failed to open database %s: %m", arg_database);
 
-        color = arg_color == COLOR_ALWAYS ||
-                (arg_color == COLOR_AUTO && isatty(STDOUT_FILENO) && !getenv("NO_COLOR") &&
-                 !(getenv("TERM") && streq(getenv("TERM"), "dumb")));
-        cs = nl_langinfo(CODESET);
-        utf8 = cs && (strcasecmp(cs, "UTF-8") == 0 || strcasecmp(cs, "utf8") == 0);
-
         width = table_width(); /* before the pager: its pipe is not the terminal */
         pager_open();
         /* large blocks: JSON of a busy day is hundreds of MB */
@@ -316,8 +362,8 @@ static int run(int argc, char *argv[]) {
                 .all = arg_all,
                 .out = {.f = stdout,
                         .mode = arg_output,
-                        .color = color && arg_output == OUTPUT_TABLE,
-                        .ascii = !utf8,
+                        .color = output_color(),
+                        .ascii = !output_utf8(),
                         .width = width,
                         .full = arg_full},
         };
