@@ -279,6 +279,7 @@ static int run(int argc, char *argv[]) {
         const char *command = NULL;
         int64_t now = now_realtime_us();
         unsigned width;
+        bool color;
         ReportRun run;
         int r;
 
@@ -349,7 +350,9 @@ static int run(int argc, char *argv[]) {
         if (r < 0)
                 return log_error_errno(r, "Failed to open database %s: %m", arg_database);
 
-        width = table_width(); /* before the pager: its pipe is not the terminal */
+        /* before the pager: its pipe is not the terminal */
+        width = table_width();
+        color = output_color();
         pager_open();
         /* large blocks: JSON of a busy day is hundreds of MB */
         (void) setvbuf(stdout, NULL, _IOFBF, 256 * 1024);
@@ -362,7 +365,7 @@ static int run(int argc, char *argv[]) {
                 .all = arg_all,
                 .out = {.f = stdout,
                         .mode = arg_output,
-                        .color = output_color(),
+                        .color = color,
                         .ascii = !output_utf8(),
                         .width = width,
                         .full = arg_full},
