@@ -727,6 +727,9 @@ int report_follow(const char *verb, ReportRun *run, const char *path) {
                 .mode = run->out.mode,
                 .color = run->out.color,
                 .ascii = run->out.ascii,
+                .width = run->out.width,
+                .full = run->out.full,
+                .streaming = true, /* each line written by the call that gives it */
         };
         f.sequences_out.header_done = true; /* the headline (follow_sequence_headline()) says what it is */
 

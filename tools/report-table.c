@@ -507,7 +507,9 @@ void table_flush(ReportOutput *o) {
                 if (t->n_rows == 0)
                         return;
                 table_layout(o, t);
-                table_write_header(o, t);
+                if (!o->header_done) /* tlsreport -f's sequences come under a headline of their own */
+                        table_write_header(o, t);
+                o->header_done = true;
         }
         for (size_t i = 0; i < t->n_rows; i++) {
                 table_write_row(o, t, &t->rows[i]);
