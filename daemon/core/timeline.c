@@ -124,7 +124,10 @@ static const int64_t tick_steps_us[] = {
 static void axis_label(int64_t us, int64_t step_us, bool utc, char buf[static 32]) {
         struct tm tm = time_split(us, utc, NULL);
 
-        if (step_us < USEC_PER_SEC)
+        /* a tick at midnight is labelled with its day: an axis across days says which day each hour is on */
+        if (tm.tm_hour == 0 && tm.tm_min == 0 && tm.tm_sec == 0 && us % USEC_PER_SEC == 0)
+                (void) strftime(buf, 32, "%m-%d", &tm);
+        else if (step_us < USEC_PER_SEC)
                 time_format_ms(us, utc, buf);
         else if (step_us < 60 * USEC_PER_SEC)
                 (void) strftime(buf, 32, "%H:%M:%S", &tm);
@@ -361,7 +364,10 @@ static void span_group_draw(FILE *f, const SpanGroup *g, bool utc) {
                 SPAN_H,
                 fill);
         if (g->n == 1 && g->only->title)
-                escaped_string(f, g->only->title);
+                timeline_html_escaped(
+                        f,
+                        g->only->title,
+                        g->only->title_len > 0 ? g->only->title_len : strlen(g->only->title));
         else {
                 time_format_ms(g->first_us, utc, a);
                 time_format_ms(g->last_us, utc, z);
