@@ -331,7 +331,8 @@ static int table_row_hold(TableRow *r, size_t n_columns) {
 }
 
 /* The widths: the content's (capped when the width is limited), then, while the row is wider than the
- * budget, a narrower gap, then each column in turn down to its soft minimum, then to its hard minimum. The
+ * budget, a narrower gap, then each column in turn down to its soft minimum, then to its hard minimum, then
+ * to one character and "…" (only the columns that never shrink are kept whole). The
  * last column is not padded: it takes what is left. */
 static void table_layout(ReportOutput *o, ReportTable *t) {
         size_t n = t->n_columns, total;
@@ -355,12 +356,16 @@ static void table_layout(ReportOutput *o, ReportTable *t) {
                 total -= n - 1;
                 t->gap = 1;
         }
-        for (int pass = 0; pass < 2 && total > o->width; pass++)
+        /* the last pass, for narrow terminals (60 columns), goes below the floors: a character and "…" */
+        for (int pass = 0; pass < 3 && total > o->width; pass++)
                 for (size_t k = 0; k < n && total > o->width; k++) {
                         /* columns shrink in their order of .shrink (1 first), 0: never */
                         for (size_t i = 0; i < n && total > o->width; i++) {
                                 const TableColumn *c = &t->columns[i];
-                                size_t min = pass == 0 ? c->soft : c->hard, cut;
+                                size_t min = pass == 0 ? c->soft
+                                        : pass == 1    ? c->hard
+                                                       : MIN((size_t) c->hard, strlen(ellipsis(o)) + 1),
+                                       cut;
 
                                 if (c->shrink != k + 1 || t->widths[i] <= min)
                                         continue;

@@ -235,7 +235,7 @@ def widest(out):
 
 
 seqs_all = [json.loads(line) for line in report("--database", db, "-o", "json").stdout.decode().splitlines()]
-for width in (80, 120, 200):
+for width in (60, 80, 120, 200):
     for cmd in ("sequences", "attempts", "clients", "summary"):
         for color in ("never", "always"):
             r = report("--database", db, cmd, f"--color={color}", env={"COLUMNS": str(width)})
@@ -259,6 +259,7 @@ for width in (80, 120, 200):
     ok(len(joined) > 3 and joined <= wanted,
        f"COLUMNS={width}: {len(joined)} diagnoses word-wrapped whole under their first sequence")
     rows = [line for line in r.stdout.decode().split("\n") if re.match(r"^\d\d:\d\d:\d\d ", line)]
+    ok(all(re.search(r" \[\d+\]$", row) for row in rows), f"COLUMNS={width}: every row's note number whole")
     ok(len(rows) == len(seqs_all) and len(joined) < len(rows) / 4,
        f"COLUMNS={width}: one row per sequence ({len(rows)}), a diagnosis written once and referred to "
        f"({len(joined)} written)")
