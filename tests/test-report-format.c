@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "escape.h"
+#include "report-output.h"
 #include "report.h"
 #include "store.h"
 #include "tap.h"
@@ -572,6 +573,27 @@ static void test_streaming(void) {
         ok(widest_line(buf) <= 80, "streaming: within the width (%zu)", widest_line(buf));
 }
 
+/* The notes of the sequences table: a later diagnosis refers to an earlier one of the same wording, its
+ * figures aside, but not to one that says something else in numbers (another TLS version). */
+static void test_notes(void) {
+        static const TableColumn columns[] = {{"A"}};
+        ReportOutput o = {.mode = OUTPUT_TABLE, .width = 80, .f = stdout};
+        unsigned a, b, c, d;
+        bool first;
+
+        if (!ok(table_ready(&o, columns, 1), "a table"))
+                return;
+        a = table_note(
+                &o, "X rejected it (2 attempts), then connected 0.1 s later and hung up 3 ms later.", &first);
+        b = table_note(
+                &o, "X rejected it (7 attempts), then connected 12.5 s later and hung up 0 ms later.", &first);
+        ok(a > 0 && a == b && !first, "counts and delays aside, the same note (%u, %u)", a, b);
+        c = table_note(&o, "A client offers up to TLS 1.0, which Mbed TLS 3.6 does not implement.", &first);
+        d = table_note(&o, "A client offers up to TLS 1.1, which Mbed TLS 3.6 does not implement.", &first);
+        ok(c > 0 && d > 0 && c != d && first, "TLS 1.0 and TLS 1.1: two notes (%u, %u)", c, d);
+        report_output_done(&o);
+}
+
 int main(void) {
         static const char *const commands[] = {"sequences", "attempts", "clients", "summary"};
         static const unsigned widths[] = {80, 120, 200};
@@ -594,6 +616,7 @@ int main(void) {
         test_labels();
         test_json_line_escaping();
         test_streaming();
+        test_notes();
         FOREACH_ARRAY(cmd, commands, ELEMENTSOF(commands))
                 for (OutputMode m = 0; m < _OUTPUT_MAX; m++)
                         if (m != OUTPUT_HTML) /* one page for every command */

@@ -202,7 +202,8 @@ void table_flush(ReportOutput *o);
 bool table_ready(ReportOutput *o, const TableColumn *columns, size_t n_columns);
 /* "-- YYYY-MM-DD --" in buf when day differs from the previous row's, else NULL. */
 const char *table_day_change(ReportOutput *o, const char *day, char buf[static 32]);
-/* The number of the note for this text: texts that differ only in their figures share one. *ret_new
+/* The number of the note for this text: texts that differ only in their figures (counts of attempts and
+ * programs, delays) share one; other numbers ("TLS 1.0") tell texts apart. *ret_new
  * says it is the first time. 0 when no number is left (write the text in full). */
 unsigned table_note(ReportOutput *o, const char *text, bool *ret_new);
 /* Writes text from column col of the current line (what is before it is written), word-wrapped at the

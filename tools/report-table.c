@@ -576,6 +576,20 @@ const char *table_day_change(ReportOutput *o, const char *day, char buf[static 3
         return buf;
 }
 
+/* The length of the figure at s: a count or a delay of a diagnosis ("2 attempts", "0 ms", "0.7 s", "3
+ * programs"), or 0. */
+static size_t note_figure(const char *s) {
+        static const char *const units[] = {" attempt", " ms ", " s ", " program"};
+        size_t d = strspn(s, "0123456789.");
+
+        if (d == 0 || !strchr("0123456789", s[0]))
+                return 0;
+        FOREACH_ARRAY(u, units, ELEMENTSOF(units))
+                if (strncmp(s + d, *u, strlen(*u)) == 0)
+                        return d;
+        return 0;
+}
+
 #define NOTES_MAX 4096 /* distinct wordings remembered; later ones are written in full each time */
 
 unsigned table_note(ReportOutput *o, const char *text, bool *ret_new) {
@@ -586,16 +600,16 @@ unsigned table_note(ReportOutput *o, const char *text, bool *ret_new) {
         *ret_new = true;
         if (!t)
                 return 0;
-        /* the wording: runs of digits count as one '#' */
+        /* the wording: the figures count as one '#', other numbers (TLS 1.0, an alert's) as they are */
         for (const char *p = text; *p;) {
-                size_t d = strspn(p, "0123456789"), k;
+                size_t d = p == text || p[-1] == ' ' || p[-1] == '(' ? note_figure(p) : 0, k;
 
                 if (d > 0) {
                         h = hash_bytes(h, "#", 1);
                         p += d;
                         continue;
                 }
-                k = strcspn(p, "0123456789");
+                k = 1 + strcspn(p + 1, "0123456789");
                 h = hash_bytes(h, p, k);
                 p += k;
         }
