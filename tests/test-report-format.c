@@ -594,6 +594,33 @@ static void test_notes(void) {
         report_output_done(&o);
 }
 
+/* Widths as the terminal counts them (the C library's wcwidth() in the UTF-8 locale): emoji of the
+ * symbol blocks are wide, Thai vowel signs take no column. */
+static void test_text_width(void) {
+        static const char *const texts[] = {
+                "\u2b50\u2705\u274c",
+                "\U0001f680.example",
+                "\u0e2a\u0e31x",
+                "\u65e5\u672c e\u0301",
+                "\u2717"
+                "46\u00d77 \u2713\u2026",
+        };
+
+        FOREACH_ARRAY(t, texts, ELEMENTSOF(texts)) {
+                size_t want = 0;
+                mbstate_t st = {};
+
+                for (const char *p = *t; *p;) {
+                        wchar_t wc;
+                        size_t n = mbrtowc(&wc, p, MB_CUR_MAX, &st);
+
+                        want += (size_t) MAX(wcwidth(wc), 0);
+                        p += n;
+                }
+                is_int(text_width(*t), want, "text_width(\"%s\") is wcwidth()'s", *t);
+        }
+}
+
 int main(void) {
         static const char *const commands[] = {"sequences", "attempts", "clients", "summary"};
         static const unsigned widths[] = {80, 120, 200};
@@ -617,6 +644,7 @@ int main(void) {
         test_json_line_escaping();
         test_streaming();
         test_notes();
+        test_text_width();
         FOREACH_ARRAY(cmd, commands, ELEMENTSOF(commands))
                 for (OutputMode m = 0; m < _OUTPUT_MAX; m++)
                         if (m != OUTPUT_HTML) /* one page for every command */

@@ -4,6 +4,7 @@
  * that do not fit end in "…", text under a row (a diagnosis) is word-wrapped. Alignment is computed on the
  * plain text's display width; colour codes are written around it. */
 #include <assert.h>
+#include <wchar.h>
 
 #include "report-output.h"
 
@@ -54,8 +55,10 @@ static size_t utf8_next(const char *s, uint32_t *ret_cp) {
         return n;
 }
 
-/* Columns a code point takes: 2 for East Asian wide and fullwidth characters and emoji, 0 for combining
- * marks and zero-width characters, else 1 (the ranges of wcwidth() that matter, without the locale). */
+/* Columns a code point takes: the C library's wcwidth() in a UTF-8 locale (as the terminal counts: emoji
+ * such as ⭐ ✅ 🚀 take 2, Thai and Devanagari vowel signs 0), else, outside one (tlsreport writes ASCII
+ * then, but client strings pass as UTF-8), 2 for East Asian wide and fullwidth characters and emoji, 0 for
+ * combining marks and zero-width characters, else 1 (the ranges of wcwidth() that matter most). */
 static size_t cp_width(uint32_t cp) {
         static const uint32_t wide[][2] = {
                 {0x1100, 0x115f},
@@ -86,8 +89,13 @@ static size_t cp_width(uint32_t cp) {
                 {0xfe20, 0xfe2f},
         };
 
+        int w;
+
         if (cp < 0x300)
                 return 1;
+        w = wcwidth((wchar_t) cp);
+        if (w >= 0)
+                return (size_t) w;
         if (cp >= 0x2010 && cp < 0x20d0) /* punctuation, arrows: ✓ ✗ … are here */
                 return 1;
         if (cp >= 0x2100 && cp < 0x2e80)
