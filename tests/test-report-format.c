@@ -594,6 +594,61 @@ static void test_notes(void) {
         report_output_done(&o);
 }
 
+/* The HTML report's example of a long sequence: its tokens summarised, cut between tokens with "…", never
+ * inside one (nor inside a character: a cut "✗" was shown as \xe2\x9c). */
+static void test_html_tokens(void) {
+        SequenceAttempt at[60];
+        Sequence q = {
+                .client = "192.0.2.1",
+                .first_us = T0,
+                .last_us = T0 + MS(59),
+                .n_attempts = 60,
+                .n_failures = 60,
+                .attempts = at,
+                .n_details = 60,
+                .outcome = SEQUENCE_ABANDONED,
+                .pattern = PATTERN_CERT_REJECTED_ABANDONED,
+        };
+        Attempt a;
+        ReportSummary s;
+        _cleanup_(report_html_freep) ReportHtml *h = NULL;
+        _cleanup_free_ char *page = NULL;
+        size_t size = 0;
+        ReportOutput o = {.mode = OUTPUT_HTML};
+        const char *tokens;
+
+        for (size_t i = 0; i < 60; i++)
+                at[i] = (SequenceAttempt){
+                        .id = i + 1,
+                        .started_us = T0 + MS(i),
+                        .outcome = OUTCOME_PEER_ALERT,
+                        .alert_received = i % 2 ? 46 : 48,
+                        .alert_sent = -1,
+                };
+        at[0] = (SequenceAttempt){
+                .id = 1, .started_us = T0, .outcome = OUTCOME_PEER_RESET, .alert_received = -1, .alert_sent = -1};
+        report_summary_init(&s);
+        attempt_init(&a);
+        a.started_us = T0;
+        a.outcome = OUTCOME_PEER_ALERT;
+        a.alert_received = 48;
+        report_summary_add_attempt(&s, &a);
+        if (!ok(report_html_new(NULL, false, &h) == 0 && report_html_add_attempt(h, &a) == 0 &&
+                        report_html_add_sequence(h, &q) == 0,
+                "the HTML report takes a sequence of 60 attempts"))
+                return;
+        o.f = open_memstream(&page, &size);
+        if (!ok(o.f && report_output_html(&o, h, &s) == 0, "the page written"))
+                return;
+        fclose(o.f);
+        tokens = strstr(page, "192.0.2.1, <code>");
+        ok(tokens && strncmp(tokens + 17, "\u2717rst \u271746 \u271748", 15) == 0 && !strstr(page, "\\x"),
+           "the example's tokens, no byte escaped");
+        ok(tokens && strstr(tokens, " \u2026</code>") &&
+                   strstr(tokens, " \u2026</code>") < strstr(tokens, "</small>"),
+           "cut between tokens, with \u2026");
+}
+
 /* Widths as the terminal counts them (the C library's wcwidth() in the UTF-8 locale): emoji of the
  * symbol blocks are wide, Thai vowel signs take no column. */
 static void test_text_width(void) {
@@ -645,6 +700,7 @@ int main(void) {
         test_streaming();
         test_notes();
         test_text_width();
+        test_html_tokens();
         FOREACH_ARRAY(cmd, commands, ELEMENTSOF(commands))
                 for (OutputMode m = 0; m < _OUTPUT_MAX; m++)
                         if (m != OUTPUT_HTML) /* one page for every command */

@@ -209,7 +209,18 @@ static int family_add_diagnosis(HtmlFamily *fam, const Sequence *q, const char *
                 d->sni.data = strndup_raw(q->sni.data, q->sni.len);
                 d->sni.len = q->sni.len;
         }
-        (void) sequence_format_attempts(q, false, d->tokens, sizeof d->tokens);
+        /* summarised as the table does ("✗46×7 ✓"); when still too long, cut between tokens, with "…" */
+        char all[SEQUENCE_TOKENS_SUMMARISED_MAX];
+
+        sequence_tokens_summarised(q, false, all, sizeof all);
+        if (strlen(all) >= sizeof d->tokens) {
+                size_t cut = sizeof d->tokens - sizeof " \u2026";
+
+                while (cut > 0 && all[cut] != ' ')
+                        cut--;
+                memcpy(all + cut, " \u2026", sizeof " \u2026");
+        }
+        memcpy(d->tokens, all, strlen(all) + 1);
         fam->n_diagnoses++;
         return 0;
 }

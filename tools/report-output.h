@@ -167,6 +167,12 @@ static inline const char *pattern_color(Pattern p) {
         }
 }
 
+/* The attempt tokens with runs of the same token summarised: "✗46×7 ✓" ("x46*7 ok" in ASCII), in buf of
+ * at least SEQUENCE_TOKENS_SUMMARISED_MAX bytes (24 per token and its count, then "…+N"). The table and
+ * the HTML report show them (report-sequences.c). */
+#define SEQUENCE_TOKENS_SUMMARISED_MAX (SEQUENCE_DETAILS_MAX * 48 + 32)
+void sequence_tokens_summarised(const Sequence *q, bool ascii, char *buf, size_t size);
+
 /* ---- tables that fit the width (report-table.c) ---- */
 
 #define TABLE_COLUMNS_MAX 10
