@@ -4,7 +4,7 @@
  * No script and no external reference; a Content-Security-Policy meta forbids any fetch, so a browser
  * proves that none happens. Every client-chosen string (SNI, labels from User-Agents) is escaped.
  *
- * Bounded at any size: the attempts are kept as small marks (24 bytes each) until the page is written,
+ * Bounded at any size: the attempts are kept as small marks (16 bytes each) until the page is written,
  * a family's timeline bins them when there are more than it has room for, at most
  * HTML_TIMELINES_MAX families get a timeline (the next ones a row of a table), and each family keeps at
  * most HTML_DIAGNOSES_MAX distinct diagnoses (the rest counted). */

@@ -132,15 +132,6 @@ static inline void csv_end(ReportOutput *o) {
  * Asian wide characters and emoji count 2, combining marks 0. */
 size_t text_width(const char *s) _pure_;
 
-static inline void put_spaces(FILE *f, size_t n) {
-        static const char spaces[] = "                                ";
-
-        for (size_t k; n > 0; n -= k) {
-                k = MIN(n, sizeof spaces - 1);
-                (void) fwrite(spaces, 1, k, f);
-        }
-}
-
 /* A raw string for a table cell without a copy where it can: printable ASCII without a backslash as it
  * is, anything else escaped into *ret_alloc (to free); NULL when absent (the cell shows "-"). */
 static inline const char *display_cell(const RawString *s, char **ret_alloc) {
