@@ -133,16 +133,36 @@ static inline void csv_end(ReportOutput *o) {
 size_t text_width(const char *s) _pure_;
 
 /* A raw string for a table cell without a copy where it can: printable ASCII without a backslash as it
- * is, anything else escaped into *ret_alloc (to free); NULL when absent (the cell shows "-"). */
-static inline const char *display_cell(const RawString *s, char **ret_alloc) {
+ * is, anything else escaped into *ret_alloc (to free); NULL when absent (the cell shows "-"). ascii (not a
+ * UTF-8 locale): every byte over 0x7f escaped too, since a terminal that does not decode UTF-8 takes the
+ * bytes 0x80-0x9f inside a character (U+045B is d1 9b: 0x9b is CSI) for C1 control codes. */
+static inline const char *display_cell(const RawString *s, bool ascii, char **ret_alloc) {
         *ret_alloc = NULL;
         if (!s->data)
                 return NULL;
         for (size_t i = 0; i < s->len; i++) {
                 unsigned char c = (unsigned char) s->data[i];
 
-                if (c < 0x20 || c >= 0x7f || c == '\\')
-                        return *ret_alloc = escape_display(s->data, s->len);
+                if (c < 0x20 || c >= 0x7f || c == '\\') {
+                        char *e = escape_display(s->data, s->len), *o;
+
+                        if (!e || !ascii)
+                                return *ret_alloc = e;
+                        /* then the UTF-8 that escape_display() kept, byte by byte */
+                        *ret_alloc = o = malloc(strlen(e) * 4 + 1);
+                        if (!o) {
+                                free(e);
+                                return NULL;
+                        }
+                        for (const unsigned char *p = (const unsigned char *) e; *p; p++)
+                                if (*p >= 0x80)
+                                        o += sprintf(o, "\\x%02x", *p);
+                                else
+                                        *o++ = (char) *p;
+                        *o = '\0';
+                        free(e);
+                        return *ret_alloc;
+                }
         }
         return s->data; /* NUL-terminated (attempt.h) */
 }

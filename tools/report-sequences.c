@@ -342,7 +342,7 @@ static void sequence_table(
                    *tag = NULL, *below = NULL;
         char t[32], day[32], note_text[DECIMAL_MAX + 2], no_hello[64], tokens[SEQUENCE_TOKENS_SUMMARISED_MAX];
         _cleanup_free_ char *sni_escaped = NULL;
-        const char *sni = display_cell(&q->sni, &sni_escaped);
+        const char *sni = display_cell(&q->sni, o->ascii, &sni_escaped);
         size_t k = 0;
 
         if (!table_ready(o, columns, n_columns))

@@ -280,6 +280,23 @@ r = report("--database", db, "-o", "json", "--full")
 ok([json.loads(line) for line in r.stdout.decode().splitlines()] == seqs_all, "--full does not change JSON")
 
 
+# outside a UTF-8 locale a terminal takes the bytes 0x80-0x9f for C1 controls, also inside a character
+# (U+045B is d1 9b, and 0x9b is CSI): the table is ASCII then, client strings' other bytes escaped
+c1db = os.path.join(tmp, "c1.db")
+shutil.copy(db, c1db)
+con = sqlite3.connect(c1db)
+con.execute(f"INSERT INTO attempts ({cols}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (DAY * 10**6 + 9000 * 10**6, DAY * 10**6 + 9000 * 10**6, "192.0.2.77", 1, "127.0.0.1", 8443,
+             "peer_alert", "server_flight", 46, "\u045b2J\u65e5.example", None, None, None, "x/1 \u045b2J"))
+con.commit()
+con.close()
+for args in (["sequences"], ["attempts"], ["attempts", "--full"], ["sequences", "--full"]):
+    for columns in ("80", ""):
+        r = report("--database", c1db, *args, env={"LC_ALL": "C", "COLUMNS": columns})
+        ok(r.returncode == 0 and max(r.stdout) < 0x80 and b"\\xd1" in r.stdout,
+           f"LC_ALL=C {' '.join(args)} COLUMNS={columns or '(none)'}: ASCII only, the SNI's UTF-8 escaped")
+
+
 def on_terminal(columns, env):
     """tlsreport on a pseudo-terminal of this many columns (COLUMNS unset): its output."""
     master, slave = pty.openpty()
