@@ -105,18 +105,25 @@ int main(void) {
         /* an axis across midnight names the day at midnight (HH:MM alone repeats from one day to the next) */
         {
                 int64_t day = INT64_C(1795737600) * USEC_PER_SEC; /* 2026-11-27 00:00 UTC */
+                TimelineMark late = {
+                        .t_us = day + 3600 * USEC_PER_SEC,
+                        .outcome = OUTCOME_OK,
+                        .alert_received = -1,
+                        .alert_sent = -1};
                 _cleanup_free_ char *d = draw(
                         &(TimelineParams){
                                 .t0_us = day - 6 * 3600 * USEC_PER_SEC,
                                 .t1_us = day + 30 * 3600 * USEC_PER_SEC,
                                 .width = 1000,
                                 .utc = true},
-                        few,
-                        0,
+                        &late,
+                        1,
                         NULL,
                         0,
                         &len);
 
+                ok(strstr(d, "<title>11-27 01:00:00.000 ok</title>") != NULL,
+                   "a mark's tooltip on an axis over days carries its day");
                 ok(strstr(d, ">11-27</text>") && strstr(d, ">11-28</text>") && !strstr(d, ">00:00</text>"),
                    "the midnight ticks labelled 11-27 and 11-28, not 00:00");
                 ok(strstr(d, ">06:00</text>") != NULL, "other ticks by their time");
