@@ -419,11 +419,13 @@ void report_output_sequences_footer(ReportOutput *o, const ReportSummary *s, uin
         if (!f)
                 return;
         fprintf(f,
-                "%s%" PRIu64 " sequences, %" PRIu64 " shown; %" PRIu64 " attempts, %" PRIu64 " failed%s",
+                "%s%" PRIu64 " sequence%s, %" PRIu64 " shown; %" PRIu64 " attempt%s, %" PRIu64 " failed%s",
                 o->rows > 0 ? "\n" : "",
                 s->sequences,
+                s->sequences == 1 ? "" : "s",
                 shown,
                 s->attempts,
+                s->attempts == 1 ? "" : "s",
                 s->failures,
                 s->sequences > 0 ? ": " : ".\n");
         for (int p = 0; p < _PATTERN_MAX; p++)

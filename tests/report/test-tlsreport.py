@@ -297,6 +297,10 @@ for args in (["sequences"], ["attempts"], ["attempts", "--full"], ["sequences", 
            f"LC_ALL=C {' '.join(args)} COLUMNS={columns or '(none)'}: ASCII only, the SNI's UTF-8 escaped")
 
 
+r = report("--database", c1db, "--client", "192.0.2.77", "--all", env={"COLUMNS": "80"})
+ok(b"\n1 sequence, 1 shown; 1 attempt, 1 failed: " in r.stdout, "the footer of one sequence in the singular")
+
+
 def on_terminal(columns, env):
     """tlsreport on a pseudo-terminal of this many columns (COLUMNS unset): its output."""
     master, slave = pty.openpty()
