@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "escape.h"
+#include "report-output.h"
 #include "report.h"
 #include "store.h"
 #include "tap.h"
@@ -572,6 +573,109 @@ static void test_streaming(void) {
         ok(widest_line(buf) <= 80, "streaming: within the width (%zu)", widest_line(buf));
 }
 
+/* The notes of the sequences table: a later diagnosis refers to an earlier one of the same wording, its
+ * figures aside, but not to one that says something else in numbers (another TLS version). */
+static void test_notes(void) {
+        static const TableColumn columns[] = {{"A"}};
+        ReportOutput o = {.mode = OUTPUT_TABLE, .width = 80, .f = stdout};
+        unsigned a, b, c, d;
+        bool first;
+
+        if (!ok(table_ready(&o, columns, 1), "a table"))
+                return;
+        a = table_note(
+                &o, "X rejected it (2 attempts), then connected 0.1 s later and hung up 3 ms later.", &first);
+        b = table_note(
+                &o, "X rejected it (7 attempts), then connected 12.5 s later and hung up 0 ms later.", &first);
+        ok(a > 0 && a == b && !first, "counts and delays aside, the same note (%u, %u)", a, b);
+        c = table_note(&o, "A client offers up to TLS 1.0, which Mbed TLS 3.6 does not implement.", &first);
+        d = table_note(&o, "A client offers up to TLS 1.1, which Mbed TLS 3.6 does not implement.", &first);
+        ok(c > 0 && d > 0 && c != d && first, "TLS 1.0 and TLS 1.1: two notes (%u, %u)", c, d);
+        report_output_done(&o);
+}
+
+/* The HTML report's example of a long sequence: its tokens summarised, cut between tokens with "…", never
+ * inside one (nor inside a character: a cut "✗" was shown as \xe2\x9c). */
+static void test_html_tokens(void) {
+        SequenceAttempt at[60];
+        Sequence q = {
+                .client = "192.0.2.1",
+                .first_us = T0,
+                .last_us = T0 + MS(59),
+                .n_attempts = 60,
+                .n_failures = 60,
+                .attempts = at,
+                .n_details = 60,
+                .outcome = SEQUENCE_ABANDONED,
+                .pattern = PATTERN_CERT_REJECTED_ABANDONED,
+        };
+        Attempt a;
+        ReportSummary s;
+        _cleanup_(report_html_freep) ReportHtml *h = NULL;
+        _cleanup_free_ char *page = NULL;
+        size_t size = 0;
+        ReportOutput o = {.mode = OUTPUT_HTML};
+        const char *tokens;
+
+        for (size_t i = 0; i < 60; i++)
+                at[i] = (SequenceAttempt){
+                        .id = i + 1,
+                        .started_us = T0 + MS(i),
+                        .outcome = OUTCOME_PEER_ALERT,
+                        .alert_received = i % 2 ? 46 : 48,
+                        .alert_sent = -1,
+                };
+        at[0] = (SequenceAttempt){
+                .id = 1, .started_us = T0, .outcome = OUTCOME_PEER_RESET, .alert_received = -1, .alert_sent = -1};
+        report_summary_init(&s);
+        attempt_init(&a);
+        a.started_us = T0;
+        a.outcome = OUTCOME_PEER_ALERT;
+        a.alert_received = 48;
+        report_summary_add_attempt(&s, &a);
+        if (!ok(report_html_new(NULL, false, &h) == 0 && report_html_add_attempt(h, &a) == 0 &&
+                        report_html_add_sequence(h, &q) == 0,
+                "the HTML report takes a sequence of 60 attempts"))
+                return;
+        o.f = open_memstream(&page, &size);
+        if (!ok(o.f && report_output_html(&o, h, &s) == 0, "the page written"))
+                return;
+        fclose(o.f);
+        tokens = strstr(page, "192.0.2.1, <code>");
+        ok(tokens && strncmp(tokens + 17, "\u2717rst \u271746 \u271748", 15) == 0 && !strstr(page, "\\x"),
+           "the example's tokens, no byte escaped");
+        ok(tokens && strstr(tokens, " \u2026</code>") &&
+                   strstr(tokens, " \u2026</code>") < strstr(tokens, "</small>"),
+           "cut between tokens, with \u2026");
+}
+
+/* Widths as the terminal counts them (the C library's wcwidth() in the UTF-8 locale): emoji of the
+ * symbol blocks are wide, Thai vowel signs take no column. */
+static void test_text_width(void) {
+        static const char *const texts[] = {
+                "\u2b50\u2705\u274c",
+                "\U0001f680.example",
+                "\u0e2a\u0e31x",
+                "\u65e5\u672c e\u0301",
+                "\u2717"
+                "46\u00d77 \u2713\u2026",
+        };
+
+        FOREACH_ARRAY(t, texts, ELEMENTSOF(texts)) {
+                size_t want = 0;
+                mbstate_t st = {};
+
+                for (const char *p = *t; *p;) {
+                        wchar_t wc;
+                        size_t n = mbrtowc(&wc, p, MB_CUR_MAX, &st);
+
+                        want += (size_t) MAX(wcwidth(wc), 0);
+                        p += n;
+                }
+                is_int(text_width(*t), want, "text_width(\"%s\") is wcwidth()'s", *t);
+        }
+}
+
 int main(void) {
         static const char *const commands[] = {"sequences", "attempts", "clients", "summary"};
         static const unsigned widths[] = {80, 120, 200};
@@ -594,6 +698,9 @@ int main(void) {
         test_labels();
         test_json_line_escaping();
         test_streaming();
+        test_notes();
+        test_text_width();
+        test_html_tokens();
         FOREACH_ARRAY(cmd, commands, ELEMENTSOF(commands))
                 for (OutputMode m = 0; m < _OUTPUT_MAX; m++)
                         if (m != OUTPUT_HTML) /* one page for every command */

@@ -89,6 +89,46 @@ int main(void) {
         ok(strstr(a, "aria-label=\"a&lt;b\"") != NULL, "the label escaped");
         ok(count(a, "<text") >= 4, "axis labels");
 
+        /* a title with raw client bytes (a NUL, a backslash) is escaped once, whole */
+        {
+                static const char raw[] = "SNI a\\b\0c\x1b"
+                                          "d";
+                TimelineSpan t = {
+                        .first_us = p.t0_us, .last_us = p.t1_us, .title = raw, .title_len = sizeof raw - 1};
+                _cleanup_free_ char *d = draw(&p, NULL, 0, &t, 1, &len);
+
+                ok(strstr(d, "<title>SNI a\\\\b\\x00c\\x1bd</title>") != NULL,
+                   "a raw title escaped once: its backslash doubled once, its NUL and ESC as \\xHH, nothing "
+                   "cut");
+        }
+
+        /* an axis across midnight names the day at midnight (HH:MM alone repeats from one day to the next) */
+        {
+                int64_t day = INT64_C(1795737600) * USEC_PER_SEC; /* 2026-11-27 00:00 UTC */
+                TimelineMark late = {
+                        .t_us = day + 3600 * USEC_PER_SEC,
+                        .outcome = OUTCOME_OK,
+                        .alert_received = -1,
+                        .alert_sent = -1};
+                _cleanup_free_ char *d = draw(
+                        &(TimelineParams){
+                                .t0_us = day - 6 * 3600 * USEC_PER_SEC,
+                                .t1_us = day + 30 * 3600 * USEC_PER_SEC,
+                                .width = 1000,
+                                .utc = true},
+                        &late,
+                        1,
+                        NULL,
+                        0,
+                        &len);
+
+                ok(strstr(d, "<title>11-27 01:00:00.000 ok</title>") != NULL,
+                   "a mark's tooltip on an axis over days carries its day");
+                ok(strstr(d, ">11-27</text>") && strstr(d, ">11-28</text>") && !strstr(d, ">00:00</text>"),
+                   "the midnight ticks labelled 11-27 and 11-28, not 00:00");
+                ok(strstr(d, ">06:00</text>") != NULL, "other ticks by their time");
+        }
+
         /* 10^5 attempts: time bins whose counts are the attempts, and a bounded size */
         for (size_t i = 0; i < 100000; i++)
                 many[i] = (TimelineMark){

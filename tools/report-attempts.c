@@ -53,7 +53,8 @@ static void attempt_table(ReportOutput *o, const Attempt *a) {
         const char *cells[TABLE_COLUMNS_MAX] = {}, *above = NULL;
         char t[32], day[32], tok[24], client[sizeof a->peer_addr + 16], ua_summary[REPORT_LABEL_MAX];
         _cleanup_free_ char *sni_escaped = NULL, *ua_escaped = NULL;
-        const char *sni = display_cell(&a->sni, &sni_escaped), *ua = display_cell(&a->user_agent, &ua_escaped);
+        const char *sni = display_cell(&a->sni, o->ascii, &sni_escaped),
+                   *ua = display_cell(&a->user_agent, o->ascii, &ua_escaped);
         bool v6 = strchr(a->peer_addr, ':');
         size_t k = 0;
 

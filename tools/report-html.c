@@ -4,7 +4,7 @@
  * No script and no external reference; a Content-Security-Policy meta forbids any fetch, so a browser
  * proves that none happens. Every client-chosen string (SNI, labels from User-Agents) is escaped.
  *
- * Bounded at any size: the attempts are kept as small marks (24 bytes each) until the page is written,
+ * Bounded at any size: the attempts are kept as small marks (16 bytes each) until the page is written,
  * a family's timeline bins them when there are more than it has room for, at most
  * HTML_TIMELINES_MAX families get a timeline (the next ones a row of a table), and each family keeps at
  * most HTML_DIAGNOSES_MAX distinct diagnoses (the rest counted). */
@@ -209,31 +209,51 @@ static int family_add_diagnosis(HtmlFamily *fam, const Sequence *q, const char *
                 d->sni.data = strndup_raw(q->sni.data, q->sni.len);
                 d->sni.len = q->sni.len;
         }
-        (void) sequence_format_attempts(q, false, d->tokens, sizeof d->tokens);
+        /* summarised as the table does ("✗46×7 ✓"); when still too long, cut between tokens, with "…" */
+        char all[SEQUENCE_TOKENS_SUMMARISED_MAX];
+
+        sequence_tokens_summarised(q, false, all, sizeof all);
+        if (strlen(all) >= sizeof d->tokens) {
+                size_t cut = sizeof d->tokens - sizeof " \u2026";
+
+                while (cut > 0 && all[cut] != ' ')
+                        cut--;
+                memcpy(all + cut, " \u2026", sizeof " \u2026");
+        }
+        memcpy(d->tokens, all, strlen(all) + 1);
         fam->n_diagnoses++;
         return 0;
 }
 
-/* "07:04:14.924 to 07:04:18.169, 127.0.0.1, SNI example.org: cert_rejected_then_ok, 8 attempts (7 failed)" */
-static char *span_title(const Sequence *q) {
-        _cleanup_free_ char *sni = q->sni.data ? escape_display(q->sni.data, q->sni.len) : NULL;
+/* "07:04:14.924 to 07:04:18.169, 127.0.0.1, SNI example.org: cert_rejected_then_ok, 8 attempts (7 failed)",
+ * with the SNI's raw bytes (NUL included): timeline_svg() escapes the title once, as it writes it. */
+static char *span_title(const Sequence *q, uint32_t *ret_len) {
         char a[32], z[32], *t = NULL;
+        size_t len = 0;
+        FILE *f;
 
+        *ret_len = 0;
+        f = open_memstream(&t, &len);
+        if (!f)
+                return NULL;
         report_time_format(q->first_us, a);
         report_time_format(q->last_us, z);
-        if (asprintf(
-                    &t,
-                    "%s to %s, %s%s%s: %s, %u attempt%s (%u failed)",
-                    a,
-                    z,
-                    q->client,
-                    sni ? ", SNI " : "",
-                    strempty(sni),
-                    pattern_to_string(q->pattern),
-                    q->n_attempts,
-                    q->n_attempts == 1 ? "" : "s",
-                    q->n_failures) < 0)
+        fprintf(f, "%s to %s, %s", a, z, q->client);
+        if (q->sni.data) {
+                fputs(", SNI ", f);
+                fwrite(q->sni.data, 1, q->sni.len, f);
+        }
+        fprintf(f,
+                ": %s, %u attempt%s (%u failed)",
+                pattern_to_string(q->pattern),
+                q->n_attempts,
+                q->n_attempts == 1 ? "" : "s",
+                q->n_failures);
+        if (fclose(f) != 0) {
+                free(t);
                 return NULL;
+        }
+        *ret_len = (uint32_t) len;
         return t;
 }
 
@@ -269,8 +289,9 @@ int report_html_add_sequence(ReportHtml *h, const Sequence *q) {
                 .last_us = q->last_us,
                 .ok = q->outcome == SEQUENCE_OK,
                 .open = q->outcome == SEQUENCE_OPEN,
-                .title = fam->n_spans < HTML_MARKS_MAX ? span_title(q) : NULL,
         };
+        if (fam->n_spans < HTML_MARKS_MAX)
+                fam->spans[fam->n_spans].title = span_title(q, &fam->spans[fam->n_spans].title_len);
         fam->n_spans++;
         if (!h->all && q->n_failures == 0)
                 return 0; /* the clean ones are drawn, not explained */

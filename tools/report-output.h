@@ -132,26 +132,37 @@ static inline void csv_end(ReportOutput *o) {
  * Asian wide characters and emoji count 2, combining marks 0. */
 size_t text_width(const char *s) _pure_;
 
-static inline void put_spaces(FILE *f, size_t n) {
-        static const char spaces[] = "                                ";
-
-        for (size_t k; n > 0; n -= k) {
-                k = MIN(n, sizeof spaces - 1);
-                (void) fwrite(spaces, 1, k, f);
-        }
-}
-
 /* A raw string for a table cell without a copy where it can: printable ASCII without a backslash as it
- * is, anything else escaped into *ret_alloc (to free); NULL when absent (the cell shows "-"). */
-static inline const char *display_cell(const RawString *s, char **ret_alloc) {
+ * is, anything else escaped into *ret_alloc (to free); NULL when absent (the cell shows "-"). ascii (not a
+ * UTF-8 locale): every byte over 0x7f escaped too, since a terminal that does not decode UTF-8 takes the
+ * bytes 0x80-0x9f inside a character (U+045B is d1 9b: 0x9b is CSI) for C1 control codes. */
+static inline const char *display_cell(const RawString *s, bool ascii, char **ret_alloc) {
         *ret_alloc = NULL;
         if (!s->data)
                 return NULL;
         for (size_t i = 0; i < s->len; i++) {
                 unsigned char c = (unsigned char) s->data[i];
 
-                if (c < 0x20 || c >= 0x7f || c == '\\')
-                        return *ret_alloc = escape_display(s->data, s->len);
+                if (c < 0x20 || c >= 0x7f || c == '\\') {
+                        char *e = escape_display(s->data, s->len), *o;
+
+                        if (!e || !ascii)
+                                return *ret_alloc = e;
+                        /* then the UTF-8 that escape_display() kept, byte by byte */
+                        *ret_alloc = o = malloc(strlen(e) * 4 + 1);
+                        if (!o) {
+                                free(e);
+                                return NULL;
+                        }
+                        for (const unsigned char *p = (const unsigned char *) e; *p; p++)
+                                if (*p >= 0x80)
+                                        o += sprintf(o, "\\x%02x", *p);
+                                else
+                                        *o++ = (char) *p;
+                        *o = '\0';
+                        free(e);
+                        return *ret_alloc;
+                }
         }
         return s->data; /* NUL-terminated (attempt.h) */
 }
@@ -166,6 +177,12 @@ static inline const char *pattern_color(Pattern p) {
         default: return ANSI_RED;
         }
 }
+
+/* The attempt tokens with runs of the same token summarised: "✗46×7 ✓" ("x46*7 ok" in ASCII), in buf of
+ * at least SEQUENCE_TOKENS_SUMMARISED_MAX bytes (24 per token and its count, then "…+N"). The table and
+ * the HTML report show them (report-sequences.c). */
+#define SEQUENCE_TOKENS_SUMMARISED_MAX (SEQUENCE_DETAILS_MAX * 48 + 32)
+void sequence_tokens_summarised(const Sequence *q, bool ascii, char *buf, size_t size);
 
 /* ---- tables that fit the width (report-table.c) ---- */
 
@@ -202,7 +219,8 @@ void table_flush(ReportOutput *o);
 bool table_ready(ReportOutput *o, const TableColumn *columns, size_t n_columns);
 /* "-- YYYY-MM-DD --" in buf when day differs from the previous row's, else NULL. */
 const char *table_day_change(ReportOutput *o, const char *day, char buf[static 32]);
-/* The number of the note for this text: texts that differ only in their figures share one. *ret_new
+/* The number of the note for this text: texts that differ only in their figures (counts of attempts and
+ * programs, delays) share one; other numbers ("TLS 1.0") tell texts apart. *ret_new
  * says it is the first time. 0 when no number is left (write the text in full). */
 unsigned table_note(ReportOutput *o, const char *text, bool *ret_new);
 /* Writes text from column col of the current line (what is before it is written), word-wrapped at the

@@ -295,15 +295,14 @@ static const TableColumn sequence_columns_full[] = {
         {"PATTERN", .stream = 23},
 };
 
-/* The attempt tokens with runs of the same token summarised: "✗46×7 ✓" ("x46*7 ok" in ASCII). */
-static void sequence_tokens_summarised(const Sequence *q, bool ascii, char *buf, size_t size) {
+void sequence_tokens_summarised(const Sequence *q, bool ascii, char *buf, size_t size) {
         const char *times = ascii ? "*" : "\u00d7";
         char prev[24] = "", tok[24];
         size_t n = 0;
         unsigned run = 0;
 
         /* 24 bytes per token and its count, at most SEQUENCE_DETAILS_MAX of them, then "…+N" */
-        assert(size >= SEQUENCE_DETAILS_MAX * 48 + 32);
+        assert(size >= SEQUENCE_TOKENS_SUMMARISED_MAX);
         for (unsigned i = 0; i <= q->n_details; i++) {
                 if (i < q->n_details)
                         sequence_attempt_token(&q->attempts[i], ascii, tok);
@@ -341,9 +340,9 @@ static void sequence_table(
         size_t n_columns = o->full ? ELEMENTSOF(sequence_columns_full) : ELEMENTSOF(sequence_columns);
         const char *cells[TABLE_COLUMNS_MAX] = {}, *colors[TABLE_COLUMNS_MAX] = {}, *above = NULL,
                    *tag = NULL, *below = NULL;
-        char t[32], day[32], note_text[DECIMAL_MAX + 2], no_hello[64], tokens[SEQUENCE_DETAILS_MAX * 48 + 32];
+        char t[32], day[32], note_text[DECIMAL_MAX + 2], no_hello[64], tokens[SEQUENCE_TOKENS_SUMMARISED_MAX];
         _cleanup_free_ char *sni_escaped = NULL;
-        const char *sni = display_cell(&q->sni, &sni_escaped);
+        const char *sni = display_cell(&q->sni, o->ascii, &sni_escaped);
         size_t k = 0;
 
         if (!table_ready(o, columns, n_columns))
@@ -420,11 +419,13 @@ void report_output_sequences_footer(ReportOutput *o, const ReportSummary *s, uin
         if (!f)
                 return;
         fprintf(f,
-                "%s%" PRIu64 " sequences, %" PRIu64 " shown; %" PRIu64 " attempts, %" PRIu64 " failed%s",
+                "%s%" PRIu64 " sequence%s, %" PRIu64 " shown; %" PRIu64 " attempt%s, %" PRIu64 " failed%s",
                 o->rows > 0 ? "\n" : "",
                 s->sequences,
+                s->sequences == 1 ? "" : "s",
                 shown,
                 s->attempts,
+                s->attempts == 1 ? "" : "s",
                 s->failures,
                 s->sequences > 0 ? ": " : ".\n");
         for (int p = 0; p < _PATTERN_MAX; p++)

@@ -4,6 +4,7 @@
  * that do not fit end in "…", text under a row (a diagnosis) is word-wrapped. Alignment is computed on the
  * plain text's display width; colour codes are written around it. */
 #include <assert.h>
+#include <wchar.h>
 
 #include "report-output.h"
 
@@ -54,8 +55,10 @@ static size_t utf8_next(const char *s, uint32_t *ret_cp) {
         return n;
 }
 
-/* Columns a code point takes: 2 for East Asian wide and fullwidth characters and emoji, 0 for combining
- * marks and zero-width characters, else 1 (the ranges of wcwidth() that matter, without the locale). */
+/* Columns a code point takes: the C library's wcwidth() in a UTF-8 locale (as the terminal counts: emoji
+ * such as ⭐ ✅ 🚀 take 2, Thai and Devanagari vowel signs 0), else, outside one (tlsreport writes ASCII
+ * then, but client strings pass as UTF-8), 2 for East Asian wide and fullwidth characters and emoji, 0 for
+ * combining marks and zero-width characters, else 1 (the ranges of wcwidth() that matter most). */
 static size_t cp_width(uint32_t cp) {
         static const uint32_t wide[][2] = {
                 {0x1100, 0x115f},
@@ -86,8 +89,13 @@ static size_t cp_width(uint32_t cp) {
                 {0xfe20, 0xfe2f},
         };
 
+        int w;
+
         if (cp < 0x300)
                 return 1;
+        w = wcwidth((wchar_t) cp);
+        if (w >= 0)
+                return (size_t) w;
         if (cp >= 0x2010 && cp < 0x20d0) /* punctuation, arrows: ✓ ✗ … are here */
                 return 1;
         if (cp >= 0x2100 && cp < 0x2e80)
@@ -331,7 +339,8 @@ static int table_row_hold(TableRow *r, size_t n_columns) {
 }
 
 /* The widths: the content's (capped when the width is limited), then, while the row is wider than the
- * budget, a narrower gap, then each column in turn down to its soft minimum, then to its hard minimum. The
+ * budget, a narrower gap, then each column in turn down to its soft minimum, then to its hard minimum, then
+ * to one character and "…" (only the columns that never shrink are kept whole). The
  * last column is not padded: it takes what is left. */
 static void table_layout(ReportOutput *o, ReportTable *t) {
         size_t n = t->n_columns, total;
@@ -355,12 +364,16 @@ static void table_layout(ReportOutput *o, ReportTable *t) {
                 total -= n - 1;
                 t->gap = 1;
         }
-        for (int pass = 0; pass < 2 && total > o->width; pass++)
+        /* the last pass, for narrow terminals (60 columns), goes below the floors: a character and "…" */
+        for (int pass = 0; pass < 3 && total > o->width; pass++)
                 for (size_t k = 0; k < n && total > o->width; k++) {
                         /* columns shrink in their order of .shrink (1 first), 0: never */
                         for (size_t i = 0; i < n && total > o->width; i++) {
                                 const TableColumn *c = &t->columns[i];
-                                size_t min = pass == 0 ? c->soft : c->hard, cut;
+                                size_t min = pass == 0 ? c->soft
+                                        : pass == 1    ? c->hard
+                                                       : MIN((size_t) c->hard, strlen(ellipsis(o)) + 1),
+                                       cut;
 
                                 if (c->shrink != k + 1 || t->widths[i] <= min)
                                         continue;
@@ -573,6 +586,20 @@ const char *table_day_change(ReportOutput *o, const char *day, char buf[static 3
         return buf;
 }
 
+/* The length of the figure at s: a count or a delay of a diagnosis ("2 attempts", "0 ms", "0.7 s", "3
+ * programs"), or 0. */
+static size_t note_figure(const char *s) {
+        static const char *const units[] = {" attempt", " ms ", " s ", " program"};
+        size_t d = strspn(s, "0123456789.");
+
+        if (d == 0 || !strchr("0123456789", s[0]))
+                return 0;
+        FOREACH_ARRAY(u, units, ELEMENTSOF(units))
+                if (strncmp(s + d, *u, strlen(*u)) == 0)
+                        return d;
+        return 0;
+}
+
 #define NOTES_MAX 4096 /* distinct wordings remembered; later ones are written in full each time */
 
 unsigned table_note(ReportOutput *o, const char *text, bool *ret_new) {
@@ -583,16 +610,16 @@ unsigned table_note(ReportOutput *o, const char *text, bool *ret_new) {
         *ret_new = true;
         if (!t)
                 return 0;
-        /* the wording: runs of digits count as one '#' */
+        /* the wording: the figures count as one '#', other numbers (TLS 1.0, an alert's) as they are */
         for (const char *p = text; *p;) {
-                size_t d = strspn(p, "0123456789"), k;
+                size_t d = p == text || p[-1] == ' ' || p[-1] == '(' ? note_figure(p) : 0, k;
 
                 if (d > 0) {
                         h = hash_bytes(h, "#", 1);
                         p += d;
                         continue;
                 }
-                k = strcspn(p, "0123456789");
+                k = 1 + strcspn(p + 1, "0123456789");
                 h = hash_bytes(h, p, k);
                 p += k;
         }

@@ -124,7 +124,10 @@ static const int64_t tick_steps_us[] = {
 static void axis_label(int64_t us, int64_t step_us, bool utc, char buf[static 32]) {
         struct tm tm = time_split(us, utc, NULL);
 
-        if (step_us < USEC_PER_SEC)
+        /* a tick at midnight is labelled with its day: an axis across days says which day each hour is on */
+        if (tm.tm_hour == 0 && tm.tm_min == 0 && tm.tm_sec == 0 && us % USEC_PER_SEC == 0)
+                (void) strftime(buf, 32, "%m-%d", &tm);
+        else if (step_us < USEC_PER_SEC)
                 time_format_ms(us, utc, buf);
         else if (step_us < 60 * USEC_PER_SEC)
                 (void) strftime(buf, 32, "%H:%M:%S", &tm);
@@ -139,7 +142,21 @@ static void axis_label(int64_t us, int64_t step_us, bool utc, char buf[static 32
 typedef struct Scale {
         int64_t t0_us, t1_us;
         double x0, w; /* the plot area */
+        bool utc;
+        bool dated; /* the axis spans more than one day: tooltips' times carry their day */
 } Scale;
+
+/* A tooltip's time: "HH:MM:SS.mmm", "MM-DD HH:MM:SS.mmm" on an axis over several days. */
+static void when_format(const Scale *s, int64_t us, char buf[static 32]) {
+        size_t n = 0;
+
+        if (s->dated) {
+                struct tm tm = time_split(us, s->utc, NULL);
+
+                n = strftime(buf, 32, "%m-%d ", &tm);
+        }
+        time_format_ms(us, s->utc, buf + n);
+}
 
 static double scale_x(const Scale *s, int64_t t_us) {
         double x = s->x0 + (double) (t_us - s->t0_us) * s->w / (double) (s->t1_us - s->t0_us);
@@ -216,10 +233,10 @@ static const char *mark_token(const TimelineMark *m, char buf[static 8]) {
         return buf;
 }
 
-static void mark_title(FILE *f, const TimelineMark *m, bool utc) {
+static void mark_title(FILE *f, const TimelineMark *m, const Scale *s) {
         char when[32];
 
-        time_format_ms(m->t_us, utc, when);
+        when_format(s, m->t_us, when);
         fprintf(f, "%s %s", when, strna(outcome_to_string(m->outcome)));
         if (m->alert_received >= 0)
                 fprintf(f,
@@ -251,7 +268,7 @@ static void draw_marks(FILE *f, const Scale *s, const TimelineMark *marks, size_
                         MARK_H,
                         timeline_outcome_color(m->outcome),
                         m->self ? " stroke=\"#000\" stroke-width=\"1.5\"" : "");
-                mark_title(f, m, utc);
+                mark_title(f, m, s);
                 fputs("</title></rect>", f);
                 if (x - last_token_x >= TOKEN_GAP) {
                         fprintf(f,
@@ -304,8 +321,8 @@ static int draw_bins(FILE *f, const Scale *s, const TimelineMark *marks, size_t 
                         total += c[o];
                 if (total == 0)
                         continue;
-                time_format_ms(from, utc, a);
-                time_format_ms(to, utc, z);
+                when_format(s, from, a);
+                when_format(s, to, z);
                 fprintf(f,
                         "<g class=\"bin\" data-n=\"%" PRIu64 "\"><title>%s to %s: %" PRIu64 " attempts:",
                         total,
@@ -345,7 +362,7 @@ typedef struct SpanGroup {
         const TimelineSpan *only;
 } SpanGroup;
 
-static void span_group_draw(FILE *f, const SpanGroup *g, bool utc) {
+static void span_group_draw(FILE *f, const SpanGroup *g, const Scale *s) {
         const char *fill = g->n_ok == g->n       ? "#9fd89f"
                 : g->n_ok == 0 && g->n_open == 0 ? "#f2a3a3"
                                                  : "#f5cf8f";
@@ -361,10 +378,13 @@ static void span_group_draw(FILE *f, const SpanGroup *g, bool utc) {
                 SPAN_H,
                 fill);
         if (g->n == 1 && g->only->title)
-                escaped_string(f, g->only->title);
+                timeline_html_escaped(
+                        f,
+                        g->only->title,
+                        g->only->title_len > 0 ? g->only->title_len : strlen(g->only->title));
         else {
-                time_format_ms(g->first_us, utc, a);
-                time_format_ms(g->last_us, utc, z);
+                when_format(s, g->first_us, a);
+                when_format(s, g->last_us, z);
                 fprintf(f,
                         "%zu sequence%s %s to %s: %zu ended ok, %zu failed, %zu open",
                         g->n,
@@ -388,7 +408,7 @@ static void draw_spans(FILE *f, const Scale *s, const TimelineSpan *spans, size_
 
                 /* spans that would touch on screen are drawn as one: at most one per few pixels */
                 if (g.n > 0 && x0 > g.x1 + 2) {
-                        span_group_draw(f, &g, utc);
+                        span_group_draw(f, &g, s);
                         g = (SpanGroup){};
                 }
                 if (g.n == 0)
@@ -402,7 +422,7 @@ static void draw_spans(FILE *f, const Scale *s, const TimelineSpan *spans, size_
                 g.only = sp;
         }
         if (g.n > 0)
-                span_group_draw(f, &g, utc);
+                span_group_draw(f, &g, s);
         fputs("</g>\n", f);
 }
 
@@ -434,7 +454,7 @@ static int draw_span_bins(FILE *f, const Scale *s, const TimelineSpan *spans, si
 
                 if (total == 0)
                         continue;
-                time_format_ms(from, utc, a);
+                when_format(s, from, a);
                 fprintf(f, "<g class=\"span\" data-n=\"%" PRIu32 "\"><title>", total);
                 fprintf(f, "%" PRIu32 " sequence%s from %s:", total, total == 1 ? "" : "s", a);
                 for (int k = 0; k < 3; k++)
@@ -487,6 +507,12 @@ int timeline_svg(
         if (s.t1_us <= s.t0_us) { /* one instant: a second around it */
                 s.t0_us -= USEC_PER_SEC / 2;
                 s.t1_us = s.t0_us + USEC_PER_SEC;
+        }
+        s.utc = p->utc;
+        {
+                struct tm a = time_split(s.t0_us, s.utc, NULL), z = time_split(s.t1_us, s.utc, NULL);
+
+                s.dated = a.tm_year != z.tm_year || a.tm_yday != z.tm_yday;
         }
         fprintf(f,
                 "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"timeline\" width=\"%u\" height=\"%d\" "

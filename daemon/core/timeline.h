@@ -32,9 +32,10 @@ typedef struct TimelineMark {
 
 typedef struct TimelineSpan {
         int64_t first_us, last_us;
-        bool ok;           /* the sequence ended with a success */
-        bool open;         /* no success, and its retry window has not passed */
-        const char *title; /* tooltip (escaped here), NULL for none */
+        bool ok;            /* the sequence ended with a success */
+        bool open;          /* no success, and its retry window has not passed */
+        uint32_t title_len; /* bytes of title (it may hold raw client bytes, NUL included); 0: strlen() */
+        const char *title; /* tooltip: raw text, escaped here (escape_display(), then HTML); NULL for none */
 } TimelineSpan;
 
 typedef struct TimelineParams {

@@ -235,7 +235,7 @@ def widest(out):
 
 
 seqs_all = [json.loads(line) for line in report("--database", db, "-o", "json").stdout.decode().splitlines()]
-for width in (80, 120, 200):
+for width in (60, 80, 120, 200):
     for cmd in ("sequences", "attempts", "clients", "summary"):
         for color in ("never", "always"):
             r = report("--database", db, cmd, f"--color={color}", env={"COLUMNS": str(width)})
@@ -259,6 +259,7 @@ for width in (80, 120, 200):
     ok(len(joined) > 3 and joined <= wanted,
        f"COLUMNS={width}: {len(joined)} diagnoses word-wrapped whole under their first sequence")
     rows = [line for line in r.stdout.decode().split("\n") if re.match(r"^\d\d:\d\d:\d\d ", line)]
+    ok(all(re.search(r" \[\d+\]$", row) for row in rows), f"COLUMNS={width}: every row's note number whole")
     ok(len(rows) == len(seqs_all) and len(joined) < len(rows) / 4,
        f"COLUMNS={width}: one row per sequence ({len(rows)}), a diagnosis written once and referred to "
        f"({len(joined)} written)")
@@ -277,6 +278,27 @@ ok(b"\x1b]0;" not in r.stdout and b"\x07" not in r.stdout and b"\\x1b]0;pwned" i
    "--full with colour: the hostile SNI whole and escaped, never raw")
 r = report("--database", db, "-o", "json", "--full")
 ok([json.loads(line) for line in r.stdout.decode().splitlines()] == seqs_all, "--full does not change JSON")
+
+
+# outside a UTF-8 locale a terminal takes the bytes 0x80-0x9f for C1 controls, also inside a character
+# (U+045B is d1 9b, and 0x9b is CSI): the table is ASCII then, client strings' other bytes escaped
+c1db = os.path.join(tmp, "c1.db")
+shutil.copy(db, c1db)
+con = sqlite3.connect(c1db)
+con.execute(f"INSERT INTO attempts ({cols}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (DAY * 10**6 + 9000 * 10**6, DAY * 10**6 + 9000 * 10**6, "192.0.2.77", 1, "127.0.0.1", 8443,
+             "peer_alert", "server_flight", 46, "\u045b2J\u65e5.example", None, None, None, "x/1 \u045b2J"))
+con.commit()
+con.close()
+for args in (["sequences"], ["attempts"], ["attempts", "--full"], ["sequences", "--full"]):
+    for columns in ("80", ""):
+        r = report("--database", c1db, *args, env={"LC_ALL": "C", "COLUMNS": columns})
+        ok(r.returncode == 0 and max(r.stdout) < 0x80 and b"\\xd1" in r.stdout,
+           f"LC_ALL=C {' '.join(args)} COLUMNS={columns or '(none)'}: ASCII only, the SNI's UTF-8 escaped")
+
+
+r = report("--database", c1db, "--client", "192.0.2.77", "--all", env={"COLUMNS": "80"})
+ok(b"\n1 sequence, 1 shown; 1 attempt, 1 failed: " in r.stdout, "the footer of one sequence in the singular")
 
 
 def on_terminal(columns, env):
