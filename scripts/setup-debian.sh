@@ -20,7 +20,11 @@ test_pkgs="curl gnutls-bin tshark systemd systemd-container valgrind clang-tidy 
         chromium firefox-esr nginx nghttp2-client iproute2 procps psmisc xxd util-linux
         faketime time libssl-dev
         wget git lynx w3m elinks libwww-perl liblwp-protocol-https-perl ruby php-cli python3-requests
-        nodejs golang-go default-jdk-headless libnss3-tools python3-matplotlib"
+        nodejs golang-go default-jdk-headless libnss3-tools python3-matplotlib
+        debhelper lintian"
+# tests/system/test-deb.sh builds the Debian package: debian/control's Build-Depends beyond the build
+# set are debhelper and systemd.pc, which is in systemd on Debian 12 and in systemd-dev on Debian 13.
+[ "${VERSION_CODENAME:-}" = bookworm ] || test_pkgs="$test_pkgs systemd-dev"
 pkgs=$build_pkgs
 [ "$want" = test ] && pkgs="$pkgs $test_pkgs"
 
