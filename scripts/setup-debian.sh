@@ -22,9 +22,7 @@ test_pkgs="curl gnutls-bin tshark systemd systemd-container valgrind clang-tidy 
         wget git lynx w3m elinks libwww-perl liblwp-protocol-https-perl ruby php-cli python3-requests
         nodejs golang-go default-jdk-headless libnss3-tools python3-matplotlib
         debhelper lintian"
-# tests/system/test-deb.sh builds the Debian package: debian/control's Build-Depends beyond the build
-# set are debhelper and systemd.pc, which is in systemd on Debian 12 and in systemd-dev on Debian 13.
-[ "${VERSION_CODENAME:-}" = bookworm ] || test_pkgs="$test_pkgs systemd-dev"
+# debhelper and lintian: tests/system/test-deb.sh builds and checks the Debian package.
 pkgs=$build_pkgs
 [ "$want" = test ] && pkgs="$pkgs $test_pkgs"
 

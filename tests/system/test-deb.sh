@@ -107,7 +107,9 @@ ok $r "lintian reports no errors or warnings"
 grep -v 'running with root privileges' "$WORK/lintian.out" | sed 's/^/# lintian: /'
 
 dpkg-deb -c "$WORK/$deb1" | awk '{ print $6 }' | sed 's|^\./|/|' >"$WORK/contents"
-unitdir=$(pkg-config --variable=systemdsystemunitdir systemd)
+# the units: /lib/systemd/system with Debian 12's debhelper, /usr/lib/systemd/system with Debian 13's
+unitdir=$(sed -n 's|^\(/.*\)/tlswatchd\.socket$|\1|p' "$WORK/contents")
+case "$unitdir" in /lib/systemd/system | /usr/lib/systemd/system) ;; *) unitdir=/lib/systemd/system ;; esac
 miss=""
 for f in /usr/sbin/tlswatchd /usr/bin/tlsreport "$unitdir/tlswatchd.socket" "$unitdir/tlswatchd.service" \
         /usr/lib/systemd/catalog/tlswatch.catalog /usr/share/man/man8/tlswatchd.8.gz \
@@ -165,6 +167,14 @@ box journalctl --list-catalog --no-pager >"$WORK/catalog.txt" 2>&1
 grep -q ' tlswatch: ' "$WORK/catalog.txt"
 ok $? "the journal catalog holds tlswatch's entries (systemd's trigger ran journalctl --update-catalog)"
 
+# An administrator's drop-in, which must survive the upgrade. It gives handshakes 60 s instead of 10,
+# so that the slow client below still holds its handshake open when the upgrade restarts the service,
+# however long dpkg takes to get there on a loaded machine (with 10 s the daemon may time it out first:
+# recorded, but as timeout).
+box sh -c 'mkdir -p /etc/systemd/system/tlswatchd.service.d &&
+        printf "[Service]\nExecStart=\nExecStart=/usr/sbin/tlswatchd --handshake-timeout=60\n" \
+                >/etc/systemd/system/tlswatchd.service.d/handshake-timeout.conf && systemctl daemon-reload'
+
 # --- real clients ---
 conns=0
 port_reject=$(net curl -s --max-time 10 -o /dev/null -w '%{local_port}' "https://127.0.0.1:$PORT/")
@@ -199,8 +209,7 @@ sed 's/^/# /' "$WORK/report.txt" | head -6
 # --- upgrade while a real client holds a handshake open ---
 # The upgrade in the two steps apt-get install makes of it: dpkg --unpack puts the new files in place
 # (nothing stops the service), dpkg --configure runs the postinst, which restarts the service. The
-# slow client comes in between, so that its handshake is open when the restart comes and not older
-# than the daemon's handshake timeout (10 s).
+# slow client comes in between, so that its handshake is open when the restart comes.
 check "dpkg --unpack $deb2" timeout 300 "$SDBOX" run dpkg --unpack "/src/$deb2"
 [ "$(box dpkg-query -W -f='${db:Status-Abbrev}${Version}' tlswatch)" = "iU $version+test1" ]
 ok $? "dpkg lists tlswatch $version+test1 as unpacked"
@@ -269,6 +278,8 @@ pid_after=$(box systemctl show -P MainPID tlswatchd.service)
 ok $? "the service was restarted (MainPID $pid_before -> $pid_after)"
 box systemctl is-active --quiet tlswatchd.socket
 ok $? "the socket is still active"
+box grep -q -- --handshake-timeout=60 "/proc/$pid_after/cmdline"
+ok $? "the new daemon runs with the administrator's drop-in"
 rows_are $conns
 ok $? "nothing lost: the database holds a row for each of the $conns connections"
 [ "$(sql "SELECT outcome FROM attempts WHERE peer_port = ${port_slow:-0}")" = ok ]
