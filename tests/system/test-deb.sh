@@ -146,6 +146,11 @@ diag "container booted in ${SECONDS}s"
 # Docker-style machines have a policy-rc.d that forbids starting services; a server has none.
 box sh -c 'if [ -e /usr/sbin/policy-rc.d ]; then rm /usr/sbin/policy-rc.d; echo removed; fi' |
         grep -q removed && diag "removed this machine's /usr/sbin/policy-rc.d inside the container"
+# The container's root is this machine's: what tlswatch left here (a state directory, units installed
+# with meson under /usr/local) would be taken for the package's. Hide it (copy-on-write, here only).
+hidden=$(box sh -c 'for f in /var/lib/tlswatch /var/lib/private/tlswatch /usr/local/lib/systemd/system/tlswatchd.*; do
+        if [ -e "$f" ] || [ -L "$f" ]; then rm -rf "$f" && echo "$f"; fi; done')
+[ -z "$hidden" ] || diag "hid this machine's $(tr '\n' ' ' <<<"$hidden")inside the container"
 # man-db's trigger rebuilds the index of every man page on each dpkg run: seconds that test nothing.
 box rm -f /var/lib/man-db/auto-update
 
