@@ -20,7 +20,9 @@ test_pkgs="curl gnutls-bin tshark systemd systemd-container valgrind clang-tidy 
         chromium firefox-esr nginx nghttp2-client iproute2 procps psmisc xxd util-linux
         faketime time libssl-dev
         wget git lynx w3m elinks libwww-perl liblwp-protocol-https-perl ruby php-cli python3-requests
-        nodejs golang-go default-jdk-headless libnss3-tools python3-matplotlib"
+        nodejs golang-go default-jdk-headless libnss3-tools python3-matplotlib
+        debhelper lintian"
+# debhelper and lintian: tests/system/test-deb.sh builds and checks the Debian package.
 pkgs=$build_pkgs
 [ "$want" = test ] && pkgs="$pkgs $test_pkgs"
 

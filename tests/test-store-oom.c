@@ -252,7 +252,17 @@ int main(void) {
              forever.stop_failed,
              forever.all_written);
         is_int(forever.clean, forever.cycles, "failing every allocation from the k-th on fails cleanly");
-        ok(forever.stop_failed > 0, "some cycles gave up at stop and counted the records as dropped");
+        if (forever.all_written == forever.cycles - forever.open_failed) {
+                /* Newer SQLite (3.46 on Debian 13) needs none of the allocations it makes after
+                 * store_open to write: failing them all still writes everything, so no cycle reaches
+                 * the give-up path (the checks above still hold every cycle to its records). */
+                tap_n++;
+                printf("ok %u - # SKIP SQLite %s wrote every record despite failed allocations after "
+                       "opening\n",
+                       tap_n,
+                       sqlite3_libversion());
+        } else
+                ok(forever.stop_failed > 0, "some cycles gave up at stop and counted the records as dropped");
 
         (void) nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
         return tap_done();
