@@ -297,9 +297,10 @@ static int run(int argc, char *argv[]) {
                         return log_error_errno(
                                 EINVAL, "--follow shows sequences or attempts, not \"%s\".", command);
                 if (arg_output == OUTPUT_CSV || arg_output == OUTPUT_HTML)
-                        return log_error_errno(EINVAL,
-                                               "--follow writes a table or JSON, not %s.",
-                                               output_mode_to_string(arg_output));
+                        return log_error_errno(
+                                EINVAL,
+                                "--follow writes a table or JSON, not %s.",
+                                output_mode_to_string(arg_output));
                 if (arg_until)
                         return log_error_errno(EINVAL, "--follow has no end: --until does not apply.");
                 /* the stories that may still go on, as journalctl -f starts with the last lines */
