@@ -40,7 +40,7 @@ static const TableColumn attempt_table_columns_full[] = {
         {"USER-AGENT", .stream = 20},
 };
 
-static void attempt_table(ReportOutput *o, const Attempt *a) {
+static void attempt_table(ReportOutput *o, const Attempt *a, const char *label) {
         const TableColumn *columns = o->full ? attempt_table_columns_full : attempt_table_columns;
         size_t n_columns = o->full ? ELEMENTSOF(attempt_table_columns_full)
                                    : ELEMENTSOF(attempt_table_columns);
@@ -52,7 +52,7 @@ static void attempt_table(ReportOutput *o, const Attempt *a) {
         };
         const char *cells[TABLE_COLUMNS_MAX] = {}, *above = NULL;
         char t[32], day[32], tok[24], client[sizeof a->peer_addr + 16], ua_summary[REPORT_LABEL_MAX];
-        _cleanup_free_ char *sni_escaped = NULL, *ua_escaped = NULL;
+        _cleanup_free_ char *sni_escaped = NULL, *ua_escaped = NULL, *label_cell = NULL;
         const char *sni = display_cell(&a->sni, o->ascii, &sni_escaped),
                    *ua = display_cell(&a->user_agent, o->ascii, &ua_escaped);
         bool v6 = strchr(a->peer_addr, ':');
@@ -78,7 +78,13 @@ static void attempt_table(ReportOutput *o, const Attempt *a) {
                 cells[k++] = a->ja4;
         }
         cells[k++] = sni;
-        if (o->full || !a->user_agent.data)
+        if (!a->user_agent.data && label) { /* the family's label, in parentheses: not this attempt's own */
+                _cleanup_free_ char *l = escape_display(label, strlen(label));
+
+                if (l && asprintf(&label_cell, "(%s)", l) < 0)
+                        label_cell = NULL;
+                cells[k++] = label_cell ?: ua;
+        } else if (o->full || !a->user_agent.data)
                 cells[k++] = ua;
         else { /* "Chrome/156 (Linux)", as the labels of sequences read */
                 report_user_agent_summary(a->user_agent.data, a->user_agent.len, ua_summary);
@@ -87,12 +93,16 @@ static void attempt_table(ReportOutput *o, const Attempt *a) {
         (void) table_add(o, columns, n_columns, cells, NULL, above, NULL, NULL, NULL);
 }
 
-void report_output_attempt(ReportOutput *o, const Attempt *a) {
+void report_output_attempt_labelled(ReportOutput *o, const Attempt *a, const char *label) {
         switch (o->mode) {
         case OUTPUT_JSON:
         case OUTPUT_JSON_PRETTY: attempt_json(o, a); break;
         case OUTPUT_CSV: attempt_csv(o, a); break;
-        default: attempt_table(o, a); break;
+        default: attempt_table(o, a, label); break;
         }
         o->rows++;
+}
+
+void report_output_attempt(ReportOutput *o, const Attempt *a) {
+        report_output_attempt_labelled(o, a, NULL);
 }

@@ -122,18 +122,8 @@ static int on_label(const char *ja4, const RawString *ua, uint64_t count _unused
 static void follow_emit(Follow *f, const char *type, const char *buf, size_t len, const char *label) {
         FILE *out = f->run->out.f;
 
-        if (f->run->out.mode == OUTPUT_TABLE) {
-                if (len > 0 && buf[len - 1] == '\n')
-                        len--;
+        if (f->run->out.mode == OUTPUT_TABLE) { /* the label is in the row: report_output_attempt_labelled() */
                 fwrite(buf, 1, len, out);
-                if (label) {
-                        _cleanup_free_ char *l = escape_display(label, strlen(label));
-
-                        fputs("  (", out);
-                        fputs(l ?: "?", out);
-                        fputc(')', out);
-                }
-                fputc('\n', out);
                 return;
         }
         /* JSON: one object per line (or pretty), "{" first */
@@ -186,7 +176,7 @@ static int follow_print_attempt(Follow *f, const Attempt *a) {
         r = capture_begin(&c, &f->attempts_out);
         if (r < 0)
                 return r;
-        report_output_attempt(&f->attempts_out, a);
+        report_output_attempt_labelled(&f->attempts_out, a, label);
         r = capture_end(&c);
         if (r >= 0)
                 follow_emit(f, "attempt", c.buf, c.len, label);

@@ -277,8 +277,8 @@ static void sequence_csv(
 static const TableColumn sequence_columns[] = {
         {"TIME", .stream = 8},
         {"CLIENT", .cap = 24, .shrink = 4, .soft = 15, .hard = 9, .stream = 17},
-        {"SNI", .cap = 24, .shrink = 2, .soft = 12, .hard = 8, .stream = 16},
-        {"CLIENT FAMILY", .cap = 24, .shrink = 1, .soft = 14, .hard = 10, .stream = 20},
+        {"SNI", .cap = 24, .shrink = 1, .soft = 12, .hard = 8, .stream = 12},
+        {"CLIENT FAMILY", .cap = 24, .shrink = 2, .soft = 18, .hard = 10, .stream = 20},
         {"ATTEMPTS", .cap = 24, .shrink = 3, .soft = 10, .hard = 8, .stream = 14, .tokens = true},
         {"PATTERN", .shrink = 5, .soft = 23, .hard = 12, .stream = 23},
         {"WHY", .hard = 3, .stream = 4},

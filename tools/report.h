@@ -186,6 +186,9 @@ void report_output_sequence(ReportOutput *o, const Sequence *q, const char *labe
  * or, when its successes carry several User-Agents, "curl/8.14 or Python-urllib/3.13". */
 void report_output_sequence_labelled(ReportOutput *o, const Sequence *q, ReportLabels *l);
 void report_output_attempt(ReportOutput *o, const Attempt *a);
+/* The same; in a table, an attempt without a User-Agent shows label (its family's, from the User-Agents of
+ * its fingerprint's successes) in parentheses in that column instead. JSON and CSV do not change. */
+void report_output_attempt_labelled(ReportOutput *o, const Attempt *a, const char *label);
 /* After the last sequence in table mode: the short summary. */
 void report_output_sequences_footer(ReportOutput *o, const ReportSummary *s, uint64_t shown);
 void report_output_clients(ReportOutput *o, ReportClients *c, ReportLabels *l);

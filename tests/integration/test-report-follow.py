@@ -17,6 +17,7 @@ import sys
 import tempfile
 import threading
 import time
+import unicodedata
 
 from twlib import TLSREPORT, Daemon, curl, done, eq, free_port, ok, run, spawn, wait_for
 
@@ -35,13 +36,13 @@ for p in ('curl',):
 class Follower:
     """tlsreport -f -o json, its stdout read line by line as it comes, each line with the time it came."""
 
-    def __init__(self, db, since_us):
+    def __init__(self, db, since_us, output='json', env=None):
         self.lines = []  # (monotonic time, text)
         self.lock = threading.Lock()
         self.err = tempfile.TemporaryFile()
-        self.proc = spawn([TLSREPORT, '-f', '--database', db, '-o', 'json', '--all',
+        self.proc = spawn([TLSREPORT, '-f', '--database', db, '-o', output, '--all',
                            '--retry-window', str(WINDOW), '--since', f'@{since_us / 1e6:.6f}'],
-                          stdout=subprocess.PIPE, stderr=self.err)
+                          stdout=subprocess.PIPE, stderr=self.err, env=env)
         self.thread = threading.Thread(target=self._read, daemon=True)
         self.thread.start()
 
@@ -59,6 +60,10 @@ class Follower:
             if kind is None or o.get('type') == kind:
                 out.append(o)
         return out
+
+    def text(self):
+        with self.lock:
+            return [text for _, text in self.lines]
 
     def attempt_ids(self):
         return {o['id'] for o in self.objects('attempt')}
@@ -108,6 +113,10 @@ def key(s):
 state = tempfile.TemporaryDirectory(prefix='tlswatch-follow-')
 since_us = int(time.time() * 1e6) - 1_000_000
 f = Follower(os.path.join(state.name, 'tlswatch.db'), since_us)
+# what a user watches: the table, 100 columns wide ($COLUMNS), in a UTF-8 locale
+TABLE_COLUMNS = 100
+tf = Follower(os.path.join(state.name, 'tlswatch.db'), since_us, output='table',
+              env=dict(os.environ, COLUMNS=str(TABLE_COLUMNS), LC_ALL='C.UTF-8', TZ='UTC'))
 ok(wait_for(lambda: 'waiting' in f.stderr(), 5), 'tlsreport -f started before the database exists: waits',
    f.stderr())
 ok(f.proc.poll() is None, 'and keeps running')
@@ -237,6 +246,23 @@ with Daemon('--journal', 'none', v6=False, state=state.name) as d:
         print(f'# abandoned sequence printed {time.monotonic() - t_curl:.2f} s after its attempt '
               f'(window {WINDOW} s + {GRACE} s)')
         eq(q['pattern'], 'cert_rejected_abandoned', 'its pattern')
+    # the table follower: a line per failed attempt as it came, then the sequence's headline, its row
+    # and its diagnosis, each line within the width and none empty
+    def table_lines(pred):
+        return [t for t in tf.text() if pred(t)]
+
+    ok(wait_for(lambda: len(table_lines(lambda t: '\u271746' in t)) >= len(fails), 5),
+       f'table: a line per failed attempt of the browser ({len(fails)})', ''.join(tf.text()))
+    ok(wait_for(lambda: table_lines(lambda t: t.startswith('-- sequence ended: connected after')), 5),
+       'table: the browser\'s sequence under its headline', ''.join(tf.text()))
+    ok(wait_for(lambda: table_lines(lambda t: 'cert_rejected_then_ok' in t and 'Chrom' in t), 5),
+       'table: its row with its pattern and its family\'s label', ''.join(tf.text()))
+    ok(table_lines(lambda t: 'rejected our certificate' in t), 'table: its diagnosis under it',
+       ''.join(tf.text()))
+    ok(not table_lines(lambda t: not t.strip()), 'table: no empty line', ''.join(tf.text()))
+    widest = max((sum(2 if unicodedata.east_asian_width(c) in 'WF' else 1 for c in t.rstrip('\n'))
+                  for t in tf.text()), default=0)
+    ok(0 < widest <= TABLE_COLUMNS, f'table: {widest} columns at most ($COLUMNS={TABLE_COLUMNS})')
     ok(d.proc.poll() is None, 'all of it while the daemon runs')
 
     # the same sequences as a batch report of the same database: the finished ones
@@ -268,5 +294,11 @@ with Daemon('--journal', 'none', v6=False, state=state.name) as d:
     f.thread.join(5)
     with f.lock:
         ok(all(text.endswith('\n') for _, text in f.lines), 'no partial line')
+    tf.proc.send_signal(signal.SIGINT)
+    try:
+        rc = tf.proc.wait(5)
+    except subprocess.TimeoutExpired:
+        rc = None
+    ok(rc == 0, 'the table follower ends with status 0 on SIGINT too', tf.stderr())
 
 done()
