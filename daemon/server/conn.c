@@ -823,8 +823,7 @@ static void conn_backend_connected(Conn *c) {
         int n, r;
 
         c->c2b = malloc(PROXY_BUF_SIZE);
-        c->b2c = malloc(PROXY_BUF_SIZE);
-        if (!c->c2b || !c->b2c) {
+        if (!c->c2b) {
                 conn_backend_failed(c, "out of memory");
                 return;
         }
@@ -912,6 +911,13 @@ static int conn_proxy_step(Conn *c) {
         ssize_t n;
         int r;
 
+        /* the buffers are held while they hold something (conn_proxy()): an idle connection has none */
+        if ((!c->c2b && !(c->c2b = malloc(PROXY_BUF_SIZE))) ||
+            (!c->b2c && !(c->b2c = malloc(PROXY_BUF_SIZE)))) {
+                log_debug("Forwarded connection: out of memory.");
+                conn_proxy_end(c);
+                return -1;
+        }
         /* the client's plaintext into c2b */
         if (c->c2b_off > 0 && c->c2b_len - c->c2b_off < PROXY_BUF_SIZE / 2) {
                 memmove(c->c2b, c->c2b + c->c2b_off, c->c2b_len - c->c2b_off);
@@ -1023,6 +1029,14 @@ static void conn_proxy(Conn *c) {
         }
         if (moved)
                 conn_proxy_touch(c);
+        if (c->c2b_len == 0) {
+                free(c->c2b);
+                c->c2b = NULL;
+        }
+        if (c->b2c_len == 0) { /* then no TLS write waits either */
+                free(c->b2c);
+                c->b2c = NULL;
+        }
 }
 
 static void conn_proxy_timeout(Conn *c) {
