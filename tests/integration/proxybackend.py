@@ -2,8 +2,10 @@
 (HAProxy's specification, section 2.2) byte by byte, keeps what it said, then speaks a small HTTP/1.1:
 GET /header (the parsed header as JSON), GET /bytes/N (N deterministic bytes), POST /upload (answers the
 body's SHA-256; /slow-upload likewise after slow_seconds without reading), GET /echo-close (answers,
-then closes), /drain (reads until the client's end, answers how many bytes, closes). A header that breaks the specification makes it
+then closes), /drain (reads until the client's end, answers how many bytes, closes), /ws (a WebSocket
+upgrade, then every message echoed). A header that breaks the specification makes it
 record the fault and close."""
+import base64
 import hashlib
 import ipaddress
 import json
@@ -100,7 +102,7 @@ class Backend:
     """Listens on 127.0.0.1 (or a unix socket); one thread per connection. headers: what each
     connection's PROXY header said, in order; faults: what broke the specification."""
 
-    def __init__(self, unix_path=None, port=0):
+    def __init__(self, unix_path=None, port=0, ipv6=False):
         self.headers, self.faults, self.conns = [], [], 0
         self.slow_seconds = 3
         self.bytes_sent = 0  # by /bytes/N, all connections
@@ -109,6 +111,10 @@ class Backend:
             self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             self.sock.bind(unix_path)
             self.addr = f'unix:{unix_path}'
+        elif ipv6:
+            self.sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+            self.sock.bind(('::1', port))
+            self.addr = f'[::1]:{self.sock.getsockname()[1]}'
         else:
             self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -151,6 +157,26 @@ class Backend:
             except (OSError, EOFError):
                 pass
 
+    def _websocket(self, c, f, key):
+        """RFC 6455: the 101 answer, then every message echoed back until a close frame."""
+        accept = base64.b64encode(hashlib.sha1((key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').encode()).digest())
+        c.sendall(b'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n'
+                  b'Sec-WebSocket-Accept: ' + accept + b'\r\n\r\n')
+        while True:
+            b0, b1 = f.read(2)
+            n = b1 & 0x7f
+            if n == 126:
+                n = int.from_bytes(f.read(2), 'big')
+            elif n == 127:
+                n = int.from_bytes(f.read(8), 'big')
+            mask = f.read(4) if b1 & 0x80 else b'\0\0\0\0'
+            data = bytes(x ^ mask[i % 4] for i, x in enumerate(f.read(n)))
+            hdr = bytes([b0]) + (bytes([n]) if n < 126 else bytes([126]) + n.to_bytes(2, 'big') if n < 65536
+                                 else bytes([127]) + n.to_bytes(8, 'big'))
+            c.sendall(hdr + data)
+            if b0 & 0x0f == 8:
+                return
+
     def _http(self, c, h):
         f = c.makefile('rb')
         while True:
@@ -158,7 +184,7 @@ class Backend:
             if not line:
                 return
             method, target, _ = line.decode('latin-1').split(' ', 2)
-            length, close = 0, False
+            length, close, ws_key = 0, False, None
             while True:
                 hl = f.readline(65536).decode('latin-1')
                 if hl in ('\r\n', '\n', ''):
@@ -168,6 +194,11 @@ class Backend:
                     length = int(v)
                 if k.strip().lower() == 'connection' and v.strip().lower() == 'close':
                     close = True
+                if k.strip().lower() == 'sec-websocket-key':
+                    ws_key = v.strip()
+            if target == '/ws' and ws_key:
+                self._websocket(c, f, ws_key)
+                return
             if target == '/drain':  # everything until the client's end, then how much, then close
                 n = len(f.read())
                 c.sendall(f'drained {n}\n'.encode())

@@ -6,6 +6,7 @@ JA4, the failures before this attempt in the client's sequence, as tlsreport cou
 attempt's row. Real clients (curl, Python's ssl): keep-alive, IPv6, TLS 1.2, a unix socket backend, 100 MB
 each way with checksums, half-closes both ways, the backend down, timing out and restarted, a slow reader
 on either side (tlswatchd's RSS stays flat while TCP holds the other side back), and usage errors."""
+import base64
 import hashlib
 import json
 import os
@@ -139,6 +140,29 @@ with Daemon('--backend', b.addr, '--journal', 'none', '--backend-idle-timeout', 
     r = curl('-k', '-w', '%{num_connects}\n', f'https://127.0.0.1:{d.port}/hello', f'https://127.0.0.1:{d.port}/hello')
     eq(r.stdout.decode().count('hello from the backend'), 2, 'two requests on one connection')
 
+    # ---- a WebSocket upgrade: the bytes after it pass both ways ----
+    s = tls_connect(d.port)
+    key = base64.b64encode(os.urandom(16)).decode()
+    s.sendall(f'GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n'
+              f'Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n'.encode())
+    head = b''
+    while b'\r\n\r\n' not in head:
+        head += s.recv(1)
+    want_accept = base64.b64encode(hashlib.sha1((key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').encode()).digest())
+    ok(head.startswith(b'HTTP/1.1 101') and b'Sec-WebSocket-Accept: ' + want_accept in head,
+       'WebSocket: 101 Switching Protocols from the backend', head)
+    for payload in (b'hello', os.urandom(300000)):
+        mask = os.urandom(4)
+        n = len(payload)
+        frame = bytes([0x82, 0x80 | (n if n < 126 else 127)]) + (n.to_bytes(8, 'big') if n >= 126 else b'')
+        s.sendall(frame + mask + bytes(x ^ mask[i % 4] for i, x in enumerate(payload)))
+        got = b''
+        want = 2 + (8 if n >= 126 else 0) + n
+        while len(got) < want:
+            got += s.recv(65536)
+        eq(got[2 + (8 if n >= 126 else 0):], payload, f'WebSocket: a {n}-byte message echoed')
+    s.close()
+
     # ---- 100 MB each way, with checksums ----
     t0 = time.monotonic()
     r = curl('-k', f'https://127.0.0.1:{d.port}/bytes/{100 * MB}', timeout=60)
@@ -253,6 +277,13 @@ with Daemon('--backend', b.addr, '--journal', 'none', '--backend-idle-timeout', 
     b2.close()
 
 with tempfile.TemporaryDirectory() as tmp:
+    # an IPv6 backend
+    b6 = Backend(ipv6=True)
+    with Daemon('--backend', b6.addr, '--no-record') as d:
+        r = curl('-k', f'https://127.0.0.1:{d.port}/hello')
+        eq(r.stdout, b'hello from the backend\n', f'--backend {b6.addr}: served')
+    b6.close()
+
     # a unix socket backend
     ub = Backend(unix_path=os.path.join(tmp, 'app.sock'))
     with Daemon('--backend', ub.addr, '--no-record') as d:
