@@ -2,15 +2,16 @@
 """tlswatchd --backend in front of Debian's nginx (`listen ... proxy_protocol`): nginx reads the PROXY v2
 header and logs the client's address and port ($proxy_protocol_addr, $proxy_protocol_port) as the attempt's
 row has them. Real clients: curl over HTTP/1.1 and, with --backend-alpn h2,http/1.1, over HTTP/2 (several
-resources on one connection), a 100 MB download over HTTP/2 and a 100 MB PUT over HTTP/1.1 with their
-checksums, and nginx stopped and started again mid-run."""
+resources on one connection), Chromium loading a page with a stylesheet, two scripts and an image, a 100 MB
+download over HTTP/2 and a 100 MB PUT over HTTP/1.1 with their checksums, and nginx stopped and started
+again mid-run."""
 import hashlib
 import os
 import tempfile
 import time
 
 from nginxbackend import Nginx
-from twlib import Daemon, curl, done, eq, ok
+from twlib import Daemon, curl, done, eq, ok, run
 
 MB = 1 << 20
 
@@ -96,6 +97,32 @@ with Daemon('--backend', f'127.0.0.1:{n.port2}', '--backend-alpn', 'h2,http/1.1'
     secs = time.monotonic() - t0
     ok(r.returncode == 0 and hashlib.sha256(r.stdout).hexdigest() == big_sha,
        f'100 MB download over HTTP/2, same SHA-256 ({100 / secs:.0f} MB/s)', r.stderr)
+
+    # Chromium loads a page with a stylesheet, two scripts and an image through tlswatchd
+    pages = {'page.html': '<html><head><link rel="stylesheet" href="s.css"><script src="a.js"></script></head>'
+                          '<body><p id="x">static</p><img src="i.svg"><script src="b.js"></script></body></html>\n',
+             's.css': 'p { color: red; }\n',
+             'a.js': 'window.fromA = "a-ran";\n',
+             'b.js': 'document.getElementById("x").textContent = window.fromA + " b-ran";\n',
+             'i.svg': '<svg xmlns="http://www.w3.org/2000/svg" width="1" height="1"/>\n'}
+    for name, text in pages.items():
+        with open(os.path.join(n.www, name), 'w') as f:
+            f.write(text)
+    d.settle()
+    before = {r['id'] for r in d.rows()}
+    with tempfile.TemporaryDirectory() as profile:
+        r = run(['chromium', '--headless', '--no-sandbox', '--disable-gpu', '--ignore-certificate-errors',
+                 f'--user-data-dir={profile}', '--dump-dom', f'https://localhost:{d.port}/page.html'], timeout=90)
+    ok(b'<p id="x">a-ran b-ran</p>' in r.stdout, 'Chromium: the page and both scripts ran, in order',
+       r.stdout[-500:] + r.stderr[-1000:])
+    d.settle()
+    rows = [x for x in d.rows() if x['id'] not in before]
+    ok(rows and all(x['outcome'] == 'ok' and x['alpn'] == 'h2' and x['backend_error'] is None for x in rows),
+       f'Chromium\'s {len(rows)} connection(s): ok, h2, forwarded', rows)
+    ports = {str(x['peer_port']) for x in rows}
+    got = sorted(x[4] for x in n.access_log() if len(x) >= 6 and x[1] in ports and x[2] == 'HTTP/2.0' and
+                 x[5] == '200' and x[0] == rows[0]['peer_addr'])
+    eq(got, sorted('/' + p for p in pages), 'nginx served every resource to Chromium over HTTP/2, from its address')
 
 n.close()
 done()
