@@ -895,10 +895,13 @@ static void conn_backend_connect(Conn *c) {
         conn_backend_connected(c);
 }
 
-/* Ends both sides now; the attempt is recorded already (unless out of memory made it fail earlier). */
-static void conn_proxy_end(Conn *c) {
+/* Ends both sides now; the attempt is recorded already. clean: the client gets close_notify (an idle or
+ * draining connection, or the client's side failed: it hears what it can); not after the backend failed
+ * (reset, error): then the client gets our FIN without close_notify, which TLS clients take for a truncated
+ * stream, as it is. */
+static void conn_proxy_end(Conn *c, bool clean) {
         conn_backend_close(c);
-        if (c->client_shut)
+        if (c->client_shut || !clean)
                 conn_linger(c);
         else
                 conn_close_tls(c, CLOSE_SERVER);
@@ -915,7 +918,7 @@ static int conn_proxy_step(Conn *c) {
         if ((!c->c2b && !(c->c2b = malloc(PROXY_BUF_SIZE))) ||
             (!c->b2c && !(c->b2c = malloc(PROXY_BUF_SIZE)))) {
                 log_debug("Forwarded connection: out of memory.");
-                conn_proxy_end(c);
+                conn_proxy_end(c, false);
                 return -1;
         }
         /* the client's plaintext into c2b */
@@ -937,7 +940,7 @@ static int conn_proxy_step(Conn *c) {
                         c->client_eof = progress = true;
                 } else {
                         log_debug("Forwarded connection: the client's side failed: %s", tls_strerror(r));
-                        conn_proxy_end(c);
+                        conn_proxy_end(c, true);
                         return -1;
                 }
         }
@@ -952,7 +955,7 @@ static int conn_proxy_step(Conn *c) {
                         progress = true;
                 } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
                         log_debug_errno(errno, "Forwarded connection: sending to the backend failed: %m");
-                        conn_proxy_end(c);
+                        conn_proxy_end(c, false);
                         return -1;
                 }
         }
@@ -976,7 +979,7 @@ static int conn_proxy_step(Conn *c) {
                         c->backend_eof = progress = true;
                 else if (errno != EAGAIN && errno != EINTR) {
                         log_debug_errno(errno, "Forwarded connection: reading from the backend failed: %m");
-                        conn_proxy_end(c);
+                        conn_proxy_end(c, false);
                         return -1;
                 }
         }
@@ -996,7 +999,7 @@ static int conn_proxy_step(Conn *c) {
                         progress = progress || (r == MBEDTLS_ERR_SSL_WANT_WRITE && !c->tx_blocked);
                 } else {
                         log_debug("Forwarded connection: sending to the client failed: %s", tls_strerror(r));
-                        conn_proxy_end(c);
+                        conn_proxy_end(c, true);
                         return -1;
                 }
         }
@@ -1007,7 +1010,7 @@ static int conn_proxy_step(Conn *c) {
                         (void) shutdown(c->fd, SHUT_WR);
                         c->client_shut = progress = true;
                 } else if (r != MBEDTLS_ERR_SSL_WANT_WRITE) {
-                        conn_proxy_end(c);
+                        conn_proxy_end(c, false);
                         return -1;
                 }
         }
@@ -1049,7 +1052,7 @@ static void conn_proxy_timeout(Conn *c) {
                 return;
         }
         log_debug("Forwarded connection closed: %s.", c->drain_cut ? "the server stops" : "idle");
-        conn_proxy_end(c);
+        conn_proxy_end(c, true);
 }
 
 /* ---- lingering close ---- */

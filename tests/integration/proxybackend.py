@@ -2,7 +2,7 @@
 (HAProxy's specification, section 2.2) byte by byte, keeps what it said, then speaks a small HTTP/1.1:
 GET /header (the parsed header as JSON), GET /bytes/N (N deterministic bytes), POST /upload (answers the
 body's SHA-256; /slow-upload likewise after slow_seconds without reading), GET /echo-close (answers,
-then closes), /drain (reads until the client's end, answers how many bytes, closes), /ws (a WebSocket
+then closes), /reset (100 kB of a 1 MB answer, then RST), /drain (reads until the client's end, answers how many bytes, closes), /ws (a WebSocket
 upgrade, then every message echoed). A header that breaks the specification makes it
 record the fault and close."""
 import base64
@@ -10,6 +10,7 @@ import hashlib
 import ipaddress
 import json
 import socket
+import struct
 import threading
 import time
 
@@ -202,6 +203,11 @@ class Backend:
             if target == '/drain':  # everything until the client's end, then how much, then close
                 n = len(f.read())
                 c.sendall(f'drained {n}\n'.encode())
+                return
+            if target == '/reset':  # 100 kB of a 1 MB answer, then a reset
+                c.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n' + b'r' * 100000)
+                time.sleep(0.2)
+                c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
                 return
             if target == '/slow-upload':  # reads nothing for a while: the upload waits in buffers
                 time.sleep(self.slow_seconds)

@@ -46,7 +46,8 @@ def tls_connect(port, host='127.0.0.1', sni='localhost', version=None):
     raw = socket.socket(fam, socket.SOCK_STREAM)
     raw.settimeout(20)
     raw.connect((host, port))
-    return insecure_context(version).wrap_socket(raw, server_hostname=sni)
+    # ragged EOFs raise: a FIN without close_notify must show
+    return insecure_context(version).wrap_socket(raw, server_hostname=sni, suppress_ragged_eofs=False)
 
 
 def read_all(s):
@@ -193,6 +194,15 @@ with Daemon('--backend', b.addr, '--journal', 'none', '--backend-idle-timeout', 
     data, clean = read_all(s)
     ok(data.endswith(b'hello from the backend\n') and clean, 'the backend closes: the client gets all, then close_notify')
     s.close()
+
+    # the backend resets the connection mid-answer: the client sees a truncated stream, not a clean end
+    s = tls_connect(d.port)
+    s.sendall(b'GET /reset HTTP/1.1\r\nHost: x\r\n\r\n')
+    data, clean = read_all(s)
+    s.close()
+    ok(len(data.partition(b'\r\n\r\n')[2]) == 100000 and not clean,
+       'the backend resets mid-answer: the client gets what came, then EOF without close_notify',
+       f'{len(data)} bytes, clean={clean}')
 
     # ---- a slow reader on either side: memory stays flat, TCP holds the other side back ----
     pid = d.proc.pid
