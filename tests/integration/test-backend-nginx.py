@@ -52,6 +52,18 @@ with Daemon('--backend', f'127.0.0.1:{n.port}', '--journal', 'none') as d:
     r = curl('-k', '--http2', '-w', '%{http_version}', '-o', '/dev/null', f'https://127.0.0.1:{d.port}/index.html')
     eq(r.stdout, b'1.1', 'without --backend-alpn, h2 is not offered: curl --http2 speaks HTTP/1.1')
 
+    # 50 clients at once, 40 keep-alive requests each (h2load): every request answered, one row per connection
+    d.settle()
+    before = {x['id'] for x in d.rows()}
+    r = run(['h2load', '--h1', '-n', '2000', '-c', '50', f'https://127.0.0.1:{d.port}/index.html'], timeout=120)
+    out = r.stdout.decode()
+    ok('2000 succeeded, 0 failed, 0 errored, 0 timeout' in out, 'h2load: 50 clients, 2000 requests, all answered',
+       out[-800:])
+    d.settle()
+    rows = [x for x in d.rows() if x['id'] not in before]
+    ok(len(rows) == 50 and all(x['outcome'] == 'ok' and x['backend_error'] is None for x in rows),
+       f'{len(rows)} rows, all ok and forwarded', rows[:3])
+
     # a 100 MB PUT with its checksum
     with tempfile.NamedTemporaryFile() as up:
         blob = os.urandom(MB) * 100
