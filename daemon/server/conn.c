@@ -34,6 +34,7 @@
  * a full buffer). */
 #define PROXY_BUF_SIZE (32 * 1024)
 #define PROXY_TLS_WRITE_MAX (16 * 1024)
+#define PROXY_READ_AHEAD (32 * 1024)
 
 /* core/outcome.h names the Mbed TLS error codes it classifies without linking Mbed TLS's TLS library. */
 _Static_assert(OUTCOME_ERR_NET_RECV_FAILED == MBEDTLS_ERR_NET_RECV_FAILED, "outcome.h");
@@ -114,10 +115,12 @@ struct Conn {
         uint8_t *c2b, *b2c;
         size_t c2b_off, c2b_len, b2c_off, b2c_len;
         size_t tls_write_len; /* a mbedtls_ssl_write() of this many bytes waits to be completed; 0: none */
-        bool client_eof;      /* the client closed its side (close_notify or FIN): nothing more to read */
-        bool backend_eof;     /* likewise the backend */
-        bool backend_shut;    /* we passed the client's end on: shutdown(SHUT_WR) of the backend */
-        bool client_shut;     /* we passed the backend's end on: close_notify and FIN to the client */
+        uint8_t *ra;          /* the client's bytes read ahead, [ra_off, ra_len) not given to Mbed TLS yet */
+        size_t ra_off, ra_len;
+        bool client_eof;   /* the client closed its side (close_notify or FIN): nothing more to read */
+        bool backend_eof;  /* likewise the backend */
+        bool backend_shut; /* we passed the client's end on: shutdown(SHUT_WR) of the backend */
+        bool client_shut;  /* we passed the backend's end on: close_notify and FIN to the client */
         uint64_t proxy_active_mono_us; /* when bytes last moved either way (the idle limit) */
 };
 
@@ -282,12 +285,33 @@ static void conn_inbound(Conn *c, const void *buf, size_t n) {
                 conn_hello_complete(c);
 }
 
+/* While forwarding, the client's socket is read ahead into c->ra: Mbed TLS asks for a record's 5-byte
+ * header, then for its body, two recv() calls per record (the upload's syscalls halve). Returns what recv()
+ * would. */
+static ssize_t conn_recv_ahead(Conn *c, unsigned char *buf, size_t len) {
+        ssize_t n;
+
+        if (c->ra_off == c->ra_len) {
+                if (!c->ra && !(c->ra = malloc(PROXY_READ_AHEAD)))
+                        return recv(c->fd, buf, len, 0);
+                n = recv(c->fd, c->ra, PROXY_READ_AHEAD, 0);
+                if (n <= 0)
+                        return n;
+                c->ra_off = 0;
+                c->ra_len = (size_t) n;
+        }
+        n = (ssize_t) MIN(len, c->ra_len - c->ra_off);
+        memcpy(buf, c->ra + c->ra_off, (size_t) n);
+        c->ra_off += (size_t) n;
+        return n;
+}
+
 static int conn_bio_recv(void *userdata, unsigned char *buf, size_t len) {
         Conn *c = userdata;
         ssize_t n;
 
         conn_uncork(c); /* the flight is complete: Mbed TLS waits for the client's answer */
-        n = recv(c->fd, buf, len, 0);
+        n = c->phase == CONN_PROXY ? conn_recv_ahead(c, buf, len) : recv(c->fd, buf, len, 0);
         c->rx_blocked = n < 0 && errno == EAGAIN;
         c->rx_eof = c->rx_eof || n == 0;
 
@@ -779,7 +803,8 @@ static void conn_backend_close(Conn *c) {
         c->backend_fd = safe_close(c->backend_fd);
         free(c->c2b);
         free(c->b2c);
-        c->c2b = c->b2c = NULL;
+        free(c->ra);
+        c->c2b = c->b2c = c->ra = NULL;
 }
 
 /* Connecting failed: recorded with why, and the client closed cleanly. */
@@ -1039,6 +1064,11 @@ static void conn_proxy(Conn *c) {
         if (c->b2c_len == 0) { /* then no TLS write waits either */
                 free(c->b2c);
                 c->b2c = NULL;
+        }
+        if (c->ra_off == c->ra_len) {
+                free(c->ra);
+                c->ra = NULL;
+                c->ra_off = c->ra_len = 0;
         }
 }
 
