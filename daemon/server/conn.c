@@ -796,7 +796,8 @@ static void conn_http(Conn *c) {
  * a side is not read while its buffer toward the other side is full, so a slow reader holds the other
  * side back through TCP instead of growing our memory. A side's end (the client's close_notify or FIN,
  * the backend's FIN) is passed on (shutdown(SHUT_WR) of the backend; close_notify and FIN to the client)
- * and the other direction goes on until it ends too; an error on either side ends both. */
+ * and the other direction goes on until it ends too; an error on either side ends both (the backend's
+ * without close_notify to the client: a truncation it can see, conn_proxy_end()). */
 
 static void conn_backend_close(Conn *c) {
         c->backend_io = sd_event_source_disable_unref(c->backend_io);
@@ -892,8 +893,9 @@ static void conn_backend_connect(Conn *c) {
                 }
                 if (b->addr.ss_family != AF_UNIX)
                         (void) setsockopt(c->backend_fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
+                /* only EINPROGRESS is a connection under way (EAGAIN: a unix socket's queue is full) */
                 if (connect(c->backend_fd, (const struct sockaddr *) &b->addr, b->addr_len) < 0 &&
-                    errno != EINPROGRESS && errno != EAGAIN) {
+                    errno != EINPROGRESS) {
                         conn_backend_failed(c, "connect to %s: %s", b->name, strerror(errno));
                         return;
                 }
