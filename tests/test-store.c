@@ -755,6 +755,41 @@ static void test_invalid(void) {
 
 /* A writer killed with SIGKILL while records stream in: the database passes integrity_check, no row is
  * torn or missing in the middle, and only the last moments (~commit interval) are lost. */
+/* The store numbers the rows, so that a row can be named before it is written (tlswatchd --backend): after
+ * the rows already in the database, in the order the ids were taken. */
+static void test_reserved_ids(void) {
+        StoreOptions o = test_options();
+        _cleanup_(store_freep) Store *s = NULL;
+        Attempt *early, *late;
+        int64_t id;
+        sqlite3 *db;
+
+        diag("row ids reserved before the record is written");
+        fresh_db("ids");
+        if (store_open(dbpath, &o, &s, NULL) < 0)
+                return (void) ok(false, "store_open");
+        for (unsigned i = 0; i < 7; i++)
+                (void) store_enqueue(s, make_attempt(i, base_us + i));
+        is_int(store_stop(s), 0, "7 rows written");
+        s = store_free(s);
+
+        if (store_open(dbpath, &o, &s, NULL) < 0)
+                return (void) ok(false, "store_open again");
+        id = store_reserve_id(s);
+        is_int(id, 8, "the first id reserved follows the rows in the database");
+        early = make_attempt(100, base_us + 100);
+        late = make_attempt(101, base_us + 101);
+        early->id = id;
+        is_int(store_enqueue(s, late), 0, "a record without an id, enqueued first");
+        is_int(store_enqueue(s, early), 0, "the record with the reserved id, enqueued after it");
+        is_int(store_stop(s), 0, "stop");
+        db = db_open(dbpath);
+        is_int(db_int(db, "SELECT id FROM attempts WHERE peer_port = 40100"), 8, "the reserved id is its row's");
+        is_int(db_int(db, "SELECT id FROM attempts WHERE peer_port = 40101"), 9, "the other one got the next");
+        is_int(db_int(db, "SELECT count(*) FROM attempts"), 9, "9 rows");
+        sqlite3_close(db);
+}
+
 static void test_kill(void) {
         int64_t killed_us, newest_us, rows, max_id, in_order;
         sqlite3_stmt *st = NULL;
@@ -872,6 +907,7 @@ int main(void) {
         test_locked_readonly();
         test_overflow();
         test_stop_flush();
+        test_reserved_ids();
         test_reader();
         test_checkpointer();
         test_retention();

@@ -17,9 +17,9 @@
  *           TLSWATCH_NAME
  *   kind    the field's C type (ATTEMPT_CTYPE_kind), see AttemptColumnKind
  *   flags   ATTEMPT_NULLABLE: the column may be NULL, which the field says by holding `absent` (integer
- *           and enum kinds) or NULL (text kinds); ATTEMPT_ROWID: SQLite assigns it, never inserted;
- *           ATTEMPT_GROUPING: in the covering index attempts_started_grouping, which tlsreport reads
- *           alone when it groups
+ *           and enum kinds) or NULL (text kinds); ATTEMPT_ROWID: the row id, which the store gives
+ *           (store_reserve_id()); ATTEMPT_GROUPING: in the covering index attempts_started_grouping,
+ *           which tlsreport reads alone when it groups
  *   absent  what the field holds when the column is NULL, not read, or not a known name (enum kinds);
  *           attempt_new() starts with it */
 
@@ -29,41 +29,42 @@
 
 #include "macro.h"
 
-#define ATTEMPT_COLUMNS(X)                                                                       \
-        X(id, ID, INTEGER, INT64, ATTEMPT_ROWID | ATTEMPT_NULLABLE | ATTEMPT_GROUPING, 0)        \
-        X(started_us, STARTED_US, INTEGER, INT64, ATTEMPT_GROUPING, 0)                           \
-        X(ended_us, ENDED_US, INTEGER, INT64, ATTEMPT_GROUPING, 0)                               \
-        X(peer_addr, PEER_ADDR, TEXT, ADDR, ATTEMPT_GROUPING, 0)                                 \
-        X(peer_port, PEER_PORT, INTEGER, UINT16, 0, 0)                                           \
-        X(local_addr, LOCAL_ADDR, TEXT, ADDR, 0, 0)                                              \
-        X(local_port, LOCAL_PORT, INTEGER, UINT16, 0, 0)                                         \
-        X(outcome, OUTCOME, TEXT, OUTCOME, ATTEMPT_GROUPING, OUTCOME_SERVER_ERROR)               \
-        X(state_reached, STATE_REACHED, TEXT, STEP, ATTEMPT_GROUPING, STEP_CONNECTED)            \
-        X(alert_received, ALERT_RECEIVED, INTEGER, INT, ATTEMPT_NULLABLE | ATTEMPT_GROUPING, -1) \
-        X(alert_sent, ALERT_SENT, INTEGER, INT, ATTEMPT_NULLABLE | ATTEMPT_GROUPING, -1)         \
-        X(tls_error, TLS_ERROR, INTEGER, INT, ATTEMPT_NULLABLE | ATTEMPT_GROUPING, 0)            \
-        X(error_text, ERROR_TEXT, TEXT, TEXT, ATTEMPT_NULLABLE, 0)                               \
-        X(offered_versions, OFFERED_VERSIONS, TEXT, TEXT, ATTEMPT_NULLABLE, 0)                   \
-        X(version, VERSION, TEXT, TEXT, ATTEMPT_NULLABLE, 0)                                     \
-        X(cipher, CIPHER, TEXT, TEXT, ATTEMPT_NULLABLE, 0)                                       \
-        X(sni, SNI, TEXT, RAW, ATTEMPT_NULLABLE | ATTEMPT_GROUPING, 0)                           \
-        X(alpn_offered, ALPN_OFFERED, TEXT, RAW, ATTEMPT_NULLABLE, 0)                            \
-        X(alpn, ALPN, TEXT, RAW, ATTEMPT_NULLABLE, 0)                                            \
-        X(ja3, JA3, TEXT, TEXT, ATTEMPT_NULLABLE, 0)                                             \
-        X(ja3_full, JA3_FULL, TEXT, TEXT, ATTEMPT_NULLABLE, 0)                                   \
-        X(ja4, JA4, TEXT, TEXT, ATTEMPT_NULLABLE, 0)                                             \
-        X(ja4_r, JA4_R, TEXT, TEXT, ATTEMPT_NULLABLE, 0)                                         \
-        X(ja4_o, JA4_O, TEXT, TEXT, ATTEMPT_NULLABLE, 0)                                         \
-        X(ja4_ro, JA4_RO, TEXT, TEXT, ATTEMPT_NULLABLE, 0)                                       \
-        X(ja4_stable, JA4_STABLE, TEXT, TEXT, ATTEMPT_NULLABLE | ATTEMPT_GROUPING, 0)            \
-        X(hello_retry, HELLO_RETRY, INTEGER, BOOL, 0, 0)                                         \
-        X(resumed, RESUMED, INTEGER, BOOL, ATTEMPT_GROUPING, 0)                                  \
-        X(bytes_in, BYTES_IN, INTEGER, UINT64, ATTEMPT_GROUPING, 0)                              \
-        X(bytes_out, BYTES_OUT, INTEGER, UINT64, ATTEMPT_GROUPING, 0)                            \
-        X(http_requests, HTTP_REQUESTS, INTEGER, UINT, 0, 0)                                     \
-        X(user_agent, USER_AGENT, TEXT, RAW, ATTEMPT_NULLABLE, 0)                                \
-        X(closed_us, CLOSED_US, INTEGER, INT64, ATTEMPT_NULLABLE | ATTEMPT_GROUPING, 0)          \
-        X(close_kind, CLOSE_KIND, TEXT, CLOSE_KIND, ATTEMPT_NULLABLE | ATTEMPT_GROUPING, CLOSE_UNKNOWN)
+#define ATTEMPT_COLUMNS(X)                                                                              \
+        X(id, ID, INTEGER, INT64, ATTEMPT_ROWID | ATTEMPT_NULLABLE | ATTEMPT_GROUPING, 0)               \
+        X(started_us, STARTED_US, INTEGER, INT64, ATTEMPT_GROUPING, 0)                                  \
+        X(ended_us, ENDED_US, INTEGER, INT64, ATTEMPT_GROUPING, 0)                                      \
+        X(peer_addr, PEER_ADDR, TEXT, ADDR, ATTEMPT_GROUPING, 0)                                        \
+        X(peer_port, PEER_PORT, INTEGER, UINT16, 0, 0)                                                  \
+        X(local_addr, LOCAL_ADDR, TEXT, ADDR, 0, 0)                                                     \
+        X(local_port, LOCAL_PORT, INTEGER, UINT16, 0, 0)                                                \
+        X(outcome, OUTCOME, TEXT, OUTCOME, ATTEMPT_GROUPING, OUTCOME_SERVER_ERROR)                      \
+        X(state_reached, STATE_REACHED, TEXT, STEP, ATTEMPT_GROUPING, STEP_CONNECTED)                   \
+        X(alert_received, ALERT_RECEIVED, INTEGER, INT, ATTEMPT_NULLABLE | ATTEMPT_GROUPING, -1)        \
+        X(alert_sent, ALERT_SENT, INTEGER, INT, ATTEMPT_NULLABLE | ATTEMPT_GROUPING, -1)                \
+        X(tls_error, TLS_ERROR, INTEGER, INT, ATTEMPT_NULLABLE | ATTEMPT_GROUPING, 0)                   \
+        X(error_text, ERROR_TEXT, TEXT, TEXT, ATTEMPT_NULLABLE, 0)                                      \
+        X(offered_versions, OFFERED_VERSIONS, TEXT, TEXT, ATTEMPT_NULLABLE, 0)                          \
+        X(version, VERSION, TEXT, TEXT, ATTEMPT_NULLABLE, 0)                                            \
+        X(cipher, CIPHER, TEXT, TEXT, ATTEMPT_NULLABLE, 0)                                              \
+        X(sni, SNI, TEXT, RAW, ATTEMPT_NULLABLE | ATTEMPT_GROUPING, 0)                                  \
+        X(alpn_offered, ALPN_OFFERED, TEXT, RAW, ATTEMPT_NULLABLE, 0)                                   \
+        X(alpn, ALPN, TEXT, RAW, ATTEMPT_NULLABLE, 0)                                                   \
+        X(ja3, JA3, TEXT, TEXT, ATTEMPT_NULLABLE, 0)                                                    \
+        X(ja3_full, JA3_FULL, TEXT, TEXT, ATTEMPT_NULLABLE, 0)                                          \
+        X(ja4, JA4, TEXT, TEXT, ATTEMPT_NULLABLE, 0)                                                    \
+        X(ja4_r, JA4_R, TEXT, TEXT, ATTEMPT_NULLABLE, 0)                                                \
+        X(ja4_o, JA4_O, TEXT, TEXT, ATTEMPT_NULLABLE, 0)                                                \
+        X(ja4_ro, JA4_RO, TEXT, TEXT, ATTEMPT_NULLABLE, 0)                                              \
+        X(ja4_stable, JA4_STABLE, TEXT, TEXT, ATTEMPT_NULLABLE | ATTEMPT_GROUPING, 0)                   \
+        X(hello_retry, HELLO_RETRY, INTEGER, BOOL, 0, 0)                                                \
+        X(resumed, RESUMED, INTEGER, BOOL, ATTEMPT_GROUPING, 0)                                         \
+        X(bytes_in, BYTES_IN, INTEGER, UINT64, ATTEMPT_GROUPING, 0)                                     \
+        X(bytes_out, BYTES_OUT, INTEGER, UINT64, ATTEMPT_GROUPING, 0)                                   \
+        X(http_requests, HTTP_REQUESTS, INTEGER, UINT, 0, 0)                                            \
+        X(user_agent, USER_AGENT, TEXT, RAW, ATTEMPT_NULLABLE, 0)                                       \
+        X(closed_us, CLOSED_US, INTEGER, INT64, ATTEMPT_NULLABLE | ATTEMPT_GROUPING, 0)                 \
+        X(close_kind, CLOSE_KIND, TEXT, CLOSE_KIND, ATTEMPT_NULLABLE | ATTEMPT_GROUPING, CLOSE_UNKNOWN) \
+        X(backend_error, BACKEND_ERROR, TEXT, TEXT, ATTEMPT_NULLABLE, 0)
 
 #define ATTEMPT_CTYPE_INT64 int64_t
 #define ATTEMPT_CTYPE_INT int

@@ -71,7 +71,8 @@ typedef char AttemptAddr[46];
  *   not reached; sni, alpn_offered, alpn (raw); ja3, ja3_full, ja4, ja4_r, ja4_o, ja4_ro; ja4_stable: the
  *   grouping key's fingerprint part (fingerprint.h); hello_retry, resumed; bytes_in, bytes_out;
  *   http_requests; user_agent (raw); closed_us: when the connection ended, 0 (NULL) if not known;
- *   close_kind: how it ended. */
+ *   close_kind: how it ended; backend_error: why the connection could not be forwarded (--backend), NULL
+ *   when it was or without a backend. */
 typedef struct Attempt {
 #define ATTEMPT_FIELD_(name, NAME, type, kind, flags, absent) ATTEMPT_CTYPE_##kind name;
         ATTEMPT_COLUMNS(ATTEMPT_FIELD_)

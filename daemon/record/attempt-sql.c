@@ -22,9 +22,8 @@ char *attempt_insert_sql(void) {
         if (!f)
                 return NULL;
         fputs("INSERT INTO attempts (", f);
-        FOREACH_ATTEMPT_COLUMN(c)
-                if (!(c->flags & ATTEMPT_ROWID))
-                        fprintf(f, "%s%s", n++ > 0 ? ", " : "", c->name);
+        FOREACH_ATTEMPT_COLUMN(c) /* the row id too: the store numbers the rows (store_reserve_id()) */
+                fprintf(f, "%s%s", n++ > 0 ? ", " : "", c->name);
         fputs(") VALUES (", f);
         for (unsigned i = 1; i <= n; i++)
                 fprintf(f, "%s?%u", i > 1 ? ", " : "", i);
@@ -45,8 +44,6 @@ int attempt_bind(sqlite3_stmt *st, const Attempt *a) {
                 size_t len = 0;
                 int64_t v = 0;
 
-                if (c->flags & ATTEMPT_ROWID)
-                        continue;
                 i++;
                 switch (attempt_column_value(a, c, &v, &p, &len)) {
                 case ATTEMPT_VALUE_NULL: rc = sqlite3_bind_null(st, i); break;

@@ -70,6 +70,31 @@ void store_db_close(Store *s) {
         }
 }
 
+/* The ids the store gives (store_reserve_id()) start above every row of the database, also of one that
+ * replaced the file we had open (store_db_moved()). */
+static int store_next_id_init(Store *s, sqlite3 *db, char **ret_error) {
+        sqlite3_stmt *st = NULL;
+        int64_t next, cur;
+        int rc;
+
+        rc = sqlite3_prepare_v2(db, "SELECT coalesce(max(id), 0) + 1 FROM attempts", -1, &st, NULL);
+        if (rc == SQLITE_OK)
+                rc = sqlite3_step(st);
+        if (rc != SQLITE_ROW) {
+                int r = sqlite_to_errno(db, rc) ?: -EIO;
+
+                sqlite3_finalize(st);
+                return store_error(
+                        ret_error, r, "Failed to read the last row id of %s: %s", s->path, sqlite3_errmsg(db));
+        }
+        next = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+        cur = atomic_load(&s->next_id);
+        while (cur < next && !atomic_compare_exchange_weak(&s->next_id, &cur, next))
+                ;
+        return 0;
+}
+
 int store_db_open(Store *s, char **ret_error) {
         _cleanup_close_ int fd = -EBADF;
         sqlite3_stmt *st = NULL;
@@ -135,6 +160,9 @@ int store_db_open(Store *s, char **ret_error) {
         (void) sqlite3_wal_hook(db, store_wal_hook, s);
 
         r = store_migrate(db, s->path, ret_error);
+        if (r < 0)
+                goto fail;
+        r = store_next_id_init(s, db, ret_error);
         if (r < 0)
                 goto fail;
 

@@ -6,6 +6,7 @@
  * thread), store-writer.c (the queue, the writer thread, opening and stopping the store), store-stats.c. */
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -32,6 +33,10 @@ struct Store {
         char *path;
         char *insert_sql;
         StoreOptions opt;
+
+        /* the next row id (store_reserve_id()): ids are ours, not SQLite's, so that a row can be named
+         * before it is written; at least the largest in the database plus one (store_db_open()) */
+        atomic_int_fast64_t next_id;
 
         pthread_mutex_t lock;
         pthread_cond_t wake;

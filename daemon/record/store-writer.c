@@ -240,6 +240,7 @@ int store_open(const char *path, const StoreOptions *options, Store **ret_store,
         if (!s)
                 return store_error(ret_error, -ENOMEM, "Out of memory");
         s->opt = options ? *options : STORE_OPTIONS_DEFAULT;
+        atomic_init(&s->next_id, 1);
         pthread_mutex_init(&s->lock, NULL);
         (void) pthread_condattr_init(&attr);
         (void) pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
@@ -272,6 +273,10 @@ int store_open(const char *path, const StoreOptions *options, Store **ret_store,
         return 0;
 }
 
+int64_t store_reserve_id(Store *s) {
+        return atomic_fetch_add(&s->next_id, 1);
+}
+
 int store_enqueue(Store *s, Attempt *a) {
         int64_t now = now_monotonic_us();
         int r = 0;
@@ -281,6 +286,8 @@ int store_enqueue(Store *s, Attempt *a) {
                 return -EINVAL;
         }
 
+        if (a->id <= 0)
+                a->id = store_reserve_id(s);
         pthread_mutex_lock(&s->lock);
         if (!outcome_to_string(a->outcome) || !handshake_step_to_string(a->state_reached))
                 r = -EINVAL;

@@ -74,6 +74,11 @@ typedef struct StoreStats {
  * is newer than this program, naming both schema versions). */
 int store_open(const char *path, const StoreOptions *options, Store **ret_store, char **ret_error);
 
+/* A row id for a record enqueued later (store_enqueue() takes one for a record without): the store, not
+ * SQLite, numbers the rows, so that a row can be named before it is written (tlswatchd --backend says it
+ * to the backend). Ids grow; an id whose record is dropped is a gap. Thread-safe. */
+int64_t store_reserve_id(Store *s);
+
 /* Takes ownership of a. Never blocks on the database. Returns 0 when queued; -ENOBUFS when the
  * queue is full, -ESHUTDOWN after store_stop(), -EINVAL for a record with an invalid outcome or
  * state: in these cases a is freed and counted as dropped. */

@@ -14,6 +14,7 @@
 #include <systemd/sd-event.h>
 
 #include "attempt.h"
+#include "backend.h"
 #include "recent.h"
 #include "tls.h"
 
@@ -22,6 +23,7 @@ typedef struct Conn Conn;
 typedef struct ConnSettings {
         int64_t handshake_timeout_us, idle_timeout_us;
         unsigned max_requests;
+        const BackendSettings *backend; /* forward to it after the handshake; NULL: serve the page */
 } ConnSettings;
 
 typedef struct ConnHostOps {
@@ -36,6 +38,8 @@ typedef struct ConnHostOps {
         void (*note_request)(void *userdata, const Attempt *a);
         void (*note_served_close)(void *userdata, const Attempt *a);
         bool (*client_served_since)(void *userdata, const Attempt *a, int64_t since_us);
+        /* The id the attempt's row will have (optional; 0: none, it will not be stored). */
+        int64_t (*reserve_id)(void *userdata);
         /* One HTTP request was answered. */
         void (*request_served)(void *userdata);
         /* The connection is past its first ClientHello (optional): it arrived whole, or the handshake ended

@@ -3,6 +3,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -38,6 +39,14 @@ static unsigned arg_max_requests = 100;
 static unsigned arg_threads = 0;
 static unsigned arg_retention_days = 30;
 static JournalMode arg_journal = JOURNAL_FAILURES;
+static const char *arg_backend = NULL, *arg_backend_alpn = NULL;
+static BackendSettings arg_backend_settings = {
+        .protocol = BACKEND_PROXY_V2,
+        .connect_timeout_us = 5 * USEC_PER_SEC,
+        .idle_timeout_us = 300 * USEC_PER_SEC,
+};
+/* --backend-alpn: at most "h2" and "http/1.1", then NULL (mbedtls_ssl_conf_alpn_protocols() keeps it) */
+static const char *arg_alpn[3] = {};
 
 typedef struct Manager {
         sd_event *event;
@@ -79,6 +88,7 @@ typedef enum OptionKind {
         OPTION_TLS_VERSION,
         OPTION_JOURNAL,
         OPTION_LOG_LEVEL,
+        OPTION_BACKEND_PROTOCOL,
 } OptionKind;
 
 typedef struct Option {
@@ -190,7 +200,8 @@ static const Option options[] = {
          .target = &arg_journal,
          .what = "all, failures or none",
          .usage = "--journal=all|failures|none",
-         .help = "Attempts also sent to journald (default failures)"},
+         .help = "\n"
+                 "Attempts also sent to journald (default failures)"},
         {.name = "retention-days",
          .kind = OPTION_UINT,
          .target = &arg_retention_days,
@@ -199,6 +210,41 @@ static const Option options[] = {
          .what = "a number of days from 0 to 36500",
          .usage = "--retention-days=N",
          .help = "Prune rows older than N days; 0 keeps all (default 30)"},
+        {.name = "backend",
+         .kind = OPTION_STRING,
+         .target = &arg_backend,
+         .usage = "--backend=ADDR",
+         .help = "Forward each connection after its handshake to\n"
+                 "HOST:PORT, [V6]:PORT or unix:/PATH (default: none,\n"
+                 "serve the self page)"},
+        {.name = "backend-protocol",
+         .kind = OPTION_BACKEND_PROTOCOL,
+         .target = &arg_backend_settings.protocol,
+         .what = "proxy-v2",
+         .usage = "--backend-protocol=proxy-v2",
+         .help = "\n"
+                 "PROXY protocol v2 header, then the bytes (default)"},
+        {.name = "backend-alpn",
+         .kind = OPTION_STRING,
+         .target = &arg_backend_alpn,
+         .usage = "--backend-alpn=LIST",
+         .help = "ALPN offered to clients: h2,http/1.1 or http/1.1\n"
+                 "(default http/1.1)"},
+        {.name = "backend-connect-timeout",
+         .kind = OPTION_SECONDS,
+         .target = &arg_backend_settings.connect_timeout_us,
+         .what = "seconds (1-86400)",
+         .usage = "--backend-connect-timeout=SEC",
+         .help = "\n"
+                 "Time limit to connect to the backend (default 5)"},
+        {.name = "backend-idle-timeout",
+         .kind = OPTION_SECONDS,
+         .target = &arg_backend_settings.idle_timeout_us,
+         .what = "seconds (1-86400)",
+         .usage = "--backend-idle-timeout=SEC",
+         .help = "\n"
+                 "A forwarded connection with no byte either way for\n"
+                 "this long is closed (default 300)"},
         {.name = "log-level",
          .kind = OPTION_LOG_LEVEL,
          .usage = "--log-level=LEVEL",
@@ -278,6 +324,14 @@ static int option_apply(const Option *o, const char *value) {
                 *(JournalMode *) o->target = m;
                 return 1;
         }
+        case OPTION_BACKEND_PROTOCOL: {
+                BackendProtocol b = backend_protocol_from_string(value);
+
+                if (b < 0)
+                        break;
+                *(BackendProtocol *) o->target = b;
+                return 1;
+        }
         case OPTION_LOG_LEVEL:
                 r = log_level_from_string(value);
                 if (r < 0)
@@ -286,6 +340,76 @@ static int option_apply(const Option *o, const char *value) {
                 return 1;
         }
         return log_error_errno(EINVAL, "--%s takes %s, not \"%s\".", o->name, o->what, value);
+}
+
+/* --backend-alpn: "h2,http/1.1", "http/1.1,h2", "http/1.1" or "h2" (each at most once). */
+static int alpn_parse(const char *s) {
+        size_t n = 0;
+
+        for (const char *p = s; *p;) {
+                size_t len = strcspn(p, ",");
+                const char *proto = len == 2 && strncmp(p, "h2", 2) == 0 ? "h2"
+                        : len == 8 && strncmp(p, "http/1.1", 8) == 0     ? "http/1.1"
+                                                                         : NULL;
+
+                if (!proto || n >= 2 || (n == 1 && arg_alpn[0] == proto))
+                        return -EINVAL;
+                arg_alpn[n++] = proto;
+                p += len;
+                if (*p == ',' && *++p == '\0')
+                        return -EINVAL;
+        }
+        return n > 0 ? 0 : -EINVAL;
+}
+
+/* --backend and the options that go with it. */
+static int backend_check(void) {
+        BackendSettings *b = &arg_backend_settings;
+        struct addrinfo *ai = NULL;
+        const char *colon;
+        int r;
+
+        if (!arg_backend) {
+                if (arg_backend_alpn)
+                        return log_error_errno(EINVAL, "--backend-alpn needs --backend.");
+                return 1;
+        }
+        if (arg_backend_alpn && alpn_parse(arg_backend_alpn) < 0)
+                return log_error_errno(
+                        EINVAL,
+                        "--backend-alpn takes h2,http/1.1 (or one of them), not \"%s\".",
+                        arg_backend_alpn);
+        (void) snprintf(b->name, sizeof b->name, "%s", arg_backend);
+        r = backend_address_parse(arg_backend, &b->addr, &b->addr_len);
+        if (r >= 0)
+                return 1;
+        if (r == -EADDRNOTAVAIL) { /* a host name: resolved once, now */
+                colon = strrchr(arg_backend, ':');
+                _cleanup_free_ char *host = strndup(arg_backend, (size_t) (colon - arg_backend));
+
+                if (!host)
+                        return log_oom();
+                r = getaddrinfo(
+                        host,
+                        colon + 1,
+                        &(struct addrinfo){.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV},
+                        &ai);
+                if (r != 0)
+                        return log_error_errno(
+                                EINVAL, "Cannot resolve --backend \"%s\": %s", arg_backend, gai_strerror(r));
+                if (ai->ai_addrlen <= sizeof b->addr) {
+                        memcpy(&b->addr, ai->ai_addr, ai->ai_addrlen);
+                        b->addr_len = ai->ai_addrlen;
+                }
+                freeaddrinfo(ai);
+                if (b->addr_len > 0)
+                        return 1;
+        }
+        return log_error_errno(
+                EINVAL,
+                "Invalid --backend \"%s\": expected HOST:PORT, [IPV6]:PORT or unix:/PATH, "
+                "e.g. 127.0.0.1:8080, [::1]:8080 or unix:/run/app.sock.",
+                arg_backend);
 }
 
 static int parse_argv(int argc, char *argv[]) {
@@ -326,7 +450,7 @@ static int parse_argv(int argc, char *argv[]) {
                 return log_error_errno(EINVAL, "--cert and --key go together.");
         if (arg_tls_min > arg_tls_max)
                 return log_error_errno(EINVAL, "--tls-min is above --tls-max.");
-        return 1;
+        return backend_check();
 }
 
 /* "127.0.0.1:8443", "[::1]:8443", "0.0.0.0:443", "[::]:443" */
@@ -603,6 +727,7 @@ static int manager_setup_tls(Manager *m) {
                 .max_version = arg_tls_max,
                 .cert_path = m->cert_path,
                 .key_path = m->key_path,
+                .alpn = arg_alpn[0] ? arg_alpn : NULL,
         };
         return 0;
 }
@@ -697,6 +822,7 @@ static int run(int argc, char *argv[]) {
                         .journal_mode = arg_record ? arg_journal : JOURNAL_NONE,
                         .remember_recent = arg_record,
                         .accept_queue_on_drain = arg_n_listen > 0, /* not systemd's sockets */
+                        .backend = arg_backend ? &arg_backend_settings : NULL,
                 },
                 TAKE_PTR(fds),
                 n_fds,
@@ -714,6 +840,11 @@ static int run(int argc, char *argv[]) {
                 tls_version_to_string(arg_tls_min),
                 tls_version_to_string(arg_tls_max),
                 arg_record ? db_path : "nowhere (--no-record)");
+        if (arg_backend)
+                log_info(
+                        "Forwarding each connection after its handshake to %s (%s).",
+                        arg_backend,
+                        "PROXY protocol v2");
         manager_notify_status(&m, "READY=1\n");
         r = sd_event_loop(m.event);
         if (r < 0)

@@ -388,3 +388,13 @@ int page_render(
         *ret_len = len;
         return 0;
 }
+
+unsigned page_prior_failures(RecentRecord *record, const Attempt *a) {
+        Recent r;
+        unsigned n;
+
+        recent_load(record, a, &r);
+        n = r.have_sequence ? r.earlier_failures : 0;
+        recent_done(&r);
+        return n;
+}

@@ -27,3 +27,8 @@ int page_render(
         char **ret_body,
         size_t *ret_len,
         const char **ret_type);
+
+/* The failed attempts of a's client (its sequence key: address or /64, stable JA4, SNI) in the sequence
+ * that a, a successful attempt not yet recorded, ends: what the self page says, for the PROXY header
+ * (--backend). 0 without record. */
+unsigned page_prior_failures(RecentRecord *record, const Attempt *a);

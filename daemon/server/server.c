@@ -640,7 +640,14 @@ static void host_closed(void *userdata, Conn *c) {
                 (void) sd_event_exit(w->event, 0);
 }
 
+static int64_t host_reserve_id(void *userdata) {
+        Worker *w = userdata;
+
+        return w->server->store ? store_reserve_id(w->server->store) : 0;
+}
+
 static const ConnHostOps host_ops = {
+        .reserve_id = host_reserve_id,
         .record = host_record,
         .get_tls = host_get_tls,
         .note_request = host_note_request,
@@ -669,6 +676,7 @@ static int worker_init(Server *s, Worker *w, unsigned index) {
                                 .handshake_timeout_us = s->settings.handshake_timeout_us,
                                 .idle_timeout_us = s->settings.idle_timeout_us,
                                 .max_requests = s->settings.max_requests,
+                                .backend = s->settings.backend,
                         },
                 .recent = s->recent,
         };

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "backend.h"
 #include "journal.h"
 #include "store.h"
 #include "tls.h"
@@ -29,6 +30,7 @@ typedef struct ServerSettings {
         /* when draining, accept (and record) the connections queued on the listening sockets before closing
          * them: they are ours (--listen), not systemd's, whose queue waits for the next instance */
         bool accept_queue_on_drain;
+        const BackendSettings *backend; /* --backend (outlives the server); NULL: serve the page */
 } ServerSettings;
 
 /* Takes ownership of the listening fds and of store; starts the journal sender per settings->journal_mode. */

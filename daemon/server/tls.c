@@ -94,7 +94,7 @@ int tls_context_new(const TlsSettings *settings, TlsShared *shared, TlsContext *
         mbedtls_ssl_conf_min_tls_version(&c->conf, settings->min_version);
         mbedtls_ssl_conf_max_tls_version(&c->conf, settings->max_version);
         mbedtls_ssl_conf_groups(&c->conf, tls_groups);
-        r = mbedtls_ssl_conf_alpn_protocols(&c->conf, tls_alpn);
+        r = mbedtls_ssl_conf_alpn_protocols(&c->conf, settings->alpn ?: tls_alpn);
         if (r != 0)
                 return log_error_errno(EINVAL, "Failed to set ALPN: %s", tls_strerror(r));
         mbedtls_ssl_conf_session_tickets_cb(

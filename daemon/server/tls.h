@@ -15,6 +15,8 @@
 typedef struct TlsSettings {
         mbedtls_ssl_protocol_version min_version, max_version;
         const char *cert_path, *key_path;
+        const char **alpn; /* the protocols offered, in our order of preference (static storage); NULL:
+                            * http/1.1 only */
 } TlsSettings;
 
 typedef struct TlsShared {
