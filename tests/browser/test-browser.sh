@@ -20,64 +20,15 @@ CACHE=${TLSWATCH_TEST_CACHE:-/var/cache/tlswatch-test}
 W=$BUILD/tests/browser-work
 CHECK=$SRC/tests/browser/check-attempts.py
 
-n=0
-failed=0
-# tap: numbers the unnumbered "ok - " / "not ok - " lines on stdin, passes comments through. A
-# failure and the comments that follow it (its details) also go to stderr: meson prints a failed
-# test's stderr (--print-errorlogs), which is all a CI log shows of it.
-tap() {
-        local line detail=0
-        while IFS= read -r line; do
-                case "$line" in
-                "ok - "* | "ok -"*) n=$((n + 1)) detail=0 && echo "ok $n ${line#ok }" ;;
-                "not ok - "*"# TODO"*) n=$((n + 1)) detail=0 && echo "not ok $n ${line#not ok }" ;;
-                "not ok - "*)
-                        n=$((n + 1)) failed=$((failed + 1)) detail=1
-                        echo "not ok $n ${line#not ok }"
-                        echo "not ok $n ${line#not ok }" >&2
-                        ;;
-                *)
-                        echo "# ${line#\# }"
-                        [ $detail = 0 ] || echo "#   ${line#\# }" >&2
-                        ;;
-                esac
-        done
-}
-ok() { if [ "$1" = 0 ]; then tap <<<"ok - $2"; else tap <<<"not ok - $2"; fi; }
-diag() { echo "# $*"; }
+. "$SRC/tests/browser/lib.sh"
 
-for p in chromium node npm curl openssl gnutls-cli sqlite3; do
-        if ! command -v $p >/dev/null; then
-                echo "1..0 # SKIP $p is missing (scripts/setup-debian.sh test installs it)"
-                exit 0
-        fi
-done
-
-for b in daemon/tlswatchd tools/tlsreport; do
-        if [ ! -x "$BUILD/$b" ]; then
-                echo "Bail out! $BUILD/$b is not built" | tee -a /dev/stderr
-                exit 1
-        fi
-done
+require chromium node npm curl openssl gnutls-cli sqlite3
+require_built "$BUILD" daemon/tlswatchd tools/tlsreport
 daemon=("$BUILD/daemon/tlswatchd" --journal none)
 tlsreport=(--tlsreport "$BUILD/tools/tlsreport")
 
-daemon_pid=""
-cleanup() {
-        [ -n "$daemon_pid" ] && kill -KILL -- -"$daemon_pid" 2>/dev/null
-        # browsers run in process groups of their own (setsid); kill what is left of them
-        local g
-        for g in $(cat "$W"/pgids 2>/dev/null); do kill -KILL -- -"$g" 2>/dev/null; done
-        return 0
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-rm -rf "$W"
-mkdir -p "$W/state"
+browser_test_start
 STATE=$W/state
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-URL=https://127.0.0.1:$PORT/
 
 # daemon_start RUN [daemon options...]: in a process group of its own, with the database $W/RUN.db
 # (tlsreport groups a client's attempts across minutes, so runs must not share one); ready when the
@@ -113,17 +64,6 @@ daemon_stop() {
         wait "$daemon_pid" 2>/dev/null
         daemon_pid=""
 }
-# run_group CMD...: run CMD in its own process group, remembered for cleanup
-run_group() {
-        setsid "$@" &
-        local p=$! r
-        echo "$p" >>"$W/pgids"
-        wait "$p"
-        r=$?
-        kill -KILL -- -"$p" 2>/dev/null # whatever the run left behind (e.g. Firefox's children)
-        return $r
-}
-
 # flow_ok STATUS RUN WHAT: flow.js's exit status as a TAP line; on failure its error and stderr
 # ($W/flow-RUN.jsonl and .err) as details
 flow_ok() {
@@ -138,14 +78,7 @@ flow_ok() {
         )
 }
 
-# playwright-core: the DevTools client only, into a cache outside the tree (no browser download).
-if [ ! -d "$CACHE/node_modules/playwright-core" ]; then
-        mkdir -p "$CACHE"
-        timeout 180 npm install --prefix "$CACHE" --no-audit --no-fund --loglevel=error playwright-core \
-                >"$W/npm.log" 2>&1
-        ok $? "npm install playwright-core into $CACHE"
-fi
-export NODE_PATH=$CACHE/node_modules
+playwright_setup
 export FLOW_PGID_FILE=$W/pgids # flow.js adds Chromium's process group
 
 # --- Chromium, the user clicks Proceed, TLS 1.3 and TLS 1.2 ---

@@ -25,73 +25,15 @@ W=$BUILD/tests/html-report-work
 CHECK=$SRC/tests/browser/check-html.py
 PAGE=$SRC/tests/browser/html-page.js
 
-n=0
-failed=0
-tap() { # numbers "ok - " / "not ok - " lines from stdin; failures and their details also to stderr
-        local line detail=0
-        while IFS= read -r line; do
-                case "$line" in
-                "ok - "*) n=$((n + 1)) detail=0 && echo "ok $n ${line#ok - }" ;;
-                "not ok - "*)
-                        n=$((n + 1)) failed=$((failed + 1)) detail=1
-                        echo "not ok $n ${line#not ok - }" | tee -a /dev/stderr
-                        ;;
-                *)
-                        echo "# ${line#\# }"
-                        [ $detail = 0 ] || echo "#   ${line#\# }" >&2
-                        ;;
-                esac
-        done
-}
-ok() { if [ "$1" = 0 ]; then tap <<<"ok - $2"; else tap <<<"not ok - $2"; fi; }
+. "$SRC/tests/browser/lib.sh"
 
-for p in chromium node npm curl openssl sqlite3; do
-        if ! command -v $p >/dev/null; then
-                echo "1..0 # SKIP $p is missing (scripts/setup-debian.sh test installs it)"
-                exit 0
-        fi
-done
-for b in daemon/tlswatchd tools/tlsreport bench/gen-attempts; do
-        if [ ! -x "$BUILD/$b" ]; then
-                echo "Bail out! $BUILD/$b is not built" | tee -a /dev/stderr
-                exit 1
-        fi
-done
+require chromium node npm curl openssl sqlite3
+require_built "$BUILD" daemon/tlswatchd tools/tlsreport bench/gen-attempts
 tlsreport=$BUILD/tools/tlsreport
 
-daemon_pid=""
-cleanup() {
-        [ -n "$daemon_pid" ] && kill -KILL -- -"$daemon_pid" 2>/dev/null
-        local g
-        for g in $(cat "$W"/pgids 2>/dev/null); do kill -KILL -- -"$g" 2>/dev/null; done
-        return 0
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+browser_test_start
+playwright_setup
 
-rm -rf "$W"
-mkdir -p "$W/state"
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-URL=https://127.0.0.1:$PORT/
-
-if [ ! -d "$CACHE/node_modules/playwright-core" ]; then
-        mkdir -p "$CACHE"
-        timeout 180 npm install --prefix "$CACHE" --no-audit --no-fund --loglevel=error playwright-core \
-                >"$W/npm.log" 2>&1
-        ok $? "npm install playwright-core into $CACHE"
-fi
-export NODE_PATH=$CACHE/node_modules
-
-# run_group CMD...: in a process group of its own, killed with what it left when it ends
-run_group() {
-        setsid "$@" &
-        local p=$! r
-        echo "$p" >>"$W/pgids"
-        wait "$p"
-        r=$?
-        kill -KILL -- -"$p" 2>/dev/null
-        return $r
-}
 # page NAME URL [html-page.js options...]: $W/NAME.json and $W/NAME.png
 page() {
         local name=$1 url=$2

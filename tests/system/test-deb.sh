@@ -22,34 +22,8 @@ export SDBOX_MAX_LIFETIME=${SDBOX_MAX_LIFETIME:-400}
 PORT=8443
 DB=/var/lib/tlswatch/tlswatch.db
 
-n=0
-failed=0
-ok() {
-        n=$((n + 1))
-        if [ "$1" = 0 ]; then
-                echo "ok $n - $2"
-        else
-                echo "not ok $n - $2"
-                echo "not ok $n - $2" >&2 # meson prints a failed test's stderr: all a CI log shows
-                failed=$((failed + 1))
-        fi
-}
-check() { # check DESCRIPTION CMD... : one TAP line for the exit status of CMD
-        local d=$1
-        shift
-        "$@" >"$WORK/last.out" 2>&1
-        local r=$?
-        ok $r "$d"
-        [ $r = 0 ] || sed 's/^/# /' "$WORK/last.out" | tail -40 | tee -a /dev/stderr
-        return $r
-}
-diag() { echo "# $*"; }
-bail() {
-        echo "Bail out! $*" | tee -a /dev/stderr
-        exit 1
-}
-box() { timeout 60 "$SDBOX" run "$@"; }
-net() { timeout 30 "$SDBOX" net "$@"; }
+SCRATCH=$WORK
+. "$SRC/tests/system/lib.sh"
 apt_in_box() { timeout 300 "$SDBOX" run env DEBIAN_FRONTEND=noninteractive apt-get -y -q -o Dpkg::Use-Pty=0 "$@"; }
 sql() { box sqlite3 "$DB" "$1"; }
 

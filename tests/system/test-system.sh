@@ -20,34 +20,8 @@ export SDBOX_STATE=$BUILD/tests/system-state
 export SDBOX_MAX_LIFETIME=${SDBOX_MAX_LIFETIME:-300}
 PORT=8443
 
-n=0
-failed=0
-ok() {
-        n=$((n + 1))
-        if [ "$1" = 0 ]; then
-                echo "ok $n - $2"
-        else
-                echo "not ok $n - $2"
-                echo "not ok $n - $2" >&2 # meson prints a failed test's stderr: all a CI log shows
-                failed=$((failed + 1))
-        fi
-}
-check() { # check DESCRIPTION CMD... : one TAP line for the exit status of CMD
-        local d=$1
-        shift
-        "$@" >"$SDBOX_STATE/last.out" 2>&1
-        local r=$?
-        ok $r "$d"
-        [ $r = 0 ] || sed 's/^/# /' "$SDBOX_STATE/last.out" | head -40 | tee -a /dev/stderr
-        return $r
-}
-diag() { echo "# $*"; }
-bail() {
-        echo "Bail out! $*" | tee -a /dev/stderr
-        exit 1
-}
-box() { timeout 60 "$SDBOX" run "$@"; }
-net() { timeout 30 "$SDBOX" net "$@"; }
+SCRATCH=$SDBOX_STATE
+. "$SRC/tests/system/lib.sh"
 
 if [ "$(id -u)" != 0 ] || ! command -v systemd-nspawn >/dev/null; then
         echo "1..0 # SKIP needs root and systemd-nspawn (Debian package systemd-container)"
