@@ -643,6 +643,10 @@ static bool follow_same_file(Follow *f) {
 }
 
 static void follow_done(Follow *f) {
+        /* the tables' state; nothing is held back when streaming, and the capture files are closed */
+        f->attempts_out.f = f->sequences_out.f = NULL;
+        report_output_done(&f->attempts_out);
+        report_output_done(&f->sequences_out);
         while (f->keys_head)
                 follow_key_remove(f, f->keys_head);
         hashmap_done(&f->keys);

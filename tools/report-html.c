@@ -498,7 +498,8 @@ static int family_write(FILE *f, ReportHtml *h, HtmlFamily *fam, const ReportSum
         fputs(fam->n_marks > HTML_MARKS_MAX ? " (attempts drawn as time bins)" : "", f);
         fputs("</p>\n", f);
 
-        qsort(fam->marks, fam->n_marks, sizeof *fam->marks, mark_compare);
+        if (fam->n_marks > 0) /* no attempt of the family read: its marks are NULL */
+                qsort(fam->marks, fam->n_marks, sizeof *fam->marks, mark_compare);
         (void) snprintf(id, sizeof id, "timeline-%zu", index);
         r = timeline_svg(
                 f,
