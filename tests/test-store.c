@@ -753,8 +753,6 @@ static void test_invalid(void) {
         ok(error && strstr(error, dbpath), "message names the file");
 }
 
-/* A writer killed with SIGKILL while records stream in: the database passes integrity_check, no row is
- * torn or missing in the middle, and only the last moments (~commit interval) are lost. */
 /* The store numbers the rows, so that a row can be named before it is written (tlswatchd --backend): after
  * the rows already in the database, in the order the ids were taken. */
 static void test_reserved_ids(void) {
@@ -790,6 +788,35 @@ static void test_reserved_ids(void) {
         sqlite3_close(db);
 }
 
+/* Two writers on one database (two daemons, or a daemon and another program): each numbers rows from the
+ * largest id it saw when it opened, so both take the same ids. A row whose id another writer took first is
+ * written with a new id, not dropped. */
+static void test_two_writers(void) {
+        StoreOptions o = test_options();
+        _cleanup_(store_freep) Store *a = NULL, *b = NULL;
+        StoreStats st;
+        sqlite3 *db;
+
+        diag("two stores writing to one database");
+        fresh_db("two");
+        if (store_open(dbpath, &o, &a, NULL) < 0 || store_open(dbpath, &o, &b, NULL) < 0)
+                return (void) ok(false, "store_open twice");
+        for (unsigned i = 0; i < 5; i++)
+                (void) store_enqueue(a, make_attempt(i, base_us + i));
+        is_int(store_stop(a), 0, "the first store wrote its 5 rows");
+        for (unsigned i = 5; i < 10; i++)
+                (void) store_enqueue(b, make_attempt(i, base_us + i));
+        is_int(store_stop(b), 0, "the second store stops without error");
+        store_get_stats(b, &st);
+        is_int((int64_t) st.dropped, 0, "the second store dropped nothing");
+        db = db_open(dbpath);
+        is_int(db_int(db, "SELECT count(*) FROM attempts"), 10, "all 10 rows are there");
+        is_int(db_int(db, "SELECT count(DISTINCT peer_port) FROM attempts"), 10, "each record once");
+        sqlite3_close(db);
+}
+
+/* A writer killed with SIGKILL while records stream in: the database passes integrity_check, no row is
+ * torn or missing in the middle, and only the last moments (~commit interval) are lost. */
 static void test_kill(void) {
         int64_t killed_us, newest_us, rows, max_id, in_order;
         sqlite3_stmt *st = NULL;
@@ -908,6 +935,7 @@ int main(void) {
         test_overflow();
         test_stop_flush();
         test_reserved_ids();
+        test_two_writers();
         test_reader();
         test_checkpointer();
         test_retention();
