@@ -1074,10 +1074,16 @@ static void conn_proxy(Conn *c) {
         }
 }
 
+/* The idle limit, re-armed from the last byte moved; while the server drains, the first expiry ends the
+ * connection (conn_set_timer() caps it at the drain's grace) however live it is: also for a connection whose
+ * timer was already due sooner than the grace when the drain began (conn_cap_timer() left it, and
+ * drain_cut, alone), or that was forwarded during the drain. */
 static void conn_proxy_timeout(Conn *c) {
         int64_t limit = c->host->settings.backend->idle_timeout_us;
         uint64_t now;
 
+        if (c->host->draining)
+                c->drain_cut = true;
         if (!c->drain_cut && sd_event_now(c->host->event, CLOCK_MONOTONIC, &now) >= 0 &&
             now < c->proxy_active_mono_us + (uint64_t) limit) {
                 (void) conn_set_timer(c, (int64_t) (c->proxy_active_mono_us + (uint64_t) limit - now));

@@ -209,6 +209,12 @@ class Backend:
                 time.sleep(0.2)
                 c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
                 return
+            if target == '/drip':  # a byte every 0.2 s for 30 s: a live connection, never idle
+                c.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 150\r\n\r\n')
+                for _ in range(150):
+                    c.sendall(b'.')
+                    time.sleep(0.2)
+                continue
             if target == '/slow-upload':  # reads nothing for a while: the upload waits in buffers
                 time.sleep(self.slow_seconds)
             if method == 'POST':

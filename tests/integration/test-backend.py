@@ -313,6 +313,21 @@ with tempfile.TemporaryDirectory() as tmp:
         s.close()
     ub.close()
 
+    # SIGTERM with a forwarded connection where bytes keep moving, under an idle limit shorter than the
+    # drain's 2 s: the drain still ends it (the idle timer's re-arming must not outlive the drain)
+    db = Backend()
+    with Daemon('--backend', db.addr, '--no-record', '--backend-idle-timeout', '1') as d:
+        s = tls_connect(d.port)
+        s.sendall(b'GET /drip HTTP/1.1\r\nHost: x\r\n\r\n')
+        s.recv(65536)
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        rc = d.stop(timeout=20)
+        secs = time.monotonic() - t0
+        ok(rc == 0 and secs < 8, f'SIGTERM with a live forwarded connection: exit {rc} after {secs:.1f} s')
+        s.close()
+    db.close()
+
     # connecting times out: a listener whose accept queue is full drops the SYN
     full = socket.socket()
     full.bind(('127.0.0.1', 0))
