@@ -107,6 +107,8 @@ class Backend:
         self.headers, self.faults, self.conns = [], [], 0
         self.slow_seconds = 3
         self.bytes_sent = 0  # by /bytes/N, all connections
+        # /refuse: seen when its request came, answers (then resets) once go is set, done after
+        self.refuse_seen, self.refuse_go, self.refuse_done = threading.Event(), threading.Event(), threading.Event()
         self.lock = threading.Lock()
         if unix_path:
             self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -208,6 +210,14 @@ class Backend:
                 c.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n' + b'r' * 100000)
                 time.sleep(0.2)
                 c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+                return
+            if target == '/refuse':  # an upload refused before its body is read: 413, then a reset
+                self.refuse_seen.set()
+                self.refuse_go.wait(10)
+                c.sendall(b'HTTP/1.1 413 Content Too Large\r\nContent-Length: 9\r\n\r\ntoo large')
+                c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+                c.close()
+                self.refuse_done.set()
                 return
             if target == '/drip':  # a byte every 0.2 s for 30 s: a live connection, never idle
                 c.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 150\r\n\r\n')

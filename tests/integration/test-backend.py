@@ -10,6 +10,7 @@ import base64
 import hashlib
 import json
 import os
+import signal
 import socket
 import ssl
 import subprocess
@@ -259,6 +260,24 @@ with Daemon('--backend', b.addr, '--journal', 'none', '--backend-idle-timeout', 
     data += s.recv(65536) if not data.endswith(b'\n') and b'\r\n\r\n' in data and len(data.partition(b'\r\n\r\n')[2]) < 64 else b''
     eq(data.partition(b'\r\n\r\n')[2].decode(), hashlib.sha256(blob).hexdigest(), 'then the backend gets all 64 MB intact')
     s.close()
+
+    # ---- the backend answers an upload it refuses, then resets, while the client still sends: the client
+    # gets the answer (tlswatchd stopped meanwhile, so that the answer, the reset and more of the upload all
+    # wait for it at once: it tries to send first, and must still pass on what the backend said)
+    s = tls_connect(d.port)
+    s.sendall(b'POST /refuse HTTP/1.1\r\nHost: x\r\nContent-Length: 4000000\r\n\r\n' + b'u' * 100000)
+    ok(b.refuse_seen.wait(10), 'the backend has the refused request')
+    os.kill(d.proc.pid, signal.SIGSTOP)
+    b.refuse_go.set()
+    b.refuse_done.wait(10)
+    s.sendall(b'u' * 100000)
+    time.sleep(0.3)
+    os.kill(d.proc.pid, signal.SIGCONT)
+    s.settimeout(10)
+    data, clean = read_all(s)
+    s.close()
+    ok(data.startswith(b'HTTP/1.1 413') and data.endswith(b'too large') and not clean,
+       'refused upload: the client gets the backend\'s answer, then EOF without close_notify (its reset)', data)
 
     # ---- idle limit: nothing either way for --backend-idle-timeout (4 s) closes both sides ----
     s = tls_connect(d.port)
