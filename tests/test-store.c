@@ -4,6 +4,7 @@
  * flush on stop, WAL readers, retention. */
 #include <fcntl.h>
 #include <ftw.h>
+#include <pthread.h>
 #include <linux/capability.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
@@ -815,6 +816,66 @@ static void test_two_writers(void) {
         sqlite3_close(db);
 }
 
+/* Ids follow the order in which rows are written, also with several threads enqueueing at once:
+ * tlsreport -f reads the rows after the last id it saw, and would never see a row written after one
+ * with a larger id. A trigger notes the order of the INSERTs. */
+#define ORDER_THREADS 4
+#define ORDER_PER_THREAD 5000
+static Store *order_store;
+
+static void *order_producer(void *userdata) {
+        unsigned t = (unsigned) (uintptr_t) userdata;
+
+        for (unsigned i = 0; i < ORDER_PER_THREAD; i++)
+                (void) store_enqueue(order_store, make_attempt(t * ORDER_PER_THREAD + i, base_us + i));
+        return NULL;
+}
+
+static void test_id_order(void) {
+        StoreOptions o = test_options();
+        _cleanup_(store_freep) Store *s = NULL;
+        pthread_t threads[ORDER_THREADS];
+        sqlite3 *db;
+
+        diag("ids in the order the rows are written, several producers");
+        fresh_db("order");
+        if (store_open(dbpath, &o, &s, NULL) < 0)
+                return (void) ok(false, "store_open");
+        s = store_free(s);
+        db = db_open(dbpath);
+        is_int(sqlite3_exec(
+                       db,
+                       "CREATE TABLE inserted (seq INTEGER PRIMARY KEY, aid INTEGER);"
+                       "CREATE TRIGGER note_insert AFTER INSERT ON attempts "
+                       "BEGIN INSERT INTO inserted (aid) VALUES (new.id); END;",
+                       NULL,
+                       NULL,
+                       NULL),
+               SQLITE_OK,
+               "a trigger notes each INSERT");
+        sqlite3_close(db);
+
+        o.queue_max = ORDER_THREADS * ORDER_PER_THREAD;
+        o.batch_max = 64;
+        if (store_open(dbpath, &o, &s, NULL) < 0)
+                return (void) ok(false, "store_open again");
+        order_store = s;
+        for (uintptr_t t = 0; t < ORDER_THREADS; t++)
+                if (pthread_create(&threads[t], NULL, order_producer, (void *) t) != 0)
+                        abort();
+        for (unsigned t = 0; t < ORDER_THREADS; t++)
+                (void) pthread_join(threads[t], NULL);
+        is_int(store_stop(s), 0, "stop");
+        db = db_open(dbpath);
+        is_int(db_int(db, "SELECT count(*) FROM attempts"), ORDER_THREADS * ORDER_PER_THREAD, "all rows");
+        is_int(db_int(db,
+                      "SELECT count(*) FROM inserted a JOIN inserted b ON b.seq = a.seq + 1 "
+                      "WHERE b.aid < a.aid"),
+               0,
+               "no row written after one with a larger id");
+        sqlite3_close(db);
+}
+
 /* A writer killed with SIGKILL while records stream in: the database passes integrity_check, no row is
  * torn or missing in the middle, and only the last moments (~commit interval) are lost. */
 static void test_kill(void) {
@@ -936,6 +997,7 @@ int main(void) {
         test_stop_flush();
         test_reserved_ids();
         test_two_writers();
+        test_id_order();
         test_reader();
         test_checkpointer();
         test_retention();
