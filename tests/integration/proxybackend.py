@@ -55,17 +55,23 @@ def read_header(sock):
         alen, ver = 4, 4
     elif fam == 0x21:
         alen, ver = 16, 6
+    elif fam == 0x00:  # UNSPEC: no addresses (tlswatchd behind a unix listening socket)
+        alen, ver = None, 0
     else:
-        raise ValueError(f'family 0x{fam:02x}, want TCP over IPv4 or IPv6')
-    if len(rest) < 2 * alen + 4:
+        raise ValueError(f'family 0x{fam:02x}, want TCP over IPv4 or IPv6, or UNSPEC')
+    if alen is None:
+        h, tlvs = {'family': ver, 'tlv_types': []}, rest
+    elif len(rest) < 2 * alen + 4:
         raise ValueError('addresses truncated')
-    h = {'family': ver,
-         'src': str(ipaddress.ip_address(rest[:alen])),
-         'dst': str(ipaddress.ip_address(rest[alen:2 * alen])),
-         'src_port': int.from_bytes(rest[2 * alen:2 * alen + 2], 'big'),
-         'dst_port': int.from_bytes(rest[2 * alen + 2:2 * alen + 4], 'big'),
-         'tlv_types': []}
-    for t, v in parse_tlvs(rest[2 * alen + 4:], 'header'):
+    else:
+        h = {'family': ver,
+             'src': str(ipaddress.ip_address(rest[:alen])),
+             'dst': str(ipaddress.ip_address(rest[alen:2 * alen])),
+             'src_port': int.from_bytes(rest[2 * alen:2 * alen + 2], 'big'),
+             'dst_port': int.from_bytes(rest[2 * alen + 2:2 * alen + 4], 'big'),
+             'tlv_types': []}
+        tlvs = rest[2 * alen + 4:]
+    for t, v in parse_tlvs(tlvs, 'header'):
         h['tlv_types'].append(t)
         if t in TLV_NAMES:
             h[TLV_NAMES[t]] = v.decode('latin-1')

@@ -347,6 +347,23 @@ with tempfile.TemporaryDirectory() as tmp:
         s.close()
     db.close()
 
+    # a unix listening socket from systemd: its clients have no IP address, the header says AF_UNSPEC
+    # (it was refused, and every connection with it)
+    sock = os.path.join(tmp, 'tls.sock')
+    ub = Backend()
+    p = subprocess.Popen(['systemd-socket-activate', '-l', sock, TLSWATCHD, '--state-directory',
+                          os.path.join(tmp, 'ux'), '--backend', ub.addr, '--journal', 'none'],
+                         stderr=subprocess.DEVNULL)
+    wait_for(lambda: os.path.exists(sock), 5)
+    r = curl('-k', '--unix-socket', sock, 'https://localhost/header')
+    h = json.loads(r.stdout or b'{}') if r.returncode == 0 else {}
+    eq((h.get('family'), 'src' in h, h.get('authority'), h.get('ssl_version')), (0, False, 'localhost', 'TLSv1.3'),
+       'a unix listening socket: an AF_UNSPEC header without addresses, with the TLVs')
+    eq(ub.faults, [], 'its header follows the specification')
+    p.terminate()
+    p.wait(10)
+    ub.close()
+
     # connecting times out: a listener whose accept queue is full drops the SYN
     full = socket.socket()
     full.bind(('127.0.0.1', 0))
