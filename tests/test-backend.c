@@ -168,8 +168,33 @@ static void test_header(void) {
         n = proxy_v2_header(a, UINT32_MAX, buf);
         ok(n > 0 && n < PROXY_V2_HEADER_MAX, "the largest header fits its buffer (%d bytes)", n);
 
+        /* a client of a unix listening socket (socket activation): no address to say, AF_UNSPEC */
+        a->peer_addr[0] = a->local_addr[0] = '\0';
+        free(a->alpn.data);
+        a->alpn = (RawString){};
+        (void) raw_string_set(&a->sni, "example.com", 11);
+        a->id = 7;
+        w = (Bytes){};
+        add(&w, sig, 12);
+        add(&w, (uint8_t[]){0x21, 0x00, 0, 0}, 4); /* v2 PROXY, UNSPEC, no address block */
+        add_tlv(&w, 0x02, "example.com", 11);
+        add(&w, (uint8_t[]){0x20, 0, 5 + 3 + 7 + 3 + 22, 0x01, 0, 0, 0, 0}, 8);
+        add_tlv(&w, 0x21, "TLSv1.3", 7);
+        add_tlv(&w, 0x23, "TLS_AES_128_GCM_SHA256", 22);
+        add_tlv(&w, 0xE0, ja4, strlen(ja4));
+        add_tlv(&w, 0xE1, ja4s, strlen(ja4s));
+        add_tlv(&w, 0xE2, (uint8_t[]){0, 0, 0, 0, 0, 0, 0, 7}, 8);
+        add_tlv(&w, 0xE3, (uint8_t[]){0, 0, 0, 3}, 4);
+        w.b[14] = (uint8_t) ((w.n - 16) >> 8);
+        w.b[15] = (uint8_t) (w.n - 16);
+        n = proxy_v2_header(a, 3, buf);
+        same(buf, n, &w, "a unix socket's client: AF_UNSPEC, no addresses, the TLVs");
+
+        strcpy(a->peer_addr, "2001:db8::1");
         strcpy(a->local_addr, "127.0.0.1");
         is_int(proxy_v2_header(a, 0, buf), -EINVAL, "addresses of two families: refused");
+        a->peer_addr[0] = '\0';
+        is_int(proxy_v2_header(a, 0, buf), -EINVAL, "only one IP address: refused");
         strcpy(a->peer_addr, "::ffff:192.0.2.10");
         n = proxy_v2_header(a, 0, buf);
         ok(n > 16 && buf[13] == 0x11 && memcmp(buf + 16, (uint8_t[]){192, 0, 2, 10}, 4) == 0,

@@ -4,6 +4,7 @@
  * flush on stop, WAL readers, retention. */
 #include <fcntl.h>
 #include <ftw.h>
+#include <pthread.h>
 #include <linux/capability.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
@@ -753,8 +754,6 @@ static void test_invalid(void) {
         ok(error && strstr(error, dbpath), "message names the file");
 }
 
-/* A writer killed with SIGKILL while records stream in: the database passes integrity_check, no row is
- * torn or missing in the middle, and only the last moments (~commit interval) are lost. */
 /* The store numbers the rows, so that a row can be named before it is written (tlswatchd --backend): after
  * the rows already in the database, in the order the ids were taken. */
 static void test_reserved_ids(void) {
@@ -790,6 +789,95 @@ static void test_reserved_ids(void) {
         sqlite3_close(db);
 }
 
+/* Two writers on one database (two daemons, or a daemon and another program): each numbers rows from the
+ * largest id it saw when it opened, so both take the same ids. A row whose id another writer took first is
+ * written with a new id, not dropped. */
+static void test_two_writers(void) {
+        StoreOptions o = test_options();
+        _cleanup_(store_freep) Store *a = NULL, *b = NULL;
+        StoreStats st;
+        sqlite3 *db;
+
+        diag("two stores writing to one database");
+        fresh_db("two");
+        if (store_open(dbpath, &o, &a, NULL) < 0 || store_open(dbpath, &o, &b, NULL) < 0)
+                return (void) ok(false, "store_open twice");
+        for (unsigned i = 0; i < 5; i++)
+                (void) store_enqueue(a, make_attempt(i, base_us + i));
+        is_int(store_stop(a), 0, "the first store wrote its 5 rows");
+        for (unsigned i = 5; i < 10; i++)
+                (void) store_enqueue(b, make_attempt(i, base_us + i));
+        is_int(store_stop(b), 0, "the second store stops without error");
+        store_get_stats(b, &st);
+        is_int((int64_t) st.dropped, 0, "the second store dropped nothing");
+        db = db_open(dbpath);
+        is_int(db_int(db, "SELECT count(*) FROM attempts"), 10, "all 10 rows are there");
+        is_int(db_int(db, "SELECT count(DISTINCT peer_port) FROM attempts"), 10, "each record once");
+        sqlite3_close(db);
+}
+
+/* Ids follow the order in which rows are written, also with several threads enqueueing at once:
+ * tlsreport -f reads the rows after the last id it saw, and would never see a row written after one
+ * with a larger id. A trigger notes the order of the INSERTs. */
+#define ORDER_THREADS 4
+#define ORDER_PER_THREAD 5000
+static Store *order_store;
+
+static void *order_producer(void *userdata) {
+        unsigned t = (unsigned) (uintptr_t) userdata;
+
+        for (unsigned i = 0; i < ORDER_PER_THREAD; i++)
+                (void) store_enqueue(order_store, make_attempt(t * ORDER_PER_THREAD + i, base_us + i));
+        return NULL;
+}
+
+static void test_id_order(void) {
+        StoreOptions o = test_options();
+        _cleanup_(store_freep) Store *s = NULL;
+        pthread_t threads[ORDER_THREADS];
+        sqlite3 *db;
+
+        diag("ids in the order the rows are written, several producers");
+        fresh_db("order");
+        if (store_open(dbpath, &o, &s, NULL) < 0)
+                return (void) ok(false, "store_open");
+        s = store_free(s);
+        db = db_open(dbpath);
+        is_int(sqlite3_exec(
+                       db,
+                       "CREATE TABLE inserted (seq INTEGER PRIMARY KEY, aid INTEGER);"
+                       "CREATE TRIGGER note_insert AFTER INSERT ON attempts "
+                       "BEGIN INSERT INTO inserted (aid) VALUES (new.id); END;",
+                       NULL,
+                       NULL,
+                       NULL),
+               SQLITE_OK,
+               "a trigger notes each INSERT");
+        sqlite3_close(db);
+
+        o.queue_max = ORDER_THREADS * ORDER_PER_THREAD;
+        o.batch_max = 64;
+        if (store_open(dbpath, &o, &s, NULL) < 0)
+                return (void) ok(false, "store_open again");
+        order_store = s;
+        for (uintptr_t t = 0; t < ORDER_THREADS; t++)
+                if (pthread_create(&threads[t], NULL, order_producer, (void *) t) != 0)
+                        abort();
+        for (unsigned t = 0; t < ORDER_THREADS; t++)
+                (void) pthread_join(threads[t], NULL);
+        is_int(store_stop(s), 0, "stop");
+        db = db_open(dbpath);
+        is_int(db_int(db, "SELECT count(*) FROM attempts"), ORDER_THREADS * ORDER_PER_THREAD, "all rows");
+        is_int(db_int(db,
+                      "SELECT count(*) FROM inserted a JOIN inserted b ON b.seq = a.seq + 1 "
+                      "WHERE b.aid < a.aid"),
+               0,
+               "no row written after one with a larger id");
+        sqlite3_close(db);
+}
+
+/* A writer killed with SIGKILL while records stream in: the database passes integrity_check, no row is
+ * torn or missing in the middle, and only the last moments (~commit interval) are lost. */
 static void test_kill(void) {
         int64_t killed_us, newest_us, rows, max_id, in_order;
         sqlite3_stmt *st = NULL;
@@ -908,6 +996,8 @@ int main(void) {
         test_overflow();
         test_stop_flush();
         test_reserved_ids();
+        test_two_writers();
+        test_id_order();
         test_reader();
         test_checkpointer();
         test_retention();

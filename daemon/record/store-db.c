@@ -2,6 +2,7 @@
 /* The writer's connection: opened (the file created with our mode, WAL, migrated), its statements, one
  * batch written in a transaction, one pruning step. Used by the writer thread only. */
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
 
@@ -253,6 +254,20 @@ int store_write_batch(Store *s, size_t n, uint64_t *ret_rejected) {
         }
         FOREACH_ARRAY(a, s->batch, n) {
                 r = store_insert(s, *a);
+                if (r == -EINVAL && sqlite3_extended_errcode(s->db) == SQLITE_CONSTRAINT_PRIMARYKEY) {
+                        /* Another writer on this database took the id (its counter and ours both start
+                         * from the largest id when opened): ours goes past its rows, the record gets a new
+                         * id rather than being lost. We hold the write lock: the new id is free. */
+                        log_debug(
+                                "Row id %" PRIi64 " of %s was taken by another writer, renumbering.",
+                                (*a)->id,
+                                s->path);
+                        r = store_next_id_init(s, s->db, NULL);
+                        if (r >= 0) {
+                                (*a)->id = store_reserve_id(s);
+                                r = store_insert(s, *a);
+                        }
+                }
                 if (IS_EITHER(r, -EINVAL, -E2BIG)) {
                         log_debug_errno(
                                 r,

@@ -286,8 +286,6 @@ int store_enqueue(Store *s, Attempt *a) {
                 return -EINVAL;
         }
 
-        if (a->id <= 0)
-                a->id = store_reserve_id(s);
         pthread_mutex_lock(&s->lock);
         if (!outcome_to_string(a->outcome) || !handshake_step_to_string(a->state_reached))
                 r = -EINVAL;
@@ -296,6 +294,10 @@ int store_enqueue(Store *s, Attempt *a) {
         else if (ring_full(&s->queue))
                 r = -ENOBUFS;
         else {
+                /* under the lock: the queue's order, which is the order of the INSERTs, is the ids' order
+                 * (tlsreport -f reads the rows after the last id it saw) */
+                if (a->id <= 0)
+                        a->id = store_reserve_id(s);
                 s->ring_us[ring_push(&s->queue, a)] = now;
                 /* The writer sleeps until the head is due; wake it for a new head or a full batch. */
                 if (s->queue.n == 1 || s->queue.n == s->opt.batch_max)

@@ -76,7 +76,12 @@ int store_open(const char *path, const StoreOptions *options, Store **ret_store,
 
 /* A row id for a record enqueued later (store_enqueue() takes one for a record without): the store, not
  * SQLite, numbers the rows, so that a row can be named before it is written (tlswatchd --backend says it
- * to the backend). Ids grow; an id whose record is dropped is a gap. Thread-safe. */
+ * to the backend). Ids grow; an id whose record is dropped is a gap. store_enqueue() numbers a record
+ * without an id under the queue's lock, so that rows are written in the order of their ids (tlsreport -f
+ * reads the rows after the last id it saw); a reserved id is out of that order if another record is
+ * enqueued between its reservation and its own store_enqueue(). With another writer on the same
+ * database, an id it took first is replaced by a new one when the row is written (the row is kept; who
+ * was told the reserved id was told a wrong one). Thread-safe. */
 int64_t store_reserve_id(Store *s);
 
 /* Takes ownership of a. Never blocks on the database. Returns 0 when queued; -ENOBUFS when the

@@ -127,16 +127,25 @@ int proxy_v2_header(const Attempt *a, uint32_t prior_failures, uint8_t buf[stati
 
         fs = header_addr(a->peer_addr, src);
         fd = header_addr(a->local_addr, dst);
-        if (fs < 0 || fd < 0 || fs != fd) /* one socket has one family */
+        /* Neither end an IP address: a unix listening socket from systemd, whose clients are local
+         * processes: AF_UNSPEC without addresses (the receiver takes the real endpoints, as the
+         * specification says), the TLVs still follow. One IP end without the other, or two families: a
+         * header that would pass the client off as us is not sent, the caller refuses to forward. */
+        if (fs < 0 && fd < 0)
+                fs = fd = AF_UNSPEC;
+        else if (fs < 0 || fd < 0 || fs != fd)
                 return -EINVAL;
         put(&w, proxy_v2_signature, sizeof proxy_v2_signature);
-        put(&w, &(uint8_t){0x21}, 1);                        /* version 2, PROXY */
-        put(&w, &(uint8_t){fs == AF_INET ? 0x11 : 0x21}, 1); /* TCP over IPv4 / IPv6 */
-        put_u16(&w, 0);                                      /* the length, set below */
-        put(&w, src, fs == AF_INET ? 4 : 16);
-        put(&w, dst, fs == AF_INET ? 4 : 16);
-        put_u16(&w, a->peer_port);
-        put_u16(&w, a->local_port);
+        put(&w, &(uint8_t){0x21}, 1); /* version 2, PROXY */
+        /* TCP over IPv4 / IPv6, or UNSPEC */
+        put(&w, &(uint8_t){fs == AF_INET ? 0x11 : fs == AF_INET6 ? 0x21 : 0x00}, 1);
+        put_u16(&w, 0); /* the length, set below */
+        if (fs != AF_UNSPEC) {
+                put(&w, src, fs == AF_INET ? 4 : 16);
+                put(&w, dst, fs == AF_INET ? 4 : 16);
+                put_u16(&w, a->peer_port);
+                put_u16(&w, a->local_port);
+        }
 
         if (a->alpn.data)
                 put_tlv(&w, PP2_TYPE_ALPN, a->alpn.data, a->alpn.len);

@@ -53,6 +53,7 @@ enum {
 #define PROXY_V2_HEADER_MAX 1024
 
 /* Writes the header for attempt a (its addresses, negotiated version, cipher, ALPN, SNI, fingerprints,
- * id) with prior_failures into buf; returns its length, or -EINVAL when a's addresses cannot be parsed
- * (then a LOCAL header would hide the client: the caller refuses to forward). */
+ * id) with prior_failures into buf; returns its length. Neither address an IP one (a unix listening
+ * socket): AF_UNSPEC, no addresses. -EINVAL when only one is, or they are of two families (a header
+ * without the client's address would pass it off as us: the caller refuses to forward). */
 int proxy_v2_header(const Attempt *a, uint32_t prior_failures, uint8_t buf[static PROXY_V2_HEADER_MAX]);

@@ -117,10 +117,11 @@ struct Conn {
         size_t tls_write_len; /* a mbedtls_ssl_write() of this many bytes waits to be completed; 0: none */
         uint8_t *ra;          /* the client's bytes read ahead, [ra_off, ra_len) not given to Mbed TLS yet */
         size_t ra_off, ra_len;
-        bool client_eof;   /* the client closed its side (close_notify or FIN): nothing more to read */
-        bool backend_eof;  /* likewise the backend */
-        bool backend_shut; /* we passed the client's end on: shutdown(SHUT_WR) of the backend */
-        bool client_shut;  /* we passed the backend's end on: close_notify and FIN to the client */
+        bool client_eof;     /* the client closed its side (close_notify or FIN): nothing more to read */
+        bool backend_eof;    /* likewise the backend */
+        bool backend_shut;   /* we passed the client's end on: shutdown(SHUT_WR) of the backend */
+        bool backend_failed; /* the backend reset or failed: once its bytes read are sent, a truncation */
+        bool client_shut;    /* we passed the backend's end on: close_notify and FIN to the client */
         uint64_t proxy_active_mono_us; /* when bytes last moved either way (the idle limit) */
 };
 
@@ -972,7 +973,7 @@ static int conn_proxy_step(Conn *c) {
                 }
         }
         /* c2b to the backend */
-        if (c->c2b_off < c->c2b_len) {
+        if (c->c2b_off < c->c2b_len && !c->backend_failed) {
                 n = send(c->backend_fd, c->c2b + c->c2b_off, c->c2b_len - c->c2b_off, MSG_NOSIGNAL);
                 c->backend_tx_blocked = n < 0 && errno == EAGAIN;
                 if (n > 0) {
@@ -981,10 +982,16 @@ static int conn_proxy_step(Conn *c) {
                                 c->c2b_off = c->c2b_len = 0;
                         progress = true;
                 } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+                        /* e.g. it answered an upload it refused and closed (a reset, as it did not read
+                         * all): the client's bytes have nowhere to go, but what the backend sent before
+                         * is still to be read and passed on */
                         log_debug_errno(errno, "Forwarded connection: sending to the backend failed: %m");
-                        conn_proxy_end(c, false);
-                        return -1;
+                        c->backend_shut = c->backend_failed = true;
                 }
+        }
+        if (c->backend_failed && c->c2b_len > 0) { /* the client is read on, its bytes dropped */
+                c->c2b_off = c->c2b_len = 0;
+                progress = true;
         }
         if (c->client_eof && c->c2b_len == 0 && !c->backend_shut) {
                 (void) shutdown(c->backend_fd, SHUT_WR);
@@ -1006,8 +1013,7 @@ static int conn_proxy_step(Conn *c) {
                         c->backend_eof = progress = true;
                 else if (errno != EAGAIN && errno != EINTR) {
                         log_debug_errno(errno, "Forwarded connection: reading from the backend failed: %m");
-                        conn_proxy_end(c, false);
-                        return -1;
+                        c->backend_eof = c->backend_failed = progress = true;
                 }
         }
         /* b2c to the client, encrypted; a write that waits is completed with the same length (Mbed TLS) */
@@ -1029,6 +1035,10 @@ static int conn_proxy_step(Conn *c) {
                         conn_proxy_end(c, true);
                         return -1;
                 }
+        }
+        if (c->backend_eof && c->b2c_len == 0 && c->backend_failed) {
+                conn_proxy_end(c, false); /* all it sent is passed on; then no close_notify */
+                return -1;
         }
         if (c->backend_eof && c->b2c_len == 0 && !c->client_shut) {
                 r = mbedtls_ssl_close_notify(&c->ssl);
@@ -1074,10 +1084,16 @@ static void conn_proxy(Conn *c) {
         }
 }
 
+/* The idle limit, re-armed from the last byte moved; while the server drains, the first expiry ends the
+ * connection (conn_set_timer() caps it at the drain's grace) however live it is: also for a connection whose
+ * timer was already due sooner than the grace when the drain began (conn_cap_timer() left it, and
+ * drain_cut, alone), or that was forwarded during the drain. */
 static void conn_proxy_timeout(Conn *c) {
         int64_t limit = c->host->settings.backend->idle_timeout_us;
         uint64_t now;
 
+        if (c->host->draining)
+                c->drain_cut = true;
         if (!c->drain_cut && sd_event_now(c->host->event, CLOCK_MONOTONIC, &now) >= 0 &&
             now < c->proxy_active_mono_us + (uint64_t) limit) {
                 (void) conn_set_timer(c, (int64_t) (c->proxy_active_mono_us + (uint64_t) limit - now));

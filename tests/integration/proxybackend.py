@@ -55,17 +55,23 @@ def read_header(sock):
         alen, ver = 4, 4
     elif fam == 0x21:
         alen, ver = 16, 6
+    elif fam == 0x00:  # UNSPEC: no addresses (tlswatchd behind a unix listening socket)
+        alen, ver = None, 0
     else:
-        raise ValueError(f'family 0x{fam:02x}, want TCP over IPv4 or IPv6')
-    if len(rest) < 2 * alen + 4:
+        raise ValueError(f'family 0x{fam:02x}, want TCP over IPv4 or IPv6, or UNSPEC')
+    if alen is None:
+        h, tlvs = {'family': ver, 'tlv_types': []}, rest
+    elif len(rest) < 2 * alen + 4:
         raise ValueError('addresses truncated')
-    h = {'family': ver,
-         'src': str(ipaddress.ip_address(rest[:alen])),
-         'dst': str(ipaddress.ip_address(rest[alen:2 * alen])),
-         'src_port': int.from_bytes(rest[2 * alen:2 * alen + 2], 'big'),
-         'dst_port': int.from_bytes(rest[2 * alen + 2:2 * alen + 4], 'big'),
-         'tlv_types': []}
-    for t, v in parse_tlvs(rest[2 * alen + 4:], 'header'):
+    else:
+        h = {'family': ver,
+             'src': str(ipaddress.ip_address(rest[:alen])),
+             'dst': str(ipaddress.ip_address(rest[alen:2 * alen])),
+             'src_port': int.from_bytes(rest[2 * alen:2 * alen + 2], 'big'),
+             'dst_port': int.from_bytes(rest[2 * alen + 2:2 * alen + 4], 'big'),
+             'tlv_types': []}
+        tlvs = rest[2 * alen + 4:]
+    for t, v in parse_tlvs(tlvs, 'header'):
         h['tlv_types'].append(t)
         if t in TLV_NAMES:
             h[TLV_NAMES[t]] = v.decode('latin-1')
@@ -107,6 +113,8 @@ class Backend:
         self.headers, self.faults, self.conns = [], [], 0
         self.slow_seconds = 3
         self.bytes_sent = 0  # by /bytes/N, all connections
+        # /refuse: seen when its request came, answers (then resets) once go is set, done after
+        self.refuse_seen, self.refuse_go, self.refuse_done = threading.Event(), threading.Event(), threading.Event()
         self.lock = threading.Lock()
         if unix_path:
             self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -209,6 +217,20 @@ class Backend:
                 time.sleep(0.2)
                 c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
                 return
+            if target == '/refuse':  # an upload refused before its body is read: 413, then a reset
+                self.refuse_seen.set()
+                self.refuse_go.wait(10)
+                c.sendall(b'HTTP/1.1 413 Content Too Large\r\nContent-Length: 9\r\n\r\ntoo large')
+                c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+                c.close()
+                self.refuse_done.set()
+                return
+            if target == '/drip':  # a byte every 0.2 s for 30 s: a live connection, never idle
+                c.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 150\r\n\r\n')
+                for _ in range(150):
+                    c.sendall(b'.')
+                    time.sleep(0.2)
+                continue
             if target == '/slow-upload':  # reads nothing for a while: the upload waits in buffers
                 time.sleep(self.slow_seconds)
             if method == 'POST':

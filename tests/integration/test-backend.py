@@ -10,6 +10,7 @@ import base64
 import hashlib
 import json
 import os
+import signal
 import socket
 import ssl
 import subprocess
@@ -260,6 +261,24 @@ with Daemon('--backend', b.addr, '--journal', 'none', '--backend-idle-timeout', 
     eq(data.partition(b'\r\n\r\n')[2].decode(), hashlib.sha256(blob).hexdigest(), 'then the backend gets all 64 MB intact')
     s.close()
 
+    # ---- the backend answers an upload it refuses, then resets, while the client still sends: the client
+    # gets the answer (tlswatchd stopped meanwhile, so that the answer, the reset and more of the upload all
+    # wait for it at once: it tries to send first, and must still pass on what the backend said)
+    s = tls_connect(d.port)
+    s.sendall(b'POST /refuse HTTP/1.1\r\nHost: x\r\nContent-Length: 4000000\r\n\r\n' + b'u' * 100000)
+    ok(b.refuse_seen.wait(10), 'the backend has the refused request')
+    os.kill(d.proc.pid, signal.SIGSTOP)
+    b.refuse_go.set()
+    b.refuse_done.wait(10)
+    s.sendall(b'u' * 100000)
+    time.sleep(0.3)
+    os.kill(d.proc.pid, signal.SIGCONT)
+    s.settimeout(10)
+    data, clean = read_all(s)
+    s.close()
+    ok(data.startswith(b'HTTP/1.1 413') and data.endswith(b'too large') and not clean,
+       'refused upload: the client gets the backend\'s answer, then EOF without close_notify (its reset)', data)
+
     # ---- idle limit: nothing either way for --backend-idle-timeout (4 s) closes both sides ----
     s = tls_connect(d.port)
     t0 = time.monotonic()
@@ -311,6 +330,38 @@ with tempfile.TemporaryDirectory() as tmp:
         secs = time.monotonic() - t0
         ok(rc == 0 and secs < 8, f'SIGTERM with a forwarded connection open: exit {rc} after {secs:.1f} s')
         s.close()
+    ub.close()
+
+    # SIGTERM with a forwarded connection where bytes keep moving, under an idle limit shorter than the
+    # drain's 2 s: the drain still ends it (the idle timer's re-arming must not outlive the drain)
+    db = Backend()
+    with Daemon('--backend', db.addr, '--no-record', '--backend-idle-timeout', '1') as d:
+        s = tls_connect(d.port)
+        s.sendall(b'GET /drip HTTP/1.1\r\nHost: x\r\n\r\n')
+        s.recv(65536)
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        rc = d.stop(timeout=20)
+        secs = time.monotonic() - t0
+        ok(rc == 0 and secs < 8, f'SIGTERM with a live forwarded connection: exit {rc} after {secs:.1f} s')
+        s.close()
+    db.close()
+
+    # a unix listening socket from systemd: its clients have no IP address, the header says AF_UNSPEC
+    # (it was refused, and every connection with it)
+    sock = os.path.join(tmp, 'tls.sock')
+    ub = Backend()
+    p = subprocess.Popen(['systemd-socket-activate', '-l', sock, TLSWATCHD, '--state-directory',
+                          os.path.join(tmp, 'ux'), '--backend', ub.addr, '--journal', 'none'],
+                         stderr=subprocess.DEVNULL)
+    wait_for(lambda: os.path.exists(sock), 5)
+    r = curl('-k', '--unix-socket', sock, 'https://localhost/header')
+    h = json.loads(r.stdout or b'{}') if r.returncode == 0 else {}
+    eq((h.get('family'), 'src' in h, h.get('authority'), h.get('ssl_version')), (0, False, 'localhost', 'TLSv1.3'),
+       'a unix listening socket: an AF_UNSPEC header without addresses, with the TLVs')
+    eq(ub.faults, [], 'its header follows the specification')
+    p.terminate()
+    p.wait(10)
     ub.close()
 
     # connecting times out: a listener whose accept queue is full drops the SYN
