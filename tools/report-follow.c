@@ -512,8 +512,12 @@ static int follow_backlog(Follow *f) {
         if (r >= 0)
                 r = report_db_foreach_attempt(f->db, &f->run->filter, true, on_backlog_attempt, f);
         report_db_snapshot_end(f->db);
-        if (r == -EIO && ferror(f->run->out.f))
-                return r;
+        if (r == -EIO && ferror(f->run->out.f)) {
+                /* a write failed: the flush after this tells a reader that went away (tlsreport -f |
+                 * head, status 0) from another error */
+                f->last_id = last;
+                return 0;
+        }
         if (r < 0)
                 return log_error_errno(r, "Failed to read %s: %s", f->path, report_db_error(f->db));
         f->last_id = last;
@@ -798,7 +802,9 @@ int report_follow(const char *verb, ReportRun *run, const char *path) {
                         return r == -ENOMEM ? log_oom() : r;
                 if (fflush(run->out.f) != 0 || ferror(run->out.f))
                         /* the reader went away: the end, quietly */
-                        return errno == EPIPE || output_gone(run->out.f) ? 0 : -EIO;
+                        return errno == EPIPE || output_gone(run->out.f)
+                                ? 0
+                                : log_error_errno(errno > 0 ? errno : EIO, "Failed to write: %m");
 
                 timeout = delay == INT64_MAX ? -1 : (int) MIN((delay + 999) / 1000, (int64_t) INT_MAX);
                 r = poll(p, ELEMENTSOF(p), timeout);

@@ -282,6 +282,29 @@ with Daemon('--journal', 'none', v6=False, state=state.name) as d:
     ok(f.attempt_ids() == {row[0] for row in new_rows(d, 0)}, 'and every attempt was printed once')
     ok(len(f.attempt_ids()) == len(f.objects('attempt')), 'no attempt twice')
 
+    # tlsreport -f | head: a reader that goes away during the backlog (more than the pipe and stdio
+    # buffers hold) ends it with status 0, as once it follows
+    for _ in range(300):
+        raw = socket.create_connection(('127.0.0.1', d.port), timeout=10)
+        c = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        c.check_hostname = False
+        c.verify_mode = ssl.CERT_NONE
+        c.wrap_socket(raw, server_hostname='pipe.test').close()
+    d.settle()
+    since = f'@{since_us / 1e6:.6f}'
+    r = run([TLSREPORT, '--database', d.db, '-o', 'json', '--since', since, '--no-pager', 'attempts'])
+    ok(len(r.stdout) > 400 * 1024, f'the backlog is {len(r.stdout)} bytes of JSON')
+    p = spawn([TLSREPORT, '-f', '--database', d.db, '-o', 'json', '--since', since, 'attempts'],
+              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdout.read(1)
+    p.stdout.close()
+    try:
+        rc = p.wait(10)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        rc = None
+    ok(rc == 0, f'a reader gone during the backlog ends -f with status 0 (got {rc})', p.stderr.read())
+
     # Ctrl-C
     t = time.monotonic()
     f.proc.send_signal(signal.SIGINT)
