@@ -304,7 +304,12 @@ static int follow_key_feed_one(FollowKey *k, Attempt *a) {
 static int follow_key_feed(FollowKey *k, int64_t now_mono) {
         int r;
 
-        while (k->n_fed < k->n_pending && k->pending[k->n_fed].arrived_us + FOLLOW_SETTLE_US <= now_mono) {
+        /* what was recorded before the start (arrived_us 0) has settled: the backlog's attempts are fed as
+         * they are read, so that a key's pending ones are those of its open sequence, not the whole range
+         * (each sequence handed out moves them: quadratic in a key's attempts) */
+        while (k->n_fed < k->n_pending &&
+               (k->pending[k->n_fed].arrived_us == 0 ||
+                k->pending[k->n_fed].arrived_us + FOLLOW_SETTLE_US <= now_mono)) {
                 Attempt *a = k->pending[k->n_fed++].attempt;
 
                 r = follow_key_feed_one(k, a);
