@@ -203,12 +203,14 @@ static void follow_sequence_headline(Follow *f, const Sequence *q) {
 
                 if (w % (60 * USEC_PER_SEC) == 0)
                         (void) snprintf(window, sizeof window, "%" PRId64 " min", w / (60 * USEC_PER_SEC));
+                else if (w % USEC_PER_SEC == 0) /* not "1e+03 s" */
+                        (void) snprintf(window, sizeof window, "%" PRId64 " s", w / USEC_PER_SEC);
                 else
                         (void) snprintf(window, sizeof window, "%.3g s", (double) w / 1e6);
                 fputs(color(o, ANSI_RED), out);
+                /* within 80 columns up to 1234 failures and "10 min" */
                 fprintf(out,
-                        "-- sequence abandoned: %u failed attempt%s, no success within the retry window "
-                        "(%s)",
+                        "-- sequence abandoned: %u failed attempt%s, no success in %s (retry window)",
                         q->n_failures,
                         q->n_failures == 1 ? "" : "s",
                         window);

@@ -114,7 +114,7 @@ state = tempfile.TemporaryDirectory(prefix='tlswatch-follow-')
 since_us = int(time.time() * 1e6) - 1_000_000
 f = Follower(os.path.join(state.name, 'tlswatch.db'), since_us)
 # what a user watches: the table, 100 columns wide ($COLUMNS), in a UTF-8 locale
-TABLE_COLUMNS = 100
+TABLE_COLUMNS = 80
 tf = Follower(os.path.join(state.name, 'tlswatch.db'), since_us, output='table',
               env=dict(os.environ, COLUMNS=str(TABLE_COLUMNS), LC_ALL='C.UTF-8', TZ='UTC'))
 ok(wait_for(lambda: 'waiting' in f.stderr(), 5), 'tlsreport -f started before the database exists: waits',
@@ -255,6 +255,9 @@ with Daemon('--journal', 'none', v6=False, state=state.name) as d:
        f'table: a line per failed attempt of the browser ({len(fails)})', ''.join(tf.text()))
     ok(wait_for(lambda: table_lines(lambda t: t.startswith('-- sequence ended: connected after')), 5),
        'table: the browser\'s sequence under its headline', ''.join(tf.text()))
+    ok(wait_for(lambda: table_lines(lambda t: t.startswith('-- sequence abandoned: 1 failed attempt, no '
+                                                          f'success in {WINDOW} s (retry window)')), 5),
+       'table: the curl sequence under its abandoned headline', ''.join(tf.text()))
     ok(wait_for(lambda: table_lines(lambda t: 'cert_rejected_then_ok' in t and 'Chrom' in t), 5),
        'table: its row with its pattern and its family\'s label', ''.join(tf.text()))
     ok(table_lines(lambda t: 'rejected our certificate' in t), 'table: its diagnosis under it',
