@@ -54,7 +54,7 @@ static HttpParse parse_all_ways(bool request, bool was_head, const char *s, size
 
                 if (q != HTTP_PARSE_MORE && (q != r || !same_head(&p, c, &h, whole)))
                         bad_at = k;
-                if (q == HTTP_PARSE_MORE && (p.error || p.head_len != 0))
+                if (q == HTTP_PARSE_MORE && (p.error || p.error_status != 0 || p.head_len != 0))
                         bad_at = k;
         }
         if (bad_at != SIZE_MAX)
@@ -1037,7 +1037,7 @@ static const BodyCase chunked[] = {
          "whitespace between a field name and its colon"},
         {"trailer bare LF", "0\r\nX: a\n\r\n", HTTP_BODY_BAD, 7, "a bare LF in the trailer section"},
         {"trailer bare CR", "0\r\nX: a\rb\r\n\r\n", HTTP_BODY_BAD, 8, "a bare CR in the trailer section"},
-        {"final bare LF", "0\r\n\n", HTTP_BODY_BAD, 3, "an invalid character in a trailer field name"},
+        {"final bare LF", "0\r\n\n", HTTP_BODY_BAD, 3, "a bare LF in the trailer section"},
         {"final CR alone", "0\r\n\rX", HTTP_BODY_BAD, 4, "a bare CR in the trailer section"},
         {"trailer without colon", "0\r\nX\r\n\r\n", HTTP_BODY_BAD, 4, "an invalid character in a trailer field name"},
         {"trailer NUL", "0\r\nX: a\0b\r\n\r\n", HTTP_BODY_BAD, 7, "a control character in a trailer field value"},

@@ -444,7 +444,7 @@ static HttpParse parse_head(const char *buf, size_t len, HeadState *s, HttpMessa
                         break;
                 first = false;
         }
-        if (p == HTTP_PARSE_DONE)
+        if (p == HTTP_PARSE_DONE || p == HTTP_PARSE_MORE)
                 h.error_status = 0;
         *ret = h;
         return p;
@@ -768,6 +768,8 @@ static HttpBodyStep trailer_byte(HttpBody *b, char c) {
                         b->state = FINAL_LF;
                         return HTTP_BODY_MORE;
                 }
+                if (c == '\n')
+                        return body_bad(b, "a bare LF in the trailer section");
                 if (is_ows(c))
                         return body_bad(b, "obsolete line folding in the trailer section");
                 b->name_len = 0;
