@@ -871,6 +871,11 @@ static void test_rewrite(void) {
         ok(out && !strcasestr(out, "TLS-Client-JA4") && strstr(out, "TLS-Attempt-Id: 4242\r\n"),
            "no JA4: the header left out, the client's still removed");
         free(out);
+        no_ja4.attempt_id = 0;
+        out = rewrite("GET / HTTP/1.1\r\nHost: a\r\nTLS-Attempt-Id: 7\r\n\r\n", &no_ja4, &h);
+        ok(out && !strcasestr(out, "TLS-Attempt-Id") && strstr(out, "TLS-Prior-Failures: 2\r\n"),
+           "no row (--no-record): no TLS-Attempt-Id, the client's still removed");
+        free(out);
 
         HttpForwardInfo evil = info;
         const char *s = "GET / HTTP/1.1\r\nHost: a\r\n\r\n";

@@ -594,7 +594,8 @@ int http_proxy_rewrite_request(
                 append_field(out, &n, "TLS-Client-JA4", info->ja4);
         if (info->ja4_stable)
                 append_field(out, &n, "TLS-Client-JA4-Stable", info->ja4_stable);
-        append_field(out, &n, "TLS-Attempt-Id", id);
+        if (info->attempt_id > 0)
+                append_field(out, &n, "TLS-Attempt-Id", id);
         append_field(out, &n, "TLS-Prior-Failures", failures);
         if (h->upgrade)
                 append_field(out, &n, "Connection", h->keep_alive ? "upgrade" : "upgrade, close");

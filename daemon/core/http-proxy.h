@@ -76,7 +76,7 @@ bool http_proxy_head_worth_parsing(const char *buf, size_t len, size_t scanned);
 typedef struct HttpForwardInfo {
         const char *client_addr;      /* X-Forwarded-For's value: the client's address, without port */
         const char *ja4, *ja4_stable; /* TLS-Client-JA4, TLS-Client-JA4-Stable; NULL: header left out */
-        uint64_t attempt_id;          /* TLS-Attempt-Id */
+        uint64_t attempt_id;          /* TLS-Attempt-Id; 0: no row (--no-record), header left out */
         unsigned prior_failures;      /* TLS-Prior-Failures */
 } HttpForwardInfo;
 
@@ -89,8 +89,9 @@ typedef struct HttpForwardInfo {
  * names, RFC 9110 7.6.1). Appended: X-Forwarded-For, X-Forwarded-Proto: https, TLS-Client-JA4,
  * TLS-Client-JA4-Stable, TLS-Attempt-Id, TLS-Prior-Failures, and Connection: upgrade (h->upgrade),
  * close (!h->keep_alive) or keep-alive (HTTP/1.0 that keeps alive). Content-Length and Transfer-Encoding
- * stay: the body is forwarded unchanged. -EINVAL if info's strings hold anything but visible ASCII,
- * -ENOMEM. */
+ * stay: the body is forwarded unchanged. The result may be longer than the client's head: at most
+ * h->head_len + 256 + the lengths of info's strings. -EINVAL if info's strings hold anything but visible
+ * ASCII, -ENOMEM. */
 int http_proxy_rewrite_request(
         const char *buf, const HttpMessageHead *h, const HttpForwardInfo *info, char **ret, size_t *ret_len);
 
