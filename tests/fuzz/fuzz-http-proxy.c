@@ -264,6 +264,8 @@ static void run_stream(
                         HttpParse p;
 
                         if (!checked && !http_proxy_head_worth_parsing(in, in_len, scanned)) {
+                                /* a full buffer is always worth parsing */
+                                check(in_len < HTTP_PROXY_MAX_HEAD_BYTES);
                                 scanned = in_len;
                                 break;
                         }
@@ -293,8 +295,21 @@ static void run_stream(
                         memmove(in, in + used, in_len - used);
                         in_len -= used;
                 }
-                if (off == size)
+                if (off == size) {
+                        /* The bytes ended: what a caller records of the head it has (lazily, it may not
+                         * have parsed it yet). */
+                        if (!checked && !st.in_body && in_len > 0) {
+                                HttpMessageHead h;
+                                HttpParse p = parse(request, was_head, in, in_len, &h);
+
+                                check(p != HTTP_PARSE_DONE && p != HTTP_PARSE_TOO_LARGE);
+                                if (p == HTTP_PARSE_BAD) {
+                                        t->end = END_HEAD_BAD;
+                                        t->error = h.error;
+                                }
+                        }
                         break;
+                }
 
                 size_t n = MIN(chunk, size - off);
                 if (st.in_body) { /* body bytes go straight from the stream */
