@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 #include <assert.h>
-#include <ctype.h>
 #include <inttypes.h>
 #include <strings.h>
 
@@ -18,8 +17,25 @@ const char *http_framing_to_string(HttpFraming f) {
         return f >= 0 && f < _HTTP_FRAMING_MAX ? table[f] : NULL;
 }
 
+/* ASCII only, whatever the locale (<ctype.h> may take bytes over 0x7f for letters). */
+static bool ascii_isdigit(char c) {
+        return c >= '0' && c <= '9';
+}
+
+static bool ascii_isalpha(char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+static bool ascii_isalnum(char c) {
+        return ascii_isdigit(c) || ascii_isalpha(c);
+}
+
+static bool in_set(char c, const char *set) {
+        return c != '\0' && strchr(set, c);
+}
+
 static bool is_tchar(char c) {
-        return c != '\0' && (isalnum((unsigned char) c) || strchr("!#$%&'*+-.^_`|~", c));
+        return ascii_isalnum(c) || in_set(c, "!#$%&'*+-.^_`|~");
 }
 
 static bool is_ows(char c) {
@@ -92,7 +108,7 @@ static HttpParse parse_content_length(const char *v, size_t len, HttpMessageHead
         if (memchr(v, ',', len))
                 return REFUSE(h, 400, "Content-Length is a list");
         for (size_t i = 0; i < len; i++) {
-                if (!isdigit((unsigned char) v[i]))
+                if (!ascii_isdigit(v[i]))
                         return REFUSE(h, 400, "Content-Length is not a decimal number");
                 if (n > ((uint64_t) INT64_MAX - (uint64_t) (v[i] - '0')) / 10)
                         return REFUSE(h, 400, "Content-Length too large");
@@ -179,7 +195,7 @@ static HttpParse parse_connection(const char *v, size_t len, HeadState *s, HttpM
 
 static bool host_is_valid(const char *v, size_t len) {
         for (size_t i = 0; i < len; i++)
-                if (!isalnum((unsigned char) v[i]) && !strchr("-._~!$&'()*+,;=:[]%", v[i]))
+                if (!ascii_isalnum(v[i]) && !in_set(v[i], "-._~!$&'()*+,;=:[]%"))
                         return false;
         return true;
 }
@@ -258,9 +274,9 @@ static HttpParse parse_field_line(const char *line, size_t len, HeadState *s, Ht
 static bool target_is_absolute_form(const char *t, size_t len) {
         size_t i = 0;
 
-        if (len == 0 || !isalpha((unsigned char) t[0]))
+        if (len == 0 || !ascii_isalpha(t[0]))
                 return false;
-        while (i < len && (isalnum((unsigned char) t[i]) || strchr("+-.", t[i])))
+        while (i < len && (ascii_isalnum(t[i]) || in_set(t[i], "+-.")))
                 i++;
         return len - i > 3 && memcmp(t + i, "://", 3) == 0;
 }
@@ -270,8 +286,7 @@ static HttpParse parse_version(const char *v, size_t len, int bad, HttpMessageHe
                 h->minor_version = v[7] - '0';
                 return HTTP_PARSE_DONE;
         }
-        if (len == 8 && memcmp(v, "HTTP/", 5) == 0 && isdigit((unsigned char) v[5]) && v[6] == '.' &&
-            isdigit((unsigned char) v[7]))
+        if (len == 8 && memcmp(v, "HTTP/", 5) == 0 && ascii_isdigit(v[5]) && v[6] == '.' && ascii_isdigit(v[7]))
                 return REFUSE(h, bad == 400 ? 505 : bad, "an HTTP version other than 1.0 or 1.1");
         return REFUSE(h, bad, "a malformed HTTP version");
 }
@@ -306,7 +321,7 @@ static HttpParse parse_request_line(const char *line, size_t len, HttpMessageHea
 
         h->method = line;
         h->method_len = (size_t) (sp1 - line);
-        if (name_is(h->method, h->method_len, "CONNECT"))
+        if (h->method_len == 7 && memcmp(h->method, "CONNECT", 7) == 0) /* methods are case-sensitive */
                 return REFUSE(h, 501, "CONNECT is not forwarded");
         if (t[0] != '/' && !target_is_absolute_form(t, tlen) &&
             !(tlen == 1 && t[0] == '*' && h->method_len == 7 && memcmp(h->method, "OPTIONS", 7) == 0))
@@ -326,8 +341,8 @@ static HttpParse parse_status_line(const char *line, size_t len, HttpMessageHead
         if (p != HTTP_PARSE_DONE)
                 return p;
         c = sp + 1;
-        if (len - (size_t) (c - line) < 3 || !isdigit((unsigned char) c[0]) || !isdigit((unsigned char) c[1]) ||
-            !isdigit((unsigned char) c[2]) || (len - (size_t) (c - line) > 3 && c[3] != ' '))
+        if (len - (size_t) (c - line) < 3 || !ascii_isdigit(c[0]) || !ascii_isdigit(c[1]) ||
+            !ascii_isdigit(c[2]) || (len - (size_t) (c - line) > 3 && c[3] != ' '))
                 return REFUSE(h, 502, "a malformed status code");
         h->status = (c[0] - '0') * 100 + (c[1] - '0') * 10 + (c[2] - '0');
         if (h->status < 100 || h->status > 599)
