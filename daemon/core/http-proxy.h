@@ -108,7 +108,7 @@ typedef struct HttpBody {
         unsigned digits;    /* chunked: hex digits of the current chunk-size */
         size_t line_len;    /* chunked: bytes of the current chunk-size line so far */
         size_t trailer_len; /* chunked: bytes of the trailer section so far */
-        char name[20];      /* chunked: the start of the current trailer field's name, lower case */
+        char name[20];      /* chunked: the start of the current trailer field's name */
         size_t name_len;
         const char *error; /* HTTP_BODY_BAD: why, a static English phrase */
 } HttpBody;
