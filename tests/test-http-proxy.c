@@ -919,6 +919,17 @@ static void test_rewrite(void) {
         check_rewrite_stable("chunked", out, &h);
         free(out);
 
+        out = rewrite("POST / HTTP/1.1\r\nHost: a\r\ntransfer-encoding:\tCHUNKED \r\nX: y\r\n\r\n", &info, &h);
+        ok(out && strstr(out, "\r\nHost: a\r\nTransfer-Encoding: chunked\r\nX: y\r\n"),
+           "Transfer-Encoding in its canonical form, in its place");
+        check_rewrite_stable("canonical chunked", out, &h);
+        free(out);
+        out = rewrite("POST / HTTP/1.1\r\ncontent-length:007 \r\nHost: a\r\n\r\n", &info, &h);
+        ok(out && strstr(out, "POST / HTTP/1.1\r\nContent-Length: 7\r\nHost: a\r\n"),
+           "Content-Length in its canonical form, in its place");
+        check_rewrite_stable("canonical length", out, &h);
+        free(out);
+
         HttpForwardInfo no_ja4 = info;
         no_ja4.ja4 = no_ja4.ja4_stable = NULL;
         out = rewrite("GET / HTTP/1.1\r\nHost: a\r\nTLS-Client-JA4: spoofed\r\n\r\n", &no_ja4, &h);

@@ -571,7 +571,7 @@ int http_proxy_rewrite_request(
         _cleanup_free_ Span *named = NULL;
         _cleanup_free_ char *out = NULL;
         size_t pos, start, n_named = 0, max_named = 0, n = 0, size;
-        char id[24], failures[16];
+        char id[24], failures[16], length[24];
         Span line;
 
         assert(buf && h && info && ret && ret_len);
@@ -610,6 +610,7 @@ int http_proxy_rewrite_request(
         if (n_named > 1)
                 qsort(named, n_named, sizeof(Span), span_compare);
 
+        snprintf(length, sizeof length, "%" PRIu64, h->content_length);
         snprintf(id, sizeof id, "%" PRIu64, info->attempt_id);
         snprintf(failures, sizeof failures, "%u", info->prior_failures);
         size = h->head_len + strlen(info->client_addr) + strlen(id) + strlen(failures) +
@@ -619,11 +620,20 @@ int http_proxy_rewrite_request(
                 return -ENOMEM;
 
         append(out, &n, buf + start, fields - start);
-        for (size_t p = fields; field_next(buf, h, &p, &line);)
-                if (!field_is_dropped(&line, h, named, n_named)) {
+        for (size_t p = fields; field_next(buf, h, &p, &line);) {
+                size_t nl = field_name_len(&line);
+
+                /* The framing as we read it, in its one canonical form: a backend that would read
+                 * "Transfer-Encoding: CHUNKED" or "Content-Length: 007" otherwise cannot. */
+                if (name_is(line.p, nl, "Content-Length"))
+                        append_field(out, &n, "Content-Length", length);
+                else if (name_is(line.p, nl, "Transfer-Encoding"))
+                        append_field(out, &n, "Transfer-Encoding", "chunked");
+                else if (!field_is_dropped(&line, h, named, n_named)) {
                         append(out, &n, line.p, line.len);
                         append(out, &n, "\r\n", 2);
                 }
+        }
         append_field(out, &n, "X-Forwarded-For", info->client_addr);
         append_field(out, &n, "X-Forwarded-Proto", "https");
         if (info->ja4)
