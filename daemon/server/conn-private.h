@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* The connection's state and the helpers that conn.c shares with proxy.c (forwarding to the backend,
+ * --backend). Nothing else includes this: the rest of the server sees conn.h only. */
+
+#include <mbedtls/ssl.h>
+
+#include "clienthello.h"
+#include "conn.h"
+#include "outcome.h"
+
+#define LINGER_TIMEOUT_US (2 * USEC_PER_SEC)
+/* When the server drains (SIGTERM), the time left to open handshakes and to a request being received:
+ * with the store's own flush this stays well inside the unit's TimeoutStopSec=30s. */
+#define DRAIN_HANDSHAKE_GRACE_US (10 * USEC_PER_SEC)
+#define DRAIN_REQUEST_GRACE_US (2 * USEC_PER_SEC)
+#define LINGER_MAX_BYTES (64 * 1024)
+/* A handshake still open after this long is served after newer connections (conn_check_age()). */
+#define CONN_SLOW_HANDSHAKE_US (1 * USEC_PER_SEC)
+#define CONN_SLOW_PRIORITY (SD_EVENT_PRIORITY_NORMAL + 10)
+#define CONN_STARVED_GRACE_US (1 * USEC_PER_SEC)
+/* Forwarding (--backend): each direction buffers at most this much; a side whose buffer is full is not
+ * read until the other side took some (two records of 16 KiB, so that a TLS record is never split by
+ * a full buffer). */
+#define PROXY_BUF_SIZE (32 * 1024)
+#define PROXY_TLS_WRITE_MAX (16 * 1024)
+#define PROXY_READ_AHEAD (32 * 1024)
+
+typedef enum ConnPhase {
+        CONN_HANDSHAKE,
+        CONN_HTTP,
+        CONN_LINGER, /* our side is done: read and discard until EOF, then close (avoids RST over our answer) */
+        CONN_BACKEND_CONNECT, /* handshake done, connecting to the backend (--backend) */
+        CONN_PROXY,           /* forwarding bytes between the client and the backend */
+} ConnPhase;
+
+struct Conn {
+        ConnHost *host;
+        ConnLink link; /* the host's */
+        bool adopted;  /* conn_new() succeeded: the host hears when it closes */
+        int fd;
+        sd_event_source *io, *timer;
+        uint32_t io_events; /* EPOLLIN or EPOLLOUT; registered edge-triggered (conn_want()) */
+        /* The last recv() / send() on the socket found it empty / full (EAGAIN): the socket's next
+         * change of readiness wakes us, as edge-triggered watching requires (conn_want()). */
+        bool rx_blocked, tx_blocked;
+        bool rx_eof; /* a recv() returned 0: the client closed its side, we read everything it sent */
+        ConnPhase phase;
+        uint64_t opened_mono_us; /* CLOCK_MONOTONIC, for conn_check_age() */
+        bool aged;               /* conn_check_age() saw it older than CONN_SLOW_HANDSHAKE_US */
+        bool starved;            /* its deadline came while its input waited: it got CONN_STARVED_GRACE_US */
+
+        Attempt *attempt; /* NULL once recorded */
+        TlsContext *tls;
+        mbedtls_ssl_context ssl;
+        bool ssl_ready;
+
+        ClientHelloCapture capture; /* inbound: first ClientHello + record scanner */
+        RecordScanner out_scanner;  /* outbound: plaintext alerts we send */
+        bool hello_seen, saw_hrr, saw_server_cert, saw_server_finished;
+        /* Output offset at which the message that ends our flight as far as a rejecting client is concerned
+         * (our Certificate, or the ServerHello that accepts a TLS 1.2 resumption) has been handed to the
+         * kernel; 0 while unknown. What we sent decides state_reached, not where Mbed TLS stands. */
+        uint64_t flight_mark;
+        bool send_failed;
+        bool corked;      /* handshake records sent with MSG_MORE and not pushed yet */
+        bool local_fault; /* a socket error that is ours (out of memory or buffers), not the peer's */
+        uint32_t message_too_large; /* a handshake message after the ClientHello announced this many bytes */
+
+        /* HTTP */
+        char *in;
+        size_t in_len;
+        size_t in_scanned; /* bytes of in known to hold no complete header block (http_header_end_after()) */
+        char *out;
+        size_t out_len, out_off;
+        bool close_after_write;
+        unsigned requests;
+        size_t lingered;
+        bool drain_cut; /* the server is shutting down and shortened our time limit */
+        /* at the end of the handshake: the client's handshake records and our alerts until then */
+        uint64_t handshake_records_done, alerts_sent_done;
+
+        /* forwarding (--backend): the backend's socket, watched edge-triggered for both directions like
+         * the client's while forwarding (conn_proxy()) */
+        int backend_fd;
+        sd_event_source *backend_io;
+        bool backend_rx_blocked, backend_tx_blocked;
+        /* client -> backend (the PROXY header first) and backend -> client; [off, len) waits to be sent */
+        uint8_t *c2b, *b2c;
+        size_t c2b_off, c2b_len, b2c_off, b2c_len;
+        size_t tls_write_len; /* a mbedtls_ssl_write() of this many bytes waits to be completed; 0: none */
+        uint8_t *ra;          /* the client's bytes read ahead, [ra_off, ra_len) not given to Mbed TLS yet */
+        size_t ra_off, ra_len;
+        bool client_eof;     /* the client closed its side (close_notify or FIN): nothing more to read */
+        bool backend_eof;    /* likewise the backend */
+        bool backend_shut;   /* we passed the client's end on: shutdown(SHUT_WR) of the backend */
+        bool backend_failed; /* the backend reset or failed: once its bytes read are sent, a truncation */
+        bool client_shut;    /* we passed the backend's end on: close_notify and FIN to the client */
+        uint64_t proxy_active_mono_us; /* when bytes last moved either way (the idle limit) */
+};
+
+/* conn.c */
+int64_t conn_now_us(void);
+void conn_update_counters(Conn *c);
+void conn_record(Conn *c);
+int conn_set_timer(Conn *c, int64_t usec);
+int conn_want(Conn *c, uint32_t events);
+void conn_uncork(Conn *c);
+void conn_close_tls(Conn *c, CloseKind why);
+void conn_linger(Conn *c);
+void conn_continue(Conn *c);
+
+/* proxy.c */
+ssize_t conn_recv_ahead(Conn *c, unsigned char *buf, size_t len);
+void conn_backend_connect(Conn *c);
+void conn_backend_failed(Conn *c, const char *fmt, ...) _printf_(2, 3);
+void conn_backend_close(Conn *c);
+void conn_proxy(Conn *c);
+void conn_proxy_timeout(Conn *c);
