@@ -97,7 +97,8 @@ struct Conn {
         bool backend_shut;   /* we passed the client's end on: shutdown(SHUT_WR) of the backend */
         bool backend_failed; /* the backend reset or failed: once its bytes read are sent, a truncation */
         bool client_shut;    /* we passed the backend's end on: close_notify and FIN to the client */
-        uint64_t proxy_active_mono_us; /* when bytes last moved either way (the idle limit) */
+        /* when a byte last moved to or from the client / the backend (their idle limits) */
+        uint64_t client_active_mono_us, backend_active_mono_us;
 };
 
 /* conn.c */

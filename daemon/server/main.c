@@ -44,6 +44,7 @@ static BackendSettings arg_backend_settings = {
         .protocol = BACKEND_PROXY_V2,
         .connect_timeout_us = 5 * USEC_PER_SEC,
         .idle_timeout_us = 300 * USEC_PER_SEC,
+        .client_idle_timeout_us = 300 * USEC_PER_SEC,
 };
 /* --backend-alpn: at most "h2" and "http/1.1", then NULL (mbedtls_ssl_conf_alpn_protocols() keeps it) */
 static const char *arg_alpn[3] = {};
@@ -243,8 +244,16 @@ static const Option options[] = {
          .what = "seconds (1-86400)",
          .usage = "--backend-idle-timeout=SEC",
          .help = "\n"
-                 "A forwarded connection with no byte either way for\n"
-                 "this long is closed (default 300)"},
+                 "A forwarded connection whose backend sent and took\n"
+                 "nothing for this long is closed (default 300)"},
+        {.name = "backend-client-idle-timeout",
+         .kind = OPTION_SECONDS,
+         .target = &arg_backend_settings.client_idle_timeout_us,
+         .what = "seconds (1-86400)",
+         .usage = "--backend-client-idle-timeout=SEC",
+         .help = "\n"
+                 "A forwarded connection whose client sent and took\n"
+                 "nothing for this long is closed (default 300)"},
         {.name = "log-level",
          .kind = OPTION_LOG_LEVEL,
          .usage = "--log-level=LEVEL",

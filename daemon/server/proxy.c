@@ -86,12 +86,31 @@ static void conn_record_forwarded(Conn *c) {
         c->host->ops->record(c->host->userdata, TAKE_PTR(c->attempt));
 }
 
-static void conn_proxy_touch(Conn *c) {
-        (void) sd_event_now(c->host->event, CLOCK_MONOTONIC, &c->proxy_active_mono_us);
+/* A byte moved to or from the client / the backend now (their idle limits). */
+static void conn_proxy_touch(Conn *c, bool client, bool backend) {
+        uint64_t now;
+
+        if (sd_event_now(c->host->event, CLOCK_MONOTONIC, &now) < 0)
+                return;
+        if (client)
+                c->client_active_mono_us = now;
+        if (backend)
+                c->backend_active_mono_us = now;
+}
+
+/* The timer is due at the earlier of the two sides' idle limits. */
+static void conn_proxy_arm(Conn *c) {
+        const BackendSettings *b = c->host->settings.backend;
+        uint64_t now, deadline;
+
+        if (sd_event_now(c->host->event, CLOCK_MONOTONIC, &now) < 0)
+                return;
+        deadline = MIN(c->client_active_mono_us + (uint64_t) b->client_idle_timeout_us,
+                       c->backend_active_mono_us + (uint64_t) b->idle_timeout_us);
+        (void) conn_set_timer(c, deadline > now ? (int64_t) (deadline - now) : 1);
 }
 
 static void conn_backend_connected(Conn *c) {
-        const BackendSettings *b = c->host->settings.backend;
         unsigned prior;
         int n, r;
 
@@ -120,8 +139,8 @@ static void conn_backend_connected(Conn *c) {
                 return;
         }
         c->io_events = EPOLLIN | EPOLLOUT;
-        conn_proxy_touch(c);
-        (void) conn_set_timer(c, b->idle_timeout_us);
+        conn_proxy_touch(c, true, true);
+        conn_proxy_arm(c);
         conn_continue(c);
 }
 
@@ -183,7 +202,7 @@ static void conn_proxy_end(Conn *c, bool clean) {
 
 /* One step of each of the four moves; returns whether one of them moved something (or may move more at
  * once), -1 when the connection ended (c is freed or lingers). */
-static int conn_proxy_step(Conn *c) {
+static int conn_proxy_step(Conn *c, bool *client_moved, bool *backend_moved) {
         bool progress = false;
         ssize_t n;
         int r;
@@ -205,7 +224,7 @@ static int conn_proxy_step(Conn *c) {
                 r = mbedtls_ssl_read(&c->ssl, c->c2b + c->c2b_len, PROXY_BUF_SIZE - c->c2b_len);
                 if (r > 0) {
                         c->c2b_len += (size_t) r;
-                        progress = true;
+                        progress = *client_moved = true;
                 } else if (r == MBEDTLS_ERR_SSL_WANT_READ)
                         progress = !c->rx_blocked; /* a record consumed and ignored: read on */
                 else if (r == MBEDTLS_ERR_SSL_WANT_WRITE)
@@ -226,7 +245,7 @@ static int conn_proxy_step(Conn *c) {
                         c->c2b_off += (size_t) n;
                         if (c->c2b_off == c->c2b_len)
                                 c->c2b_off = c->c2b_len = 0;
-                        progress = true;
+                        progress = *backend_moved = true;
                 } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
                         /* e.g. it answered an upload it refused and closed (a reset, as it did not read
                          * all): the client's bytes have nowhere to go, but what the backend sent before
@@ -254,7 +273,7 @@ static int conn_proxy_step(Conn *c) {
                 c->backend_rx_blocked = n < 0 && errno == EAGAIN;
                 if (n > 0) {
                         c->b2c_len += (size_t) n;
-                        progress = true;
+                        progress = *backend_moved = true;
                 } else if (n == 0)
                         c->backend_eof = progress = true;
                 else if (errno != EAGAIN && errno != EINTR) {
@@ -272,7 +291,7 @@ static int conn_proxy_step(Conn *c) {
                         c->b2c_off += (size_t) r;
                         if (c->b2c_off == c->b2c_len)
                                 c->b2c_off = c->b2c_len = 0;
-                        progress = true;
+                        progress = *client_moved = true;
                 } else if (r == MBEDTLS_ERR_SSL_WANT_WRITE || r == MBEDTLS_ERR_SSL_WANT_READ) {
                         c->tls_write_len = len;
                         progress = progress || (r == MBEDTLS_ERR_SSL_WANT_WRITE && !c->tx_blocked);
@@ -301,11 +320,11 @@ static int conn_proxy_step(Conn *c) {
 }
 
 void conn_proxy(Conn *c) {
-        bool moved = false;
+        bool client_moved = false, backend_moved = false;
         int r;
 
-        while ((r = conn_proxy_step(c)) > 0)
-                moved = true;
+        while ((r = conn_proxy_step(c, &client_moved, &backend_moved)) > 0)
+                ;
         if (r < 0)
                 return;
         if (c->client_shut && c->backend_shut) { /* both ends passed on, nothing left to send */
@@ -313,8 +332,8 @@ void conn_proxy(Conn *c) {
                 conn_linger(c);
                 return;
         }
-        if (moved)
-                conn_proxy_touch(c);
+        if (client_moved || backend_moved) /* the timer is moved on when it expires (conn_proxy_timeout()) */
+                conn_proxy_touch(c, client_moved, backend_moved);
         if (c->c2b_len == 0) {
                 free(c->c2b);
                 c->c2b = NULL;
@@ -330,21 +349,28 @@ void conn_proxy(Conn *c) {
         }
 }
 
-/* The idle limit, re-armed from the last byte moved; while the server drains, the first expiry ends the
- * connection (conn_set_timer() caps it at the drain's grace) however live it is: also for a connection whose
- * timer was already due sooner than the grace when the drain began (conn_cap_timer() left it, and
- * drain_cut, alone), or that was forwarded during the drain. */
+/* The idle limits: a side that neither sent nor took a byte for its limit (--backend-client-idle-timeout,
+ * --backend-idle-timeout) ends the connection; the timer is re-armed at the earlier of the two. While the
+ * server drains, the first expiry ends the connection (conn_set_timer() caps it at the drain's grace)
+ * however live it is: also for a connection whose timer was already due sooner than the grace when the
+ * drain began (conn_cap_timer() left it, and drain_cut, alone), or that was forwarded during the drain. */
 void conn_proxy_timeout(Conn *c) {
-        int64_t limit = c->host->settings.backend->idle_timeout_us;
+        const BackendSettings *b = c->host->settings.backend;
+        const char *why = NULL;
         uint64_t now;
 
         if (c->host->draining)
                 c->drain_cut = true;
-        if (!c->drain_cut && sd_event_now(c->host->event, CLOCK_MONOTONIC, &now) >= 0 &&
-            now < c->proxy_active_mono_us + (uint64_t) limit) {
-                (void) conn_set_timer(c, (int64_t) (c->proxy_active_mono_us + (uint64_t) limit - now));
+        if (c->drain_cut || sd_event_now(c->host->event, CLOCK_MONOTONIC, &now) < 0)
+                why = "the server stops";
+        else if (now >= c->backend_active_mono_us + (uint64_t) b->idle_timeout_us)
+                why = "the backend was idle";
+        else if (now >= c->client_active_mono_us + (uint64_t) b->client_idle_timeout_us)
+                why = "the client was idle";
+        if (!why) {
+                conn_proxy_arm(c);
                 return;
         }
-        log_debug("Forwarded connection closed: %s.", c->drain_cut ? "the server stops" : "idle");
+        log_debug("Forwarded connection closed: %s.", why);
         conn_proxy_end(c, true);
 }
