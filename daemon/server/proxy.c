@@ -105,8 +105,9 @@ static void conn_proxy_arm(Conn *c) {
 
         if (sd_event_now(c->host->event, CLOCK_MONOTONIC, &now) < 0)
                 return;
-        deadline = MIN(c->client_active_mono_us + (uint64_t) b->client_idle_timeout_us,
-                       c->backend_active_mono_us + (uint64_t) b->idle_timeout_us);
+        deadline = MIN(
+                c->client_active_mono_us + (uint64_t) b->client_idle_timeout_us,
+                c->backend_active_mono_us + (uint64_t) b->idle_timeout_us);
         (void) conn_set_timer(c, deadline > now ? (int64_t) (deadline - now) : 1);
 }
 
