@@ -14,6 +14,7 @@
 
 typedef enum BackendProtocol {
         BACKEND_PROXY_V2,
+        BACKEND_HTTP, /* HTTP/1.1 requests framed strictly, with tlswatch's headers (proxy-http.c) */
         _BACKEND_PROTOCOL_MAX,
         _BACKEND_PROTOCOL_INVALID = -EINVAL,
 } BackendProtocol;

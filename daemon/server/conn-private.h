@@ -8,6 +8,7 @@
 
 #include "clienthello.h"
 #include "conn.h"
+#include "http-proxy.h"
 #include "outcome.h"
 
 #define LINGER_TIMEOUT_US (2 * USEC_PER_SEC)
@@ -33,6 +34,7 @@ typedef enum ConnPhase {
         CONN_LINGER, /* our side is done: read and discard until EOF, then close (avoids RST over our answer) */
         CONN_BACKEND_CONNECT, /* handshake done, connecting to the backend (--backend) */
         CONN_PROXY,           /* forwarding bytes between the client and the backend */
+        CONN_PROXY_HTTP,      /* forwarding HTTP/1.1 requests one at a time (--backend-protocol http) */
 } ConnPhase;
 
 struct Conn {
@@ -99,6 +101,20 @@ struct Conn {
         bool client_shut;    /* we passed the backend's end on: close_notify and FIN to the client */
         /* when a byte last moved to or from the client / the backend (their idle limits) */
         uint64_t client_active_mono_us, backend_active_mono_us;
+
+        /* --backend-protocol http (proxy-http.c): c->in holds the client's plaintext not forwarded yet,
+         * c->out an answer of ours (an error, the self page); b2c's [b2c_off, hx_ready) is framed and goes
+         * to the client, [hx_ready, b2c_len) is not parsed yet */
+        HttpBody req_body, resp_body;
+        unsigned hx_req, hx_resp; /* where the request / the response in flight stands (proxy-http.c) */
+        size_t hx_ready, hx_scanned;
+        uint64_t backend_connect_mono_us; /* connecting to the backend started (0: not connecting) */
+        int hx_pending_error;             /* connecting failed: the request waiting gets this status */
+        bool backend_connected;
+        bool req_is_head, req_upgrade, req_keep_alive, resp_keep_alive, resp_started;
+        bool hx_closing;  /* no more requests: close once the answer in flight is sent */
+        bool hx_truncate; /* the backend's answer broke off: close without close_notify once sent */
+        bool hx_tunnel;   /* a 101 answered an Upgrade: bytes both ways once the request is sent */
 };
 
 /* conn.c */
@@ -111,6 +127,7 @@ void conn_uncork(Conn *c);
 void conn_close_tls(Conn *c, CloseKind why);
 void conn_linger(Conn *c);
 void conn_continue(Conn *c);
+void conn_http_peer_end(Conn *c, int r);
 
 /* proxy.c */
 ssize_t conn_recv_ahead(Conn *c, unsigned char *buf, size_t len);
@@ -119,3 +136,15 @@ void conn_backend_failed(Conn *c, const char *fmt, ...) _printf_(2, 3);
 void conn_backend_close(Conn *c);
 void conn_proxy(Conn *c);
 void conn_proxy_timeout(Conn *c);
+int conn_on_backend_io(sd_event_source *s, int fd, uint32_t revents, void *userdata);
+void conn_record_forwarded(Conn *c);
+void conn_proxy_touch(Conn *c, bool client, bool backend);
+void conn_proxy_end(Conn *c, bool clean);
+int conn_backend_start(Conn *c);
+int conn_backend_established(Conn *c);
+
+/* proxy-http.c */
+void conn_http_proxy_start(Conn *c);
+void conn_http_proxy(Conn *c);
+void conn_http_proxy_timeout(Conn *c);
+bool conn_http_proxy_between_requests(Conn *c);

@@ -197,7 +197,8 @@ static int conn_bio_recv(void *userdata, unsigned char *buf, size_t len) {
         ssize_t n;
 
         conn_uncork(c); /* the flight is complete: Mbed TLS waits for the client's answer */
-        n = c->phase == CONN_PROXY ? conn_recv_ahead(c, buf, len) : recv(c->fd, buf, len, 0);
+        n = c->phase == CONN_PROXY || c->phase == CONN_PROXY_HTTP ? conn_recv_ahead(c, buf, len)
+                                                                  : recv(c->fd, buf, len, 0);
         c->rx_blocked = n < 0 && errno == EAGAIN;
         c->rx_eof = c->rx_eof || n == 0;
 
@@ -340,6 +341,10 @@ static void conn_handshake_done(Conn *c) {
         c->handshake_records_done = c->capture.scanner.handshake_records;
         c->alerts_sent_done = c->out_scanner.alerts + c->out_scanner.encrypted_alerts;
         (void) sd_event_source_set_priority(c->io, SD_EVENT_PRIORITY_NORMAL); /* if it was slow */
+        if (c->host->settings.backend && c->host->settings.backend->protocol == BACKEND_HTTP) {
+                conn_http_proxy_start(c);
+                return;
+        }
         if (c->host->settings.backend) {
                 c->phase = CONN_BACKEND_CONNECT; /* conn_continue() starts it */
                 return;
@@ -584,7 +589,7 @@ void conn_close_tls(Conn *c, CloseKind why) {
 }
 
 /* The client ended the connection, or sent an alert, in the HTTP phase. */
-static void conn_http_peer_end(Conn *c, int r) {
+void conn_http_peer_end(Conn *c, int r) {
         Attempt *a = c->attempt;
 
         conn_closed(c, outcome_close_kind(r));
@@ -721,6 +726,7 @@ void conn_continue(Conn *c) {
         case CONN_LINGER: conn_linger_read(c); break;
         case CONN_BACKEND_CONNECT: conn_backend_connect(c); break;
         case CONN_PROXY: conn_proxy(c); break;
+        case CONN_PROXY_HTTP: conn_http_proxy(c); break;
         }
 }
 
@@ -767,6 +773,7 @@ static int conn_on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
                         c->drain_cut ? "the server stopped" : "timed out");
                 break;
         case CONN_PROXY: conn_proxy_timeout(c); break;
+        case CONN_PROXY_HTTP: conn_http_proxy_timeout(c); break;
         }
         return 0;
 }
@@ -809,6 +816,13 @@ void conn_drain(Conn *c) {
         case CONN_HANDSHAKE: conn_cap_timer(c, DRAIN_HANDSHAKE_GRACE_US); break;
         case CONN_BACKEND_CONNECT:
         case CONN_PROXY: conn_cap_timer(c, DRAIN_REQUEST_GRACE_US); break;
+        case CONN_PROXY_HTTP:
+                if (conn_http_proxy_between_requests(c)) {
+                        conn_backend_close(c);
+                        conn_close_tls(c, CLOSE_SHUTDOWN);
+                } else
+                        conn_cap_timer(c, DRAIN_REQUEST_GRACE_US); /* finish this request, then close */
+                break;
         }
 }
 

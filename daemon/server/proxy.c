@@ -75,19 +75,19 @@ void conn_backend_failed(Conn *c, const char *fmt, ...) {
         conn_close_tls(c, CLOSE_SERVER);
 }
 
-static int conn_on_backend_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+int conn_on_backend_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         conn_continue(userdata);
         return 0;
 }
 
 /* Records the attempt of a forwarded connection, which stays open: how it closes is not part of it. */
-static void conn_record_forwarded(Conn *c) {
+void conn_record_forwarded(Conn *c) {
         conn_update_counters(c);
         c->host->ops->record(c->host->userdata, TAKE_PTR(c->attempt));
 }
 
 /* A byte moved to or from the client / the backend now (their idle limits). */
-static void conn_proxy_touch(Conn *c, bool client, bool backend) {
+void conn_proxy_touch(Conn *c, bool client, bool backend) {
         uint64_t now;
 
         if (sd_event_now(c->host->event, CLOCK_MONOTONIC, &now) < 0)
@@ -132,9 +132,7 @@ static void conn_backend_connected(Conn *c) {
         conn_record_forwarded(c);
 
         c->phase = CONN_PROXY;
-        r = sd_event_source_set_io_events(c->backend_io, EPOLLIN | EPOLLOUT | EPOLLET);
-        if (r >= 0)
-                r = sd_event_source_set_io_events(c->io, EPOLLIN | EPOLLOUT | EPOLLET);
+        r = sd_event_source_set_io_events(c->io, EPOLLIN | EPOLLOUT | EPOLLET);
         if (r < 0) {
                 conn_abort(c, "event loop error");
                 return;
@@ -145,45 +143,75 @@ static void conn_backend_connected(Conn *c) {
         conn_continue(c);
 }
 
-/* Starts connecting, or sees whether the connection started is established. */
-void conn_backend_connect(Conn *c) {
+/* Starts connecting to the backend, watched edge-triggered for both directions (adding reports what is
+ * there already: established or failed, or not yet). Returns 0 or a negative errno; c->backend_fd is
+ * closed on failure. */
+int conn_backend_start(Conn *c) {
         const BackendSettings *b = c->host->settings.backend;
-        struct pollfd p;
-        socklen_t len = sizeof(int);
-        int err = 0, r;
+        int r;
 
-        if (c->backend_fd < 0) {
-                c->backend_fd = socket(b->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-                if (c->backend_fd < 0) {
-                        conn_backend_failed(c, "connect to %s: %s", b->name, strerror(errno));
-                        return;
-                }
-                if (b->addr.ss_family != AF_UNIX)
-                        (void) setsockopt(c->backend_fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
-                /* only EINPROGRESS is a connection under way (EAGAIN: a unix socket's queue is full) */
-                if (connect(c->backend_fd, (const struct sockaddr *) &b->addr, b->addr_len) < 0 &&
-                    errno != EINPROGRESS) {
-                        conn_backend_failed(c, "connect to %s: %s", b->name, strerror(errno));
-                        return;
-                }
-                r = sd_event_add_io(
-                        c->host->event, &c->backend_io, c->backend_fd, EPOLLOUT | EPOLLET, conn_on_backend_io, c);
-                if (r < 0) {
-                        conn_backend_failed(c, "cannot watch the backend connection: %s", strerror(-r));
-                        return;
-                }
-                (void) conn_set_timer(c, b->connect_timeout_us);
-                return; /* adding reports what is there already: established or failed, or not yet */
+        c->backend_fd = socket(b->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (c->backend_fd < 0)
+                return -errno;
+        if (b->addr.ss_family != AF_UNIX)
+                (void) setsockopt(c->backend_fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
+        /* only EINPROGRESS is a connection under way (EAGAIN: a unix socket's queue is full) */
+        if (connect(c->backend_fd, (const struct sockaddr *) &b->addr, b->addr_len) < 0 &&
+            errno != EINPROGRESS) {
+                r = -errno;
+                c->backend_fd = safe_close(c->backend_fd);
+                return r;
         }
-        p = (struct pollfd){.fd = c->backend_fd, .events = POLLOUT};
+        r = sd_event_add_io(
+                c->host->event,
+                &c->backend_io,
+                c->backend_fd,
+                EPOLLIN | EPOLLOUT | EPOLLET,
+                conn_on_backend_io,
+                c);
+        if (r < 0) {
+                c->backend_fd = safe_close(c->backend_fd);
+                return r;
+        }
+        c->backend_rx_blocked = c->backend_tx_blocked = false;
+        c->backend_eof = c->backend_shut = c->backend_failed = false;
+        return 0;
+}
+
+/* Whether the connection started is established: 1, 0 (not yet), or a negative errno (failed). */
+int conn_backend_established(Conn *c) {
+        struct pollfd p = {.fd = c->backend_fd, .events = POLLOUT};
+        socklen_t len = sizeof(int);
+        int err = 0;
+
         if (poll(&p, 1, 0) <= 0 || !(p.revents & (POLLOUT | POLLERR | POLLHUP)))
-                return; /* not yet: an event of the client's socket woke us */
+                return 0; /* not yet: an event of the client's socket woke us */
         if (getsockopt(c->backend_fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
                 err = errno;
         if (err == 0 && (p.revents & (POLLERR | POLLHUP)))
                 err = ECONNREFUSED;
-        if (err != 0) {
-                conn_backend_failed(c, "connect to %s: %s", b->name, strerror(err));
+        return err != 0 ? -err : 1;
+}
+
+/* Starts connecting, or sees whether the connection started is established. */
+void conn_backend_connect(Conn *c) {
+        const BackendSettings *b = c->host->settings.backend;
+        int r;
+
+        if (c->backend_fd < 0) {
+                r = conn_backend_start(c);
+                if (r < 0) {
+                        conn_backend_failed(c, "connect to %s: %s", b->name, strerror(-r));
+                        return;
+                }
+                (void) conn_set_timer(c, b->connect_timeout_us);
+                return;
+        }
+        r = conn_backend_established(c);
+        if (r == 0)
+                return;
+        if (r < 0) {
+                conn_backend_failed(c, "connect to %s: %s", b->name, strerror(-r));
                 return;
         }
         conn_backend_connected(c);
@@ -193,7 +221,7 @@ void conn_backend_connect(Conn *c) {
  * draining connection, or the client's side failed: it hears what it can); not after the backend failed
  * (reset, error): then the client gets our FIN without close_notify, which TLS clients take for a truncated
  * stream, as it is. */
-static void conn_proxy_end(Conn *c, bool clean) {
+void conn_proxy_end(Conn *c, bool clean) {
         conn_backend_close(c);
         if (c->client_shut || !clean)
                 conn_linger(c);

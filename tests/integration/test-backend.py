@@ -73,7 +73,7 @@ for args, want in [(['--backend', 'localhost'], 'Invalid --backend "localhost"')
                    (['--backend', '127.0.0.1:65536'], 'Invalid --backend'),
                    (['--backend', 'unix:relative.sock'], 'Invalid --backend'),
                    (['--backend', '127.0.0.1:80', '--backend-protocol', 'spdy'],
-                    '--backend-protocol takes proxy-v2, not "spdy"'),
+                    '--backend-protocol takes proxy-v2 or http, not "spdy"'),
                    (['--backend', '127.0.0.1:80', '--backend-alpn', 'h3'], '--backend-alpn takes'),
                    (['--backend', '127.0.0.1:80', '--backend-alpn', 'h2,h2'], '--backend-alpn takes'),
                    (['--backend-alpn', 'h2'], '--backend-alpn needs --backend'),
