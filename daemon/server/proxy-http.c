@@ -664,6 +664,19 @@ void conn_http_proxy(Conn *c) {
                 ;
         if (r < 0)
                 return;
+        /* a side is idle only while we wait for it: to send us bytes we have room for, or to take ours; not
+         * while it waits for the other side (a slow backend keeps the client's request body waiting, a slow
+         * client the backend's answer) */
+        if (c->phase == CONN_PROXY_HTTP) {
+                bool wait_client = c->out_len > 0 || c->b2c_off < c->hx_ready ||
+                        (c->hx_req == HX_REQ_HEAD && c->hx_resp == HX_RESP_NONE) ||
+                        (c->hx_req == HX_REQ_BODY && c->c2b_len < PROXY_BUF_SIZE);
+                bool wait_backend = c->c2b_off < c->c2b_len ||
+                        (c->hx_resp != HX_RESP_NONE && c->b2c_len < PROXY_BUF_SIZE);
+
+                client_moved = client_moved || !wait_client;
+                backend_moved = backend_moved || !wait_backend;
+        }
         if (client_moved || backend_moved)
                 conn_proxy_touch(c, client_moved, backend_moved);
         if (c->phase == CONN_PROXY) { /* after a 101 */

@@ -361,6 +361,10 @@ void conn_proxy(Conn *c) {
                 conn_linger(c);
                 return;
         }
+        /* a side is idle only while we wait for it (to send into a buffer with room, or to take what its
+         * buffer holds), not while its buffer toward the other side is full: then it waits for the other */
+        client_moved = client_moved || (c->b2c_len == 0 && c->c2b_len >= PROXY_BUF_SIZE);
+        backend_moved = backend_moved || (c->c2b_len == 0 && c->b2c_len >= PROXY_BUF_SIZE);
         if (client_moved || backend_moved) /* the timer is moved on when it expires (conn_proxy_timeout()) */
                 conn_proxy_touch(c, client_moved, backend_moved);
         if (c->c2b_len == 0) {

@@ -20,37 +20,52 @@ import time
 from proxybackend import pattern
 
 
+RAW_MAX = 4 << 20  # bytes of the raw log kept (the start of each test's traffic is what matters)
+
+
 class Reader:
-    """Buffered reads from a socket; every byte received is appended to the backend's raw log."""
+    """Buffered reads from a socket; every byte received goes to the backend's raw log (up to RAW_MAX)."""
 
     def __init__(self, sock, backend):
-        self.sock, self.backend, self.buf = sock, backend, b''
+        self.sock, self.backend, self.buf = sock, backend, bytearray()
 
     def _fill(self):
-        chunk = self.sock.recv(65536)
+        chunk = self.sock.recv(1 << 20)
         if not chunk:
             raise EOFError
         with self.backend.lock:
-            self.backend.raw += chunk
+            if self.backend.raw_len < RAW_MAX:
+                self.backend.raw_chunks.append(chunk)
+            self.backend.raw_len += len(chunk)
         self.buf += chunk
 
     def readline(self):
-        while b'\n' not in self.buf:
+        while True:
+            i = self.buf.find(b'\n')
+            if i >= 0:
+                break
             self._fill()
-        i = self.buf.index(b'\n') + 1
-        line, self.buf = self.buf[:i], self.buf[i:]
+        line = bytes(self.buf[:i + 1])
+        del self.buf[:i + 1]
         return line
 
     def read(self, n):
-        while len(self.buf) < n:
+        if not self.buf:
             self._fill()
-        data, self.buf = self.buf[:n], self.buf[n:]
+        data = bytes(self.buf[:n])
+        del self.buf[:len(data)]
         return data
+
+    def read_exact(self, n):
+        out = b''
+        while len(out) < n:
+            out += self.read(n - len(out))
+        return out
 
 
 class HttpBackend:
     def __init__(self, port=0):
-        self.raw, self.requests, self.conns = b'', [], 0
+        self.raw_chunks, self.raw_len, self.requests, self.conns = [], 0, [], 0
         self.lock = threading.Lock()
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -68,6 +83,15 @@ class HttpBackend:
         except OSError:
             pass
         self.sock.close()
+
+    @property
+    def raw(self):
+        with self.lock:
+            return b''.join(self.raw_chunks)
+
+    def clear_raw(self):
+        with self.lock:
+            self.raw_chunks, self.raw_len = [], 0
 
     def targets(self):
         with self.lock:
@@ -95,14 +119,14 @@ class HttpBackend:
         c.sendall(b'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n'
                   b'Sec-WebSocket-Accept: ' + accept + b'\r\n\r\n')
         while True:
-            b0, b1 = f.read(2)
+            b0, b1 = f.read_exact(2)
             n = b1 & 0x7f
             if n == 126:
-                n = int.from_bytes(f.read(2), 'big')
+                n = int.from_bytes(f.read_exact(2), 'big')
             elif n == 127:
-                n = int.from_bytes(f.read(8), 'big')
-            mask = f.read(4) if b1 & 0x80 else b'\0\0\0\0'
-            data = bytes(x ^ mask[i % 4] for i, x in enumerate(f.read(n)))
+                n = int.from_bytes(f.read_exact(8), 'big')
+            mask = f.read_exact(4) if b1 & 0x80 else b'\0\0\0\0'
+            data = bytes(x ^ mask[i % 4] for i, x in enumerate(f.read_exact(n)))
             hdr = bytes([b0]) + (bytes([n]) if n < 126 else bytes([126]) + n.to_bytes(2, 'big') if n < 65536
                                  else bytes([127]) + n.to_bytes(8, 'big'))
             c.sendall(hdr + data)
@@ -120,7 +144,11 @@ class HttpBackend:
                     while f.readline() not in (b'\r\n', b'\n'):
                         pass
                     return sha.hexdigest()
-                sha.update(f.read(size))
+                left = size
+                while left:
+                    chunk = f.read(left)
+                    sha.update(chunk)
+                    left -= len(chunk)
                 f.readline()
         left = int(fields.get('content-length', '0'))
         if not left:
@@ -151,6 +179,8 @@ class HttpBackend:
                 return
             if fields.get('expect', '').lower() == '100-continue':
                 c.sendall(b'HTTP/1.1 100 Continue\r\n\r\n')
+            if target.startswith('/slow/'):  # answers (and reads the body) after S seconds
+                time.sleep(float(target[6:]))
             digest = self._body(f, fields)
             head_only = method == 'HEAD'
             if digest is not None or method in ('POST', 'PUT'):
@@ -158,7 +188,6 @@ class HttpBackend:
             elif target == '/headers':
                 body = json.dumps({'method': method, 'target': target, 'headers': headers}).encode()
             elif target.startswith('/slow/'):
-                time.sleep(float(target[6:]))
                 body = b'slow answer\n'
             elif target.startswith('/bytes/') or target.startswith('/chunked/') or target.startswith('/close/'):
                 n = int(target.rsplit('/', 1)[1])
