@@ -45,7 +45,7 @@ static HttpParse parse_all_ways(bool request, bool was_head, const char *s, size
         _cleanup_free_ char *whole = copy_of(s, len);
         HttpMessageHead h, p;
         HttpParse r = parse_one(request, was_head, whole, len, &h);
-        size_t bad_at = SIZE_MAX, scanned = 0, k;
+        size_t bad_at = SIZE_MAX, scanned = 0, worth_at = 0, k;
         HttpParse lazy = HTTP_PARSE_MORE;
 
         for (k = 0; k < len && bad_at == SIZE_MAX; k++) {
@@ -64,12 +64,18 @@ static HttpParse parse_all_ways(bool request, bool was_head, const char *s, size
         for (k = 1; k <= len && lazy == HTTP_PARSE_MORE; k++) {
                 _cleanup_free_ char *c = copy_of(s, k);
 
-                if (!http_proxy_head_worth_parsing(c, k, scanned))
-                        continue;
-                lazy = parse_one(request, was_head, c, k, &p);
+                if (http_proxy_head_worth_parsing(c, k, scanned)) {
+                        lazy = parse_one(request, was_head, c, k, &p);
+                        worth_at = k;
+                }
                 scanned = k;
         }
+        if (lazy == HTTP_PARSE_MORE) /* the bytes ended: what the caller would record */
+                lazy = parse_one(request, was_head, s, len, &p);
         ok(lazy == r, "byte by byte, parsing when worth it");
+        /* a complete head is parsed as soon as it is complete */
+        if (r == HTTP_PARSE_DONE)
+                ok(worth_at == h.head_len, "parsed when the head was complete (%zu, %zu)", worth_at, h.head_len);
 
         /* the head for the caller, with pointers into its bytes */
         if (parse_one(request, was_head, s, len, ret) != r)
@@ -154,6 +160,11 @@ static void test_requests(void) {
         is_int(req(s, &h), HTTP_PARSE_DONE, "empty lines before the request line");
         ok(h.method == s + 4 && h.head_len == strlen(s), "they belong to the head");
 
+        s = "\r\n\r\n\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n";
+        is_int(req(s, &h), HTTP_PARSE_DONE, "4 empty lines before the request line");
+        s = "\r\n\r\n\r\n\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n";
+        is_int(req(s, &h), HTTP_PARSE_BAD, "5 empty lines before the request line");
+        is_str(h.error, "more than 4 empty lines before the request line", "why");
         is_int(req("GET / HTTP/1.1\r\nHost: x\r\n", &h), HTTP_PARSE_MORE, "no empty line yet");
         is_int(req("GET / HTTP/1.1\r\nHost: x\r\n\r", &h), HTTP_PARSE_MORE, "the last LF missing");
         is_int(req("", &h), HTTP_PARSE_MORE, "nothing");
@@ -402,6 +413,15 @@ static void test_large(void) {
         memset(big + 100, 'a', HTTP_PROXY_MAX_HEAD_BYTES - 100);
         ok(!http_proxy_head_worth_parsing(big, HTTP_PROXY_MAX_HEAD_BYTES - 1, HTTP_PROXY_MAX_HEAD_BYTES - 2),
            "no line end among new bytes: not worth parsing");
+        const char *w = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+        ok(!http_proxy_head_worth_parsing(w, 16, 0) && !http_proxy_head_worth_parsing(w, 25, 16) &&
+                   !http_proxy_head_worth_parsing(w, 26, 25) && http_proxy_head_worth_parsing(w, 27, 26),
+           "line ends are not worth parsing, a head's end is");
+        ok(!http_proxy_head_worth_parsing(w, 27, 27), "nothing new: not worth parsing");
+        ok(http_proxy_head_worth_parsing("GET\n", 4, 3) && http_proxy_head_worth_parsing("\n", 1, 0),
+           "a bare LF is worth parsing");
+        ok(http_proxy_head_worth_parsing("GET\rx", 5, 4) && !http_proxy_head_worth_parsing("GET\r", 4, 0),
+           "a bare CR is, once the byte after it came");
         ok(http_proxy_head_worth_parsing(big, HTTP_PROXY_MAX_HEAD_BYTES, HTTP_PROXY_MAX_HEAD_BYTES - 1),
            "at the limit: worth parsing");
         big[200] = '\r';
@@ -870,6 +890,11 @@ static void test_rewrite(void) {
         out = rewrite("GET / HTTP/1.1\r\nHost: a\r\nTLS-Client-JA4: spoofed\r\n\r\n", &no_ja4, &h);
         ok(out && !strcasestr(out, "TLS-Client-JA4") && strstr(out, "TLS-Attempt-Id: 4242\r\n"),
            "no JA4: the header left out, the client's still removed");
+        free(out);
+        no_ja4.attempt_id = 0;
+        out = rewrite("GET / HTTP/1.1\r\nHost: a\r\nTLS-Attempt-Id: 7\r\n\r\n", &no_ja4, &h);
+        ok(out && !strcasestr(out, "TLS-Attempt-Id") && strstr(out, "TLS-Prior-Failures: 2\r\n"),
+           "no row (--no-record): no TLS-Attempt-Id, the client's still removed");
         free(out);
 
         HttpForwardInfo evil = info;

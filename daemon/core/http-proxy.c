@@ -397,6 +397,7 @@ static int next_line(const char *buf, size_t len, size_t pos, size_t *ret_end, c
 static HttpParse parse_head(const char *buf, size_t len, HeadState *s, HttpMessageHead *ret) {
         HttpMessageHead h = {.error_status = s->request ? 400 : 502};
         size_t limit = MIN(len, (size_t) HTTP_PROXY_MAX_HEAD_BYTES), pos = 0, end;
+        unsigned empty_lines = 0;
         bool first = true;
         HttpParse p;
 
@@ -422,8 +423,12 @@ static HttpParse parse_head(const char *buf, size_t len, HeadState *s, HttpMessa
                 size_t n = end - pos;
                 pos = end + 2;
                 if (n == 0) {
-                        if (first && s->request)
+                        if (first && s->request && ++empty_lines <= HTTP_PROXY_MAX_EMPTY_LINES)
                                 continue; /* RFC 9112 2.2: empty lines before the request line */
+                        if (first && s->request) {
+                                p = REFUSE(&h, 400, "more than 4 empty lines before the request line");
+                                break;
+                        }
                         if (first) {
                                 p = REFUSE(&h, 502, "an empty line before the status line");
                                 break;
@@ -465,9 +470,17 @@ HttpParse http_proxy_parse_response(const char *buf, size_t len, bool request_wa
 bool http_proxy_head_worth_parsing(const char *buf, size_t len, size_t scanned) {
         if (len >= HTTP_PROXY_MAX_HEAD_BYTES)
                 return true;
-        for (size_t i = scanned > 0 ? scanned - 1 : 0; i < len; i++)
-                if (buf[i] == '\n' || (buf[i] == '\r' && i + 1 < len))
+        /* what ends at a new byte: a CRLF CRLF, a bare LF, a CR followed by anything but LF */
+        for (size_t i = scanned > 0 ? scanned - 1 : 0; i < len; i++) {
+                if (buf[i] == '\r' && i + 1 < len && buf[i + 1] != '\n')
                         return true;
+                if (i < scanned || buf[i] != '\n')
+                        continue;
+                if (i == 0 || buf[i - 1] != '\r')
+                        return true;
+                if (i >= 3 && buf[i - 2] == '\n' && buf[i - 3] == '\r')
+                        return true;
+        }
         return false;
 }
 
@@ -504,6 +517,15 @@ static size_t field_name_len(const Span *line) {
         return (size_t) ((const char *) memchr(line->p, ':', line->len) - line->p);
 }
 
+/* Field names in an order for bsearch(): by length, then case-insensitively. */
+static int span_compare(const void *a, const void *b) {
+        const Span *x = a, *y = b;
+
+        if (x->len != y->len)
+                return x->len < y->len ? -1 : 1;
+        return strncasecmp(x->p, y->p, x->len);
+}
+
 static bool field_is_dropped(const Span *line, const HttpMessageHead *h, const Span *named, size_t n_named) {
         size_t n = field_name_len(line);
         const char *name = line->p;
@@ -514,10 +536,7 @@ static bool field_is_dropped(const Span *line, const HttpMessageHead *h, const S
                 return true;
         if (name_is(name, n, "Upgrade"))
                 return !h->upgrade;
-        for (size_t i = 0; i < n_named; i++)
-                if (n == named[i].len && strncasecmp(name, named[i].p, n) == 0)
-                        return true;
-        return false;
+        return n_named > 0 && bsearch(&(Span){name, n}, named, n_named, sizeof(Span), span_compare);
 }
 
 static void append(char *out, size_t *n, const char *s, size_t len) {
@@ -573,6 +592,8 @@ int http_proxy_rewrite_request(
                         if (clen > 0 && n_named < max_named)
                                 named[n_named++] = (Span){c, clen};
         }
+        if (n_named > 1)
+                qsort(named, n_named, sizeof(Span), span_compare);
 
         snprintf(id, sizeof id, "%" PRIu64, info->attempt_id);
         snprintf(failures, sizeof failures, "%u", info->prior_failures);
@@ -594,7 +615,8 @@ int http_proxy_rewrite_request(
                 append_field(out, &n, "TLS-Client-JA4", info->ja4);
         if (info->ja4_stable)
                 append_field(out, &n, "TLS-Client-JA4-Stable", info->ja4_stable);
-        append_field(out, &n, "TLS-Attempt-Id", id);
+        if (info->attempt_id > 0)
+                append_field(out, &n, "TLS-Attempt-Id", id);
         append_field(out, &n, "TLS-Prior-Failures", failures);
         if (h->upgrade)
                 append_field(out, &n, "Connection", h->keep_alive ? "upgrade" : "upgrade, close");

@@ -18,6 +18,8 @@
 /* A request or response head larger than this is refused: HTTP_PARSE_TOO_LARGE (431 for a request).
  * The trailer section of a chunked body has the same limit. */
 #define HTTP_PROXY_MAX_HEAD_BYTES 16384
+/* More empty lines than this before a request line are refused (RFC 9112 2.2 asks to ignore one). */
+#define HTTP_PROXY_MAX_EMPTY_LINES 4
 /* A chunk-size line (size and extensions, CRLF included) longer than this is refused. */
 #define HTTP_PROXY_MAX_CHUNK_LINE 4096
 
@@ -68,15 +70,18 @@ HttpParse http_proxy_parse_request(const char *buf, size_t len, HttpMessageHead 
  * response follows it. A refusal is a backend error (error_status 502). */
 HttpParse http_proxy_parse_response(const char *buf, size_t len, bool request_was_head, HttpMessageHead *ret);
 
-/* Whether parsing buf[0..len) again may give another verdict than the HTTP_PARSE_MORE the first `scanned`
- * bytes got: only when the new bytes end a line, follow a CR, or reach HTTP_PROXY_MAX_HEAD_BYTES. A caller
- * that keeps `scanned` parses a head sent a byte at a time in O(n) per line, not per byte. */
+/* Whether parsing buf[0..len) is worth it, given that for its first `scanned` bytes it was not, or that
+ * parsing them gave HTTP_PARSE_MORE: only when the new bytes complete a head (CRLF CRLF), hold a bare CR
+ * or LF, or reach HTTP_PROXY_MAX_HEAD_BYTES. The caller sets `scanned` to len after each call that said
+ * no and each parse that said HTTP_PARSE_MORE (to 0 when the buffer's start moves): then a head sent a
+ * byte at a time costs O(n), not a parse per line or a scan per byte. A bad line is refused when its head
+ * is complete rather than when the line is: the same verdict, later. */
 bool http_proxy_head_worth_parsing(const char *buf, size_t len, size_t scanned);
 
 typedef struct HttpForwardInfo {
         const char *client_addr;      /* X-Forwarded-For's value: the client's address, without port */
         const char *ja4, *ja4_stable; /* TLS-Client-JA4, TLS-Client-JA4-Stable; NULL: header left out */
-        uint64_t attempt_id;          /* TLS-Attempt-Id */
+        uint64_t attempt_id;          /* TLS-Attempt-Id; 0: no row (--no-record), header left out */
         unsigned prior_failures;      /* TLS-Prior-Failures */
 } HttpForwardInfo;
 
@@ -89,8 +94,9 @@ typedef struct HttpForwardInfo {
  * names, RFC 9110 7.6.1). Appended: X-Forwarded-For, X-Forwarded-Proto: https, TLS-Client-JA4,
  * TLS-Client-JA4-Stable, TLS-Attempt-Id, TLS-Prior-Failures, and Connection: upgrade (h->upgrade),
  * close (!h->keep_alive) or keep-alive (HTTP/1.0 that keeps alive). Content-Length and Transfer-Encoding
- * stay: the body is forwarded unchanged. -EINVAL if info's strings hold anything but visible ASCII,
- * -ENOMEM. */
+ * stay: the body is forwarded unchanged. The result may be longer than the client's head: at most
+ * h->head_len + 256 + the lengths of info's strings. -EINVAL if info's strings hold anything but visible
+ * ASCII, -ENOMEM. */
 int http_proxy_rewrite_request(
         const char *buf, const HttpMessageHead *h, const HttpForwardInfo *info, char **ret, size_t *ret_len);
 
