@@ -110,6 +110,9 @@ struct Conn {
         size_t hx_ready, hx_scanned;
         uint64_t backend_connect_mono_us; /* connecting to the backend started (0: not connecting) */
         int hx_pending_error;             /* connecting failed: the request waiting gets this status */
+        bool hx_waiting;                  /* a request waits for the backend connection */
+        bool hx_forwarded;                /* a request was forwarded: the row's id is reserved */
+        unsigned hx_prior_failures;       /* TLS-Prior-Failures, counted at the first request */
         bool backend_connected;
         bool req_is_head, req_upgrade, req_keep_alive, resp_keep_alive, resp_started;
         bool hx_closing;  /* no more requests: close once the answer in flight is sent */

@@ -262,10 +262,11 @@ static bool hx_request_head(Conn *c) {
                         c->hx_closing = true;
                 return true;
         }
-        if (c->hx_pending_error) { /* connecting for this request failed */
+        if (c->hx_pending_error && c->hx_waiting) { /* connecting for this request failed */
                 int status = c->hx_pending_error;
 
                 c->hx_pending_error = 0;
+                c->hx_waiting = false;
                 hx_error(
                         c,
                         status,
@@ -274,6 +275,8 @@ static bool hx_request_head(Conn *c) {
                 c->requests++;
                 return true;
         }
+        c->hx_pending_error = 0; /* a failure before this request came: it tries again */
+        c->hx_waiting = true;
         if (c->backend_fd < 0 || c->backend_eof || c->backend_failed) {
                 (void) hx_connect(c); /* on failure the next turn answers 502 */
                 return true;
@@ -281,8 +284,14 @@ static bool hx_request_head(Conn *c) {
         if (!c->backend_connected)
                 return false; /* connecting: the request waits */
 
-        if (c->host->ops->reserve_id && c->attempt && c->attempt->id == 0)
-                c->attempt->id = c->host->ops->reserve_id(c->host->userdata);
+        if (!c->hx_forwarded) {
+                /* the first request forwarded: the row's id, and the failures before it (they do not change
+                 * while the connection lasts: it is not recorded yet) */
+                if (c->host->ops->reserve_id && c->attempt && c->attempt->id == 0)
+                        c->attempt->id = c->host->ops->reserve_id(c->host->userdata);
+                c->hx_prior_failures = c->attempt ? page_prior_failures(c->host->recent, c->attempt) : 0;
+                c->hx_forwarded = true;
+        }
         r = http_proxy_rewrite_request(
                 c->in,
                 &h,
@@ -291,7 +300,7 @@ static bool hx_request_head(Conn *c) {
                         .ja4 = c->attempt ? c->attempt->ja4 : NULL,
                         .ja4_stable = c->attempt ? c->attempt->ja4_stable : NULL,
                         .attempt_id = c->attempt && c->attempt->id > 0 ? (uint64_t) c->attempt->id : 0,
-                        .prior_failures = c->attempt ? page_prior_failures(c->host->recent, c->attempt) : 0,
+                        .prior_failures = c->hx_prior_failures,
                 },
                 &head,
                 &len);
@@ -314,6 +323,7 @@ static bool hx_request_head(Conn *c) {
         c->req_upgrade = h.upgrade;
         c->req_keep_alive = h.keep_alive && !c->host->draining;
         http_body_init(&c->req_body, &h);
+        c->hx_waiting = false;
         c->hx_req = HX_REQ_BODY;
         c->hx_resp = HX_RESP_HEAD;
         c->resp_started = false;
