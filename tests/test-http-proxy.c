@@ -310,6 +310,22 @@ static const Refused refused[] = {
          "GET / HTTP/1.1\r\nHost: x\r\nX(Y): a\r\n\r\n",
          "an invalid character in a field name",
          400},
+        {"Latin-1 letter in a name (whatever the locale)",
+         "GET / HTTP/1.1\r\nHost: x\r\nX\xe9: a\r\n\r\n",
+         "an invalid character in a field name",
+         400},
+        {"Latin-1 letter in Host",
+         "GET / HTTP/1.1\r\nHost: \xe9.x\r\n\r\n",
+         "Host is not a host name and port",
+         400},
+        {"lower-case connect is another method",
+         "connect x:443 HTTP/1.1\r\nHost: x\r\n\r\n",
+         "a request target neither origin-form nor absolute-form",
+         400},
+        {"absolute-form without a host",
+         "GET http:// HTTP/1.1\r\nHost: x\r\n\r\n",
+         "a request target neither origin-form nor absolute-form",
+         400},
         {"no colon", "GET / HTTP/1.1\r\nHost: x\r\nNo colon\r\n\r\n", "a field line without a colon", 400},
         {"empty name", "GET / HTTP/1.1\r\nHost: x\r\n: a\r\n\r\n", "an empty field name", 400},
         {"double space", "GET  / HTTP/1.1\r\nHost: x\r\n\r\n", "two spaces in the request line", 400},
@@ -513,6 +529,24 @@ static const RespCase responses[] = {
          false,
          NULL},
         {"204", "HTTP/1.1 204 No Content\r\n\r\n", false, HTTP_PARSE_DONE, HTTP_FRAMING_NONE, 0, true, false, NULL},
+        {"204 with a chunked coding: no body all the same",
+         "HTTP/1.1 204 No Content\r\nTransfer-Encoding: chunked\r\n\r\n",
+         false,
+         HTTP_PARSE_DONE,
+         HTTP_FRAMING_NONE,
+         0,
+         true,
+         false,
+         NULL},
+        {"Content_Length from the backend",
+         "HTTP/1.1 200 OK\r\nContent_Length: 5\r\n\r\n",
+         false,
+         HTTP_PARSE_BAD,
+         0,
+         0,
+         false,
+         false,
+         "Content_Length or Transfer_Encoding (an underscore for a hyphen)"},
         {"304 with a length",
          "HTTP/1.1 304 Not Modified\r\nContent-Length: 100\r\n\r\n",
          false,
@@ -883,6 +917,17 @@ static void test_rewrite(void) {
         ok(out && strstr(out, "\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n"),
            "Transfer-Encoding and Trailer kept");
         check_rewrite_stable("chunked", out, &h);
+        free(out);
+
+        out = rewrite("POST / HTTP/1.1\r\nHost: a\r\ntransfer-encoding:\tCHUNKED \r\nX: y\r\n\r\n", &info, &h);
+        ok(out && strstr(out, "\r\nHost: a\r\nTransfer-Encoding: chunked\r\nX: y\r\n"),
+           "Transfer-Encoding in its canonical form, in its place");
+        check_rewrite_stable("canonical chunked", out, &h);
+        free(out);
+        out = rewrite("POST / HTTP/1.1\r\ncontent-length:007 \r\nHost: a\r\n\r\n", &info, &h);
+        ok(out && strstr(out, "POST / HTTP/1.1\r\nContent-Length: 7\r\nHost: a\r\n"),
+           "Content-Length in its canonical form, in its place");
+        check_rewrite_stable("canonical length", out, &h);
         free(out);
 
         HttpForwardInfo no_ja4 = info;

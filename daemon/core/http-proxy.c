@@ -1,10 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-#include <assert.h>
-#include <ctype.h>
-#include <inttypes.h>
-#include <strings.h>
+/* The heads of requests and responses (http-proxy.h); the forwarded head is http-forward.c's, the
+ * body http-body.c's. */
 
 #include "http-proxy.h"
+#include "http-token.h"
 #include "macro.h"
 
 const char *http_framing_to_string(HttpFraming f) {
@@ -16,56 +15,6 @@ const char *http_framing_to_string(HttpFraming f) {
         };
 
         return f >= 0 && f < _HTTP_FRAMING_MAX ? table[f] : NULL;
-}
-
-static bool is_tchar(char c) {
-        return c != '\0' && (isalnum((unsigned char) c) || strchr("!#$%&'*+-.^_`|~", c));
-}
-
-static bool is_ows(char c) {
-        return c == ' ' || c == '\t';
-}
-
-static bool name_is(const char *name, size_t len, const char *want) {
-        return len == strlen(want) && strncasecmp(name, want, len) == 0;
-}
-
-static bool name_has_prefix(const char *name, size_t len, const char *prefix) {
-        size_t n = strlen(prefix);
-
-        return len >= n && strncasecmp(name, prefix, n) == 0;
-}
-
-static void trim_ows(const char **v, size_t *len) {
-        while (*len > 0 && is_ows(**v))
-                (*v)++, (*len)--;
-        while (*len > 0 && is_ows((*v)[*len - 1]))
-                (*len)--;
-}
-
-/* The next element of a comma-separated list (RFC 9110 5.6.1), OWS trimmed; false at the end. */
-static bool list_next(const char **p, const char *end, const char **ret, size_t *ret_len) {
-        const char *s = *p, *c;
-
-        if (s > end)
-                return false;
-        c = memchr(s, ',', (size_t) (end - s));
-        if (!c)
-                c = end;
-        *ret = s;
-        *ret_len = (size_t) (c - s);
-        trim_ows(ret, ret_len);
-        *p = c + 1;
-        return true;
-}
-
-static bool is_token(const char *s, size_t len) {
-        if (len == 0)
-                return false;
-        for (size_t i = 0; i < len; i++)
-                if (!is_tchar(s[i]))
-                        return false;
-        return true;
 }
 
 /* What the field lines said, gathered while they are parsed. */
@@ -92,7 +41,7 @@ static HttpParse parse_content_length(const char *v, size_t len, HttpMessageHead
         if (memchr(v, ',', len))
                 return REFUSE(h, 400, "Content-Length is a list");
         for (size_t i = 0; i < len; i++) {
-                if (!isdigit((unsigned char) v[i]))
+                if (!ascii_isdigit(v[i]))
                         return REFUSE(h, 400, "Content-Length is not a decimal number");
                 if (n > ((uint64_t) INT64_MAX - (uint64_t) (v[i] - '0')) / 10)
                         return REFUSE(h, 400, "Content-Length too large");
@@ -179,7 +128,7 @@ static HttpParse parse_connection(const char *v, size_t len, HeadState *s, HttpM
 
 static bool host_is_valid(const char *v, size_t len) {
         for (size_t i = 0; i < len; i++)
-                if (!isalnum((unsigned char) v[i]) && !strchr("-._~!$&'()*+,;=:[]%", v[i]))
+                if (!ascii_isalnum(v[i]) && !in_set(v[i], "-._~!$&'()*+,;=:[]%"))
                         return false;
         return true;
 }
@@ -258,9 +207,9 @@ static HttpParse parse_field_line(const char *line, size_t len, HeadState *s, Ht
 static bool target_is_absolute_form(const char *t, size_t len) {
         size_t i = 0;
 
-        if (len == 0 || !isalpha((unsigned char) t[0]))
+        if (len == 0 || !ascii_isalpha(t[0]))
                 return false;
-        while (i < len && (isalnum((unsigned char) t[i]) || strchr("+-.", t[i])))
+        while (i < len && (ascii_isalnum(t[i]) || in_set(t[i], "+-.")))
                 i++;
         return len - i > 3 && memcmp(t + i, "://", 3) == 0;
 }
@@ -270,8 +219,7 @@ static HttpParse parse_version(const char *v, size_t len, int bad, HttpMessageHe
                 h->minor_version = v[7] - '0';
                 return HTTP_PARSE_DONE;
         }
-        if (len == 8 && memcmp(v, "HTTP/", 5) == 0 && isdigit((unsigned char) v[5]) && v[6] == '.' &&
-            isdigit((unsigned char) v[7]))
+        if (len == 8 && memcmp(v, "HTTP/", 5) == 0 && ascii_isdigit(v[5]) && v[6] == '.' && ascii_isdigit(v[7]))
                 return REFUSE(h, bad == 400 ? 505 : bad, "an HTTP version other than 1.0 or 1.1");
         return REFUSE(h, bad, "a malformed HTTP version");
 }
@@ -306,7 +254,7 @@ static HttpParse parse_request_line(const char *line, size_t len, HttpMessageHea
 
         h->method = line;
         h->method_len = (size_t) (sp1 - line);
-        if (name_is(h->method, h->method_len, "CONNECT"))
+        if (h->method_len == 7 && memcmp(h->method, "CONNECT", 7) == 0) /* methods are case-sensitive */
                 return REFUSE(h, 501, "CONNECT is not forwarded");
         if (t[0] != '/' && !target_is_absolute_form(t, tlen) &&
             !(tlen == 1 && t[0] == '*' && h->method_len == 7 && memcmp(h->method, "OPTIONS", 7) == 0))
@@ -326,8 +274,8 @@ static HttpParse parse_status_line(const char *line, size_t len, HttpMessageHead
         if (p != HTTP_PARSE_DONE)
                 return p;
         c = sp + 1;
-        if (len - (size_t) (c - line) < 3 || !isdigit((unsigned char) c[0]) || !isdigit((unsigned char) c[1]) ||
-            !isdigit((unsigned char) c[2]) || (len - (size_t) (c - line) > 3 && c[3] != ' '))
+        if (len - (size_t) (c - line) < 3 || !ascii_isdigit(c[0]) || !ascii_isdigit(c[1]) ||
+            !ascii_isdigit(c[2]) || (len - (size_t) (c - line) > 3 && c[3] != ' '))
                 return REFUSE(h, 502, "a malformed status code");
         h->status = (c[0] - '0') * 100 + (c[1] - '0') * 10 + (c[2] - '0');
         if (h->status < 100 || h->status > 599)
@@ -482,428 +430,4 @@ bool http_proxy_head_worth_parsing(const char *buf, size_t len, size_t scanned) 
                         return true;
         }
         return false;
-}
-
-/* The rewrite */
-
-static bool forward_value_is_valid(const char *s) {
-        if (!s || !*s)
-                return false;
-        for (; *s; s++)
-                if ((unsigned char) *s <= ' ' || (unsigned char) *s >= 0x7f)
-                        return false;
-        return true;
-}
-
-typedef struct Span {
-        const char *p;
-        size_t len;
-} Span;
-
-/* The field lines of a parsed head: [*pos, line end) in turn, false after the last. */
-static bool field_next(const char *buf, const HttpMessageHead *h, size_t *pos, Span *ret) {
-        const char *crlf;
-
-        if (*pos + 2 >= h->head_len)
-                return false;
-        crlf = memmem(buf + *pos, h->head_len - *pos, "\r\n", 2);
-        assert(crlf);
-        *ret = (Span){buf + *pos, (size_t) (crlf - (buf + *pos))};
-        *pos += ret->len + 2;
-        return true;
-}
-
-static size_t field_name_len(const Span *line) {
-        return (size_t) ((const char *) memchr(line->p, ':', line->len) - line->p);
-}
-
-/* Field names in an order for bsearch(): by length, then case-insensitively. */
-static int span_compare(const void *a, const void *b) {
-        const Span *x = a, *y = b;
-
-        if (x->len != y->len)
-                return x->len < y->len ? -1 : 1;
-        return strncasecmp(x->p, y->p, x->len);
-}
-
-static bool field_is_dropped(const Span *line, const HttpMessageHead *h, const Span *named, size_t n_named) {
-        size_t n = field_name_len(line);
-        const char *name = line->p;
-
-        if (name_has_prefix(name, n, "TLS-") || name_has_prefix(name, n, "X-Forwarded-") ||
-            name_is(name, n, "Forwarded") || name_is(name, n, "X-Real-IP") || name_is(name, n, "Connection") ||
-            name_is(name, n, "Keep-Alive") || name_is(name, n, "Proxy-Connection") || name_is(name, n, "TE"))
-                return true;
-        if (name_is(name, n, "Upgrade"))
-                return !h->upgrade;
-        return n_named > 0 && bsearch(&(Span){name, n}, named, n_named, sizeof(Span), span_compare);
-}
-
-static void append(char *out, size_t *n, const char *s, size_t len) {
-        memcpy(out + *n, s, len);
-        *n += len;
-}
-
-static void append_field(char *out, size_t *n, const char *name, const char *value) {
-        append(out, n, name, strlen(name));
-        append(out, n, ": ", 2);
-        append(out, n, value, strlen(value));
-        append(out, n, "\r\n", 2);
-}
-
-int http_proxy_rewrite_request(
-        const char *buf, const HttpMessageHead *h, const HttpForwardInfo *info, char **ret, size_t *ret_len) {
-        _cleanup_free_ Span *named = NULL;
-        _cleanup_free_ char *out = NULL;
-        size_t pos, start, n_named = 0, max_named = 0, n = 0, size;
-        char id[24], failures[16];
-        Span line;
-
-        assert(buf && h && info && ret && ret_len);
-        assert(h->head_len >= 4 && h->method && h->method >= buf && h->method < buf + h->head_len);
-
-        if (!forward_value_is_valid(info->client_addr) || (info->ja4 && !forward_value_is_valid(info->ja4)) ||
-            (info->ja4_stable && !forward_value_is_valid(info->ja4_stable)))
-                return -EINVAL;
-
-        /* the request line, after any empty lines */
-        start = (size_t) (h->method - buf);
-        pos = start;
-        (void) field_next(buf, h, &pos, &line);
-        size_t fields = pos;
-
-        /* the field names the client's Connection lists */
-        for (size_t p = fields; field_next(buf, h, &p, &line);)
-                if (name_is(line.p, field_name_len(&line), "Connection"))
-                        max_named += line.len / 2 + 1;
-        if (max_named > 0) {
-                named = calloc(max_named, sizeof(Span));
-                if (!named)
-                        return -ENOMEM;
-        }
-        for (size_t p = fields; field_next(buf, h, &p, &line);) {
-                size_t nl = field_name_len(&line);
-                const char *v = line.p + nl + 1, *e = line.p + line.len, *c;
-                size_t clen;
-
-                if (!name_is(line.p, nl, "Connection"))
-                        continue;
-                while (list_next(&v, e, &c, &clen))
-                        if (clen > 0 && n_named < max_named)
-                                named[n_named++] = (Span){c, clen};
-        }
-        if (n_named > 1)
-                qsort(named, n_named, sizeof(Span), span_compare);
-
-        snprintf(id, sizeof id, "%" PRIu64, info->attempt_id);
-        snprintf(failures, sizeof failures, "%u", info->prior_failures);
-        size = h->head_len + strlen(info->client_addr) + strlen(id) + strlen(failures) +
-                (info->ja4 ? strlen(info->ja4) : 0) + (info->ja4_stable ? strlen(info->ja4_stable) : 0) + 256;
-        out = malloc(size);
-        if (!out)
-                return -ENOMEM;
-
-        append(out, &n, buf + start, fields - start);
-        for (size_t p = fields; field_next(buf, h, &p, &line);)
-                if (!field_is_dropped(&line, h, named, n_named)) {
-                        append(out, &n, line.p, line.len);
-                        append(out, &n, "\r\n", 2);
-                }
-        append_field(out, &n, "X-Forwarded-For", info->client_addr);
-        append_field(out, &n, "X-Forwarded-Proto", "https");
-        if (info->ja4)
-                append_field(out, &n, "TLS-Client-JA4", info->ja4);
-        if (info->ja4_stable)
-                append_field(out, &n, "TLS-Client-JA4-Stable", info->ja4_stable);
-        if (info->attempt_id > 0)
-                append_field(out, &n, "TLS-Attempt-Id", id);
-        append_field(out, &n, "TLS-Prior-Failures", failures);
-        if (h->upgrade)
-                append_field(out, &n, "Connection", h->keep_alive ? "upgrade" : "upgrade, close");
-        else if (!h->keep_alive)
-                append_field(out, &n, "Connection", "close");
-        else if (h->minor_version == 0)
-                append_field(out, &n, "Connection", "keep-alive");
-        append(out, &n, "\r\n", 2);
-        assert(n < size);
-        out[n] = '\0';
-
-        *ret = TAKE_PTR(out);
-        *ret_len = n;
-        return 0;
-}
-
-/* The body */
-
-enum {
-        BODY_DONE,
-        BODY_BAD,
-        BODY_CLOSE,
-        BODY_LENGTH,
-        CHUNK_SIZE,         /* hex digits */
-        CHUNK_SIZE_BWS,     /* whitespace after the size or a value: ';' must follow */
-        CHUNK_EXT_NAME0,    /* after ';': BWS, then a token */
-        CHUNK_EXT_NAME,     /* in the name */
-        CHUNK_EXT_NAME_BWS, /* whitespace after the name: '=' or ';' must follow */
-        CHUNK_EXT_VALUE0,   /* after '=': BWS, then a token or a quoted string */
-        CHUNK_EXT_TOKEN,    /* in a token value */
-        CHUNK_EXT_QUOTED,   /* in a quoted string */
-        CHUNK_EXT_ESCAPE,   /* after a backslash in a quoted string */
-        CHUNK_EXT_END,      /* after a quoted string */
-        CHUNK_SIZE_LF,      /* after the size line's CR */
-        CHUNK_DATA,
-        CHUNK_DATA_CR,
-        CHUNK_DATA_LF,
-        TRAILER_LINE, /* at the start of a trailer field line or the final CRLF */
-        TRAILER_NAME,
-        TRAILER_VALUE,
-        TRAILER_LF,
-        FINAL_LF,
-};
-
-void http_body_init(HttpBody *b, const HttpMessageHead *h) {
-        *b = (HttpBody){.framing = h->framing};
-        switch (h->framing) {
-        case HTTP_FRAMING_LENGTH:
-                b->remaining = h->content_length;
-                b->state = b->remaining > 0 ? BODY_LENGTH : BODY_DONE;
-                break;
-        case HTTP_FRAMING_CHUNKED: b->state = CHUNK_SIZE; break;
-        case HTTP_FRAMING_CLOSE: b->state = BODY_CLOSE; break;
-        default: b->state = BODY_DONE;
-        }
-}
-
-static int hex_value(char c) {
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
-}
-
-static HttpBodyStep body_bad(HttpBody *b, const char *error) {
-        b->state = BODY_BAD;
-        b->error = error;
-        return HTTP_BODY_BAD;
-}
-
-/* One byte of a chunk-size line (the size and its extensions, RFC 9112 7.1.1). */
-static HttpBodyStep chunk_line_byte(HttpBody *b, char c) {
-        static const char malformed[] = "a malformed chunk extension";
-
-        if (++b->line_len > HTTP_PROXY_MAX_CHUNK_LINE)
-                return body_bad(b, "a chunk-size line over 4 KiB");
-        if (c == '\n')
-                return body_bad(b, "a bare LF in a chunk-size line");
-        switch (b->state) {
-        case CHUNK_SIZE: {
-                int x = hex_value(c);
-                if (x >= 0) {
-                        if (++b->digits > 16 || b->remaining > (uint64_t) INT64_MAX >> 4)
-                                return body_bad(b, "a chunk size over 2^63-1");
-                        b->remaining = b->remaining << 4 | (uint64_t) x;
-                        return HTTP_BODY_MORE;
-                }
-                if (b->digits == 0)
-                        return body_bad(b, "a chunk size that is not hexadecimal");
-                if (c == '\r')
-                        b->state = CHUNK_SIZE_LF;
-                else if (c == ';')
-                        b->state = CHUNK_EXT_NAME0;
-                else if (is_ows(c))
-                        b->state = CHUNK_SIZE_BWS;
-                else
-                        return body_bad(b, "a chunk size that is not hexadecimal");
-                return HTTP_BODY_MORE;
-        }
-        case CHUNK_SIZE_BWS:
-                if (c == ';')
-                        b->state = CHUNK_EXT_NAME0;
-                else if (!is_ows(c))
-                        return body_bad(b, malformed);
-                return HTTP_BODY_MORE;
-        case CHUNK_EXT_NAME0:
-                if (is_tchar(c))
-                        b->state = CHUNK_EXT_NAME;
-                else if (!is_ows(c))
-                        return body_bad(b, malformed);
-                return HTTP_BODY_MORE;
-        case CHUNK_EXT_NAME:
-        case CHUNK_EXT_NAME_BWS:
-                if (c == '=')
-                        b->state = CHUNK_EXT_VALUE0;
-                else if (c == ';')
-                        b->state = CHUNK_EXT_NAME0;
-                else if (is_ows(c))
-                        b->state = CHUNK_EXT_NAME_BWS;
-                else if (c == '\r' && b->state == CHUNK_EXT_NAME)
-                        b->state = CHUNK_SIZE_LF;
-                else if (!is_tchar(c) || b->state != CHUNK_EXT_NAME)
-                        return body_bad(b, malformed);
-                return HTTP_BODY_MORE;
-        case CHUNK_EXT_VALUE0:
-                if (c == '"')
-                        b->state = CHUNK_EXT_QUOTED;
-                else if (is_tchar(c))
-                        b->state = CHUNK_EXT_TOKEN;
-                else if (!is_ows(c))
-                        return body_bad(b, malformed);
-                return HTTP_BODY_MORE;
-        case CHUNK_EXT_QUOTED:
-                if (c == '"')
-                        b->state = CHUNK_EXT_END;
-                else if (c == '\\')
-                        b->state = CHUNK_EXT_ESCAPE;
-                else if (((unsigned char) c < 0x20 && c != '\t') || c == 0x7f)
-                        return body_bad(b, malformed);
-                return HTTP_BODY_MORE;
-        case CHUNK_EXT_ESCAPE:
-                if (((unsigned char) c < 0x20 && c != '\t') || c == 0x7f)
-                        return body_bad(b, malformed);
-                b->state = CHUNK_EXT_QUOTED;
-                return HTTP_BODY_MORE;
-        case CHUNK_EXT_TOKEN:
-        case CHUNK_EXT_END:
-                if (c == '\r')
-                        b->state = CHUNK_SIZE_LF;
-                else if (c == ';')
-                        b->state = CHUNK_EXT_NAME0;
-                else if (is_ows(c))
-                        b->state = CHUNK_SIZE_BWS;
-                else if (!is_tchar(c) || b->state != CHUNK_EXT_TOKEN)
-                        return body_bad(b, malformed);
-                return HTTP_BODY_MORE;
-        default: abort(); /* not a chunk-size line state */
-        }
-}
-
-/* One byte of the trailer section (RFC 9112 7.1.2): field lines as in a head, then CRLF. */
-static HttpBodyStep trailer_byte(HttpBody *b, char c) {
-        if (++b->trailer_len > HTTP_PROXY_MAX_HEAD_BYTES)
-                return body_bad(b, "a trailer section over 16 KiB");
-        switch (b->state) {
-        case TRAILER_LINE:
-                if (c == '\r') {
-                        b->state = FINAL_LF;
-                        return HTTP_BODY_MORE;
-                }
-                if (c == '\n')
-                        return body_bad(b, "a bare LF in the trailer section");
-                if (is_ows(c))
-                        return body_bad(b, "obsolete line folding in the trailer section");
-                b->name_len = 0;
-                b->state = TRAILER_NAME;
-                __attribute__((fallthrough));
-        case TRAILER_NAME:
-                if (c == ':') {
-                        if (b->name_len == 0)
-                                return body_bad(b, "an empty field name in the trailer section");
-                        if (name_is(b->name, MIN(b->name_len, sizeof b->name), "content-length") ||
-                            name_is(b->name, MIN(b->name_len, sizeof b->name), "transfer-encoding") ||
-                            name_is(b->name, MIN(b->name_len, sizeof b->name), "host"))
-                                return body_bad(b, "Content-Length, Transfer-Encoding or Host in the trailer");
-                        b->state = TRAILER_VALUE;
-                } else if (is_ows(c))
-                        return body_bad(b, "whitespace between a field name and its colon");
-                else if (!is_tchar(c))
-                        return body_bad(b, "an invalid character in a trailer field name");
-                else {
-                        if (b->name_len < sizeof b->name)
-                                b->name[b->name_len] = c;
-                        b->name_len++;
-                }
-                return HTTP_BODY_MORE;
-        case TRAILER_VALUE:
-                if (c == '\r')
-                        b->state = TRAILER_LF;
-                else if (c == '\n')
-                        return body_bad(b, "a bare LF in the trailer section");
-                else if (((unsigned char) c < 0x20 && c != '\t') || c == 0x7f)
-                        return body_bad(b, "a control character in a trailer field value");
-                return HTTP_BODY_MORE;
-        case TRAILER_LF:
-        case FINAL_LF:
-                if (c != '\n')
-                        return body_bad(b, "a bare CR in the trailer section");
-                if (b->state == FINAL_LF) {
-                        b->state = BODY_DONE;
-                        return HTTP_BODY_DONE;
-                }
-                b->state = TRAILER_LINE;
-                return HTTP_BODY_MORE;
-        default: abort(); /* not a trailer state */
-        }
-}
-
-HttpBodyStep http_body_feed(HttpBody *b, const char *buf, size_t len, size_t *ret_consumed) {
-        size_t i = 0;
-        HttpBodyStep r = HTTP_BODY_MORE;
-
-        assert(b && (buf || len == 0) && ret_consumed);
-
-        while (r == HTTP_BODY_MORE) {
-                if (b->state == BODY_DONE) {
-                        r = HTTP_BODY_DONE;
-                        break;
-                }
-                if (b->state == BODY_BAD) {
-                        r = HTTP_BODY_BAD;
-                        break;
-                }
-                if (i == len)
-                        break;
-                if (b->state == BODY_CLOSE) {
-                        i = len;
-                        break;
-                }
-                if (b->state == BODY_LENGTH || b->state == CHUNK_DATA) {
-                        size_t n = (size_t) MIN(b->remaining, (uint64_t) (len - i));
-
-                        i += n;
-                        b->remaining -= n;
-                        if (b->remaining == 0)
-                                b->state = b->state == BODY_LENGTH ? BODY_DONE : CHUNK_DATA_CR;
-                        continue;
-                }
-
-                char c = buf[i];
-                switch (b->state) {
-                case CHUNK_SIZE_LF:
-                        if (c != '\n') {
-                                r = body_bad(b, "a bare CR in a chunk-size line");
-                                break;
-                        }
-                        if (b->remaining > 0)
-                                b->state = CHUNK_DATA;
-                        else {
-                                b->state = TRAILER_LINE;
-                                b->trailer_len = 0;
-                        }
-                        break;
-                case CHUNK_DATA_CR:
-                case CHUNK_DATA_LF:
-                        if (c != (b->state == CHUNK_DATA_CR ? '\r' : '\n')) {
-                                r = body_bad(b, "chunk data not followed by CRLF");
-                                break;
-                        }
-                        if (b->state == CHUNK_DATA_CR)
-                                b->state = CHUNK_DATA_LF;
-                        else
-                                *b = (HttpBody){.framing = b->framing, .state = CHUNK_SIZE};
-                        break;
-                case TRAILER_LINE:
-                case TRAILER_NAME:
-                case TRAILER_VALUE:
-                case TRAILER_LF:
-                case FINAL_LF: r = trailer_byte(b, c); break;
-                default: r = chunk_line_byte(b, c);
-                }
-                if (r != HTTP_BODY_BAD)
-                        i++;
-        }
-        *ret_consumed = i;
-        return r;
 }

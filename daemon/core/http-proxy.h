@@ -94,9 +94,11 @@ typedef struct HttpForwardInfo {
  * names, RFC 9110 7.6.1). Appended: X-Forwarded-For, X-Forwarded-Proto: https, TLS-Client-JA4,
  * TLS-Client-JA4-Stable, TLS-Attempt-Id, TLS-Prior-Failures, and Connection: upgrade (h->upgrade),
  * close (!h->keep_alive) or keep-alive (HTTP/1.0 that keeps alive). Content-Length and Transfer-Encoding
- * stay: the body is forwarded unchanged. The result may be longer than the client's head: at most
- * h->head_len + 256 + the lengths of info's strings. -EINVAL if info's strings hold anything but visible
- * ASCII, -ENOMEM. */
+ * stay, in their place, written in their one canonical form ("Content-Length: 7" for "content-length:
+ * 007", "Transfer-Encoding: chunked" for "transfer-encoding:<TAB>CHUNKED"), so that the backend cannot
+ * read the framing otherwise than we did; the body is forwarded unchanged. The result may be longer than the
+ * client's head: at most h->head_len + 256 + the lengths of info's strings. -EINVAL if info's strings hold
+ * anything but visible ASCII, -ENOMEM. */
 int http_proxy_rewrite_request(
         const char *buf, const HttpMessageHead *h, const HttpForwardInfo *info, char **ret, size_t *ret_len);
 
@@ -108,7 +110,7 @@ typedef struct HttpBody {
         unsigned digits;    /* chunked: hex digits of the current chunk-size */
         size_t line_len;    /* chunked: bytes of the current chunk-size line so far */
         size_t trailer_len; /* chunked: bytes of the trailer section so far */
-        char name[20];      /* chunked: the start of the current trailer field's name, lower case */
+        char name[20];      /* chunked: the start of the current trailer field's name */
         size_t name_len;
         const char *error; /* HTTP_BODY_BAD: why, a static English phrase */
 } HttpBody;

@@ -12,6 +12,7 @@
  * an ordinary test. */
 
 #include <ctype.h>
+#include <inttypes.h>
 #include <strings.h>
 
 #include "http-proxy.h"
@@ -136,6 +137,14 @@ static void check_rewrite(const char *buf, const HttpMessageHead *h) {
         check(count_fields(out, len, "Connection", true) <= 1);
         check(count_fields(out, len, "Upgrade", true) == 0 || h->upgrade);
         check(memmem(out, len, "\r\nTLS-Attempt-Id: 18446744073709551615\r\n", 40));
+        /* the framing in its canonical form */
+        char cl[64];
+        int k = snprintf(cl, sizeof cl, "\r\nContent-Length: %" PRIu64 "\r\n", h->content_length);
+        check(count_fields(out, len, "Content-Length", true) == (h->framing == HTTP_FRAMING_LENGTH));
+        check(h->framing != HTTP_FRAMING_LENGTH || memmem(out, len, cl, (size_t) k));
+        check(count_fields(out, len, "Transfer-Encoding", true) == (h->framing == HTTP_FRAMING_CHUNKED));
+        check(h->framing != HTTP_FRAMING_CHUNKED ||
+              memmem(out, len, "\r\nTransfer-Encoding: chunked\r\n", 30));
 
         check(http_proxy_rewrite_request(out, &f, &info, &again, &len2) == 0);
         check(len2 == len && memcmp(out, again, len) == 0);
