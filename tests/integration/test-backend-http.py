@@ -228,6 +228,10 @@ with Daemon('--backend', b.addr, '--backend-protocol', 'http', '--journal', 'non
     rss1 = rss_kib(d.proc.pid)
     ok(rss1 - rss0 < 1024 and sent[0] < 32 * MB,
        f'a backend that reads nothing of a 64 MB upload: RSS {rss0} -> {rss1} KiB, {sent[0] // MB} MB sent')
+    # shut down before closing: the pouring thread's sendall() fails now; a close under it would free the
+    # descriptor's number for the next socket, which its late writes would then hit
+    s.shutdown(socket.SHUT_RDWR)
+    t.join(10)
     s.close()
 
     # ---- the backend stopped, then started again on its port ----
