@@ -1,17 +1,19 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""tlswatchd --backend against nginx as a TLS-terminating proxy, in the same run, to the same backend.
+"""tlswatchd --backend (both protocols) against nginx as a TLS-terminating proxy, in the same run, to the
+same backend.
 
     python3 bench/proxy.py [BUILDDIR] [--requests N] [--idle N] [--threads N]
 
 BUILDDIR: a release build (default build-bench: meson setup build-bench -Dbuildtype=release && ninja -C
 build-bench). The backend is one nginx instance of its own (temporary prefix, loopback ports) serving the
-same files on two ports: with `proxy_protocol` for tlswatchd, plain for the proxy nginx. The proxy nginx
+same files on two ports: with `proxy_protocol` for tlswatchd --backend-protocol proxy-v2, plain for
+tlswatchd --backend-protocol http and for the proxy nginx. The proxy nginx
 has as many workers as tlswatchd has threads, the same certificate (tlswatchd's generated P-256 one),
 TLS 1.3, and keep-alive connections to the backend (upstream keepalive), its best configuration.
 tlswatchd records into a database of its own (--journal none), as in production.
 
-Figures, each for tlswatchd, nginx and their ratio:
+Figures, each for tlswatchd (proxy-v2), tlswatchd (http), nginx and the ratios tlswatchd / nginx:
   - requests/s: h2load --h1, 32 keep-alive clients, a 1 KiB file;
   - new connections/s: h2load --h1, one request per connection (handshake + forward + request); also
     tlswatchd serving its own page without --backend, for what forwarding adds to a connection;
@@ -176,7 +178,7 @@ def main():
     with open(big, 'wb') as f:
         for _ in range(256):
             f.write(os.urandom(MB))
-    pp, plain, tw_port, ngx_port = free_port(), free_port(), free_port(), free_port()
+    pp, plain, tw_port, ngx_port, twh_port = free_port(), free_port(), free_port(), free_port(), free_port()
     with open(os.path.join(tmp, 'backend.conf'), 'w') as f:
         f.write(BACKEND_CONF.format(p=tmp, pp=pp, plain=plain))
     backend = spawn([NGINX, '-p', tmp, '-c', os.path.join(tmp, 'backend.conf')], stderr=subprocess.DEVNULL)
@@ -187,6 +189,11 @@ def main():
                 '--threads', str(a.threads), '--max-connections-per-client', '0', '--log-level', 'err',
                 '--backend', f'127.0.0.1:{pp}'])
     wait_port('127.0.0.1', tw_port, proc=tw)
+    twh = spawn([tlswatchd, '--listen', f'127.0.0.1:{twh_port}', '--state-directory', state, '--database',
+                 os.path.join(tmp, 'http.db'), '--journal', 'none', '--threads', str(a.threads),
+                 '--max-connections-per-client', '0', '--log-level', 'err', '--backend', f'127.0.0.1:{plain}',
+                 '--backend-protocol', 'http', '--max-requests', '1000000'])
+    wait_port('127.0.0.1', twh_port, proc=twh)
     if not wait_for(lambda: os.path.exists(os.path.join(state, 'tlswatchd-key.pem')), 10):
         sys.exit('tlswatchd made no certificate')
     with open(os.path.join(tmp, 'proxy.conf'), 'w') as f:
@@ -202,7 +209,7 @@ def main():
     wait_port('127.0.0.1', page_port, proc=page)
     wait_port('127.0.0.1', ngx_port, proc=proxy)
     time.sleep(0.5)
-    targets = {'tlswatchd': tw_port, 'nginx': ngx_port}
+    targets = {'tlswatchd': tw_port, 'tlswatchd http': twh_port, 'nginx': ngx_port}
     fig = {}
     try:
         print(f'# {a.threads} thread(s)/worker(s); load average {os.getloadavg()[0]:.1f}', flush=True)
@@ -215,7 +222,7 @@ def main():
             fig[name, 'down MB/s'] = curl_speed([f'https://127.0.0.1:{port}/big.bin'])
             fig[name, 'up MB/s'] = curl_speed(['-T', big, f'https://127.0.0.1:{port}/up/b.bin'])
         for name, port in targets.items():
-            pids = [tw.pid] if name == 'tlswatchd' else children(proxy.pid)
+            pids = [tw.pid] if name == 'tlswatchd' else [twh.pid] if name == 'tlswatchd http' else children(proxy.pid)
             before = rss_kib(pids)
             socks = hold_idle(port, a.idle)
             time.sleep(1)
@@ -227,15 +234,15 @@ def main():
         fig['page', 'conn/s'] = h2load(f'https://127.0.0.1:{page_port}/', a.requests // 10, 32,
                                        ('--max-concurrent-streams', '1', '-H', 'Connection: close'))
     finally:
-        for p in (tw, proxy, backend, page):
+        for p in (tw, twh, proxy, backend, page):
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
                 p.wait(30)
         shutil.rmtree(tmp, ignore_errors=True)
-    print(f'{"":16} {"tlswatchd":>12} {"nginx":>12} {"ratio":>8}')
+    print(f'{"":16} {"proxy-v2":>12} {"http":>12} {"nginx":>12} {"v2/nginx":>9} {"http/nginx":>11}')
     for k in ('req/s', 'conn/s', 'down MB/s', 'up MB/s', 'KiB/idle conn'):
-        t, n = fig['tlswatchd', k], fig['nginx', k]
-        print(f'{k:16} {t:12.1f} {n:12.1f} {t / n if n else 0:8.2f}')
+        t, h, n = fig['tlswatchd', k], fig['tlswatchd http', k], fig['nginx', k]
+        print(f'{k:16} {t:12.1f} {h:12.1f} {n:12.1f} {t / n if n else 0:9.2f} {h / n if n else 0:11.2f}')
     t, p = fig['tlswatchd', 'conn/s'], fig['page', 'conn/s']
     print(f'new connections/s, tlswatchd --backend / tlswatchd serving its page (GET /): {t:.1f} / {p:.1f} = '
           f'{t / p:.2f}')

@@ -118,6 +118,11 @@ static int make_attempt(unsigned i, Attempt *a) {
                 r |= raw_string_set(&a->user_agent, ua, sizeof ua);
                 break;
         }
+        case 8: /* a completed handshake whose request was refused (--backend-protocol http) */
+                a->outcome = OUTCOME_OK;
+                a->state_reached = STEP_DONE;
+                r |= set_str(&a->backend_error, "request refused (400): a bare LF in the head");
+                break;
         default: return -ENOENT;
         }
         return r < 0 ? -ENOMEM : 0;

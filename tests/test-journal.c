@@ -38,6 +38,21 @@ static void test_modes(void) {
         ok(journal_mode_wants(JOURNAL_ALL, a), "all: success logged");
         ok(!journal_mode_wants(JOURNAL_FAILURES, a), "failures: success not logged");
         ok(!journal_mode_wants(JOURNAL_NONE, a), "none: success not logged");
+        a->backend_error = strdup("connect to 127.0.0.1:9: Connection refused");
+        ok(journal_mode_wants(JOURNAL_FAILURES, a), "failures: success with a backend error logged");
+        ok(!journal_mode_wants(JOURNAL_NONE, a), "none: backend error not logged");
+        {
+                _cleanup_free_ char *msg = NULL;
+                JournalFields f;
+
+                is_int(journal_fields_build(a, &f), 0, "entry with a backend error built");
+                msg = field(&f, "MESSAGE");
+                ok(msg && strstr(msg, "not forwarded: connect to 127.0.0.1:9"), "the message says why");
+                is_field(&f, "PRIORITY", "6");
+                journal_fields_done(&f);
+        }
+        free(a->backend_error);
+        a->backend_error = NULL;
         a->outcome = OUTCOME_PEER_ALERT;
         ok(journal_mode_wants(JOURNAL_ALL, a), "all: failure logged");
         ok(journal_mode_wants(JOURNAL_FAILURES, a), "failures: failure logged");

@@ -33,7 +33,9 @@ JournalMode journal_mode_from_string(const char *s) {
 bool journal_mode_wants(JournalMode mode, const Attempt *a) {
         switch (mode) {
         case JOURNAL_ALL: return true;
-        case JOURNAL_FAILURES: return outcome_is_failure(a->outcome);
+        /* a handshake that completed but could not be forwarded (the backend is down, or a request was
+         * refused) is a failure of the service, which an admin wants to hear of */
+        case JOURNAL_FAILURES: return outcome_is_failure(a->outcome) || a->backend_error;
         default: return false;
         }
 }
@@ -178,6 +180,8 @@ static char *journal_message(const Attempt *a) {
         }
         if (sep[0] == ',')
                 fputc(')', f);
+        if (a->backend_error)
+                fprintf(f, "; not forwarded: %s", a->backend_error);
         failed = ferror(f);
         if (fclose(f) != 0 || failed)
                 return NULL;
@@ -209,7 +213,7 @@ int journal_fields_build(const Attempt *a, JournalFields *ret) {
                 add_str(&b,
                         "MESSAGE_ID",
                         ok ? TLSWATCH_MESSAGE_ID_HANDSHAKE_OK : TLSWATCH_MESSAGE_ID_HANDSHAKE_FAILED);
-                add_int(&b, "PRIORITY", ok ? LOG_DEBUG : LOG_INFO);
+                add_int(&b, "PRIORITY", ok && !a->backend_error ? LOG_DEBUG : LOG_INFO);
                 add_str(&b, "SYSLOG_IDENTIFIER", TLSWATCH_SYSLOG_IDENTIFIER);
                 add_columns(&b, a);
         }

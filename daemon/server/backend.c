@@ -74,6 +74,8 @@ int backend_address_parse(const char *s, struct sockaddr_storage *ret, socklen_t
 BackendProtocol backend_protocol_from_string(const char *s) {
         if (streq(s, "proxy-v2"))
                 return BACKEND_PROXY_V2;
+        if (streq(s, "http"))
+                return BACKEND_HTTP;
         return _BACKEND_PROTOCOL_INVALID;
 }
 

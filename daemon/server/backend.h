@@ -14,6 +14,7 @@
 
 typedef enum BackendProtocol {
         BACKEND_PROXY_V2,
+        BACKEND_HTTP, /* HTTP/1.1 requests framed strictly, with tlswatch's headers (proxy-http.c) */
         _BACKEND_PROTOCOL_MAX,
         _BACKEND_PROTOCOL_INVALID = -EINVAL,
 } BackendProtocol;
@@ -24,7 +25,9 @@ typedef struct BackendSettings {
         char name[128]; /* as given, for messages */
         BackendProtocol protocol;
         int64_t connect_timeout_us;
-        int64_t idle_timeout_us; /* no byte either way for this long ends a forwarded connection */
+        /* a side of a forwarded connection that neither sent nor took a byte for this long ends it: the
+         * backend (--backend-idle-timeout), the client (--backend-client-idle-timeout) */
+        int64_t idle_timeout_us, client_idle_timeout_us;
 } BackendSettings;
 
 /* "127.0.0.1:8080", "[::1]:8080", "unix:/run/app.sock". Returns 0, -EADDRNOTAVAIL for a host name with a

@@ -9,32 +9,12 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 
-#include "clienthello.h"
-#include "conn.h"
+#include "conn-private.h"
 #include "fingerprint.h"
 #include "http.h"
 #include "log.h"
-#include "outcome.h"
-#include "backend.h"
 #include "page.h"
 #include "tls-private.h"
-
-#define LINGER_TIMEOUT_US (2 * USEC_PER_SEC)
-/* When the server drains (SIGTERM), the time left to open handshakes and to a request being received:
- * with the store's own flush this stays well inside the unit's TimeoutStopSec=30s. */
-#define DRAIN_HANDSHAKE_GRACE_US (10 * USEC_PER_SEC)
-#define DRAIN_REQUEST_GRACE_US (2 * USEC_PER_SEC)
-#define LINGER_MAX_BYTES (64 * 1024)
-/* A handshake still open after this long is served after newer connections (conn_check_age()). */
-#define CONN_SLOW_HANDSHAKE_US (1 * USEC_PER_SEC)
-#define CONN_SLOW_PRIORITY (SD_EVENT_PRIORITY_NORMAL + 10)
-#define CONN_STARVED_GRACE_US (1 * USEC_PER_SEC)
-/* Forwarding (--backend): each direction buffers at most this much; a side whose buffer is full is not
- * read until the other side took some (two records of 16 KiB, so that a TLS record is never split by
- * a full buffer). */
-#define PROXY_BUF_SIZE (32 * 1024)
-#define PROXY_TLS_WRITE_MAX (16 * 1024)
-#define PROXY_READ_AHEAD (32 * 1024)
 
 /* core/outcome.h names the Mbed TLS error codes it classifies without linking Mbed TLS's TLS library. */
 _Static_assert(OUTCOME_ERR_NET_RECV_FAILED == MBEDTLS_ERR_NET_RECV_FAILED, "outcome.h");
@@ -52,83 +32,9 @@ _Static_assert(OUTCOME_ERR_SSL_INTERNAL_ERROR == MBEDTLS_ERR_SSL_INTERNAL_ERROR,
 _Static_assert(OUTCOME_ERR_SSL_BUFFER_TOO_SMALL == MBEDTLS_ERR_SSL_BUFFER_TOO_SMALL, "outcome.h");
 _Static_assert(OUTCOME_MBEDTLS_IN_CONTENT_LEN == MBEDTLS_SSL_IN_CONTENT_LEN, "outcome.h");
 
-typedef enum ConnPhase {
-        CONN_HANDSHAKE,
-        CONN_HTTP,
-        CONN_LINGER, /* our side is done: read and discard until EOF, then close (avoids RST over our answer) */
-        CONN_BACKEND_CONNECT, /* handshake done, connecting to the backend (--backend) */
-        CONN_PROXY,           /* forwarding bytes between the client and the backend */
-} ConnPhase;
-
-struct Conn {
-        ConnHost *host;
-        ConnLink link; /* the host's */
-        bool adopted;  /* conn_new() succeeded: the host hears when it closes */
-        int fd;
-        sd_event_source *io, *timer;
-        uint32_t io_events; /* EPOLLIN or EPOLLOUT; registered edge-triggered (conn_want()) */
-        /* The last recv() / send() on the socket found it empty / full (EAGAIN): the socket's next
-         * change of readiness wakes us, as edge-triggered watching requires (conn_want()). */
-        bool rx_blocked, tx_blocked;
-        bool rx_eof; /* a recv() returned 0: the client closed its side, we read everything it sent */
-        ConnPhase phase;
-        uint64_t opened_mono_us; /* CLOCK_MONOTONIC, for conn_check_age() */
-        bool aged;               /* conn_check_age() saw it older than CONN_SLOW_HANDSHAKE_US */
-        bool starved;            /* its deadline came while its input waited: it got CONN_STARVED_GRACE_US */
-
-        Attempt *attempt; /* NULL once recorded */
-        TlsContext *tls;
-        mbedtls_ssl_context ssl;
-        bool ssl_ready;
-
-        ClientHelloCapture capture; /* inbound: first ClientHello + record scanner */
-        RecordScanner out_scanner;  /* outbound: plaintext alerts we send */
-        bool hello_seen, saw_hrr, saw_server_cert, saw_server_finished;
-        /* Output offset at which the message that ends our flight as far as a rejecting client is concerned
-         * (our Certificate, or the ServerHello that accepts a TLS 1.2 resumption) has been handed to the
-         * kernel; 0 while unknown. What we sent decides state_reached, not where Mbed TLS stands. */
-        uint64_t flight_mark;
-        bool send_failed;
-        bool corked;      /* handshake records sent with MSG_MORE and not pushed yet */
-        bool local_fault; /* a socket error that is ours (out of memory or buffers), not the peer's */
-        uint32_t message_too_large; /* a handshake message after the ClientHello announced this many bytes */
-
-        /* HTTP */
-        char *in;
-        size_t in_len;
-        size_t in_scanned; /* bytes of in known to hold no complete header block (http_header_end_after()) */
-        char *out;
-        size_t out_len, out_off;
-        bool close_after_write;
-        unsigned requests;
-        size_t lingered;
-        bool drain_cut; /* the server is shutting down and shortened our time limit */
-        /* at the end of the handshake: the client's handshake records and our alerts until then */
-        uint64_t handshake_records_done, alerts_sent_done;
-
-        /* forwarding (--backend): the backend's socket, watched edge-triggered for both directions like
-         * the client's while forwarding (conn_proxy()) */
-        int backend_fd;
-        sd_event_source *backend_io;
-        bool backend_rx_blocked, backend_tx_blocked;
-        /* client -> backend (the PROXY header first) and backend -> client; [off, len) waits to be sent */
-        uint8_t *c2b, *b2c;
-        size_t c2b_off, c2b_len, b2c_off, b2c_len;
-        size_t tls_write_len; /* a mbedtls_ssl_write() of this many bytes waits to be completed; 0: none */
-        uint8_t *ra;          /* the client's bytes read ahead, [ra_off, ra_len) not given to Mbed TLS yet */
-        size_t ra_off, ra_len;
-        bool client_eof;     /* the client closed its side (close_notify or FIN): nothing more to read */
-        bool backend_eof;    /* likewise the backend */
-        bool backend_shut;   /* we passed the client's end on: shutdown(SHUT_WR) of the backend */
-        bool backend_failed; /* the backend reset or failed: once its bytes read are sent, a truncation */
-        bool client_shut;    /* we passed the backend's end on: close_notify and FIN to the client */
-        uint64_t proxy_active_mono_us; /* when bytes last moved either way (the idle limit) */
-};
-
 static void conn_free(Conn *c);
-static void conn_continue(Conn *c);
 
-static int64_t now_us(void) {
+int64_t conn_now_us(void) {
         return now_realtime_us();
 }
 
@@ -140,7 +46,7 @@ static void conn_reach(Conn *c, HandshakeStep step) {
 }
 
 /* The counters that grow for the whole connection, copied into the record when it is written or shown. */
-static void conn_update_counters(Conn *c) {
+void conn_update_counters(Conn *c) {
         if (!c->attempt) /* already recorded */
                 return;
         c->attempt->bytes_in = c->capture.scanner.bytes;
@@ -153,22 +59,22 @@ static void conn_closed(Conn *c, CloseKind kind) {
         if (!c->attempt || c->attempt->close_kind != CLOSE_UNKNOWN)
                 return;
         c->attempt->close_kind = kind;
-        c->attempt->closed_us = now_us();
+        c->attempt->closed_us = conn_now_us();
 }
 
-static void conn_record(Conn *c) {
+void conn_record(Conn *c) {
         if (!c->attempt)
                 return;
         conn_closed(c, CLOSE_SERVER); /* unless the cause was noted before */
         if (c->requests > 0)
                 c->host->ops->note_served_close(c->host->userdata, c->attempt);
         if (c->attempt->ended_us == 0)
-                c->attempt->ended_us = now_us();
+                c->attempt->ended_us = conn_now_us();
         conn_update_counters(c);
         c->host->ops->record(c->host->userdata, TAKE_PTR(c->attempt));
 }
 
-static int conn_set_timer(Conn *c, int64_t usec) {
+int conn_set_timer(Conn *c, int64_t usec) {
         int r;
 
         if (c->host->draining && usec > DRAIN_REQUEST_GRACE_US && c->phase != CONN_HANDSHAKE)
@@ -191,7 +97,7 @@ static int conn_set_timer(Conn *c, int64_t usec) {
  * returns WANT_READ after a record it consumed and ignored, e.g. a refused renegotiation; the
  * lingering close starts with unread bytes), we register again, which sd-event never skips for
  * EPOLLET: epoll_ctl(EPOLL_CTL_MOD) reports a socket that is ready now. */
-static int conn_want(Conn *c, uint32_t events) {
+int conn_want(Conn *c, uint32_t events) {
         bool maybe_ready = ((events & EPOLLIN) && !c->rx_blocked) || ((events & EPOLLOUT) && !c->tx_blocked);
         int r;
 
@@ -232,7 +138,7 @@ static void conn_check_flight(Conn *c) {
  * written by the step before (every step starts by flushing what the previous one wrote). A TLS 1.3
  * flight is then 2 segments instead of 5, a TLS 1.2 one 2 instead of 4. Setting TCP_NODELAY again
  * pushes what is corked. */
-static void conn_uncork(Conn *c) {
+void conn_uncork(Conn *c) {
         if (!c->corked)
                 return;
         (void) setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
@@ -286,33 +192,13 @@ static void conn_inbound(Conn *c, const void *buf, size_t n) {
                 conn_hello_complete(c);
 }
 
-/* While forwarding, the client's socket is read ahead into c->ra: Mbed TLS asks for a record's 5-byte
- * header, then for its body, two recv() calls per record (the upload's syscalls halve). Returns what recv()
- * would. */
-static ssize_t conn_recv_ahead(Conn *c, unsigned char *buf, size_t len) {
-        ssize_t n;
-
-        if (c->ra_off == c->ra_len) {
-                if (!c->ra && !(c->ra = malloc(PROXY_READ_AHEAD)))
-                        return recv(c->fd, buf, len, 0);
-                n = recv(c->fd, c->ra, PROXY_READ_AHEAD, 0);
-                if (n <= 0)
-                        return n;
-                c->ra_off = 0;
-                c->ra_len = (size_t) n;
-        }
-        n = (ssize_t) MIN(len, c->ra_len - c->ra_off);
-        memcpy(buf, c->ra + c->ra_off, (size_t) n);
-        c->ra_off += (size_t) n;
-        return n;
-}
-
 static int conn_bio_recv(void *userdata, unsigned char *buf, size_t len) {
         Conn *c = userdata;
         ssize_t n;
 
         conn_uncork(c); /* the flight is complete: Mbed TLS waits for the client's answer */
-        n = c->phase == CONN_PROXY ? conn_recv_ahead(c, buf, len) : recv(c->fd, buf, len, 0);
+        n = c->phase == CONN_PROXY || c->phase == CONN_PROXY_HTTP ? conn_recv_ahead(c, buf, len)
+                                                                  : recv(c->fd, buf, len, 0);
         c->rx_blocked = n < 0 && errno == EAGAIN;
         c->rx_eof = c->rx_eof || n == 0;
 
@@ -413,14 +299,14 @@ static void conn_answer_plain_http(Conn *c) {
                 record_scanner_feed(&c->out_scanner, resp, (size_t) n);
 }
 
-static void conn_linger(Conn *c);
+void conn_linger(Conn *c);
 
 static void conn_handshake_failed(Conn *c, int ret) {
         Attempt *a = c->attempt;
         HandshakeFacts f;
         CloseKind kind;
 
-        a->ended_us = now_us();
+        a->ended_us = conn_now_us();
         /* also when the ClientHello is incomplete: Mbed TLS gives up on a hello whose handshake header is
          * split across records after the first one, and the rest is usually there already */
         if (ret == MBEDTLS_ERR_NET_CONN_RESET || ret == MBEDTLS_ERR_SSL_CONN_EOF ||
@@ -442,7 +328,7 @@ static void conn_handshake_done(Conn *c) {
         HandshakeFacts f = conn_handshake_facts(c, 0);
         const char *alpn;
 
-        a->ended_us = now_us();
+        a->ended_us = conn_now_us();
         outcome_handshake_done(a, &f);
         free(a->version);
         a->version = strdup(strempty(tls_version_to_string(mbedtls_ssl_get_version_number(&c->ssl))));
@@ -455,6 +341,10 @@ static void conn_handshake_done(Conn *c) {
         c->handshake_records_done = c->capture.scanner.handshake_records;
         c->alerts_sent_done = c->out_scanner.alerts + c->out_scanner.encrypted_alerts;
         (void) sd_event_source_set_priority(c->io, SD_EVENT_PRIORITY_NORMAL); /* if it was slow */
+        if (c->host->settings.backend && c->host->settings.backend->protocol == BACKEND_HTTP) {
+                conn_http_proxy_start(c);
+                return;
+        }
         if (c->host->settings.backend) {
                 c->phase = CONN_BACKEND_CONNECT; /* conn_continue() starts it */
                 return;
@@ -691,7 +581,7 @@ static bool conn_http_parse(Conn *c) {
         return true;
 }
 
-static void conn_close_tls(Conn *c, CloseKind why) {
+void conn_close_tls(Conn *c, CloseKind why) {
         conn_closed(c, why);
         (void) mbedtls_ssl_close_notify(&c->ssl); /* best effort */
         conn_record(c);
@@ -699,7 +589,7 @@ static void conn_close_tls(Conn *c, CloseKind why) {
 }
 
 /* The client ended the connection, or sent an alert, in the HTTP phase. */
-static void conn_http_peer_end(Conn *c, int r) {
+void conn_http_peer_end(Conn *c, int r) {
         Attempt *a = c->attempt;
 
         conn_closed(c, outcome_close_kind(r));
@@ -788,324 +678,9 @@ static void conn_http(Conn *c) {
         }
 }
 
-/* ---- forwarding to the backend (--backend) ----
- *
- * The attempt is recorded as soon as the backend's fate is known: when the connection to it is
- * established (the record's closed_us and close_kind stay NULL: a forwarded connection may live for hours,
- * and its row must not wait for that), or when connecting failed or timed out (backend_error says why;
- * the client gets close_notify and our FIN). Then bytes are pumped both ways through two bounded buffers:
- * a side is not read while its buffer toward the other side is full, so a slow reader holds the other
- * side back through TCP instead of growing our memory. A side's end (the client's close_notify or FIN,
- * the backend's FIN) is passed on (shutdown(SHUT_WR) of the backend; close_notify and FIN to the client)
- * and the other direction goes on until it ends too; an error on either side ends both (the backend's
- * without close_notify to the client: a truncation it can see, conn_proxy_end()). */
-
-static void conn_backend_close(Conn *c) {
-        c->backend_io = sd_event_source_disable_unref(c->backend_io);
-        c->backend_fd = safe_close(c->backend_fd);
-        free(c->c2b);
-        free(c->b2c);
-        free(c->ra);
-        c->c2b = c->b2c = c->ra = NULL;
-}
-
-/* Connecting failed: recorded with why, and the client closed cleanly. */
-static void conn_backend_failed(Conn *c, const char *fmt, ...) {
-        va_list ap;
-
-        if (c->attempt) {
-                free(c->attempt->backend_error);
-                va_start(ap, fmt);
-                if (vasprintf(&c->attempt->backend_error, fmt, ap) < 0)
-                        c->attempt->backend_error = strdup("connect failed");
-                va_end(ap);
-                log_debug(
-                        "Backend for %s:%u: %s",
-                        c->attempt->peer_addr,
-                        c->attempt->peer_port,
-                        strna(c->attempt->backend_error));
-        }
-        conn_backend_close(c);
-        conn_close_tls(c, CLOSE_SERVER);
-}
-
-static int conn_on_backend_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
-        conn_continue(userdata);
-        return 0;
-}
-
-/* Records the attempt of a forwarded connection, which stays open: how it closes is not part of it. */
-static void conn_record_forwarded(Conn *c) {
-        conn_update_counters(c);
-        c->host->ops->record(c->host->userdata, TAKE_PTR(c->attempt));
-}
-
-static void conn_proxy_touch(Conn *c) {
-        (void) sd_event_now(c->host->event, CLOCK_MONOTONIC, &c->proxy_active_mono_us);
-}
-
-static void conn_backend_connected(Conn *c) {
-        const BackendSettings *b = c->host->settings.backend;
-        unsigned prior;
-        int n, r;
-
-        c->c2b = malloc(PROXY_BUF_SIZE);
-        if (!c->c2b) {
-                conn_backend_failed(c, "out of memory");
-                return;
-        }
-        if (c->host->ops->reserve_id)
-                c->attempt->id = c->host->ops->reserve_id(c->host->userdata);
-        prior = page_prior_failures(c->host->recent, c->attempt);
-        n = proxy_v2_header(c->attempt, prior, c->c2b);
-        if (n < 0) {
-                conn_backend_failed(c, "cannot say the client's address in a PROXY header");
-                return;
-        }
-        c->c2b_len = (size_t) n;
-        conn_record_forwarded(c);
-
-        c->phase = CONN_PROXY;
-        r = sd_event_source_set_io_events(c->backend_io, EPOLLIN | EPOLLOUT | EPOLLET);
-        if (r >= 0)
-                r = sd_event_source_set_io_events(c->io, EPOLLIN | EPOLLOUT | EPOLLET);
-        if (r < 0) {
-                conn_abort(c, "event loop error");
-                return;
-        }
-        c->io_events = EPOLLIN | EPOLLOUT;
-        conn_proxy_touch(c);
-        (void) conn_set_timer(c, b->idle_timeout_us);
-        conn_continue(c);
-}
-
-/* Starts connecting, or sees whether the connection started is established. */
-static void conn_backend_connect(Conn *c) {
-        const BackendSettings *b = c->host->settings.backend;
-        struct pollfd p;
-        socklen_t len = sizeof(int);
-        int err = 0, r;
-
-        if (c->backend_fd < 0) {
-                c->backend_fd = socket(b->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-                if (c->backend_fd < 0) {
-                        conn_backend_failed(c, "connect to %s: %s", b->name, strerror(errno));
-                        return;
-                }
-                if (b->addr.ss_family != AF_UNIX)
-                        (void) setsockopt(c->backend_fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
-                /* only EINPROGRESS is a connection under way (EAGAIN: a unix socket's queue is full) */
-                if (connect(c->backend_fd, (const struct sockaddr *) &b->addr, b->addr_len) < 0 &&
-                    errno != EINPROGRESS) {
-                        conn_backend_failed(c, "connect to %s: %s", b->name, strerror(errno));
-                        return;
-                }
-                r = sd_event_add_io(
-                        c->host->event, &c->backend_io, c->backend_fd, EPOLLOUT | EPOLLET, conn_on_backend_io, c);
-                if (r < 0) {
-                        conn_backend_failed(c, "cannot watch the backend connection: %s", strerror(-r));
-                        return;
-                }
-                (void) conn_set_timer(c, b->connect_timeout_us);
-                return; /* adding reports what is there already: established or failed, or not yet */
-        }
-        p = (struct pollfd){.fd = c->backend_fd, .events = POLLOUT};
-        if (poll(&p, 1, 0) <= 0 || !(p.revents & (POLLOUT | POLLERR | POLLHUP)))
-                return; /* not yet: an event of the client's socket woke us */
-        if (getsockopt(c->backend_fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-                err = errno;
-        if (err == 0 && (p.revents & (POLLERR | POLLHUP)))
-                err = ECONNREFUSED;
-        if (err != 0) {
-                conn_backend_failed(c, "connect to %s: %s", b->name, strerror(err));
-                return;
-        }
-        conn_backend_connected(c);
-}
-
-/* Ends both sides now; the attempt is recorded already. clean: the client gets close_notify (an idle or
- * draining connection, or the client's side failed: it hears what it can); not after the backend failed
- * (reset, error): then the client gets our FIN without close_notify, which TLS clients take for a truncated
- * stream, as it is. */
-static void conn_proxy_end(Conn *c, bool clean) {
-        conn_backend_close(c);
-        if (c->client_shut || !clean)
-                conn_linger(c);
-        else
-                conn_close_tls(c, CLOSE_SERVER);
-}
-
-/* One step of each of the four moves; returns whether one of them moved something (or may move more at
- * once), -1 when the connection ended (c is freed or lingers). */
-static int conn_proxy_step(Conn *c) {
-        bool progress = false;
-        ssize_t n;
-        int r;
-
-        /* the buffers are held while they hold something (conn_proxy()): an idle connection has none */
-        if ((!c->c2b && !(c->c2b = malloc(PROXY_BUF_SIZE))) ||
-            (!c->b2c && !(c->b2c = malloc(PROXY_BUF_SIZE)))) {
-                log_debug("Forwarded connection: out of memory.");
-                conn_proxy_end(c, false);
-                return -1;
-        }
-        /* the client's plaintext into c2b */
-        if (c->c2b_off > 0 && c->c2b_len - c->c2b_off < PROXY_BUF_SIZE / 2) {
-                memmove(c->c2b, c->c2b + c->c2b_off, c->c2b_len - c->c2b_off);
-                c->c2b_len -= c->c2b_off;
-                c->c2b_off = 0;
-        }
-        if (!c->client_eof && c->c2b_len < PROXY_BUF_SIZE) {
-                r = mbedtls_ssl_read(&c->ssl, c->c2b + c->c2b_len, PROXY_BUF_SIZE - c->c2b_len);
-                if (r > 0) {
-                        c->c2b_len += (size_t) r;
-                        progress = true;
-                } else if (r == MBEDTLS_ERR_SSL_WANT_READ)
-                        progress = !c->rx_blocked; /* a record consumed and ignored: read on */
-                else if (r == MBEDTLS_ERR_SSL_WANT_WRITE)
-                        progress = !c->tx_blocked;
-                else if (r == 0 || r == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY || r == MBEDTLS_ERR_SSL_CONN_EOF) {
-                        c->client_eof = progress = true;
-                } else {
-                        log_debug("Forwarded connection: the client's side failed: %s", tls_strerror(r));
-                        conn_proxy_end(c, true);
-                        return -1;
-                }
-        }
-        /* c2b to the backend */
-        if (c->c2b_off < c->c2b_len && !c->backend_failed) {
-                n = send(c->backend_fd, c->c2b + c->c2b_off, c->c2b_len - c->c2b_off, MSG_NOSIGNAL);
-                c->backend_tx_blocked = n < 0 && errno == EAGAIN;
-                if (n > 0) {
-                        c->c2b_off += (size_t) n;
-                        if (c->c2b_off == c->c2b_len)
-                                c->c2b_off = c->c2b_len = 0;
-                        progress = true;
-                } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
-                        /* e.g. it answered an upload it refused and closed (a reset, as it did not read
-                         * all): the client's bytes have nowhere to go, but what the backend sent before
-                         * is still to be read and passed on */
-                        log_debug_errno(errno, "Forwarded connection: sending to the backend failed: %m");
-                        c->backend_shut = c->backend_failed = true;
-                }
-        }
-        if (c->backend_failed && c->c2b_len > 0) { /* the client is read on, its bytes dropped */
-                c->c2b_off = c->c2b_len = 0;
-                progress = true;
-        }
-        if (c->client_eof && c->c2b_len == 0 && !c->backend_shut) {
-                (void) shutdown(c->backend_fd, SHUT_WR);
-                c->backend_shut = progress = true;
-        }
-        /* the backend's bytes into b2c */
-        if (c->b2c_off > 0 && c->b2c_len - c->b2c_off < PROXY_BUF_SIZE / 2 && c->tls_write_len == 0) {
-                memmove(c->b2c, c->b2c + c->b2c_off, c->b2c_len - c->b2c_off);
-                c->b2c_len -= c->b2c_off;
-                c->b2c_off = 0;
-        }
-        if (!c->backend_eof && c->b2c_len < PROXY_BUF_SIZE) {
-                n = recv(c->backend_fd, c->b2c + c->b2c_len, PROXY_BUF_SIZE - c->b2c_len, 0);
-                c->backend_rx_blocked = n < 0 && errno == EAGAIN;
-                if (n > 0) {
-                        c->b2c_len += (size_t) n;
-                        progress = true;
-                } else if (n == 0)
-                        c->backend_eof = progress = true;
-                else if (errno != EAGAIN && errno != EINTR) {
-                        log_debug_errno(errno, "Forwarded connection: reading from the backend failed: %m");
-                        c->backend_eof = c->backend_failed = progress = true;
-                }
-        }
-        /* b2c to the client, encrypted; a write that waits is completed with the same length (Mbed TLS) */
-        if (c->b2c_off < c->b2c_len) {
-                size_t len = c->tls_write_len ?: MIN(c->b2c_len - c->b2c_off, (size_t) PROXY_TLS_WRITE_MAX);
-
-                r = mbedtls_ssl_write(&c->ssl, c->b2c + c->b2c_off, len);
-                if (r > 0) {
-                        c->tls_write_len = 0;
-                        c->b2c_off += (size_t) r;
-                        if (c->b2c_off == c->b2c_len)
-                                c->b2c_off = c->b2c_len = 0;
-                        progress = true;
-                } else if (r == MBEDTLS_ERR_SSL_WANT_WRITE || r == MBEDTLS_ERR_SSL_WANT_READ) {
-                        c->tls_write_len = len;
-                        progress = progress || (r == MBEDTLS_ERR_SSL_WANT_WRITE && !c->tx_blocked);
-                } else {
-                        log_debug("Forwarded connection: sending to the client failed: %s", tls_strerror(r));
-                        conn_proxy_end(c, true);
-                        return -1;
-                }
-        }
-        if (c->backend_eof && c->b2c_len == 0 && c->backend_failed) {
-                conn_proxy_end(c, false); /* all it sent is passed on; then no close_notify */
-                return -1;
-        }
-        if (c->backend_eof && c->b2c_len == 0 && !c->client_shut) {
-                r = mbedtls_ssl_close_notify(&c->ssl);
-                if (r == 0) {
-                        conn_uncork(c);
-                        (void) shutdown(c->fd, SHUT_WR);
-                        c->client_shut = progress = true;
-                } else if (r != MBEDTLS_ERR_SSL_WANT_WRITE) {
-                        conn_proxy_end(c, false);
-                        return -1;
-                }
-        }
-        return progress;
-}
-
-static void conn_proxy(Conn *c) {
-        bool moved = false;
-        int r;
-
-        while ((r = conn_proxy_step(c)) > 0)
-                moved = true;
-        if (r < 0)
-                return;
-        if (c->client_shut && c->backend_shut) { /* both ends passed on, nothing left to send */
-                conn_backend_close(c);
-                conn_linger(c);
-                return;
-        }
-        if (moved)
-                conn_proxy_touch(c);
-        if (c->c2b_len == 0) {
-                free(c->c2b);
-                c->c2b = NULL;
-        }
-        if (c->b2c_len == 0) { /* then no TLS write waits either */
-                free(c->b2c);
-                c->b2c = NULL;
-        }
-        if (c->ra_off == c->ra_len) {
-                free(c->ra);
-                c->ra = NULL;
-                c->ra_off = c->ra_len = 0;
-        }
-}
-
-/* The idle limit, re-armed from the last byte moved; while the server drains, the first expiry ends the
- * connection (conn_set_timer() caps it at the drain's grace) however live it is: also for a connection whose
- * timer was already due sooner than the grace when the drain began (conn_cap_timer() left it, and
- * drain_cut, alone), or that was forwarded during the drain. */
-static void conn_proxy_timeout(Conn *c) {
-        int64_t limit = c->host->settings.backend->idle_timeout_us;
-        uint64_t now;
-
-        if (c->host->draining)
-                c->drain_cut = true;
-        if (!c->drain_cut && sd_event_now(c->host->event, CLOCK_MONOTONIC, &now) >= 0 &&
-            now < c->proxy_active_mono_us + (uint64_t) limit) {
-                (void) conn_set_timer(c, (int64_t) (c->proxy_active_mono_us + (uint64_t) limit - now));
-                return;
-        }
-        log_debug("Forwarded connection closed: %s.", c->drain_cut ? "the server stops" : "idle");
-        conn_proxy_end(c, true);
-}
-
 /* ---- lingering close ---- */
 
-static void conn_linger(Conn *c) {
+void conn_linger(Conn *c) {
         if (c->phase == CONN_LINGER)
                 return;
         c->phase = CONN_LINGER;
@@ -1144,13 +719,14 @@ static void conn_linger_read(Conn *c) {
 
 /* ---- events ---- */
 
-static void conn_continue(Conn *c) {
+void conn_continue(Conn *c) {
         switch (c->phase) {
         case CONN_HANDSHAKE: conn_handshake(c); break;
         case CONN_HTTP: conn_http(c); break;
         case CONN_LINGER: conn_linger_read(c); break;
         case CONN_BACKEND_CONNECT: conn_backend_connect(c); break;
         case CONN_PROXY: conn_proxy(c); break;
+        case CONN_PROXY_HTTP: conn_http_proxy(c); break;
         }
 }
 
@@ -1179,7 +755,7 @@ static int conn_on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
                         conn_drain_socket(c);
                 f = conn_handshake_facts(c, 0);
 
-                c->attempt->ended_us = now_us();
+                c->attempt->ended_us = conn_now_us();
                 conn_closed(c, outcome_handshake_timed_out(c->attempt, &f));
                 conn_record(c);
                 conn_free(c);
@@ -1197,6 +773,7 @@ static int conn_on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
                         c->drain_cut ? "the server stopped" : "timed out");
                 break;
         case CONN_PROXY: conn_proxy_timeout(c); break;
+        case CONN_PROXY_HTTP: conn_http_proxy_timeout(c); break;
         }
         return 0;
 }
@@ -1239,6 +816,13 @@ void conn_drain(Conn *c) {
         case CONN_HANDSHAKE: conn_cap_timer(c, DRAIN_HANDSHAKE_GRACE_US); break;
         case CONN_BACKEND_CONNECT:
         case CONN_PROXY: conn_cap_timer(c, DRAIN_REQUEST_GRACE_US); break;
+        case CONN_PROXY_HTTP:
+                if (conn_http_proxy_between_requests(c)) {
+                        conn_backend_close(c);
+                        conn_close_tls(c, CLOSE_SHUTDOWN);
+                } else
+                        conn_cap_timer(c, DRAIN_REQUEST_GRACE_US); /* finish this request, then close */
+                break;
         }
 }
 
@@ -1246,7 +830,7 @@ void conn_abort(Conn *c, const char *reason) {
         if (c->attempt && c->phase == CONN_HANDSHAKE && !c->ssl_ready)
                 conn_drain_socket(c); /* conn_first_record() left it there */
         if (c->attempt && c->phase == CONN_HANDSHAKE) {
-                c->attempt->ended_us = now_us();
+                c->attempt->ended_us = conn_now_us();
                 outcome_handshake_aborted(c->attempt, reason);
         }
         if (c->attempt && c->phase == CONN_BACKEND_CONNECT && !c->attempt->backend_error)

@@ -44,6 +44,7 @@ static BackendSettings arg_backend_settings = {
         .protocol = BACKEND_PROXY_V2,
         .connect_timeout_us = 5 * USEC_PER_SEC,
         .idle_timeout_us = 300 * USEC_PER_SEC,
+        .client_idle_timeout_us = 300 * USEC_PER_SEC,
 };
 /* --backend-alpn: at most "h2" and "http/1.1", then NULL (mbedtls_ssl_conf_alpn_protocols() keeps it) */
 static const char *arg_alpn[3] = {};
@@ -220,10 +221,12 @@ static const Option options[] = {
         {.name = "backend-protocol",
          .kind = OPTION_BACKEND_PROTOCOL,
          .target = &arg_backend_settings.protocol,
-         .what = "proxy-v2",
-         .usage = "--backend-protocol=proxy-v2",
+         .what = "proxy-v2 or http",
+         .usage = "--backend-protocol=proxy-v2|http",
          .help = "\n"
-                 "PROXY protocol v2 header, then the bytes (default)"},
+                 "proxy-v2: a PROXY protocol v2 header, then the bytes\n"
+                 "(default); http: HTTP/1.1 requests with the client's\n"
+                 "X-Forwarded-For and TLS-* headers"},
         {.name = "backend-alpn",
          .kind = OPTION_STRING,
          .target = &arg_backend_alpn,
@@ -243,8 +246,16 @@ static const Option options[] = {
          .what = "seconds (1-86400)",
          .usage = "--backend-idle-timeout=SEC",
          .help = "\n"
-                 "A forwarded connection with no byte either way for\n"
-                 "this long is closed (default 300)"},
+                 "A forwarded connection whose backend sent and took\n"
+                 "nothing for this long is closed (default 300)"},
+        {.name = "backend-client-idle-timeout",
+         .kind = OPTION_SECONDS,
+         .target = &arg_backend_settings.client_idle_timeout_us,
+         .what = "seconds (1-86400)",
+         .usage = "--backend-client-idle-timeout=SEC",
+         .help = "\n"
+                 "A forwarded connection whose client sent and took\n"
+                 "nothing for this long is closed (default 300)"},
         {.name = "log-level",
          .kind = OPTION_LOG_LEVEL,
          .usage = "--log-level=LEVEL",
@@ -379,6 +390,10 @@ static int backend_check(void) {
                         EINVAL,
                         "--backend-alpn takes h2,http/1.1 (or one of them), not \"%s\".",
                         arg_backend_alpn);
+        /* the http protocol reads HTTP/1.1 requests: a client must not be told it may speak HTTP/2 */
+        if (b->protocol == BACKEND_HTTP && arg_alpn[0] && (arg_alpn[1] || !streq(arg_alpn[0], "http/1.1")))
+                return log_error_errno(
+                        EINVAL, "--backend-protocol http speaks HTTP/1.1: --backend-alpn http/1.1.");
         (void) snprintf(b->name, sizeof b->name, "%s", arg_backend);
         r = backend_address_parse(arg_backend, &b->addr, &b->addr_len);
         if (r >= 0)
@@ -844,7 +859,7 @@ static int run(int argc, char *argv[]) {
                 log_info(
                         "Forwarding each connection after its handshake to %s (%s).",
                         arg_backend,
-                        "PROXY protocol v2");
+                        arg_backend_settings.protocol == BACKEND_HTTP ? "HTTP/1.1" : "PROXY protocol v2");
         manager_notify_status(&m, "READY=1\n");
         r = sd_event_loop(m.event);
         if (r < 0)

@@ -1,6 +1,7 @@
 """Debian's nginx as a backend of tlswatchd --backend: an instance of its own (prefix, configuration, logs,
 temporary files in a temporary directory; not the system's), listening on loopback with
-`listen ... proxy_protocol` (HTTP/1.1, and HTTP/2 with prior knowledge on a second port), serving files
+`listen ... proxy_protocol` (HTTP/1.1, and HTTP/2 with prior knowledge on a second port; plain HTTP/1.1 on
+port3, for --backend-protocol http), serving files
 from its www/ and taking PUTs there (the DAV module). Its access log says what the PROXY header told it."""
 import os
 import subprocess
@@ -23,11 +24,13 @@ http {{
     uwsgi_temp_path {p}/tmp/uwsgi;
     scgi_temp_path {p}/tmp/scgi;
     types {{ text/html html; application/octet-stream bin; }}
-    log_format pp '$proxy_protocol_addr $proxy_protocol_port $server_protocol $request_method $uri $status';
+    log_format pp '$proxy_protocol_addr $proxy_protocol_port $server_protocol $request_method $uri $status '
+                  '$http_x_forwarded_for $http_tls_attempt_id $http_tls_prior_failures';
     access_log {p}/access.log pp;
     server {{
         listen 127.0.0.1:{port} proxy_protocol;
         listen 127.0.0.1:{port2} http2 proxy_protocol;
+        listen 127.0.0.1:{port3};
         root {p}/www;
         client_max_body_size 512m;
         dav_methods PUT;
@@ -47,10 +50,10 @@ class Nginx:
             os.makedirs(os.path.join(self.prefix, d), mode=0o777, exist_ok=True)
             os.chmod(os.path.join(self.prefix, d), 0o777)
         self.www = os.path.join(self.prefix, 'www')
-        self.port, self.port2 = free_port(), free_port()
+        self.port, self.port2, self.port3 = free_port(), free_port(), free_port()  # port3: plain HTTP
         self.conf = os.path.join(self.prefix, 'nginx.conf')
         with open(self.conf, 'w') as f:
-            f.write(CONF.format(p=self.prefix, port=self.port, port2=self.port2, extra=extra))
+            f.write(CONF.format(p=self.prefix, port=self.port, port2=self.port2, port3=self.port3, extra=extra))
         self.proc = None
 
     def start(self):

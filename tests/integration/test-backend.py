@@ -73,7 +73,7 @@ for args, want in [(['--backend', 'localhost'], 'Invalid --backend "localhost"')
                    (['--backend', '127.0.0.1:65536'], 'Invalid --backend'),
                    (['--backend', 'unix:relative.sock'], 'Invalid --backend'),
                    (['--backend', '127.0.0.1:80', '--backend-protocol', 'spdy'],
-                    '--backend-protocol takes proxy-v2, not "spdy"'),
+                    '--backend-protocol takes proxy-v2 or http, not "spdy"'),
                    (['--backend', '127.0.0.1:80', '--backend-alpn', 'h3'], '--backend-alpn takes'),
                    (['--backend', '127.0.0.1:80', '--backend-alpn', 'h2,h2'], '--backend-alpn takes'),
                    (['--backend-alpn', 'h2'], '--backend-alpn needs --backend'),
@@ -344,6 +344,27 @@ with tempfile.TemporaryDirectory() as tmp:
         rc = d.stop(timeout=20)
         secs = time.monotonic() - t0
         ok(rc == 0 and secs < 8, f'SIGTERM with a live forwarded connection: exit {rc} after {secs:.1f} s')
+        s.close()
+
+    # the client's idle limit, apart from the backend's: a client that only reads what the backend drips
+    # is not idle; one that neither sends nor gets anything is closed after --backend-client-idle-timeout
+    with Daemon('--backend', db.addr, '--no-record', '--backend-client-idle-timeout', '2') as d:
+        s = tls_connect(d.port)
+        s.sendall(b'GET /drip HTTP/1.1\r\nHost: x\r\n\r\n')
+        got, t0 = b'', time.monotonic()
+        s.settimeout(1)
+        while time.monotonic() - t0 < 3.5:
+            got += s.recv(65536)
+        ok(got.startswith(b'HTTP/1.1 200') and got.count(b'.') >= 10,
+           'a client that only reads a dripping answer stays connected past its idle limit', got[-40:])
+        s.close()
+        s = tls_connect(d.port)
+        t0 = time.monotonic()
+        s.settimeout(10)
+        data, clean = read_all(s)
+        secs = time.monotonic() - t0
+        ok(1.5 < secs < 4.5 and data == b'' and clean,
+           f'a client that sends nothing is closed after --backend-client-idle-timeout 2: {secs:.1f} s')
         s.close()
     db.close()
 
