@@ -200,7 +200,9 @@ static int verb_summary(Context *c) {
                 return r;
         if (c->summary.attempts == 0)
                 log_notice("No attempts matched.");
-        report_output_summary_fleet(&c->run->out, &c->summary, c->clients, c->labels);
+        /* the fleet part only when the attempts were more than one host's */
+        report_output_summary_fleet(
+                &c->run->out, &c->summary, c->summary.hosts > 1 ? c->clients : NULL, c->labels);
         return 0;
 }
 
