@@ -156,6 +156,7 @@ int report_source_open_journal(ReportSource *s, const char *directory, char *con
         int r;
 
         assert(!s->journal);
+        s->journal = NULL;
         if (directory)
                 r = sd_journal_open_directory(&s->journal, directory, 0);
         else if (files) {
@@ -197,7 +198,11 @@ int report_source_open_journal(ReportSource *s, const char *directory, char *con
                         SD_JOURNAL_LOCAL_ONLY | SD_JOURNAL_INCLUDE_DEFAULT_NAMESPACE);
                 s->journal_local = true;
         }
+        if (r >= 0) /* whole values: a User-Agent longer than the default 64 KiB is not cut */
+                r = sd_journal_set_data_threshold(s->journal, 0);
         if (r < 0) {
+                if (s->journal)
+                        sd_journal_close(s->journal);
                 s->journal = NULL;
                 return log_error_errno(
                         r, "Failed to open the journal%s%s: %m", directory ? " in " : "", strempty(directory));
@@ -400,6 +405,8 @@ static int journal_read_entry(ReportSource *s, uint64_t want, Attempt *a, const 
                 value = eq + 1;
                 vlen = len - (size_t) (value - p);
                 if (c->kind == ATTEMPT_KIND_TEXT || c->kind == ATTEMPT_KIND_RAW) {
+                        if (n_text >= ELEMENTSOF(text)) /* a field given more than once: the first */
+                                continue;
                         at = arena_put(s, value, vlen);
                         if (at == SIZE_MAX)
                                 return -ENOMEM;
