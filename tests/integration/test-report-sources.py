@@ -162,6 +162,14 @@ try:
             eq(report('-D', os.path.join(tmp, 'remote'), '-o', 'json', *verb),
                report('--database', db_a, '-o', 'json', *verb),
                f'{" ".join(verb)}: entries sent twice are read once')
+    # --since and --until: a seek in the journal, the same range as the database's
+    starts = [a['started_us'] for a in json_lines(report('--database', db_a, '-o', 'json', 'attempts'))]
+    since, until = (f'@{t // 1000000}.{t % 1000000:06d}' for t in (starts[2], starts[-2]))
+    for verb in VERBS:
+        want = report('--database', db_a, '--since', since, '--until', until, '-o', 'json', *verb)
+        got = report('--file', files, '--since', since, '--until', until, '-o', 'json', *verb)
+        ok(got == want and want, f'{" ".join(verb)} --since --until: --file = --database',
+           ''.join(difflib.unified_diff(want.splitlines(True), got.splitlines(True), 'database', 'journal')))
     seqs = json_lines(report('--database', db_a, '-o', 'json', 'sequences', '--all'))
     ok(any(s['pattern'] == 'cert_rejected_then_ok' and s['attempts'] == 3 for s in seqs),
        'the certificate rejected twice then accepted is one sequence of 3', json.dumps(seqs, indent=1))
