@@ -225,6 +225,8 @@ try:
        'summary table: the fleet part', text)
     text = report(*both, 'clients')
     ok('fails on 2 hosts, first on web-a' in text, 'clients table: where the family fails', text)
+    page = report(*both, '-o', 'html')
+    ok(' on web-a' in page and ' on web-b' in page, 'html: the example sequences name their host')
     table = report(*both, 'sequences')
     ok('HOST' in table.splitlines()[0] and 'web-b' in table, 'two databases: the table has a HOST column', table)
 
