@@ -405,7 +405,7 @@ static int journal_read_entry(ReportSource *s, uint64_t want, Attempt *a, const 
                 value = eq + 1;
                 vlen = len - (size_t) (value - p);
                 if (c->kind == ATTEMPT_KIND_TEXT || c->kind == ATTEMPT_KIND_RAW) {
-                        if (n_text >= ELEMENTSOF(text)) /* a field given more than once: the first */
+                        if (n_text >= ELEMENTSOF(text)) /* fields given more than once: the last that fits */
                                 continue;
                         at = arena_put(s, value, vlen);
                         if (at == SIZE_MAX)
