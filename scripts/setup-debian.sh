@@ -21,8 +21,9 @@ test_pkgs="curl gnutls-bin tshark systemd systemd-container valgrind clang-tidy 
         faketime time libssl-dev
         wget git lynx w3m elinks libwww-perl liblwp-protocol-https-perl ruby php-cli python3-requests
         nodejs golang-go default-jdk-headless libnss3-tools python3-matplotlib
-        debhelper lintian"
+        debhelper lintian systemd-journal-remote"
 # debhelper and lintian: tests/system/test-deb.sh builds and checks the Debian package.
+# systemd-journal-remote: tests/system/test-fleet.sh's servers upload their journals to a collector.
 pkgs=$build_pkgs
 [ "$want" = test ] && pkgs="$pkgs $test_pkgs"
 

@@ -1,0 +1,384 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+#
+# Fleet test (TAP, issue 15): three servers and a collector, each a container booting a real systemd
+# (tests/system/sdbox), set up the way the README's "More than one server" says. The servers (web1,
+# web2, web3, each its own host name) run the built tlswatchd from its units with --journal=all and
+# systemd-journal-upload; the collector (logs) runs systemd-journal-remote over http, split by host,
+# into /var/log/journal/remote. The containers are joined by a bridge in the collector's network
+# namespace (veth pairs the test creates; nothing on this machine's own network). Real clients
+# (curl, openssl s_client, wget, python requests), a different mix per host, connect to each server;
+# then the collector's journal files must hold, host by host, exactly the attempts of that host's
+# SQLite database: none lost, none twice. Also: a server whose upload is off is caught as incomplete
+# and catches up when it is on again, and the collector down for a while loses nothing.
+#
+#   test-fleet.sh SOURCEDIR BUILDDIR
+set -uo pipefail
+
+SRC=$(readlink -f "${1:?usage: test-fleet.sh SOURCEDIR BUILDDIR}")
+BUILD=$(readlink -f "${2:?usage: test-fleet.sh SOURCEDIR BUILDDIR}")
+SDBOX=$SRC/tests/system/sdbox
+WORK=$BUILD/tests/fleet
+export SDBOX_MAX_LIFETIME=${SDBOX_MAX_LIFETIME:-300}
+SERVERS=(web1 web2 web3)
+COLLECTOR=logs
+PORT=8443
+DB=/var/lib/tlswatch/tlswatch.db
+REMOTE=/var/log/journal/remote
+NET=10.77.0                        # the collector is $NET.1, server i is $NET.1i
+URL=http://$NET.1:19532
+
+SCRATCH=$WORK
+. "$SRC/tests/system/lib.sh"
+
+# on HOST CMD... : run CMD in container HOST; onnet HOST CMD... : a host program in its network
+# namespace only. Each container has a name and a state directory of its own.
+sdbox_env() { echo "SDBOX_NAME=tlswatch-fleet-$1-$$" "SDBOX_STATE=$WORK/$1"; }
+on() {
+        local h=$1
+        shift
+        env $(sdbox_env "$h") timeout 60 "$SDBOX" run "$@"
+}
+onnet() {
+        local h=$1
+        shift
+        env $(sdbox_env "$h") timeout 30 "$SDBOX" net "$@"
+}
+
+missing=""
+for p in systemd-nspawn:systemd-container /lib/systemd/systemd-journal-remote:systemd-journal-remote \
+        curl:curl wget:wget openssl:openssl sqlite3:sqlite3 ip:iproute2; do
+        command -v "${p%%:*}" >/dev/null || missing="$missing ${p#*:}"
+done
+python3 -c 'import requests' 2>/dev/null || missing="$missing python3-requests"
+if [ "$(id -u)" != 0 ] || [ -n "$missing" ]; then
+        echo "1..0 # SKIP needs root and the Debian packages${missing:- (not root)} (scripts/setup-debian.sh test)"
+        exit 0
+fi
+
+ALL=("${SERVERS[@]}" "$COLLECTOR")
+# stop_script: the shell commands that power the four containers off, side by side
+stop_script() {
+        local h
+        for h in "${ALL[@]}"; do
+                printf 'env %s timeout 90 %q stop >/dev/null 2>&1 &\n' "$(sdbox_env "$h")" "$SDBOX"
+        done
+        echo wait
+}
+trap 'bash -c "$(stop_script)"' EXIT
+# meson test's timeout sends SIGTERM to our process group and SIGKILL 0.5 s later: stop the
+# containers from a session of their own so that the SIGKILL cannot cut the poweroff short.
+trap 'trap - EXIT; setsid bash -c "$(stop_script)" >/dev/null 2>&1 </dev/null & exit 130' INT TERM
+
+installed=$(meson introspect "$BUILD" --installed 2>/dev/null) || installed=""
+for f in '/tlswatchd.service"' '/tlswatchd.socket"' 'bin/tlswatchd"' 'bin/tlsreport"'; do
+        grep -qF "$f" <<<"$installed" || bail "$BUILD does not install ${f//\"/} (meson introspect --installed)"
+done
+rm -rf "$WORK"
+mkdir -p "$WORK"
+timeout 300 meson install -C "$BUILD" --no-rebuild --quiet --destdir "$WORK/destdir" >"$WORK/install.log" 2>&1 ||
+        bail "meson install failed: $(tail -5 "$WORK/install.log")"
+
+# --- four containers, booted side by side ---
+SECONDS=0
+for h in "${ALL[@]}"; do
+        mkdir -p "$WORK/$h"
+        env $(sdbox_env "$h") SDBOX_NSPAWN_ARGS="--hostname=$h" timeout 120 "$SDBOX" start \
+                >"$WORK/$h/start.log" 2>&1 &
+done
+booted=0
+for h in "${ALL[@]}"; do
+        wait -n && booted=$((booted + 1))
+done
+[ $booted = ${#ALL[@]} ] || { cat "$WORK"/*/start.log >&2; bail "not every container booted ($booted of ${#ALL[@]})"; }
+diag "4 containers booted in ${SECONDS}s"
+for h in "${ALL[@]}"; do
+        env $(sdbox_env "$h") timeout 120 "$SDBOX" install --tree "$WORK/destdir" >>"$WORK/$h/start.log" 2>&1 ||
+                bail "sdbox install into $h failed: $(tail -3 "$WORK/$h/start.log")"
+done
+diag "installed in ${SECONDS}s"
+
+# --- the network: a bridge in the collector's namespace, a veth pair to each server ---
+setup_net() {
+        local i h pid
+        onnet $COLLECTOR ip link add br0 type bridge || return 1
+        onnet $COLLECTOR ip addr add $NET.1/24 dev br0 || return 1
+        onnet $COLLECTOR ip link set br0 up || return 1
+        i=0
+        for h in "${SERVERS[@]}"; do
+                i=$((i + 1))
+                pid=$(env $(sdbox_env "$h") "$SDBOX" pid) || return 1
+                onnet $COLLECTOR ip link add "v$h" type veth peer name eth0 netns "$pid" || return 1
+                onnet $COLLECTOR ip link set "v$h" master br0 up || return 1
+                onnet "$h" ip addr add "$NET.1$i/24" dev eth0 || return 1
+                onnet "$h" ip link set eth0 up || return 1
+        done
+}
+check "a bridge joins the collector ($NET.1) and the servers ($NET.11-13)" setup_net ||
+        bail "no network between the containers"
+
+# --- the collector, as the README says ---
+collector_setup() {
+        on $COLLECTOR sh -euc '
+                mkdir -p /etc/systemd/system/systemd-journal-remote.service.d
+                cat >/etc/systemd/system/systemd-journal-remote.service.d/http.conf <<EOF
+[Service]
+ExecStart=
+ExecStart=/lib/systemd/systemd-journal-remote --listen-http=-3 --output=/var/log/journal/remote/
+EOF
+                mkdir -p /etc/systemd/journal-remote.conf.d
+                printf "[Remote]\nSplitMode=host\n" >/etc/systemd/journal-remote.conf.d/split.conf
+                systemctl daemon-reload
+                systemctl enable --now systemd-journal-remote.socket'
+}
+check "collector: systemd-journal-remote.socket with --listen-http, split by host" collector_setup
+
+# --- the servers, as the README says ---
+server_setup() {
+        on "$1" sh -euc '
+                mkdir -p /etc/systemd/system/tlswatchd.service.d
+                cat >/etc/systemd/system/tlswatchd.service.d/fleet.conf <<EOF
+[Service]
+ExecStart=
+ExecStart=$(command -v tlswatchd) --journal=all
+EOF
+                mkdir -p /etc/systemd/journal-upload.conf.d
+                printf "[Upload]\nURL=%s\n" "$1" >/etc/systemd/journal-upload.conf.d/collector.conf
+                mkdir -p /etc/systemd/system/systemd-journal-upload.service.d
+                cat >/etc/systemd/system/systemd-journal-upload.service.d/retry.conf <<EOF
+[Unit]
+StartLimitIntervalSec=0
+
+[Service]
+RestartSec=5s
+EOF
+                systemctl daemon-reload
+                systemctl enable --now tlswatchd.socket systemd-journal-upload.service' sh "$URL"
+}
+for h in "${SERVERS[@]}"; do
+        check "$h: tlswatchd --journal=all and systemd-journal-upload to $URL" server_setup "$h"
+done
+
+# --- real clients, a different mix per host ---
+# count HOST: the attempts made so far against HOST, as the clients below count them
+declare -A made
+for h in "${SERVERS[@]}"; do made[$h]=0; done
+client() { # client HOST EXPECT(ok|fail) DESCRIPTION CMD... (run in HOST's network namespace)
+        local h=$1 expect=$2 d=$3
+        shift 3
+        onnet "$h" "$@" >"$WORK/client.out" 2>&1
+        local r=$?
+        made[$h]=$((made[$h] + 1))
+        if [ "$expect" = ok ]; then
+                ok $r "$h: $d"
+        else
+                [ $r != 0 ]
+                ok $? "$h: $d (fails)"
+        fi
+}
+from_collector() { # from_collector HOST EXPECT DESCRIPTION CMD...: a client on the collector
+        local h=$1 expect=$2 d=$3
+        shift 3
+        onnet $COLLECTOR "$@" >"$WORK/client.out" 2>&1
+        local r=$?
+        made[$h]=$((made[$h] + 1))
+        if [ "$expect" = ok ]; then
+                ok $r "$h: $d, from the collector"
+        else
+                [ $r != 0 ]
+                ok $? "$h: $d, from the collector (fails)"
+        fi
+}
+L=https://127.0.0.1:$PORT/
+s_client_request() { # a handshake and a request: openssl s_client that trusts nothing, told to go on
+        printf 'GET / HTTP/1.0\r\n\r\n' | timeout 10 openssl s_client -connect "$1" -ign_eof -quiet 2>/dev/null |
+                grep -q '^HTTP/1\.[01] 200'
+}
+requests_get() { # python requests, verifying (the default) or not
+        python3 -c 'import sys, requests, urllib3
+urllib3.disable_warnings()
+requests.get(sys.argv[1], verify=sys.argv[2] == "verify", timeout=10).raise_for_status()' "$@"
+}
+export -f s_client_request requests_get
+round1() {
+        # web1: curl that does not trust the certificate, then with -k; openssl s_client rejects it
+        client web1 fail "curl" curl -s --max-time 10 -o /dev/null "$L"
+        client web1 ok "curl -k" curl -sfk --max-time 10 -o /dev/null "$L"
+        client web1 fail "openssl s_client -verify_return_error" \
+                sh -c 'openssl s_client -connect "$1" -verify_return_error </dev/null' sh 127.0.0.1:$PORT
+        client web1 ok "curl -k" curl -sfk --max-time 10 -o /dev/null "$L"
+        # web2: python requests that verifies (fails twice, gives up), wget --no-check-certificate
+        client web2 fail "python requests" bash -c 'requests_get "$1" verify' sh "$L"
+        client web2 fail "python requests" bash -c 'requests_get "$1" verify' sh "$L"
+        client web2 ok "wget --no-check-certificate" wget -q -T 10 -t 1 --no-check-certificate -O /dev/null "$L"
+        client web2 ok "python requests verify=False" bash -c 'requests_get "$1" no' sh "$L"
+        client web2 fail "plain http to the https port" curl -sf --max-time 10 -o /dev/null "http://127.0.0.1:$PORT/"
+        # web3: wget that verifies, then openssl s_client with a request
+        client web3 fail "wget" wget -q -T 10 -t 1 -O /dev/null "$L"
+        client web3 ok "openssl s_client with a request" bash -c 's_client_request "$1"' sh 127.0.0.1:$PORT
+        # and one client on the collector that fails on every server: curl without -k
+        local i=0 h
+        for h in "${SERVERS[@]}"; do
+                i=$((i + 1))
+                from_collector "$h" fail "curl" curl -s --max-time 10 -o /dev/null "https://$NET.1$i:$PORT/"
+        done
+}
+round1
+
+# --- what each server recorded, what the collector holds ---
+# rows HOST: its SQLite rows as JSON; remote HOST: the collector's journal entries for it as JSON
+rows() { on "$1" sqlite3 -json "$DB" 'SELECT * FROM attempts ORDER BY id' >"$WORK/$1.rows.json" 2>"$WORK/$1.rows.err"; }
+remote() {
+        on $COLLECTOR journalctl -D $REMOTE -o json --no-pager "_HOSTNAME=$1" >"$WORK/$1.remote.json" 2>"$WORK/$1.remote.err"
+}
+# compare HOST: exit 0 if the collector holds exactly one entry for each of HOST's rows with every
+# column's value, and no other tlswatch entry for HOST; the differences on stdout
+compare() {
+        rows "$1" && remote "$1" || return 1
+        python3 - "$WORK/$1.rows.json" "$WORK/$1.remote.json" "$1" "${made[$1]}" <<'EOF'
+import json, sys
+rows = json.load(open(sys.argv[1])) if open(sys.argv[1]).read().strip() else []
+host = sys.argv[3]
+entries = {}
+dups = 0
+resent = 0
+for line in open(sys.argv[2]):
+    try:
+        e = json.loads(line)
+    except ValueError:
+        continue
+    if "TLSWATCH_OUTCOME" not in e:
+        continue
+    if e.get("_HOSTNAME") != host:
+        print("an entry from %s among %s's" % (e.get("_HOSTNAME"), host))
+        sys.exit(1)
+    key = (e.get("TLSWATCH_STARTED_US"), e.get("TLSWATCH_PEER_ADDR"), e.get("TLSWATCH_PEER_PORT"))
+    if key in entries:
+        # systemd-journal-upload delivers at least once: after an outage it may send again an entry
+        # the collector already wrote. That is the same entry (the same boot, timestamps, fields,
+        # only the collector's own cursor differs); two entries of tlswatchd's for one attempt are not.
+        a, b = ({k: v for k, v in x.items() if not k.startswith("__") or k.endswith("_TIMESTAMP")}
+                for x in (entries[key], e))
+        if a != b:
+            dups += 1
+        else:
+            resent += 1
+        continue
+    entries[key] = e
+bad = []
+seen = set()
+for r in rows:
+    key = (str(r["started_us"]), r["peer_addr"], str(r["peer_port"]))
+    seen.add(key)
+    e = entries.get(key)
+    if e is None:
+        bad.append("row %d (%s:%s %s) is not on the collector" % (r["id"], r["peer_addr"], r["peer_port"], r["outcome"]))
+        continue
+    for col, v in r.items():
+        if col == "id" or v is None:
+            continue
+        f = "TLSWATCH_" + col.upper()
+        if e.get(f) != str(v) and not (isinstance(e.get(f), list) and bytes(e[f]) == str(v).encode()):
+            bad.append("row %d: %s=%r on the collector, %r in the database" % (r["id"], f, e.get(f), v))
+extra = [k for k in entries if k not in seen]
+if dups:
+    bad.append("%d entries twice on the collector" % dups)
+if extra:
+    bad.append("%d entries on the collector that are not in the database: %s" % (len(extra), extra[:3]))
+if len(rows) != int(sys.argv[4]):
+    bad.append("%d rows in the database, %d attempts made" % (len(rows), int(sys.argv[4])))
+print("%s: %d attempts made, %d rows, %d entries on the collector, %d of them sent again by journal-upload"
+      % (host, int(sys.argv[4]), len(rows), len(entries) + dups + resent, resent))
+for b in bad[:10]:
+    print(b)
+sys.exit(1 if bad else 0)
+EOF
+}
+# wait_complete HOST...: wait up to 20 s until the collector holds every host's rows
+wait_complete() {
+        local h i all
+        for ((i = 0; i < 40; i++)); do
+                all=1
+                for h in "$@"; do
+                        compare "$h" >/dev/null 2>&1 || {
+                                all=0
+                                break
+                        }
+                done
+                [ $all = 1 ] && return 0
+                sleep 0.5
+        done
+        return 1
+}
+complete() { # complete WHEN: one TAP line per server
+        local h
+        wait_complete "${SERVERS[@]}"
+        for h in "${SERVERS[@]}"; do
+                compare "$h" >"$WORK/compare.out" 2>&1
+                ok $? "$1: the collector holds each of $h's attempts once, with every column of its row"
+                sed 's/^/# /' "$WORK/compare.out"
+        done
+}
+complete "after the first clients"
+i=0
+for h in "${SERVERS[@]}"; do
+        i=$((i + 1))
+        [ -s "$WORK/$COLLECTOR/journal/remote/remote-$NET.1$i.journal" ]
+        ok $? "split by host: $h's entries are in $REMOTE/remote-$NET.1$i.journal"
+done
+
+# --- a server whose upload is off is caught, and catches up when it is on again ---
+check "web3: systemctl stop systemd-journal-upload" on web3 systemctl stop systemd-journal-upload.service
+client web3 ok "curl -k" curl -sfk --max-time 10 -o /dev/null "$L"
+client web3 fail "curl" curl -s --max-time 10 -o /dev/null "$L"
+sleep 3
+! compare web3 >/dev/null 2>&1
+ok $? "with web3's upload off, the comparison finds its new attempts missing on the collector"
+sed 's/^/# /' <(compare web3)
+check "web3: systemctl start systemd-journal-upload" on web3 systemctl start systemd-journal-upload.service
+wait_complete web3
+compare web3 >"$WORK/compare.out" 2>&1
+ok $? "with web3's upload on again, the collector catches up"
+sed 's/^/# /' "$WORK/compare.out"
+
+# --- the collector down for a while ---
+check "collector: systemctl stop systemd-journal-remote.socket systemd-journal-remote.service" \
+        on $COLLECTOR systemctl stop systemd-journal-remote.socket systemd-journal-remote.service
+SECONDS=0
+round2() {
+        client web1 ok "curl -k" curl -sfk --max-time 10 -o /dev/null "$L"
+        client web1 fail "python requests" bash -c 'requests_get "$1" verify' sh "$L"
+        client web2 ok "openssl s_client with a request" bash -c 's_client_request "$1"' sh 127.0.0.1:$PORT
+        client web2 fail "curl" curl -s --max-time 10 -o /dev/null "$L"
+        client web2 ok "curl -k" curl -sfk --max-time 10 -o /dev/null "$L"
+        client web3 ok "wget --no-check-certificate" wget -q -T 10 -t 1 --no-check-certificate -O /dev/null "$L"
+}
+round2
+# journal-upload fails while the collector is away: wait until each has failed at least twice
+failed_uploads() { on "$1" systemctl show -P NRestarts systemd-journal-upload.service; }
+for ((i = 0; i < 40; i++)); do
+        all=1
+        for h in "${SERVERS[@]}"; do
+                [ "$(failed_uploads "$h")" -ge 2 ] || all=0
+        done
+        [ $all = 1 ] && break
+        sleep 0.5
+done
+for h in "${SERVERS[@]}"; do
+        ! compare "$h" >/dev/null 2>&1
+        ok $? "with the collector down, $h's new attempts are not on it (journal-upload restarted $(failed_uploads "$h") times)"
+done
+diag "collector down for ${SECONDS}s"
+check "collector: systemctl start systemd-journal-remote.socket" on $COLLECTOR systemctl start systemd-journal-remote.socket
+complete "after the collector's outage"
+for h in "${SERVERS[@]}"; do
+        [ "$(on "$h" systemctl show -P ActiveState systemd-journal-upload.service)" = active ]
+        ok $? "$h: systemd-journal-upload is active again"
+done
+
+SECONDS=0
+bash -c "$(stop_script)"
+trap - EXIT
+diag "poweroff took ${SECONDS}s"
+echo "1..$n"
+[ $failed = 0 ]
