@@ -117,46 +117,24 @@ setup_net() {
 check "a bridge joins the collector ($NET.1) and the servers ($NET.11-13)" setup_net ||
         bail "no network between the containers"
 
-# --- the collector, as the README says ---
-collector_setup() {
-        on $COLLECTOR sh -euc '
-                mkdir -p /etc/systemd/system/systemd-journal-remote.service.d
-                cat >/etc/systemd/system/systemd-journal-remote.service.d/http.conf <<EOF
-[Service]
-ExecStart=
-ExecStart=/lib/systemd/systemd-journal-remote --listen-http=-3 --output=/var/log/journal/remote/
-EOF
-                mkdir -p /etc/systemd/journal-remote.conf.d
-                printf "[Remote]\nSplitMode=host\n" >/etc/systemd/journal-remote.conf.d/split.conf
-                systemctl daemon-reload
-                systemctl enable --now systemd-journal-remote.socket'
+# --- the README's section "More than one server", run as it is written ---
+# readme_block NAME: the shell block after the README's "<!-- fleet: NAME -->" line
+readme_block() {
+        sed -n "/^<!-- fleet: $1 -->\$/,/^\`\`\`\$/p" "$SRC/README.md" | sed '1,2d;$d'
 }
-check "collector: systemd-journal-remote.socket with --listen-http, split by host" collector_setup
-
-# --- the servers, as the README says ---
-server_setup() {
-        on "$1" sh -euc '
-                mkdir -p /etc/systemd/system/tlswatchd.service.d
-                cat >/etc/systemd/system/tlswatchd.service.d/fleet.conf <<EOF
-[Service]
-ExecStart=
-ExecStart=$(command -v tlswatchd) --journal=all
-EOF
-                mkdir -p /etc/systemd/journal-upload.conf.d
-                printf "[Upload]\nURL=%s\n" "$1" >/etc/systemd/journal-upload.conf.d/collector.conf
-                mkdir -p /etc/systemd/system/systemd-journal-upload.service.d
-                cat >/etc/systemd/system/systemd-journal-upload.service.d/retry.conf <<EOF
-[Unit]
-StartLimitIntervalSec=0
-
-[Service]
-RestartSec=5s
-EOF
-                systemctl daemon-reload
-                systemctl enable --now tlswatchd.socket systemd-journal-upload.service' sh "$URL"
-}
+for b in server collector; do
+        readme_block $b >"$WORK/readme-$b.sh"
+        [ -s "$WORK/readme-$b.sh" ] || bail "README.md has no block after '<!-- fleet: $b -->'"
+done
+# The README's names for what differs here: the collector's address, tlswatchd's path (the build's prefix).
+sbin=$(grep -o ': *"[^"]*/sbin/tlswatchd"' <<<"$installed" | head -1 | sed 's/^: *"//; s/"$//')
+check "collector: the README's commands (systemd-journal-remote over http, split by host)" \
+        on $COLLECTOR sh -euc "$(cat "$WORK/readme-collector.sh")"
 for h in "${SERVERS[@]}"; do
-        check "$h: tlswatchd --journal=all and systemd-journal-upload to $URL" server_setup "$h"
+        check "$h: tlswatchd.socket running" on "$h" systemctl enable --now tlswatchd.socket
+        check "$h: the README's commands (tlswatchd --journal=all, systemd-journal-upload to $URL)" \
+                on "$h" sh -euc "$(sed -e "s|http://collector.example.net:19532|$URL|" \
+                -e "s|/usr/sbin/tlswatchd|${sbin:-/usr/local/sbin/tlswatchd}|" "$WORK/readme-server.sh")"
 done
 
 # --- real clients, a different mix per host ---
