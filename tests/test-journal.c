@@ -168,8 +168,34 @@ static void test_empty_raw(void) {
         is_field(&f, "TLSWATCH_OUTCOME", "server_error");
 }
 
+/* The row id: the record's own if it has one, else given after the build (the store numbers the row
+ * once the entry exists); left out when there is none. Every other field stays as built. */
+static void test_row_id(void) {
+        _cleanup_(attempt_freep) Attempt *a = attempt_new();
+        _cleanup_(journal_fields_done) JournalFields f = {}, g = {};
+        size_t n;
+
+        a->outcome = OUTCOME_PEER_RESET;
+        is_int(journal_fields_build(a, &f), 0, "build entry without an id");
+        ok(!journal_fields_get(&f, "TLSWATCH_ID", NULL), "no id yet: TLSWATCH_ID absent");
+        n = f.n;
+        journal_fields_set_id(&f, INT64_MAX);
+        is_int((int) f.n, (int) n + 1, "an id adds one field");
+        is_field(&f, "TLSWATCH_ID", "9223372036854775807");
+        journal_fields_set_id(&f, 42);
+        is_field(&f, "TLSWATCH_ID", "42");
+        is_field(&f, "TLSWATCH_OUTCOME", "peer_reset");
+        journal_fields_set_id(&f, 0);
+        ok(!journal_fields_get(&f, "TLSWATCH_ID", NULL) && f.n == n, "id 0 (a dropped record): absent again");
+
+        a->id = 7;
+        is_int(journal_fields_build(a, &g), 0, "build entry with an id");
+        is_field(&g, "TLSWATCH_ID", "7");
+}
+
 int main(void) {
         test_modes();
+        test_row_id();
         test_failure();
         test_success_v6();
         test_empty_raw();

@@ -5,16 +5,20 @@
 #include "report-output.h"
 #include "report-time.h"
 
-static void attempt_json(ReportOutput *o, const Attempt *a) {
-        attempt_json_write(o->f, a, o->mode == OUTPUT_JSON_PRETTY);
+static void attempt_json(ReportOutput *o, const Attempt *a, const char *host) {
+        attempt_json_write_host(o->f, a, o->mode == OUTPUT_JSON_PRETTY, true, host);
         fputc('\n', o->f);
 }
 
-static void attempt_csv(ReportOutput *o, const Attempt *a) {
+/* the host first, then the columns as the daemon's page writes them */
+static void attempt_csv(ReportOutput *o, const Attempt *a, const char *host) {
         if (!o->header_done) {
+                fputs("host,", o->f);
                 attempt_csv_write_header(o->f);
                 o->header_done = true;
         }
+        csv_str(o, true, host);
+        fputc(',', o->f);
         attempt_csv_write(o->f, a);
 }
 
@@ -22,6 +26,7 @@ static void attempt_csv(ReportOutput *o, const Attempt *a) {
  * ("Chrome/156 (Linux)"); --full adds the version and the JA4 and shows the whole User-Agent, escaped. */
 static const TableColumn attempt_table_columns[] = {
         {"TIME", .stream = 12},
+        {"HOST", .cap = 24, .shrink = 2, .soft = 12, .hard = 8, .stream = 12},
         {"CLIENT", .cap = 32, .shrink = 2, .soft = 21, .hard = 15, .stream = 21},
         {"RESULT", .stream = 6, .tokens = true},
         {"STATE", .shrink = 4, .soft = 13, .hard = 9, .stream = 13},
@@ -31,6 +36,7 @@ static const TableColumn attempt_table_columns[] = {
 
 static const TableColumn attempt_table_columns_full[] = {
         {"TIME", .stream = 23},
+        {"HOST", .stream = 16},
         {"CLIENT", .stream = 21},
         {"RESULT", .stream = 6, .tokens = true},
         {"STATE", .stream = 13},
@@ -40,10 +46,18 @@ static const TableColumn attempt_table_columns_full[] = {
         {"USER-AGENT", .stream = 20},
 };
 
-static void attempt_table(ReportOutput *o, const Attempt *a, const char *label) {
-        const TableColumn *columns = o->full ? attempt_table_columns_full : attempt_table_columns;
-        size_t n_columns = o->full ? ELEMENTSOF(attempt_table_columns_full)
-                                   : ELEMENTSOF(attempt_table_columns);
+static void attempt_table(ReportOutput *o, const Attempt *a, const char *host, const char *label) {
+        static TableColumn without[2][TABLE_COLUMNS_MAX];
+        size_t n_columns;
+        const TableColumn *columns = o->full
+                ? table_columns_host(
+                          o,
+                          attempt_table_columns_full,
+                          ELEMENTSOF(attempt_table_columns_full),
+                          without[1],
+                          &n_columns)
+                : table_columns_host(
+                          o, attempt_table_columns, ELEMENTSOF(attempt_table_columns), without[0], &n_columns);
         SequenceAttempt sa = {
                 .outcome = a->outcome,
                 .alert_received = (int16_t) a->alert_received,
@@ -68,6 +82,8 @@ static void attempt_table(ReportOutput *o, const Attempt *a, const char *label) 
                 above = table_day_change(o, t, day);
                 cells[k++] = t + 11;
         }
+        if (o->hosts)
+                cells[k++] = host ?: "-";
         (void) snprintf(
                 client, sizeof client, "%s%s%s:%u", v6 ? "[" : "", a->peer_addr, v6 ? "]" : "", a->peer_port);
         cells[k++] = client;
@@ -93,14 +109,18 @@ static void attempt_table(ReportOutput *o, const Attempt *a, const char *label) 
         (void) table_add(o, columns, n_columns, cells, NULL, above, NULL, NULL, NULL);
 }
 
-void report_output_attempt_labelled(ReportOutput *o, const Attempt *a, const char *label) {
+void report_output_attempt_host(ReportOutput *o, const Attempt *a, const char *host, const char *label) {
         switch (o->mode) {
         case OUTPUT_JSON:
-        case OUTPUT_JSON_PRETTY: attempt_json(o, a); break;
-        case OUTPUT_CSV: attempt_csv(o, a); break;
-        default: attempt_table(o, a, label); break;
+        case OUTPUT_JSON_PRETTY: attempt_json(o, a, host); break;
+        case OUTPUT_CSV: attempt_csv(o, a, host); break;
+        default: attempt_table(o, a, host, label); break;
         }
         o->rows++;
+}
+
+void report_output_attempt_labelled(ReportOutput *o, const Attempt *a, const char *label) {
+        report_output_attempt_host(o, a, NULL, label);
 }
 
 void report_output_attempt(ReportOutput *o, const Attempt *a) {

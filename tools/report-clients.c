@@ -3,6 +3,7 @@
 #include <inttypes.h>
 
 #include "report-output.h"
+#include "report-time.h"
 
 /* The whole stable JA4 (this verb is where it is shown), who it is and how it fares. The commonest failure
  * gets a line of its own under its family when the width is under 120 columns. */
@@ -23,7 +24,7 @@ void report_output_clients(ReportOutput *o, ReportClients *c, ReportLabels *l) {
 
         if (o->mode == OUTPUT_CSV && n > 0) {
                 fputs("ja4,label,attempts,successes,success_rate,sequences,ok_sequences,retries_per_success,"
-                      "commonest_failure",
+                      "commonest_failure,failing_hosts,first_failure_host,first_failure_us",
                       o->f);
                 csv_end(o);
         }
@@ -65,6 +66,11 @@ void report_output_clients(ReportOutput *o, ReportClients *c, ReportLabels *l) {
                         json_int(&j, "ok_sequences", (int64_t) cl->ok_sequences);
                         json_double(&j, "retries_per_success", retries, cl->ok_sequences == 0);
                         json_str(&j, "commonest_failure", failure);
+                        /* the fleet: on how many hosts it fails, and where first */
+                        json_int(&j, "failing_hosts", (int64_t) cl->n_failing_hosts);
+                        json_str(&j, "first_failure_host", cl->first_failure_host);
+                        json_int_or_null(
+                                &j, "first_failure_us", cl->first_failure_us, cl->first_failure_us == INT64_MAX);
                         json_end(&j);
                         break;
                 case OUTPUT_CSV:
@@ -77,11 +83,17 @@ void report_output_clients(ReportOutput *o, ReportClients *c, ReportLabels *l) {
                         csv_int(o, (int64_t) cl->ok_sequences, false);
                         fprintf(o->f, ",%.4g", retries);
                         csv_str(o, false, failure);
+                        csv_int(o, (int64_t) cl->n_failing_hosts, false);
+                        csv_str(o, false, cl->first_failure_host);
+                        if (cl->first_failure_us != INT64_MAX)
+                                fprintf(o->f, ",%" PRId64, cl->first_failure_us);
+                        else
+                                fputc(',', o->f);
                         csv_end(o);
                         break;
                 default: {
                         const char *cells[TABLE_COLUMNS_MAX] = {}, *below = NULL;
-                        char n_attempts[DECIMAL_MAX], rate_text[16], retries_text[32], below_text[96];
+                        char n_attempts[DECIMAL_MAX], rate_text[16], retries_text[32], below_text[512];
 
                         (void) snprintf(n_attempts, sizeof n_attempts, "%" PRIu64, cl->attempts);
                         (void) snprintf(rate_text, sizeof rate_text, "%.1f%%", rate * 100);
@@ -96,6 +108,23 @@ void report_output_clients(ReportOutput *o, ReportClients *c, ReportLabels *l) {
                         else if (failure) {
                                 (void) snprintf(
                                         below_text, sizeof below_text, "commonest failure: %s", failure);
+                                below = below_text;
+                        }
+                        /* the fleet: a line under the family */
+                        if (o->hosts && cl->first_failure_us != INT64_MAX) {
+                                char t[32];
+                                size_t used = below ? strlen(below_text) : 0;
+
+                                report_time_format(cl->first_failure_us, t);
+                                (void) snprintf(
+                                        below_text + used,
+                                        sizeof below_text - used,
+                                        "%sfails on %zu host%s, first on %s at %s",
+                                        used > 0 ? "; " : "",
+                                        cl->n_failing_hosts,
+                                        cl->n_failing_hosts == 1 ? "" : "s",
+                                        cl->first_failure_host ?: "(unknown host)",
+                                        t);
                                 below = below_text;
                         }
                         (void) table_add(

@@ -91,6 +91,15 @@ bool report_filter_match(const ReportFilter *f, const Attempt *a) {
         return true;
 }
 
+bool report_filter_match_host(const ReportFilter *f, const char *host) {
+        if (f->n_hosts == 0)
+                return true;
+        for (size_t i = 0; i < f->n_hosts; i++)
+                if (streq_ptr(f->hosts[i], host))
+                        return true;
+        return false;
+}
+
 /* The attempt columns that a database of schema version v has: those of the table that migrations 1..v
  * make, applied to an empty database in memory. */
 static int columns_of_version(unsigned v, uint64_t *ret) {
@@ -201,21 +210,39 @@ const char *report_db_error(ReportDb *d) {
         return d && d->db ? sqlite3_errmsg(d->db) : "no database";
 }
 
-int report_db_foreach_attempt(
-        ReportDb *d, const ReportFilter *f, bool full, ReportAttemptHandler h, void *userdata) {
+struct ReportDbCursor {
+        ReportDb *db;
+        const ReportFilter *f;
+        sqlite3_stmt *st;
+        AttemptSelect sel;
+};
+
+ReportDbCursor *report_db_cursor_free(ReportDbCursor *c) {
+        if (!c)
+                return NULL;
+        sqlite3_finalize(c->st);
+        free(c);
+        return NULL;
+}
+
+int report_db_cursor_open(ReportDb *d, const ReportFilter *f, bool full, ReportDbCursor **ret) {
+        _cleanup_(report_db_cursor_freep) ReportDbCursor *c = NULL;
         char sql[2048] = "SELECT ";
         size_t len = strlen(sql);
-        sqlite3_stmt *st = NULL;
-        AttemptSelect sel;
         uint64_t want;
         int r;
 
+        c = calloc(1, sizeof *c);
+        if (!c)
+                return -ENOMEM;
+        c->db = d;
+        c->f = f;
         /* Only the columns needed: every selected column costs SQLite work on every row. Without full, those
          * that grouping, statistics and the diagnosis use (all in the covering index), and ja4 for --ja4. */
         want = full ? ATTEMPT_COLUMNS_ALL : attempt_columns_grouping();
         if (f->ja4)
                 want |= ATTEMPT_COLUMN_BIT(ATTEMPT_COLUMN_ja4);
-        r = attempt_select_init(&sel, want & d->columns, sql + len, sizeof sql - len);
+        r = attempt_select_init(&c->sel, want & d->columns, sql + len, sizeof sql - len);
         if (r < 0)
                 return r;
         len += (size_t) r;
@@ -230,34 +257,74 @@ int report_db_foreach_attempt(
                         sizeof sql - len,
                         " FROM attempts INDEXED BY attempts_started_grouping"
                         " WHERE started_us >= ?1 AND started_us < ?2 ORDER BY started_us, id");
-                r = sqlite3_prepare_v2(d->db, sql, -1, &st, NULL);
+                r = sqlite3_prepare_v2(d->db, sql, -1, &c->st, NULL);
         }
         if (r != SQLITE_OK) {
                 (void) snprintf(
                         sql + len,
                         sizeof sql - len,
                         " FROM attempts WHERE started_us >= ?1 AND started_us < ?2 ORDER BY started_us, id");
-                r = sqlite3_prepare_v2(d->db, sql, -1, &st, NULL);
+                r = sqlite3_prepare_v2(d->db, sql, -1, &c->st, NULL);
         }
         if (r != SQLITE_OK)
                 return sqlite_to_errno(d->db, r) ?: -EIO;
-        sqlite3_bind_int64(st, 1, f->since_us);
-        sqlite3_bind_int64(st, 2, f->until_us);
+        sqlite3_bind_int64(c->st, 1, f->since_us);
+        sqlite3_bind_int64(c->st, 2, f->until_us);
+        *ret = TAKE_PTR(c);
+        return 0;
+}
 
-        while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-                Attempt a;
+int report_db_cursor_next(ReportDbCursor *c, Attempt *ret) {
+        int r;
 
-                attempt_row_read(st, &sel, &a);
-                if (!report_filter_match(f, &a))
-                        continue;
+        while ((r = sqlite3_step(c->st)) == SQLITE_ROW) {
+                attempt_row_read(c->st, &c->sel, ret);
+                if (report_filter_match(c->f, ret))
+                        return 1;
+        }
+        return r == SQLITE_DONE ? 0 : sqlite_to_errno(c->db->db, r) ?: -EIO;
+}
+
+int report_db_foreach_attempt(
+        ReportDb *d, const ReportFilter *f, bool full, ReportAttemptHandler h, void *userdata) {
+        _cleanup_(report_db_cursor_freep) ReportDbCursor *c = NULL;
+        Attempt a;
+        int r;
+
+        r = report_db_cursor_open(d, f, full, &c);
+        if (r < 0)
+                return r;
+        while ((r = report_db_cursor_next(c, &a)) > 0) {
                 r = h(&a, userdata);
-                if (r < 0) {
-                        sqlite3_finalize(st);
+                if (r < 0)
                         return r;
-                }
+        }
+        return r;
+}
+
+int report_db_host(ReportDb *d, const char *path, char **ret) {
+        sqlite3_stmt *st = NULL;
+        const char *base, *dot;
+        char *host = NULL;
+        int r;
+
+        /* migration 6: the daemon's host name; a database without it (older, or not migrated yet) is named
+         * by its file: /srv/copies/web1.db is "web1" */
+        r = sqlite3_prepare_v2(d->db, "SELECT value FROM meta WHERE key = 'host'", -1, &st, NULL);
+        if (r == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) &&
+            sqlite3_column_bytes(st, 0) > 0)
+                host = strdup((const char *) sqlite3_column_text(st, 0));
+        else {
+                base = strrchr(path, '/');
+                base = base ? base + 1 : path;
+                dot = strrchr(base, '.');
+                host = dot && dot > base ? strndup(base, (size_t) (dot - base)) : strdup(base);
         }
         sqlite3_finalize(st);
-        return r == SQLITE_DONE ? 0 : sqlite_to_errno(d->db, r) ?: -EIO;
+        if (!host)
+                return -ENOMEM;
+        *ret = host;
+        return 0;
 }
 
 #define USER_AGENT_WHERE                                                                                   \

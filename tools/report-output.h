@@ -199,6 +199,23 @@ typedef struct TableColumn {
         bool tokens;     /* attempt tokens: shortened between tokens, coloured by outcome */
 } TableColumn;
 
+/* A table whose second column is HOST, without that column when the attempts are one server's (!o->hosts).
+ * without: the caller's static array of TABLE_COLUMNS_MAX, filled on first use (the table knows its
+ * columns by address). */
+static inline const TableColumn *table_columns_host(
+        const ReportOutput *o, const TableColumn *all, size_t n, TableColumn *without, size_t *ret_n) {
+        if (o->hosts) {
+                *ret_n = n;
+                return all;
+        }
+        if (!without[0].header) {
+                without[0] = all[0];
+                memcpy(without + 1, all + 2, (n - 2) * sizeof *all);
+        }
+        *ret_n = n - 1;
+        return without;
+}
+
 /* Adds a row: cells[] (n_columns of them, NULL is "-"), above (a line before it), tag and below (a text
  * word-wrapped on indented lines under it, after the tag if any), colors (optional) per cell. The strings
  * are copied when the row is held: the rows are held until the widths are known (the first

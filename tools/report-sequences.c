@@ -25,6 +25,7 @@ static void sequence_json(
         Json j;
 
         json_begin(&j, o);
+        json_str(&j, "host", q->host);
         json_str(&j, "client", q->client);
         json_raw(&j, "sni", &q->sni);
         json_str(&j, "ja4", q->ja4);
@@ -183,7 +184,12 @@ static void sequence_json_line(
 
         b.f = o->f;
         b.n = 0;
-        line_put_literal(&b, "{\"client\":");
+        line_put_literal(&b, "{\"host\":");
+        if (q->host)
+                line_put_json_text(&b, q->host);
+        else
+                line_put_literal(&b, "null");
+        line_put_literal(&b, ",\"client\":");
         plain = line_put_json(&b, q->client, client_len);
         line_put_literal(&b, ",\"sni\":");
         plain = line_put_json(&b, q->sni.data, q->sni.len) && plain;
@@ -247,14 +253,15 @@ static void sequence_json_line(
 static void sequence_csv(
         ReportOutput *o, const Sequence *q, const char *label, const char *diagnosis, const char *compact) {
         if (!o->header_done) {
-                fputs("first_us,last_us,client,sni,ja4,label,attempts,failures,outcome,pattern,compact,"
+                fputs("host,first_us,last_us,client,sni,ja4,label,attempts,failures,outcome,pattern,compact,"
                       "diagnosis,"
                       "attempt_ids",
                       o->f);
                 csv_end(o);
                 o->header_done = true;
         }
-        fprintf(o->f, "%" PRId64 ",%" PRId64, q->first_us, q->last_us);
+        csv_str(o, true, q->host);
+        fprintf(o->f, ",%" PRId64 ",%" PRId64, q->first_us, q->last_us);
         csv_str(o, false, q->client);
         csv_raw(o, false, &q->sni);
         csv_str(o, false, q->ja4);
@@ -276,6 +283,7 @@ static void sequence_csv(
  * delays aside) only carry the number. The day is a line of its own when it changes. */
 static const TableColumn sequence_columns[] = {
         {"TIME", .stream = 8},
+        {"HOST", .cap = 24, .shrink = 4, .soft = 12, .hard = 8, .stream = 12},
         {"CLIENT", .cap = 24, .shrink = 4, .soft = 15, .hard = 9, .stream = 17},
         {"SNI", .cap = 24, .shrink = 1, .soft = 12, .hard = 8, .stream = 12},
         {"CLIENT FAMILY", .cap = 24, .shrink = 2, .soft = 18, .hard = 10, .stream = 20},
@@ -287,6 +295,7 @@ static const TableColumn sequence_columns[] = {
 /* --full: everything, nothing summarised, every diagnosis in full under its sequence. */
 static const TableColumn sequence_columns_full[] = {
         {"TIME", .stream = 23},
+        {"HOST", .stream = 16},
         {"CLIENT", .stream = 24},
         {"SNI", .stream = 16},
         {"CLIENT FAMILY", .stream = 20},
@@ -336,8 +345,12 @@ void sequence_tokens_summarised(const Sequence *q, bool ascii, char *buf, size_t
 
 static void sequence_table(
         ReportOutput *o, const Sequence *q, const char *label, const char *diagnosis, const char *compact) {
-        const TableColumn *columns = o->full ? sequence_columns_full : sequence_columns;
-        size_t n_columns = o->full ? ELEMENTSOF(sequence_columns_full) : ELEMENTSOF(sequence_columns);
+        static TableColumn without[2][TABLE_COLUMNS_MAX];
+        size_t n_columns;
+        const TableColumn *columns = o->full
+                ? table_columns_host(
+                          o, sequence_columns_full, ELEMENTSOF(sequence_columns_full), without[1], &n_columns)
+                : table_columns_host(o, sequence_columns, ELEMENTSOF(sequence_columns), without[0], &n_columns);
         const char *cells[TABLE_COLUMNS_MAX] = {}, *colors[TABLE_COLUMNS_MAX] = {}, *above = NULL,
                    *tag = NULL, *below = NULL;
         char t[32], day[32], note_text[DECIMAL_MAX + 2], no_hello[64], tokens[SEQUENCE_TOKENS_SUMMARISED_MAX];
@@ -356,6 +369,8 @@ static void sequence_table(
                 above = table_day_change(o, t, day);
                 cells[k++] = t + 11;
         }
+        if (o->hosts)
+                cells[k++] = q->host ?: "-";
         cells[k++] = q->client;
         cells[k++] = sni;
         if (o->full) {

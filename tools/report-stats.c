@@ -65,10 +65,13 @@ ReportClients *report_clients_free(ReportClients *c) {
 
                         next = m->next;
                         free(e->c.ja4);
+                        free(e->c.failing_hosts);
                         free(e);
                 }
-        if (c->other)
+        if (c->other) {
                 free(c->other->c.ja4);
+                free(c->other->c.failing_hosts);
+        }
         free(c->other);
         hashmap_done(&c->families);
         free(c);
@@ -92,6 +95,7 @@ static int clients_get(ReportClients *c, const char *ja4, ReportClient **ret) {
                         c->other = calloc(1, sizeof *c->other);
                         if (!c->other)
                                 return -ENOMEM;
+                        c->other->c.first_failure_us = INT64_MAX;
                         c->other->c.ja4 = strdup("(other families)");
                         if (!c->other->c.ja4)
                                 return -ENOMEM;
@@ -102,6 +106,7 @@ static int clients_get(ReportClients *c, const char *ja4, ReportClient **ret) {
         e = calloc(1, sizeof *e);
         if (!e)
                 return -ENOMEM;
+        e->c.first_failure_us = INT64_MAX;
         if (ja4) {
                 e->c.ja4 = strdup(ja4);
                 if (!e->c.ja4) {
@@ -160,6 +165,17 @@ int report_clients_add_attempt(ReportClients *c, const Attempt *a) {
         return 0;
 }
 
+/* Adds host to the set (n a power of two, not full); returns whether it was new. */
+static bool host_set_put(const char **set, size_t n, const char *host) {
+        size_t i = (size_t) hash_finish((uint64_t) (uintptr_t) host) & (n - 1);
+
+        for (; set[i]; i = (i + 1) & (n - 1))
+                if (set[i] == host)
+                        return false;
+        set[i] = host;
+        return true;
+}
+
 int report_clients_add_sequence(ReportClients *c, const Sequence *q) {
         ReportClient *cl;
         int r = clients_get(c, q->ja4, &cl);
@@ -171,6 +187,34 @@ int report_clients_add_sequence(ReportClients *c, const Sequence *q) {
                 cl->ok_sequences++;
                 cl->retries += q->n_failures;
         }
+        if (q->n_failures == 0)
+                return 0;
+        /* the fleet: where it fails (a family fails on few hosts; the latest is the likeliest) */
+        for (unsigned i = 0; i < q->n_details; i++)
+                if (outcome_is_failure(q->attempts[i].outcome)) {
+                        if (q->attempts[i].started_us < cl->first_failure_us) {
+                                cl->first_failure_us = q->attempts[i].started_us;
+                                cl->first_failure_host = q->host;
+                        }
+                        break;
+                }
+        if (!q->host)
+                return 0;
+        /* a set of pointers (the hosts are interned), open addressing, at most half full */
+        if (2 * (cl->n_failing_hosts + 1) > cl->n_failing_hosts_allocated) {
+                size_t n = MAX(cl->n_failing_hosts_allocated * 2, 8u);
+                const char **p = calloc(n, sizeof *p);
+
+                if (!p)
+                        return -ENOMEM;
+                for (size_t i = 0; i < cl->n_failing_hosts_allocated; i++)
+                        if (cl->failing_hosts[i])
+                                host_set_put(p, n, cl->failing_hosts[i]);
+                free(cl->failing_hosts);
+                cl->failing_hosts = p;
+                cl->n_failing_hosts_allocated = n;
+        }
+        cl->n_failing_hosts += host_set_put(cl->failing_hosts, cl->n_failing_hosts_allocated, q->host);
         return 0;
 }
 
@@ -199,6 +243,26 @@ size_t report_clients_sorted(ReportClients *c, ReportClient ***ret) {
                 v[n++] = &c->other->c;
         *ret = v;
         return n;
+}
+
+static int client_compare_hosts(const void *a, const void *b) {
+        const ReportClient *x = *(ReportClient *const *) a, *y = *(ReportClient *const *) b;
+
+        if (x->n_failing_hosts != y->n_failing_hosts)
+                return x->n_failing_hosts < y->n_failing_hosts ? 1 : -1;
+        return client_compare(a, b);
+}
+
+size_t report_clients_sorted_by_hosts(ReportClients *c, size_t max, ReportClient ***ret) {
+        ReportClient **v = NULL;
+        size_t n = report_clients_sorted(c, &v), k = 0;
+
+        for (size_t i = 0; i < n; i++)
+                if (v[i]->first_failure_us != INT64_MAX)
+                        v[k++] = v[i];
+        qsort(v, k, sizeof *v, client_compare_hosts);
+        *ret = v;
+        return MIN(k, max);
 }
 
 const char *report_client_commonest_failure(const ReportClient *cl, char buf[static 64]) {

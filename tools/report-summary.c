@@ -5,7 +5,20 @@
 #include "report-output.h"
 #include "report-time.h"
 
+/* The fleet's families: the label, else the stable JA4, else what clients without a ClientHello did. */
+static const char *fleet_name(const ReportClient *cl, ReportLabels *l) {
+        const char *label = l ? report_labels_get(l, cl->ja4, NULL, NULL) : NULL;
+
+        return label ?: cl->ja4 ?: "(no ClientHello)";
+}
+
 void report_output_summary(ReportOutput *o, const ReportSummary *s) {
+        report_output_summary_fleet(o, s, NULL, NULL);
+}
+
+void report_output_summary_fleet(ReportOutput *o, const ReportSummary *s, ReportClients *c, ReportLabels *l) {
+        _cleanup_free_ ReportClient **fleet = NULL;
+        size_t n_fleet = c ? report_clients_sorted_by_hosts(c, REPORT_FLEET_FAMILIES, &fleet) : 0;
         char a[32], b[32];
         Json j;
 
@@ -40,6 +53,15 @@ void report_output_summary(ReportOutput *o, const ReportSummary *s) {
                                         i,
                                         i == REPORT_RETRY_BUCKETS ? "+" : "",
                                         s->retries_ok[i]);
+                if (c) {
+                        fprintf(o->f, "total,hosts,%" PRIu64 "\r\n", s->hosts);
+                        for (size_t i = 0; i < n_fleet; i++) {
+                                fputs("failing_hosts,", o->f);
+                                escape_csv_fputs(
+                                        o->f, fleet_name(fleet[i], l), strlen(fleet_name(fleet[i], l)));
+                                fprintf(o->f, ",%zu\r\n", fleet[i]->n_failing_hosts);
+                        }
+                }
                 o->rows++;
                 return;
         }
@@ -93,6 +115,27 @@ void report_output_summary(ReportOutput *o, const ReportSummary *s) {
                         s->retries_ok[i],
                         REPORT_RETRY_BUCKETS + 1);
 #undef JSON_MAP
+                json_int(&j, "hosts", (int64_t) s->hosts);
+                if (c) {
+                        json_key(&j, "fleet");
+                        fputc('[', o->f);
+                        for (size_t i = 0; i < n_fleet; i++) {
+                                if (i > 0)
+                                        fputc(',', o->f);
+                                json_begin(&sub, o);
+                                sub.depth = 2;
+                                json_str(&sub, "ja4", fleet[i]->ja4);
+                                json_str(
+                                        &sub,
+                                        "label",
+                                        l ? report_labels_get(l, fleet[i]->ja4, NULL, NULL) : NULL);
+                                json_int(&sub, "failing_hosts", (int64_t) fleet[i]->n_failing_hosts);
+                                json_str(&sub, "first_failure_host", fleet[i]->first_failure_host);
+                                json_int(&sub, "first_failure_us", fleet[i]->first_failure_us);
+                                json_end(&sub);
+                        }
+                        fputc(']', o->f);
+                }
                 json_end(&j);
                 o->rows++;
                 return;
@@ -159,6 +202,26 @@ void report_output_summary(ReportOutput *o, const ReportSummary *s) {
                                 i == REPORT_RETRY_BUCKETS ? "+" : "",
                                 s->retries_ok[i]);
         fputc('\n', o->f);
+        if (c) {
+                fprintf(o->f,
+                        "%sHosts:%s %" PRIu64 "\n  client families failing on the most hosts:",
+                        color(o, ANSI_BOLD),
+                        color(o, ANSI_RESET),
+                        s->hosts);
+                if (n_fleet == 0)
+                        fputs(" none", o->f);
+                fputc('\n', o->f);
+                for (size_t i = 0; i < n_fleet; i++) {
+                        report_time_format(fleet[i]->first_failure_us, a);
+                        fprintf(o->f,
+                                "    %s: %zu of %" PRIu64 " hosts, first on %s at %s\n",
+                                fleet_name(fleet[i], l),
+                                fleet[i]->n_failing_hosts,
+                                s->hosts,
+                                fleet[i]->first_failure_host ?: "(unknown host)",
+                                a);
+                }
+        }
         bool written = fclose(o->f) == 0;
 
         o->f = out;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* tlsreport's verbs: what each command reads, groups, counts and writes. tlsreport.c parses the command
  * line and calls one of them; the tests call them the same way. */
+#include "hashmap.h"
 #include "log.h"
 #include "report.h"
 
@@ -13,9 +14,22 @@ typedef struct Context {
         ReportHtml *html; /* -o html: what the page draws */
         bool list;        /* write each sequence as it is found (sequences) */
         uint64_t shown;   /* sequences written */
+        HashMap hosts;    /* of HostSeen: the hosts of the attempts read, for summary.hosts */
+        const char *last_host;
 } Context;
 
+typedef struct HostSeen {
+        HashEntry map; /* first */
+        const char *host;
+} HostSeen;
+
 static void context_done(Context *c) {
+        for (size_t i = 0; i < c->hosts.n_buckets; i++)
+                for (HashEntry *m = c->hosts.buckets[i], *next; m; m = next) {
+                        next = m->next;
+                        free(m);
+                }
+        hashmap_done(&c->hosts);
         c->labels = report_labels_free(c->labels);
         c->clients = report_clients_free(c->clients);
         c->sequencer = sequencer_free(c->sequencer);
@@ -31,9 +45,10 @@ static int load_labels(Context *c) {
 
         if (r < 0)
                 return log_oom();
-        r = report_db_foreach_user_agent(c->run->db, &c->run->filter, load_label, c->labels);
+        r = report_source_foreach_user_agent(c->run->source, &c->run->filter, load_label, c->labels);
         if (r < 0)
-                return log_error_errno(r, "Failed to read User-Agents: %s", report_db_error(c->run->db));
+                return log_error_errno(
+                        r, "Failed to read User-Agents: %s", report_source_error(c->run->source));
         report_labels_seal(c->labels);
         return 0;
 }
@@ -54,15 +69,41 @@ static int on_sequence(const Sequence *q, void *userdata) {
         return ferror(o->f) ? -EIO : 0;
 }
 
-static int on_attempt_sequence(const Attempt *a, void *userdata) {
+/* Counts the distinct hosts (interned: by pointer; the same host comes in runs, mostly). */
+static int host_seen(Context *c, const char *host) {
+        uint64_t h;
+        HostSeen *e;
+
+        if (!host || host == c->last_host)
+                return 0;
+        c->last_host = host;
+        h = hash_finish((uint64_t) (uintptr_t) host);
+        HASHMAP_FOREACH_CHAIN(m, &c->hosts, h)
+        if (((HostSeen *) m)->host == host)
+                return 0;
+        e = malloc(sizeof *e);
+        if (!e)
+                return -ENOMEM;
+        e->host = host;
+        if (hashmap_put(&c->hosts, &e->map, h) < 0) {
+                free(e);
+                return -ENOMEM;
+        }
+        c->summary.hosts++;
+        return 0;
+}
+
+static int on_attempt_sequence(const Attempt *a, const char *host, void *userdata) {
         Context *c = userdata;
 
+        if (host_seen(c, host) < 0)
+                return -ENOMEM;
         report_summary_add_attempt(&c->summary, a);
         if (c->clients && report_clients_add_attempt(c->clients, a) < 0)
                 return -ENOMEM;
         if (c->html && report_html_add_attempt(c->html, a) < 0)
                 return -ENOMEM;
-        return sequencer_feed(c->sequencer, a);
+        return sequencer_feed_host(c->sequencer, a, host);
 }
 
 static int group(Context *c) {
@@ -71,11 +112,13 @@ static int group(Context *c) {
         r = sequencer_new(&c->run->params, on_sequence, c, &c->sequencer);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up grouping: %m");
-        r = report_db_foreach_attempt(c->run->db, &c->run->filter, false, on_attempt_sequence, c);
+        r = report_source_foreach_attempt(c->run->source, &c->run->filter, false, on_attempt_sequence, c);
         if (r == -EPIPE || r == -EIO)
                 return r;
+        if (r == -ENOMEM)
+                return log_oom();
         if (r < 0)
-                return log_error_errno(r, "Failed to read attempts: %s", report_db_error(c->run->db));
+                return log_error_errno(r, "Failed to read attempts: %s", report_source_error(c->run->source));
         r = sequencer_flush(c->sequencer, c->run->now_us != 0 ? c->run->now_us : now_realtime_us());
         if (r < 0)
                 return r;
@@ -101,10 +144,10 @@ static int verb_sequences(Context *c) {
         return 0;
 }
 
-static int on_attempt_output(const Attempt *a, void *userdata) {
+static int on_attempt_output(const Attempt *a, const char *host, void *userdata) {
         ReportOutput *o = userdata;
 
-        report_output_attempt(o, a);
+        report_output_attempt_host(o, a, host, NULL);
         return ferror(o->f) ? -EIO : 0;
 }
 
@@ -112,11 +155,11 @@ static int verb_attempts(Context *c) {
         ReportOutput *o = &c->run->out;
         int r;
 
-        r = report_db_foreach_attempt(c->run->db, &c->run->filter, true, on_attempt_output, o);
+        r = report_source_foreach_attempt(c->run->source, &c->run->filter, true, on_attempt_output, o);
         if (r == -EIO && ferror(o->f))
                 return r;
         if (r < 0)
-                return log_error_errno(r, "Failed to read attempts: %s", report_db_error(c->run->db));
+                return log_error_errno(r, "Failed to read attempts: %s", report_source_error(c->run->source));
         if (o->rows == 0)
                 log_notice("No attempts matched.");
         return 0;
@@ -141,13 +184,25 @@ static int verb_clients(Context *c) {
 }
 
 static int verb_summary(Context *c) {
-        int r = group(c);
+        int r;
 
+        /* the fleet: which client families fail on how many hosts, and where first */
+        if (c->run->out.hosts) {
+                r = load_labels(c);
+                if (r < 0)
+                        return r;
+                r = report_clients_new(&c->clients);
+                if (r < 0)
+                        return log_oom();
+        }
+        r = group(c);
         if (r < 0)
                 return r;
         if (c->summary.attempts == 0)
                 log_notice("No attempts matched.");
-        report_output_summary(&c->run->out, &c->summary);
+        /* the fleet part only when the attempts were more than one host's */
+        report_output_summary_fleet(
+                &c->run->out, &c->summary, c->summary.hosts > 1 ? c->clients : NULL, c->labels);
         return 0;
 }
 
@@ -191,9 +246,11 @@ bool report_verb_known(const char *name) {
         return false;
 }
 
-int report_verb_run(const char *name, ReportRun *run) {
+static int verb_run(const char *name, ReportRun *run) {
         _cleanup_(context_done) Context c = {.run = run};
 
+        if (hashmap_init(&c.hosts, 16) < 0)
+                return log_oom();
         report_summary_init(&c.summary);
         if (run->out.mode == OUTPUT_HTML && report_verb_known(name))
                 return verb_html(&c);
@@ -205,4 +262,25 @@ int report_verb_run(const char *name, ReportRun *run) {
                         return r;
                 }
         return -EINVAL;
+}
+
+int report_verb_run(const char *name, ReportRun *run) {
+        _cleanup_(report_source_freep) ReportSource *own = NULL;
+        int r;
+
+        /* a caller that has one database and no host (the tests): a source of it alone */
+        if (!run->source) {
+                r = report_source_new(&own);
+                if (r >= 0)
+                        r = report_source_add_db(own, run->db, NULL);
+                if (r < 0)
+                        return log_oom();
+                run->source = own;
+        }
+        if (report_source_many_hosts(run->source, &run->filter))
+                run->out.hosts = true;
+        r = verb_run(name, run);
+        if (own)
+                run->source = NULL;
+        return r;
 }

@@ -24,6 +24,8 @@ typedef struct ReportFilter {
         unsigned client_prefix;     /* bits that must match: 0-32 (IPv4) or 0-128 (IPv6) */
         const char *ja4;            /* matches ja4 or ja4_stable */
         const char *sni;            /* exact match */
+        char *const *hosts;         /* --host: only these servers (any of them); n_hosts 0: every one */
+        size_t n_hosts;
 } ReportFilter;
 
 void report_filter_init(ReportFilter *f);
@@ -31,8 +33,11 @@ void report_filter_init(ReportFilter *f);
  * grouping keys IPv6 clients), or ADDRESS/PREFIX with a prefix of 0-32 (IPv4) or 0-128 (IPv6). -EINVAL for
  * anything else. */
 int report_filter_set_client(ReportFilter *f, const char *s);
-/* Whether an attempt passes the client, JA4 and SNI filters (the time range is the reader's). */
+/* Whether an attempt passes the client, JA4 and SNI filters (the time range and the hosts are the
+ * reader's). */
 bool report_filter_match(const ReportFilter *f, const Attempt *a);
+/* Whether host passes --host (always without one). */
+bool report_filter_match_host(const ReportFilter *f, const char *host);
 
 /* ---- the database ---- */
 
@@ -52,6 +57,16 @@ typedef int (*ReportAttemptHandler)(const Attempt *a, void *userdata);
  * grouping and statistics need. A negative handler result stops and is returned. */
 int report_db_foreach_attempt(
         ReportDb *db, const ReportFilter *f, bool full, ReportAttemptHandler h, void *userdata);
+/* The same as a cursor, for reading several databases side by side: next returns 1 with the next attempt in
+ * *ret (valid until the next call), 0 at the end, or a negative errno. f must outlive the cursor. */
+typedef struct ReportDbCursor ReportDbCursor;
+int report_db_cursor_open(ReportDb *db, const ReportFilter *f, bool full, ReportDbCursor **ret);
+int report_db_cursor_next(ReportDbCursor *c, Attempt *ret);
+ReportDbCursor *report_db_cursor_free(ReportDbCursor *c);
+DEFINE_TRIVIAL_CLEANUP_FUNC(ReportDbCursor *, report_db_cursor_free);
+/* The server whose attempts the database holds: the host name the daemon recorded in it (table meta,
+ * migration 6), else the stem of the file name ("web1" for /srv/web1.db). */
+int report_db_host(ReportDb *db, const char *path, char **ret);
 
 /* --follow: a read transaction, so that what is read between begin and end is one snapshot of the database;
  * ret_last_id gets the highest attempt id in it (0 if none). */
@@ -73,6 +88,46 @@ int report_db_foreach_attempt_after(
 typedef int (*ReportUserAgentHandler)(const char *ja4, const RawString *ua, uint64_t count, void *userdata);
 /* The User-Agents of successful attempts in [since, until), per stable JA4 (count is 1: one call per row). */
 int report_db_foreach_user_agent(ReportDb *db, const ReportFilter *f, ReportUserAgentHandler h, void *userdata);
+
+/* ---- sources: where the verbs read attempts (report-source.c) ----
+ *
+ * One or more databases (each one server's, its host from report_db_host()), or one journal: the local one
+ * (tlswatch's namespace and the default one), a directory (systemd-journal-remote's), or files. Either way
+ * the attempts come in started_us order (then host name, then id), each with its host: one interned string
+ * per host, valid as long as the source. From a journal, whose entries come in the order they were written
+ * (when the attempt ended) and interleaved across hosts, they are put back in started order within a
+ * settle window (REPORT_JOURNAL_SETTLE_US): only the attempts of that window are held. */
+
+#define REPORT_JOURNAL_SETTLE_US (60 * USEC_PER_SEC)
+/* The journal namespace that tlswatchd.service logs to (LogNamespace=), read with the default one. */
+#define REPORT_JOURNAL_NAMESPACE "tlswatch"
+
+typedef struct ReportSource ReportSource;
+typedef int (*ReportSourceHandler)(const Attempt *a, const char *host, void *userdata);
+
+int report_source_new(ReportSource **ret);
+ReportSource *report_source_free(ReportSource *s);
+DEFINE_TRIVIAL_CLEANUP_FUNC(ReportSource *, report_source_free);
+/* Adds a database, opened as report_db_open() does (same errors). */
+int report_source_add_database(ReportSource *s, const char *path);
+/* Adds an open database (not taken: it must outlive the source) whose attempts are host's (NULL: none). */
+int report_source_add_db(ReportSource *s, ReportDb *db, const char *host);
+/* A journal instead of databases: directory set: sd_journal_open_directory(); files set (NULL-terminated,
+ * globs expanded as journalctl does): sd_journal_open_files(); neither: the local journal. -ENOENT when a
+ * glob matches nothing. */
+int report_source_open_journal(ReportSource *s, const char *directory, char *const *files);
+/* Whether the attempts may come from more than one host: several databases, or a journal (whose hosts are
+ * known only once read), unless --host names a single one. Tables then show a HOST column. */
+bool report_source_many_hosts(const ReportSource *s, const ReportFilter *f);
+bool report_source_is_journal(const ReportSource *s);
+/* Streams the attempts in [since, until) in started_us order, filtered by f (full as
+ * report_db_foreach_attempt()). A negative handler result stops and is returned. */
+int report_source_foreach_attempt(
+        ReportSource *s, const ReportFilter *f, bool full, ReportSourceHandler h, void *userdata);
+int report_source_foreach_user_agent(
+        ReportSource *s, const ReportFilter *f, ReportUserAgentHandler h, void *userdata);
+/* What went wrong last, for a message. */
+const char *report_source_error(ReportSource *s);
 
 /* ---- labels: "who is this client?" ---- */
 
@@ -115,6 +170,7 @@ typedef struct ReportSummary {
         uint64_t sequences, sequence_outcomes[_SEQUENCE_OUTCOME_MAX], patterns[_PATTERN_MAX];
         uint64_t retries_ok[REPORT_RETRY_BUCKETS + 1]; /* ok sequences by their number of attempts */
         int64_t first_us, last_us;
+        uint64_t hosts; /* distinct servers in the attempts read (0 when none is known) */
 } ReportSummary;
 
 void report_summary_init(ReportSummary *s);
@@ -128,6 +184,12 @@ typedef struct ReportClient {
                 retries;            /* retries: failures in ok sequences */
         uint64_t failure_counts[8]; /* by failure kind, see report_clients_failure_name() */
         int failure_kinds[8];
+        /* the fleet: the hosts (interned, as the source gives them) where the family has a sequence with
+         * a failure, and the first such failure (the host NULL when none, or no host is known) */
+        const char **failing_hosts; /* a set: n_failing_hosts of n_failing_hosts_allocated slots used */
+        size_t n_failing_hosts, n_failing_hosts_allocated;
+        const char *first_failure_host;
+        int64_t first_failure_us; /* INT64_MAX: no failure */
 } ReportClient;
 
 int report_clients_new(ReportClients **ret);
@@ -137,6 +199,9 @@ int report_clients_add_attempt(ReportClients *c, const Attempt *a);
 int report_clients_add_sequence(ReportClients *c, const Sequence *q);
 /* Sorted by attempts, most first. */
 size_t report_clients_sorted(ReportClients *c, ReportClient ***ret);
+/* Sorted by the number of hosts it fails on, most first, then by attempts; only families with a failure.
+ * Returns the number, at most max. */
+size_t report_clients_sorted_by_hosts(ReportClients *c, size_t max, ReportClient ***ret);
 /* The commonest failure of a family, e.g. "peer_alert 46 certificate_unknown", or NULL. */
 const char *report_client_commonest_failure(const ReportClient *cl, char buf[static 64]);
 
@@ -175,6 +240,7 @@ typedef struct ReportOutput {
         bool color, ascii;
         unsigned width; /* columns; 0: no limit */
         bool full, streaming;
+        bool hosts;    /* the attempts may come from several servers: tables get a HOST column */
         uint64_t rows; /* written so far, headers excluded */
         bool header_done;
         ReportTable *table; /* private to the formatters: the table's widths, held rows, notes */
@@ -189,10 +255,17 @@ void report_output_attempt(ReportOutput *o, const Attempt *a);
 /* The same; in a table, an attempt without a User-Agent shows label (its family's, from the User-Agents of
  * its fingerprint's successes) in parentheses in that column instead. JSON and CSV do not change. */
 void report_output_attempt_labelled(ReportOutput *o, const Attempt *a, const char *label);
+/* The same with the server the attempt is from (JSON: "host", CSV: the first column; a table shows it in a
+ * HOST column when o->hosts). */
+void report_output_attempt_host(ReportOutput *o, const Attempt *a, const char *host, const char *label);
 /* After the last sequence in table mode: the short summary. */
 void report_output_sequences_footer(ReportOutput *o, const ReportSummary *s, uint64_t shown);
 void report_output_clients(ReportOutput *o, ReportClients *c, ReportLabels *l);
 void report_output_summary(ReportOutput *o, const ReportSummary *s);
+/* The same with the fleet (c not NULL, from several hosts): the number of hosts, and the client families
+ * that fail on the most hosts (at most REPORT_FLEET_FAMILIES), each with where and when it failed first. */
+#define REPORT_FLEET_FAMILIES 10
+void report_output_summary_fleet(ReportOutput *o, const ReportSummary *s, ReportClients *c, ReportLabels *l);
 /* Writes what is held back and frees the table's state: after the last row (report_verb_run() calls it). */
 void report_output_done(ReportOutput *o);
 
@@ -212,6 +285,7 @@ int report_output_html(ReportOutput *o, ReportHtml *h, const ReportSummary *s);
 /* ---- the verbs ---- */
 
 typedef struct ReportRun {
+        ReportSource *source; /* where the attempts come from; NULL: db alone, with no host */
         ReportDb *db;
         ReportFilter filter;
         SequenceParams params;

@@ -8,13 +8,17 @@
 #include <sys/ioctl.h>
 #include <sys/wait.h>
 
+#include "journal.h"
 #include "log.h"
 #include "report-time.h"
 #include "report.h"
 
 typedef enum ColorMode { COLOR_AUTO, COLOR_ALWAYS, COLOR_NEVER } ColorMode;
 
-static const char *arg_database = NULL;
+static char **arg_databases = NULL, **arg_files = NULL, **arg_hosts = NULL;
+static size_t arg_n_databases = 0, arg_n_files = 0, arg_n_hosts = 0;
+static const char *arg_directory = NULL;
+static bool arg_journal = false;
 static const char *arg_since = NULL, *arg_until = NULL;
 static OutputMode arg_output = OUTPUT_TABLE;
 static bool arg_all = false, arg_no_pager = false, arg_full = false, arg_follow = false;
@@ -33,7 +37,12 @@ static void help(void) {
                "  -U --until=TIME         Attempts that started before TIME\n"
                "                          TIME: " REPORT_TIME_FORMS "\n"
                "     --database=PATH      Database (default: $STATE_DIRECTORY/tlswatch.db or "
-               "%s/tlswatch.db)\n"
+               "%s/tlswatch.db);\n"
+               "                          repeat it for several servers' databases\n"
+               "     --journal            Read the local journal instead (--journal all entries)\n"
+               "  -D --directory=DIR      Read the journal files in DIR (systemd-journal-remote's)\n"
+               "     --file=PATH          Read this journal file (repeatable, globs)\n"
+               "     --host=NAME          Only this server (repeatable)\n"
                "  -o --output=FMT         table, json, json-pretty, csv, or html (the whole report\n"
                "                          as one page with timelines, whatever the command)\n"
                "     --client=ADDR        Only this client: an address (IPv6: its /64) or ADDR/PREFIX\n"
@@ -54,6 +63,18 @@ static void help(void) {
                STATE_DIRECTORY_DEFAULT);
 }
 
+/* Appends s (not copied: argv's) to a NULL-terminated list. */
+static int strv_push(char ***l, size_t *n, char *s) {
+        char **p = realloc(*l, (*n + 2) * sizeof *p);
+
+        if (!p)
+                return -ENOMEM;
+        p[(*n)++] = s;
+        p[*n] = NULL;
+        *l = p;
+        return 0;
+}
+
 static int parse_seconds(const char *s, int64_t *ret) {
         char *end;
         double d;
@@ -69,6 +90,9 @@ static int parse_seconds(const char *s, int64_t *ret) {
 static int parse_argv(int argc, char *argv[], const char **ret_command) {
         enum {
                 ARG_DATABASE = 0x100,
+                ARG_JOURNAL,
+                ARG_FILE,
+                ARG_HOST,
                 ARG_CLIENT,
                 ARG_JA4,
                 ARG_SNI,
@@ -83,6 +107,10 @@ static int parse_argv(int argc, char *argv[], const char **ret_command) {
                 {"since", required_argument, NULL, 'S'},
                 {"until", required_argument, NULL, 'U'},
                 {"database", required_argument, NULL, ARG_DATABASE},
+                {"journal", no_argument, NULL, ARG_JOURNAL},
+                {"directory", required_argument, NULL, 'D'},
+                {"file", required_argument, NULL, ARG_FILE},
+                {"host", required_argument, NULL, ARG_HOST},
                 {"output", required_argument, NULL, 'o'},
                 {"client", required_argument, NULL, ARG_CLIENT},
                 {"ja4", required_argument, NULL, ARG_JA4},
@@ -101,11 +129,26 @@ static int parse_argv(int argc, char *argv[], const char **ret_command) {
         int c, r;
 
         report_filter_init(&arg_filter);
-        while ((c = getopt_long(argc, argv, "S:U:o:flh", options, NULL)) >= 0)
+        while ((c = getopt_long(argc, argv, "S:U:o:D:flh", options, NULL)) >= 0)
                 switch (c) {
                 case 'S': arg_since = optarg; break;
                 case 'U': arg_until = optarg; break;
-                case ARG_DATABASE: arg_database = optarg; break;
+                case ARG_DATABASE:
+                        if (strv_push(&arg_databases, &arg_n_databases, optarg) < 0)
+                                return log_oom();
+                        break;
+                case ARG_JOURNAL: arg_journal = true; break;
+                case 'D': arg_directory = optarg; break;
+                case ARG_FILE:
+                        if (strv_push(&arg_files, &arg_n_files, optarg) < 0)
+                                return log_oom();
+                        break;
+                case ARG_HOST:
+                        if (!*optarg)
+                                return log_error_errno(EINVAL, "Invalid --host \"\": a host name.");
+                        if (strv_push(&arg_hosts, &arg_n_hosts, optarg) < 0)
+                                return log_oom();
+                        break;
                 case 'o':
                         arg_output = output_mode_from_string(optarg);
                         if (arg_output < 0)
@@ -273,8 +316,26 @@ static int run_follow(const char *command, const char *database) {
         return report_follow(command, &run, database);
 }
 
+static int open_database(ReportSource *source, const char *path) {
+        int r = report_source_add_database(source, path);
+
+        if (r == -ENOENT)
+                return log_error_errno(r, "no database at %s: is tlswatchd running? use --database", path);
+        if (r == -EMEDIUMTYPE)
+                return log_error_errno(r, "%s is not a tlswatch database.", path);
+        if (r == -EBUSY)
+                return log_error_errno(
+                        r,
+                        "%s is locked by another process (for more than 5 s): try again, or look for a "
+                        "writer holding a transaction open.",
+                        path);
+        if (r < 0)
+                return log_error_errno(r, "Failed to open database %s: %m", path);
+        return 0;
+}
+
 static int run(int argc, char *argv[]) {
-        _cleanup_(report_db_closep) ReportDb *db = NULL;
+        _cleanup_(report_source_freep) ReportSource *source = NULL;
         _cleanup_free_ char *default_db = NULL;
         const char *command = NULL;
         int64_t now = now_realtime_us();
@@ -292,7 +353,21 @@ static int run(int argc, char *argv[]) {
                 return log_error_errno(
                         EINVAL, "Unknown command \"%s\": use sequences, attempts, clients or summary.", command);
 
+        if ((arg_journal + !!arg_directory + (arg_n_files > 0) + (arg_n_databases > 0)) > 1)
+                return log_error_errno(
+                        EINVAL,
+                        "Read databases (--database), or one journal (--journal, -D or --file), not both.");
+        arg_filter.hosts = arg_hosts;
+        arg_filter.n_hosts = arg_n_hosts;
         if (arg_follow) {
+                if (arg_journal || arg_directory || arg_n_files > 0)
+                        return log_error_errno(
+                                EOPNOTSUPP,
+                                "--follow reads a database: on a journal, use journalctl -f "
+                                "MESSAGE_ID=%s.",
+                                TLSWATCH_MESSAGE_ID_HANDSHAKE_FAILED);
+                if (arg_n_databases > 1)
+                        return log_error_errno(EOPNOTSUPP, "--follow reads one database, not several.");
                 if (!streq(command, "sequences") && !streq(command, "attempts"))
                         return log_error_errno(
                                 EINVAL, "--follow shows sequences or attempts, not \"%s\".", command);
@@ -322,34 +397,36 @@ static int run(int argc, char *argv[]) {
         if (arg_filter.since_us > arg_filter.until_us)
                 return log_error_errno(EINVAL, "--since is later than --until.");
 
-        if (!arg_database) {
-                const char *state = getenv("STATE_DIRECTORY");
-
-                /* STATE_DIRECTORY may list several directories separated by ':'; the first is ours */
-                if (asprintf(
-                            &default_db,
-                            "%.*s/tlswatch.db",
-                            state && *state ? (int) strcspn(state, ":") : (int) strlen(STATE_DIRECTORY_DEFAULT),
-                            state && *state ? state : STATE_DIRECTORY_DEFAULT) < 0)
-                        return log_oom();
-                arg_database = default_db;
-        }
-        if (arg_follow)
-                return run_follow(command, arg_database);
-        r = report_db_open(arg_database, &db);
-        if (r == -ENOENT)
-                return log_error_errno(
-                        r, "no database at %s: is tlswatchd running? use --database", arg_database);
-        if (r == -EMEDIUMTYPE)
-                return log_error_errno(r, "%s is not a tlswatch database.", arg_database);
-        if (r == -EBUSY)
-                return log_error_errno(
-                        r,
-                        "%s is locked by another process (for more than 5 s): try again, or look for a "
-                        "writer holding a transaction open.",
-                        arg_database);
+        r = report_source_new(&source);
         if (r < 0)
-                return log_error_errno(r, "Failed to open database %s: %m", arg_database);
+                return log_oom();
+        if (arg_journal || arg_directory || arg_n_files > 0) {
+                r = report_source_open_journal(source, arg_directory, arg_n_files > 0 ? arg_files : NULL);
+                if (r < 0)
+                        return r;
+        } else {
+                if (arg_n_databases == 0) {
+                        const char *state = getenv("STATE_DIRECTORY");
+
+                        /* STATE_DIRECTORY may list several directories separated by ':'; the first is ours */
+                        if (asprintf(
+                                    &default_db,
+                                    "%.*s/tlswatch.db",
+                                    state && *state ? (int) strcspn(state, ":")
+                                                    : (int) strlen(STATE_DIRECTORY_DEFAULT),
+                                    state && *state ? state : STATE_DIRECTORY_DEFAULT) < 0)
+                                return log_oom();
+                        if (strv_push(&arg_databases, &arg_n_databases, default_db) < 0)
+                                return log_oom();
+                }
+                if (arg_follow)
+                        return run_follow(command, arg_databases[0]);
+                for (size_t i = 0; i < arg_n_databases; i++) {
+                        r = open_database(source, arg_databases[i]);
+                        if (r < 0)
+                                return r;
+                }
+        }
 
         /* before the pager: its pipe is not the terminal */
         width = table_width();
@@ -360,7 +437,7 @@ static int run(int argc, char *argv[]) {
         /* One thread writes stdout: no lock around each of the millions of small writes of a big report. */
         (void) __fsetlocking(stdout, FSETLOCKING_BYCALLER);
         run = (ReportRun){
-                .db = db,
+                .source = source,
                 .filter = arg_filter,
                 .params = arg_params,
                 .all = arg_all,
@@ -381,5 +458,8 @@ static int run(int argc, char *argv[]) {
 int main(int argc, char *argv[]) {
         int r = run(argc, argv);
 
+        free(arg_databases);
+        free(arg_files);
+        free(arg_hosts);
         return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -26,9 +26,20 @@ static const Key json_pretty_keys[_ATTEMPT_COLUMN_MAX] = {
 };
 
 void attempt_json_write(FILE *f, const Attempt *a, bool pretty) {
+        attempt_json_write_host(f, a, pretty, false, NULL);
+}
+
+void attempt_json_write_host(FILE *f, const Attempt *a, bool pretty, bool with_host, const char *host) {
         const Key *keys = pretty ? json_pretty_keys : json_keys;
 
         fputc('{', f);
+        if (with_host) {
+                fputs(pretty ? "\n\t\"host\" : " : "\"host\":", f);
+                if (host)
+                        escape_json_fputs(f, host, strlen(host));
+                else
+                        fputs("null", f);
+        }
         FOREACH_ATTEMPT_COLUMN(c) {
                 const Key *k = &keys[c - attempt_columns];
                 const char *p = NULL;
@@ -36,7 +47,7 @@ void attempt_json_write(FILE *f, const Attempt *a, bool pretty) {
                 int64_t v = 0;
 
                 /* the first key without the comma before it */
-                if (c == attempt_columns)
+                if (c == attempt_columns && !with_host)
                         fwrite(k->text + 1, 1, k->len - 1, f);
                 else
                         fwrite(k->text, 1, k->len, f);

@@ -12,6 +12,8 @@
 
 /* One JSON object, no newline after it. pretty: one key per line, indented by a tab, "key" : value. */
 void attempt_json_write(FILE *f, const Attempt *a, bool pretty);
+/* The same with a "host" key first (tlsreport: the server the attempt is from; null if not known). */
+void attempt_json_write_host(FILE *f, const Attempt *a, bool pretty, bool with_host, const char *host);
 
 /* The CSV header line (the column names) and a record's line, each ending in CRLF (RFC 4180). */
 void attempt_csv_write_header(FILE *f);

@@ -10,6 +10,7 @@
 typedef struct KeyEntry {
         HashEntry map; /* first: a HashEntry * is a KeyEntry * */
         char client[SEQUENCE_CLIENT_MAX];
+        const char *host; /* the caller's interned string (sequencer_feed_host()), or NULL */
         char *ja4;
         const char *no_hello; /* static: sequence_no_hello_kind() */
         RawString sni;
@@ -363,8 +364,11 @@ static Sequence *sequence_free(Sequence *s) {
 DEFINE_TRIVIAL_CLEANUP_FUNC(Sequence *, sequence_free);
 
 /* ja4 is the stable JA4, or else the no-hello kind: the two never look alike. */
-static uint64_t key_hash(const char *client, const char *ja4, const RawString *sni) {
+static uint64_t key_hash(const char *host, const char *client, const char *ja4, const RawString *sni) {
         uint64_t h = HASH_SEED;
+
+        if (host) /* interned: the pointer is the host */
+                h = hash_bytes(h, &host, sizeof host);
 
         h = hash_bytes(h, client, strlen(client));
         h = hash_bytes(h, ja4, strlen(ja4));
@@ -372,9 +376,11 @@ static uint64_t key_hash(const char *client, const char *ja4, const RawString *s
         return hash_finish(h);
 }
 
-static bool key_equal(const KeyEntry *e, const char *client, const char *ja4, const RawString *sni) {
-        return streq(e->client, client) && streq(e->ja4 ?: e->no_hello, ja4) && !!e->sni.data == !!sni->data &&
-                e->sni.len == sni->len && (e->sni.len == 0 || memcmp(e->sni.data, sni->data, sni->len) == 0);
+static bool
+key_equal(const KeyEntry *e, const char *host, const char *client, const char *ja4, const RawString *sni) {
+        return e->host == host && streq(e->client, client) && streq(e->ja4 ?: e->no_hello, ja4) &&
+                !!e->sni.data == !!sni->data && e->sni.len == sni->len &&
+                (e->sni.len == 0 || memcmp(e->sni.data, sni->data, sni->len) == 0);
 }
 
 static KeyEntry *key_entry_free(KeyEntry *e) {
@@ -489,12 +495,12 @@ static void sequencer_expire(Sequencer *s) {
         }
 }
 
-static KeyEntry *
-sequencer_find(Sequencer *s, uint64_t h, const char *client, const char *ja4, const RawString *sni) {
+static KeyEntry *sequencer_find(
+        Sequencer *s, uint64_t h, const char *host, const char *client, const char *ja4, const RawString *sni) {
         HASHMAP_FOREACH_CHAIN(m, &s->keys, h) {
                 KeyEntry *e = (KeyEntry *) m;
 
-                if (m->hash == h && key_equal(e, client, ja4, sni))
+                if (m->hash == h && key_equal(e, host, client, ja4, sni))
                         return e;
         }
         return NULL;
@@ -523,6 +529,7 @@ alloc_with_key(size_t size, const char *ja4, const RawString *sni, char **ret_ja
 static int sequencer_add_entry(
         Sequencer *s,
         uint64_t h,
+        const char *host,
         const char *client,
         const char *ja4,
         const char *no_hello,
@@ -538,6 +545,7 @@ static int sequencer_add_entry(
         e->ja4 = ja4_copy;
         e->no_hello = no_hello;
         e->sni = sni_copy;
+        e->host = host;
         memcpy(e->client, client, SEQUENCE_CLIENT_MAX);
         e->last_ok_us = INT64_MIN;
         if (hashmap_put(&s->keys, &e->map, h) < 0)
@@ -557,6 +565,7 @@ static int sequence_new(Sequencer *s, const KeyEntry *e, int64_t t, Sequence **r
         q->ja4 = ja4_copy;
         q->no_hello = e->no_hello;
         q->sni = sni_copy;
+        q->host = e->host;
         q->attempts = q->attempts_inline;
         q->n_details_allocated = ELEMENTSOF(q->attempts_inline);
         memcpy(q->client, e->client, SEQUENCE_CLIENT_MAX);
@@ -615,6 +624,10 @@ static void sequencer_queue(Sequencer *s, Sequence *q) {
 }
 
 int sequencer_feed(Sequencer *s, const Attempt *a) {
+        return sequencer_feed_host(s, a, NULL);
+}
+
+int sequencer_feed_host(Sequencer *s, const Attempt *a, const char *host) {
         char client[SEQUENCE_CLIENT_MAX];
         const char *ja4, *no_hello;
         Evidence evidence;
@@ -632,10 +645,10 @@ int sequencer_feed(Sequencer *s, const Attempt *a) {
         evidence = attempt_evidence(a);
         no_hello = no_hello_kind(a, evidence);
         ja4 = no_hello ? NULL : a->ja4_stable;
-        h = key_hash(client, ja4 ?: no_hello, &a->sni);
-        e = sequencer_find(s, h, client, ja4 ?: no_hello, &a->sni);
+        h = key_hash(host, client, ja4 ?: no_hello, &a->sni);
+        e = sequencer_find(s, h, host, client, ja4 ?: no_hello, &a->sni);
         if (!e) {
-                r = sequencer_add_entry(s, h, client, ja4, no_hello, &a->sni, &e);
+                r = sequencer_add_entry(s, h, host, client, ja4, no_hello, &a->sni, &e);
                 if (r < 0)
                         return r;
         } else {
@@ -693,7 +706,7 @@ const Sequence *sequencer_current(Sequencer *s, const Attempt *a) {
         KeyEntry *e;
 
         sequence_client_key(a->peer_addr, client);
-        e = sequencer_find(s, key_hash(client, ja4, &a->sni), client, ja4, &a->sni);
+        e = sequencer_find(s, key_hash(NULL, client, ja4, &a->sni), NULL, client, ja4, &a->sni);
         return e ? e->open : NULL;
 }
 

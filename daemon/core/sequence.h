@@ -72,6 +72,7 @@ typedef struct SequenceAttempt {
 
 typedef struct Sequence {
         char client[SEQUENCE_CLIENT_MAX]; /* "192.0.2.7" or "2001:db8:1:2::/64" */
+        const char *host;                 /* the server (sequencer_feed_host()), NULL if not given */
         char *ja4;                        /* stable JA4, NULL for attempts without a ClientHello */
         const char *no_hello; /* without a ClientHello: "no_data", "idle", "not_tls", "partial" */
         RawString sni;        /* raw, as the client sent it; data NULL if absent */
@@ -110,6 +111,10 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Sequencer *, sequencer_free);
  * latest time seen). Only the Attempt fields needed for grouping are read, and nothing is kept of it but
  * copies. Sequences that this makes finished are handed out before it returns. */
 int sequencer_feed(Sequencer *s, const Attempt *a);
+/* The same for attempts recorded by the server host: the host is part of the key, so that a sequence never
+ * mixes servers, and the sequence names it. host is compared by pointer: one interned string per host,
+ * which must outlive the sequencer (and the sequences handed out); NULL is a host of its own. */
+int sequencer_feed_host(Sequencer *s, const Attempt *a, const char *host);
 /* Tells the sequencer that time has advanced to now_us without attempts: hands out the sequences that
  * are abandoned by then. */
 int sequencer_advance(Sequencer *s, int64_t now_us);

@@ -75,7 +75,8 @@ static void add_int(Builder *b, const char *name, int64_t value) {
         add_field(b, name, buf, decimal_from_int64(value, buf));
 }
 
-/* Every column of the attempts table that is not NULL, in the table's order. */
+/* Every column of the attempts table that is not NULL, in the table's order, but the row id: the store
+ * may give it after the entry is built, so it goes last, in a slot of its own (journal_fields_set_id()). */
 static void add_columns(Builder *b, const Attempt *a) {
         FOREACH_ATTEMPT_COLUMN(c) {
                 char buf[DECIMAL_MAX];
@@ -83,6 +84,8 @@ static void add_columns(Builder *b, const Attempt *a) {
                 size_t len = 0;
                 int64_t v = 0;
 
+                if (c->flags & ATTEMPT_ROWID)
+                        continue;
                 switch (attempt_column_value(a, c, &v, &p, &len)) {
                 case ATTEMPT_VALUE_NULL: break;
                 case ATTEMPT_VALUE_TEXT: add_field(b, c->journal, p, len); break;
@@ -212,9 +215,26 @@ int journal_fields_build(const Attempt *a, JournalFields *ret) {
                 add_int(&b, "PRIORITY", ok ? LOG_DEBUG : LOG_INFO);
                 add_str(&b, "SYSLOG_IDENTIFIER", TLSWATCH_SYSLOG_IDENTIFIER);
                 add_columns(&b, a);
+                /* room for the largest id; journal_fields_set_id() writes it and sets the length */
+                add_field(&b, JOURNAL_FIELD_ID, NULL, 0);
+                b.used += DECIMAL_MAX;
         }
+        f.id_slot = f.n;
+        journal_fields_set_id(&f, a->id);
         *ret = f;
         return 0;
+}
+
+void journal_fields_set_id(JournalFields *f, int64_t id) {
+        struct iovec *v;
+        size_t n = strlen(JOURNAL_FIELD_ID "=");
+
+        if (f->id_slot == 0)
+                return;
+        v = &f->iov[f->id_slot - 1];
+        /* the slot is the last field; without an id (a record the store dropped) it is left out */
+        f->n = id > 0 ? f->id_slot : f->id_slot - 1;
+        v->iov_len = n + (id > 0 ? decimal_from_int64(id, (char *) v->iov_base + n) : 0);
 }
 
 const char *journal_fields_get(const JournalFields *f, const char *name, size_t *ret_len) {
@@ -257,8 +277,7 @@ static void *journal_sink_run(void *userdata) {
                 pthread_mutex_unlock(&s->lock);
 
                 int r = sd_journal_sendv(f->iov, (int) f->n);
-                journal_fields_done(f);
-                free(f);
+                journal_fields_free(f);
 
                 pthread_mutex_lock(&s->lock);
                 if (r < 0)
@@ -310,10 +329,19 @@ int journal_sink_new(JournalMode mode, size_t queue_max, JournalSink **ret) {
         return 0;
 }
 
-int journal_sink_submit(JournalSink *s, const Attempt *a) {
+JournalFields *journal_fields_free(JournalFields *f) {
+        if (f) {
+                journal_fields_done(f);
+                free(f);
+        }
+        return NULL;
+}
+
+int journal_sink_prepare(JournalSink *s, const Attempt *a, JournalFields **ret) {
         JournalFields *f;
         int r;
 
+        *ret = NULL;
         if (!s || !journal_mode_wants(s->mode, a))
                 return 0;
         f = calloc(1, sizeof *f);
@@ -325,12 +353,32 @@ int journal_sink_submit(JournalSink *s, const Attempt *a) {
                 pthread_mutex_unlock(&s->lock);
                 return r;
         }
+        *ret = f;
+        return 1;
+}
+
+int journal_sink_submit(JournalSink *s, const Attempt *a) {
+        JournalFields *f;
+        int r;
+
+        r = journal_sink_prepare(s, a, &f);
+        if (r <= 0)
+                return r;
+        return journal_sink_push(s, f);
+}
+
+int journal_sink_push(JournalSink *s, JournalFields *f) {
+        if (!f)
+                return 0;
+        if (!s) {
+                journal_fields_free(f);
+                return -EINVAL;
+        }
         pthread_mutex_lock(&s->lock);
         if (s->stopping || ring_push(&s->queue, f) < 0) {
                 s->stats.dropped++;
                 pthread_mutex_unlock(&s->lock);
-                journal_fields_done(f);
-                free(f);
+                journal_fields_free(f);
                 return -ENOBUFS;
         }
         pthread_cond_signal(&s->wake);

@@ -42,11 +42,20 @@ typedef struct JournalFields {
         struct iovec iov[JOURNAL_FIELDS_MAX];
         size_t n;
         char *buf;
+        size_t id_slot; /* 1 + the index of the TLSWATCH_ID field, the last one; 0 if none */
 } JournalFields;
 
-/* Builds the entry for a (whatever the mode). Returns 0, or -ENOMEM. Free with journal_fields_done(). */
+#define JOURNAL_FIELD_ID "TLSWATCH_ID"
+
+/* Builds the entry for a (whatever the mode). Returns 0, or -ENOMEM. Free with journal_fields_done(). The
+ * row id (TLSWATCH_ID) is a's if it has one, and can be given later with journal_fields_set_id(). */
 int journal_fields_build(const Attempt *a, JournalFields *ret);
 void journal_fields_done(JournalFields *f);
+/* Sets TLSWATCH_ID (the row the store gave the record), or leaves it out for an id <= 0. */
+void journal_fields_set_id(JournalFields *f, int64_t id);
+/* journal_fields_done() and free() of a heap-allocated entry. NULL-safe, returns NULL. */
+JournalFields *journal_fields_free(JournalFields *f);
+DEFINE_TRIVIAL_CLEANUP_FUNC(JournalFields *, journal_fields_free);
 
 /* A field's value in a built entry (not NUL-terminated: use *ret_len); NULL if absent. For tests. */
 const char *journal_fields_get(const JournalFields *f, const char *name, size_t *ret_len);
@@ -66,6 +75,11 @@ int journal_sink_new(JournalMode mode, size_t queue_max, JournalSink **ret);
 /* Queues a's entry if the mode wants it. Never blocks on journald. Returns 1 if queued, 0 if filtered out,
  * -ENOBUFS if the queue was full, -ENOMEM. NULL-safe (does nothing). */
 int journal_sink_submit(JournalSink *s, const Attempt *a);
+/* journal_sink_submit() in two steps, for a caller that learns the row id in between: builds a's entry
+ * into *ret if the mode wants it (returns 1; 0 and NULL if not wanted or s is NULL; -ENOMEM, counted),
+ * then queues it (takes ownership of f, also on failure; NULL does nothing; returns as submit does). */
+int journal_sink_prepare(JournalSink *s, const Attempt *a, JournalFields **ret);
+int journal_sink_push(JournalSink *s, JournalFields *f);
 void journal_sink_get_stats(JournalSink *s, JournalSinkStats *ret);
 /* Sends what is queued, stops the thread and frees everything. NULL-safe, returns NULL. */
 JournalSink *journal_sink_free(JournalSink *s);

@@ -73,6 +73,36 @@ void store_db_close(Store *s) {
 
 /* The ids the store gives (store_reserve_id()) start above every row of the database, also of one that
  * replaced the file we had open (store_db_moved()). */
+/* The host name in the table meta (migration 6): tlsreport names the server of a database's attempts by it,
+ * as the journal does by _HOSTNAME. Written at every open: a renamed host's database follows it. */
+static int store_record_host(sqlite3 *db, const char *path, char **ret_error) {
+        char host[HOST_NAME_MAX + 1] = {};
+        sqlite3_stmt *st = NULL;
+        int rc;
+
+        if (gethostname(host, sizeof host - 1) < 0 || !host[0])
+                return 0; /* nothing to record: tlsreport falls back to the file name */
+        rc = sqlite3_prepare_v2(
+                db,
+                "INSERT INTO meta (key, value) VALUES ('host', ?1) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value WHERE value IS NOT excluded.value",
+                -1,
+                &st,
+                NULL);
+        if (rc == SQLITE_OK) {
+                sqlite3_bind_text(st, 1, host, -1, SQLITE_STATIC);
+                rc = sqlite3_step(st);
+        }
+        sqlite3_finalize(st);
+        if (rc != SQLITE_DONE) {
+                int r = sqlite_to_errno(db, rc) ?: -EIO;
+
+                return store_error(
+                        ret_error, r, "Failed to record the host name in %s: %s", path, sqlite3_errmsg(db));
+        }
+        return 0;
+}
+
 static int store_next_id_init(Store *s, sqlite3 *db, char **ret_error) {
         sqlite3_stmt *st = NULL;
         int64_t next, cur;
@@ -164,6 +194,9 @@ int store_db_open(Store *s, char **ret_error) {
         if (r < 0)
                 goto fail;
         r = store_next_id_init(s, db, ret_error);
+        if (r < 0)
+                goto fail;
+        r = store_record_host(db, s->path, ret_error);
         if (r < 0)
                 goto fail;
 

@@ -278,7 +278,11 @@ int64_t store_reserve_id(Store *s) {
 }
 
 int store_enqueue(Store *s, Attempt *a) {
-        int64_t now = now_monotonic_us();
+        return store_enqueue_id(s, a, NULL);
+}
+
+int store_enqueue_id(Store *s, Attempt *a, int64_t *ret_id) {
+        int64_t now = now_monotonic_us(), id = 0;
         int r = 0;
 
         if (!s || !a) {
@@ -298,6 +302,7 @@ int store_enqueue(Store *s, Attempt *a) {
                  * (tlsreport -f reads the rows after the last id it saw) */
                 if (a->id <= 0)
                         a->id = store_reserve_id(s);
+                id = a->id; /* a is the writer's once the lock is let go */
                 s->ring_us[ring_push(&s->queue, a)] = now;
                 /* The writer sleeps until the head is due; wake it for a new head or a full batch. */
                 if (s->queue.n == 1 || s->queue.n == s->opt.batch_max)
@@ -309,6 +314,8 @@ int store_enqueue(Store *s, Attempt *a) {
 
         if (r < 0)
                 attempt_free(a);
+        if (ret_id)
+                *ret_id = id;
         return r;
 }
 

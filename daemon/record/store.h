@@ -88,6 +88,9 @@ int64_t store_reserve_id(Store *s);
  * queue is full, -ESHUTDOWN after store_stop(), -EINVAL for a record with an invalid outcome or
  * state: in these cases a is freed and counted as dropped. */
 int store_enqueue(Store *s, Attempt *a);
+/* The same, and the row id the record was given in *ret_id (0 when it was dropped): the journal entry of
+ * the record names its row (TLSWATCH_ID) without the id being taken out of the queue's order. */
+int store_enqueue_id(Store *s, Attempt *a, int64_t *ret_id);
 
 void store_get_stats(Store *s, StoreStats *ret);
 

@@ -901,17 +901,26 @@ void server_drain(Server *s) {
 /* Hands a finished record to the sinks (the page's memory, journald per --journal, then the store). Takes
  * ownership. */
 static void server_record(Server *s, Attempt *a) {
+        _cleanup_(journal_fields_freep) JournalFields *entry = NULL;
+        int64_t id = a->id;
+
         if (a->outcome == OUTCOME_OK)
                 atomic_fetch_add(&s->counters.ok, 1);
         else
                 atomic_fetch_add(&s->counters.failed, 1);
         if (s->recent)
                 (void) recent_record_add(s->recent, a); /* a copy: on failure, only the page misses it */
-        (void) journal_sink_submit(s->journal, a);
+        /* The journal entry is built before the store takes a, and names the row the store gives it
+         * (TLSWATCH_ID), so that the journal alone rebuilds what the database holds. */
+        (void) journal_sink_prepare(s->journal, a, &entry);
         if (s->store)
-                (void) store_enqueue(s->store, a);
+                (void) store_enqueue_id(s->store, a, &id);
         else
                 attempt_free(a);
+        if (entry) {
+                journal_fields_set_id(entry, id);
+                (void) journal_sink_push(s->journal, TAKE_PTR(entry));
+        }
 }
 
 int server_stop_sinks(Server *s) {

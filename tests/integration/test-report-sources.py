@@ -1,0 +1,218 @@
+#!/usr/bin/env python3
+"""tlsreport over its sources: the same attempts read from SQLite and from the journal give the same
+report, and several servers' databases keep their hosts apart.
+
+In a private mount and UTS namespace (host name "web-a"), a standalone systemd-journald with a private /run
+(the host's journal is never touched) and a real tlswatchd --journal all, with real clients: Python's ssl
+rejecting the self-signed certificate twice then accepting it, curl, a port check, plain HTTP, openssl
+offering only TLS 1.1, over IPv4 and IPv6. Then every verb (sequences --all, attempts, clients, summary) in
+JSON and as a table from the database (--database) and from the journal (--file with a glob, -D) must be
+identical. Then the host is renamed "web-b" and a second daemon records the same clients into its own
+database: tlsreport --database A --database B names both hosts, never mixes them in a sequence, --host
+picks one (identical to that database alone), clients and summary say the certificate rejection fails on 2
+hosts, first on web-a; a database without the host (migration 6) is named by its file name.
+TAP output. Needs root (namespaces, tmpfs on /run)."""
+import difflib
+import json
+import os
+import shutil
+import socket
+import sqlite3
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+
+INNER = 'TLSWATCH_SOURCES_TEST_INNER'
+JOURNALD = '/usr/lib/systemd/systemd-journald'
+
+if os.environ.get(INNER) != '1':
+    if os.geteuid() != 0:
+        print('1..0 # SKIP needs root (mount and UTS namespaces, tmpfs on /run)')
+        sys.exit(0)
+    for prog in (JOURNALD, shutil.which('unshare'), shutil.which('journalctl')):
+        if not prog or not os.access(prog, os.X_OK):
+            print(f"1..0 # SKIP missing {prog or 'unshare/journalctl'}")
+            sys.exit(0)
+    r = subprocess.run(['unshare', '--mount', '--uts', '--propagation', 'private', '--', sys.executable]
+                       + sys.argv, env=dict(os.environ, **{INNER: '1'}))
+    sys.exit(r.returncode)
+
+from twlib import TLSREPORT, Daemon, curl, done, eq, ok, run, s_client, spawn  # noqa: E402
+
+
+def reject(d, sni):
+    """Python's ssl, not trusting the self-signed certificate: alert 48 unknown_ca."""
+    ctx = ssl.create_default_context()
+    try:
+        with socket.create_connection(('127.0.0.1', d.port), timeout=10) as s:
+            ctx.wrap_socket(s, server_hostname=sni)
+    except ssl.SSLError:
+        pass
+
+
+def accept(d, sni):
+    """The same client, accepting the certificate, with a request."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with socket.create_connection(('127.0.0.1', d.port), timeout=10) as s:
+        with ctx.wrap_socket(s, server_hostname=sni) as t:
+            t.sendall(b'GET / HTTP/1.1\r\nHost: localhost\r\nUser-Agent: sources-test/1.0\r\n'
+                      b'Connection: close\r\n\r\n')
+            while t.recv(65536):
+                pass
+
+
+def traffic(d, tail):
+    """Real clients: a certificate rejected twice then accepted, curl, a port check, plain HTTP, TLS 1.1;
+    then tail (the rejections of another name that go on on the next host)."""
+    for _ in range(2):
+        reject(d, 'localhost')
+    accept(d, 'localhost')
+    curl('-k', '-A', 'curl-sources/1.0', f'https://127.0.0.1:{d.port}/')
+    curl('-k', '-g', '-A', 'curl-sources/1.0', f'https://[::1]:{d.port}/')
+    socket.create_connection(('127.0.0.1', d.port), timeout=10).close()
+    with socket.create_connection(('127.0.0.1', d.port), timeout=10) as s:
+        s.sendall(b'GET / HTTP/1.0\r\n\r\n')
+        try:
+            s.recv(100)
+        except OSError:
+            pass
+    s_client(d.port, '-tls1_1')
+    tail(d)
+    d.settle()
+
+
+def report(*args):
+    r = run([TLSREPORT, '--no-pager'] + list(args), timeout=60)
+    ok(r.returncode == 0, f'tlsreport {" ".join(args)}: exit 0', r.stderr.decode(errors='replace'))
+    return r.stdout.decode(errors='replace')
+
+
+def json_lines(text):
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+VERBS = (('sequences', '--all'), ('attempts',), ('clients',), ('summary',))
+
+tmp = tempfile.mkdtemp(prefix='tlswatch-sources-')
+journald = None
+try:
+    subprocess.run(['hostname', 'web-a'], check=True)
+    subprocess.run(['mount', '-t', 'tmpfs', '-o', 'mode=755', 'tmpfs', '/run'], check=True)
+    os.makedirs('/run/systemd/journal')
+    os.makedirs('/run/systemd/journald.conf.d')
+    with open('/run/systemd/journald.conf.d/test.conf', 'w') as f:
+        f.write('[Journal]\nStorage=volatile\nReadKMsg=no\nRateLimitIntervalSec=0\nForwardToSyslog=no\n'
+                'ForwardToKMsg=no\nForwardToConsole=no\nForwardToWall=no\nAudit=no\n')
+    journald = spawn([JOURNALD], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    for _ in range(100):
+        if os.path.exists('/run/systemd/journal/socket'):
+            break
+        time.sleep(0.05)
+    ok(os.path.exists('/run/systemd/journal/socket'), 'standalone journald is listening')
+
+    db_a = os.path.join(tmp, 'a.db')
+    with Daemon('--journal', 'all') as d:
+        traffic(d, lambda d: reject(d, 'www.example'))  # never accepted on web-a
+        d.stop()
+        shutil.copy(d.db, db_a)
+    run(['journalctl', '--sync'])
+    with sqlite3.connect(db_a) as c:
+        n_a = c.execute('SELECT count(*) FROM attempts').fetchone()[0]
+        host_a = c.execute("SELECT value FROM meta WHERE key = 'host'").fetchone()
+    ok(n_a >= 10, f'daemon A recorded the attempts ({n_a})')
+    eq(host_a, ('web-a',), 'the daemon records its host name in the database (table meta)')
+
+    # journald may still be writing: wait until the journal has every attempt
+    files = '/run/log/journal/*/*.journal'
+    for _ in range(50):
+        got = json_lines(report('--file', files, 'attempts', '-o', 'json'))
+        if len(got) >= n_a:
+            break
+        time.sleep(0.1)
+    eq(len(got), n_a, '--file: the journal holds every attempt of the database')
+
+    # the same report from the database and from the journal, every verb, JSON and table
+    for verb in VERBS:
+        for fmt in (('-o', 'json'), ('-o', 'table', '--host', 'web-a'), ('-o', 'csv')):
+            from_db = report('--database', db_a, *fmt, *verb)
+            from_files = report('--file', files, *fmt, *verb)
+            from_dir = report('-D', '/run/log/journal', *fmt, *verb)
+            ok(from_db == from_files and from_db.strip(), f'{" ".join(verb)} {" ".join(fmt)}: --file = --database',
+               ''.join(difflib.unified_diff(from_db.splitlines(True), from_files.splitlines(True), 'database',
+                                            'journal')) or 'empty')
+            ok(from_dir == from_files, f'{" ".join(verb)} {" ".join(fmt)}: -D = --file')
+    seqs = json_lines(report('--database', db_a, '-o', 'json', 'sequences', '--all'))
+    ok(any(s['pattern'] == 'cert_rejected_then_ok' and s['attempts'] == 3 for s in seqs),
+       'the certificate rejected twice then accepted is one sequence of 3', json.dumps(seqs, indent=1))
+    ok(seqs and all(s['host'] == 'web-a' for s in seqs), 'every sequence names its host: web-a')
+    table = report('-D', '/run/log/journal', 'sequences', '--all')
+    ok(' HOST ' in table.splitlines()[0] and 'web-a' in table, 'a journal source: the table has a HOST column',
+       table)
+    table = report('--database', db_a, 'sequences', '--all')
+    ok('HOST' not in table.splitlines()[0], 'one database: no HOST column', table)
+    eq(report('-D', '/run/log/journal', '--host', 'web-z', '-o', 'json'), '', '--host web-z: nothing')
+    r = run([TLSREPORT, '-D', '/run/log/journal', '-f'])
+    ok(r.returncode != 0 and b'journalctl -f' in r.stderr, '-f on a journal: a clear error', r.stderr)
+
+    # a second server: another host name, its own database, the same clients
+    subprocess.run(['hostname', 'web-b'], check=True)
+    db_b = os.path.join(tmp, 'b.db')
+    time.sleep(0.01)
+    with Daemon('--journal', 'none') as d:
+        traffic(d, lambda d: (reject(d, 'www.example'), accept(d, 'www.example')))
+        d.stop()
+        shutil.copy(d.db, db_b)
+    both = ('--database', db_a, '--database', db_b)
+    seqs = json_lines(report(*both, '-o', 'json', 'sequences', '--all'))
+    eq(sorted({s['host'] for s in seqs}), ['web-a', 'web-b'], 'two databases: both hosts named')
+    ids = {h: {a['id'] for a in json_lines(report('--database', db, '-o', 'json', 'attempts'))}
+           for h, db in (('web-a', db_a), ('web-b', db_b))}
+    for h, db in (('web-a', db_a), ('web-b', db_b)):
+        alone = report('--database', db, '-o', 'json', 'sequences', '--all')
+        picked = report(*both, '--host', h, '-o', 'json', 'sequences', '--all')
+        ok(alone == picked and alone, f'--host {h} over both databases = its database alone')
+        ok(all(set(s['attempt_ids']) <= ids[h] for s in seqs if s['host'] == h),
+           f'no sequence of {h} holds an attempt of the other host')
+    rejected = [s for s in seqs if s['pattern'] == 'cert_rejected_then_ok' and s['sni'] == 'localhost']
+    eq(len(rejected), 2, 'the rejection is two sequences, one per host (the same client, the same key)')
+    www = sorted((s['host'], s['attempts'], s['outcome']) for s in seqs if s['sni'] == 'www.example')
+    eq(www, [('web-a', 1, 'open'), ('web-b', 2, 'ok')],
+       'a rejection on web-a does not join the same client\'s sequence on web-b')
+    merged = json_lines(report(*both, '-o', 'json', 'attempts'))
+    eq([a['started_us'] for a in merged], sorted(a['started_us'] for a in merged),
+       'attempts of both databases come in start order')
+
+    clients = json_lines(report(*both, '-o', 'json', 'clients'))
+    python = [c for c in clients if c['label'] == 'sources-test/1.0']
+    ok(len(python) == 1 and python[0]['failing_hosts'] == 2 and python[0]['first_failure_host'] == 'web-a',
+       'clients: the family that rejects the certificate fails on 2 hosts, first on web-a', clients)
+    summary = json.loads(report(*both, '-o', 'json', 'summary'))
+    eq(summary.get('hosts'), 2, 'summary: 2 hosts')
+    fleet = [f for f in summary.get('fleet', []) if f['label'] == 'sources-test/1.0']
+    ok(fleet and fleet[0]['failing_hosts'] == 2 and fleet[0]['first_failure_host'] == 'web-a',
+       'summary: the family failing on the most hosts, and where first', summary.get('fleet'))
+    text = report(*both, 'summary')
+    ok('Hosts: 2' in text and 'sources-test/1.0: 2 of 2 hosts, first on web-a' in text,
+       'summary table: the fleet part', text)
+    text = report(*both, 'clients')
+    ok('fails on 2 hosts, first on web-a' in text, 'clients table: where the family fails', text)
+    table = report(*both, 'sequences')
+    ok('HOST' in table.splitlines()[0] and 'web-b' in table, 'two databases: the table has a HOST column', table)
+
+    # a database without the host (before migration 6): named by its file name
+    old = os.path.join(tmp, 'web-old.db')
+    shutil.copy(db_b, old)
+    with sqlite3.connect(old) as c:
+        c.execute('DROP TABLE meta')
+    seqs = json_lines(report('--database', old, '-o', 'json', 'sequences', '--all'))
+    ok(seqs and all(s['host'] == 'web-old' for s in seqs), 'no host recorded: the file name\'s stem')
+finally:
+    if journald:
+        journald.terminate()
+        journald.wait()
+    shutil.rmtree(tmp, ignore_errors=True)
+done()
