@@ -354,6 +354,86 @@ for h in "${SERVERS[@]}"; do
         ok $? "$h: systemd-journal-upload is active again"
 done
 
+# --- tlsreport on the collector: server by server what each server's own database says ---
+for h in "${SERVERS[@]}"; do
+        on "$h" tlsreport --all -o json >"$WORK/$h.own.json" 2>&1
+        r1=$?
+        on $COLLECTOR tlsreport -D $REMOTE --host "$h" --all -o json >"$WORK/$h.fleet.json" 2>&1
+        r2=$?
+        python3 - "$WORK/$h.own.json" "$WORK/$h.fleet.json" "$h" "${made[$h]}" $r1 $r2 >"$WORK/last.out" 2>&1 <<'EOF'
+import json, sys
+own_file, fleet_file, host, made, r1, r2 = sys.argv[1:]
+if r1 != "0" or r2 != "0":
+    sys.exit("tlsreport failed (on %s: %s, on the collector: %s):\n%s%s"
+             % (host, r1, r2, open(own_file).read()[-500:], open(fleet_file).read()[-500:]))
+def load(f):
+    seqs = [json.loads(l) for l in open(f) if l.strip()]
+    return sorted(seqs, key=lambda s: (s["first_us"], s["key"]))
+own, fleet = load(own_file), load(fleet_file)
+print("%s: %d sequences of %d attempts in its database, %d of %d on the collector" % (
+    host, len(own), sum(s["attempts"] for s in own), len(fleet), sum(s["attempts"] for s in fleet)))
+assert sum(s["attempts"] for s in own) == int(made), "the database's report counts %d attempts, %s made" % (
+    sum(s["attempts"] for s in own), made)
+for s in own + fleet:
+    assert s.get("host") == host, "a sequence of %s in %s's report: %s" % (s.get("host"), host, s)
+for a, b in zip(own, fleet):
+    assert a == b, "a sequence differs:\n  database:  %s\n  collector: %s" % (a, b)
+assert len(own) == len(fleet), "%d sequences from the database, %d from the collector: %s" % (
+    len(own), len(fleet), (own if len(own) > len(fleet) else fleet)[min(len(own), len(fleet)):])
+EOF
+        ok $? "tlsreport -D $REMOTE --host $h --all gives the sequences of tlsreport --all on $h"
+        sed 's/^/# /' "$WORK/last.out" | cut -c1-300 | head -8
+        on "$h" tlsreport clients -o json >"$WORK/$h.clients.json" 2>&1
+done
+
+# --- the fleet views: on how many servers each client family fails, and where first ---
+on $COLLECTOR tlsreport -D $REMOTE clients -o json >"$WORK/fleet-clients.json" 2>&1
+r1=$?
+on $COLLECTOR tlsreport -D $REMOTE summary -o json >"$WORK/fleet-summary.json" 2>&1
+r2=$?
+on $COLLECTOR journalctl -D $REMOTE -u tlswatchd -o json --no-pager >"$WORK/fleet-journal.json" 2>&1
+total=0
+for h in "${SERVERS[@]}"; do total=$((total + made[$h])); done
+python3 - "$WORK" "$total" $r1 $r2 "${SERVERS[@]}" >"$WORK/last.out" 2>&1 <<'EOF'
+import json, sys
+work, total, r1, r2, hosts = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5:]
+assert r1 == "0" and r2 == "0", "tlsreport clients/summary failed on the collector (%s, %s)" % (r1, r2)
+def lines(f):
+    return [json.loads(l) for l in open(f) if l.strip()]
+# what each server's own database says: the families that fail there, and when first
+expect = {}
+for h in hosts:
+    for c in lines("%s/%s.clients.json" % (work, h)):
+        if c["attempts"] > c["successes"]:
+            expect.setdefault(c["ja4"], {})[h] = c["first_failure_us"]
+fleet = {c["ja4"]: c for c in lines(work + "/fleet-clients.json")}
+for ja4, where in sorted(expect.items(), key=lambda kv: str(kv[0])):
+    c = fleet.get(ja4)
+    assert c, "family %s fails on %s but is not in the collector's clients" % (ja4, sorted(where))
+    first = min(where, key=where.get)
+    print("%s (%s): fails on %d hosts (%s), first on %s" % (c["label"] or "-", ja4, c["failing_hosts"],
+          ",".join(sorted(where)), c["first_failure_host"]))
+    assert c["failing_hosts"] == len(where), "%s: failing_hosts %s, the servers' databases say %s" % (
+        ja4, c["failing_hosts"], sorted(where))
+    assert (c["first_failure_host"], c["first_failure_us"]) == (first, where[first]), \
+        "%s: first failure on %s at %s, the servers' databases say %s" % (
+            ja4, c["first_failure_host"], c["first_failure_us"], where)
+for ja4, c in fleet.items():
+    assert ja4 in expect or c["attempts"] == c["successes"], "%s fails on the collector only" % ja4
+curl = [c for c in fleet.values() if (c["label"] or "").startswith("curl/")]
+assert curl and curl[0]["failing_hosts"] == len(hosts), "curl without -k failed on every server: %s" % curl
+s = json.load(open(work + "/fleet-summary.json"))
+assert s["hosts"] == len(hosts), "summary: %s hosts" % s["hosts"]
+assert s["attempts"] == total, "summary: %s attempts, %d made" % (s["attempts"], total)
+assert {f["ja4"]: f["failing_hosts"] for f in s["fleet"]} == {j: len(w) for j, w in expect.items()}, \
+    "summary's fleet part: %s" % s["fleet"]
+print("summary: %d attempts on %d hosts" % (s["attempts"], s["hosts"]))
+entries = [e for e in lines(work + "/fleet-journal.json") if "TLSWATCH_OUTCOME" in e]
+assert len(entries) >= total, "journalctl -D -u tlswatchd: %d entries, %d attempts made" % (len(entries), total)
+EOF
+ok $? "tlsreport -D $REMOTE clients and summary: each family fails on the servers where their databases say"
+sed 's/^/# /' "$WORK/last.out" | cut -c1-300
+
 SECONDS=0
 bash -c "$(stop_script)"
 trap - EXIT
