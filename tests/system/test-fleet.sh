@@ -2,15 +2,18 @@
 # SPDX-License-Identifier: MIT
 #
 # Fleet test (TAP, issue 15): three servers and a collector, each a container booting a real systemd
-# (tests/system/sdbox), set up the way the README's "More than one server" says. The servers (web1,
-# web2, web3, each its own host name) run the built tlswatchd from its units with --journal=all and
-# systemd-journal-upload; the collector (logs) runs systemd-journal-remote over http, split by host,
-# into /var/log/journal/remote. The containers are joined by a bridge in the collector's network
-# namespace (veth pairs the test creates; nothing on this machine's own network). Real clients
-# (curl, openssl s_client, wget, python requests), a different mix per host, connect to each server;
-# then the collector's journal files must hold, host by host, exactly the attempts of that host's
-# SQLite database: none lost, none twice. Also: a server whose upload is off is caught as incomplete
-# and catches up when it is on again, and the collector down for a while loses nothing.
+# (tests/system/sdbox), set up with the commands of the README's section "More than one server", which
+# the test reads from README.md. The servers (web1, web2, web3, each its own host name) run the built
+# tlswatchd from its units with --journal all in the journal namespace tlswatch, and
+# tlswatch-journal-upload.service; the collector (logs) runs systemd-journal-remote over http, split by
+# host, into /var/log/journal/remote. The containers are joined by a bridge in the collector's network
+# namespace (veth pairs the test creates; nothing on this machine's own network). Real clients (curl,
+# openssl s_client, wget, python requests), a different mix per host, connect to each server. Then the
+# collector's journal files must hold, host by host, exactly the attempts of that host's SQLite
+# database, none lost; a server whose upload is off is caught as incomplete and catches up when it is
+# on again; the collector down for a while loses nothing; and tlsreport -D on the collector must give,
+# server by server, the sequences of each server's own report (each attempt once), and fleet views
+# that say on how many servers each client family fails.
 #
 #   test-fleet.sh SOURCEDIR BUILDDIR
 set -uo pipefail
@@ -130,15 +133,17 @@ for b in server collector; do
         readme_block $b >"$WORK/readme-$b.sh"
         [ -s "$WORK/readme-$b.sh" ] || bail "README.md has no block after '<!-- fleet: $b -->'"
 done
-# The README's names for what differs here: the collector's address, tlswatchd's path (the build's prefix).
-sbin=$(grep -o ': *"[^"]*/sbin/tlswatchd"' <<<"$installed" | head -1 | sed 's/^: *"//; s/"$//')
+# The README's names for what differs here: the collector's address, the drop-in's directory (the
+# build's prefix: /usr/local/share/tlswatch with meson's default, /usr/share/tlswatch in the package).
+dropin=$(grep -o ': *"[^"]*/tlswatch/journal-all.conf"' <<<"$installed" | head -1 | sed 's/^: *"//; s/"$//')
+[ -n "$dropin" ] || bail "$BUILD does not install journal-all.conf (meson introspect --installed)"
 check "collector: the README's commands (systemd-journal-remote over http, split by host)" \
         on $COLLECTOR sh -euc "$(cat "$WORK/readme-collector.sh")"
 for h in "${SERVERS[@]}"; do
         check "$h: tlswatchd.socket running" on "$h" systemctl enable --now tlswatchd.socket
-        check "$h: the README's commands (tlswatchd --journal=all, systemd-journal-upload to $URL)" \
+        check "$h: the README's commands (tlswatchd --journal all, tlswatch-journal-upload to $URL)" \
                 on "$h" sh -euc "$(sed -e "s|http://collector.example.net:19532|$URL|" \
-                -e "s|/usr/sbin/tlswatchd|${sbin:-/usr/local/sbin/tlswatchd}|" "$WORK/readme-server.sh")"
+                -e "s|/usr/share/tlswatch/journal-all.conf|$dropin|" "$WORK/readme-server.sh")"
 done
 
 # --- real clients, a different mix per host ---
@@ -276,10 +281,11 @@ for b in bad[:10]:
 sys.exit(1 if bad else 0)
 EOF
 }
-# wait_complete HOST...: wait up to 20 s until the collector holds every host's rows
+# wait_complete HOST...: wait up to 40 s until the collector holds every host's rows (the upload is
+# restarted 10 s after a failure)
 wait_complete() {
-        local h i all
-        for ((i = 0; i < 40; i++)); do
+        local h all end=$((SECONDS + 40))
+        while [ $SECONDS -lt $end ]; do
                 all=1
                 for h in "$@"; do
                         compare "$h" >/dev/null 2>&1 || {
@@ -311,14 +317,14 @@ for h in "${SERVERS[@]}"; do
 done
 
 # --- a server whose upload is off is caught, and catches up when it is on again ---
-check "web3: systemctl stop systemd-journal-upload" on web3 systemctl stop systemd-journal-upload.service
+check "web3: systemctl stop tlswatch-journal-upload" on web3 systemctl stop tlswatch-journal-upload.service
 client web3 ok "curl -k" curl -sfk --max-time 10 -o /dev/null "$L"
 client web3 fail "curl" curl -s --max-time 10 -o /dev/null "$L"
 sleep 3
 ! compare web3 >/dev/null 2>&1
 ok $? "with web3's upload off, the comparison finds its new attempts missing on the collector"
 sed 's/^/# /' <(compare web3)
-check "web3: systemctl start systemd-journal-upload" on web3 systemctl start systemd-journal-upload.service
+check "web3: systemctl start tlswatch-journal-upload" on web3 systemctl start tlswatch-journal-upload.service
 wait_complete web3
 compare web3 >"$WORK/compare.out" 2>&1
 ok $? "with web3's upload on again, the collector catches up"
@@ -339,8 +345,9 @@ round2() {
 }
 round2
 # journal-upload fails while the collector is away: wait until each has failed at least once
-failed_uploads() { on "$1" systemctl show -P NRestarts systemd-journal-upload.service; }
-for ((i = 0; i < 40; i++)); do
+failed_uploads() { on "$1" systemctl show -P NRestarts tlswatch-journal-upload.service; }
+end=$((SECONDS + 40))
+while [ $SECONDS -lt $end ]; do
         all=1
         for h in "${SERVERS[@]}"; do
                 [ "$(failed_uploads "$h")" -ge 1 ] || all=0
@@ -356,8 +363,8 @@ diag "collector down for $((SECONDS - down_at))s"
 check "collector: systemctl start systemd-journal-remote.socket" on $COLLECTOR systemctl start systemd-journal-remote.socket
 complete "after the collector's outage"
 for h in "${SERVERS[@]}"; do
-        [ "$(on "$h" systemctl show -P ActiveState systemd-journal-upload.service)" = active ]
-        ok $? "$h: systemd-journal-upload is active again"
+        [ "$(on "$h" systemctl show -P ActiveState tlswatch-journal-upload.service)" = active ]
+        ok $? "$h: tlswatch-journal-upload is active again"
 done
 
 diag "the collector caught up at ${SECONDS}s"

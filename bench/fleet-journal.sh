@@ -1,0 +1,117 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+#
+# The fleet at scale (issue 15): journal files of N tlswatchd hosts x M attempts each, as a collector's
+# systemd-journal-remote keeps them, and the time journalctl takes to read them all; then tlsreport -D on
+# the same files (the hook below), as a ratio to journalctl in the same run.
+#
+#   bench/fleet-journal.sh [-n HOSTS] [-m ATTEMPTS] [-o DIR] [-B BUILDDIR] [-j JOBS] [-s SEED] [--keep]
+#
+#   -n HOSTS      hosts (default 100), named host0001...
+#   -m ATTEMPTS   attempts per host (default 100000)
+#   -o DIR        where to put them (default /tmp/tlswatch-fleet-HOSTSxATTEMPTS); the journal files go to
+#                 DIR/remote/remote-hostNNNN.journal (and its rotated files)
+#   -B BUILDDIR   the meson build directory with bench/gen-journal-export and tools/tlsreport (default:
+#                 $BUILDDIR, else ./build)
+#   -j JOBS       hosts generated in parallel (default: the number of CPUs)
+#   -s SEED       the generator's seed (default 1)
+#   --keep        reuse DIR/remote if it was made with the same HOSTS, ATTEMPTS and SEED, and keep it at the
+#                 end (without it DIR is made afresh and removed at the end)
+#
+# How the files are made: bench/gen-journal-export writes each host's entries (what tlswatchd --journal all
+# sends and journald adds, Journal Export Format, binary-safe) and systemd-journal-remote turns each host's
+# stream into that host's journal file, as --split-mode=host does on a collector for each uploading host
+# (journal-remote refuses --split-mode=host for a stream on stdin: "For active sources, only
+# --split-mode=none is allowed", so the split is done here, one journal-remote per host). Needs the
+# Debian package systemd-journal-remote, and GNU time (package time) for peak memory.
+#
+# Prints one line per step: the size of the export streams and of the journal files, the time to make
+# them, then `journalctl -D DIR/remote -o export > /dev/null` (twice: cold-ish, then with the files in the
+# page cache), wall seconds and peak RSS, and whatever the hook measures.
+set -euo pipefail
+
+HOSTS=100 ATTEMPTS=100000 DIR="" BUILD=${BUILDDIR:-build} JOBS=$(nproc) SEED=1 KEEP=0
+while [ $# -gt 0 ]; do
+        case $1 in
+        -n) HOSTS=$2; shift 2 ;;
+        -m) ATTEMPTS=$2; shift 2 ;;
+        -o) DIR=$2; shift 2 ;;
+        -B) BUILD=$2; shift 2 ;;
+        -j) JOBS=$2; shift 2 ;;
+        -s) SEED=$2; shift 2 ;;
+        --keep) KEEP=1; shift ;;
+        -h | --help) sed -n '3,30s/^# \{0,1\}//p' "$0"; exit 0 ;;
+        *) echo "fleet-journal.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
+        esac
+done
+for v in "$HOSTS" "$ATTEMPTS" "$JOBS" "$((SEED + 1))"; do
+        [[ $v =~ ^[0-9]+$ ]] && [ "$v" -gt 0 ] || { echo "fleet-journal.sh: bad number $v" >&2; exit 2; }
+done
+DIR=${DIR:-/tmp/tlswatch-fleet-${HOSTS}x$ATTEMPTS}
+GEN=$(readlink -f "$BUILD/bench/gen-journal-export" 2>/dev/null) || true
+TLSREPORT=$(readlink -f "$BUILD/tools/tlsreport" 2>/dev/null) || true
+REMOTE=/lib/systemd/systemd-journal-remote
+[ -x "$GEN" ] || { echo "fleet-journal.sh: no $BUILD/bench/gen-journal-export (build first, or -B)" >&2; exit 1; }
+[ -x "$REMOTE" ] || { echo "fleet-journal.sh: no $REMOTE (apt-get install systemd-journal-remote)" >&2; exit 1; }
+[ -x /usr/bin/time ] || { echo "fleet-journal.sh: no /usr/bin/time (apt-get install time)" >&2; exit 1; }
+
+PARAMS="hosts=$HOSTS attempts=$ATTEMPTS seed=$SEED"
+cleanup() { [ "$KEEP" = 1 ] || rm -rf "$DIR"; }
+trap cleanup EXIT
+
+# timed LABEL CMD...: runs CMD with its output to /dev/null, prints wall seconds and peak RSS; sets
+# LAST_S and LAST_RSS_MB
+timed() {
+        local label=$1
+        shift
+        /usr/bin/time -f '%e %M' -o "$DIR/time.out" "$@" >/dev/null
+        read -r LAST_S rss_kb <"$DIR/time.out"
+        LAST_RSS_MB=$((rss_kb / 1024))
+        printf '%-44s %8.2f s  peak RSS %6d MB\n' "$label:" "$LAST_S" "$LAST_RSS_MB"
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
+
+if [ "$KEEP" = 1 ] && [ "$(cat "$DIR/params" 2>/dev/null)" = "$PARAMS" ]; then
+        echo "reusing $DIR/remote ($PARAMS)"
+else
+        rm -rf "$DIR"
+        mkdir -p "$DIR/remote" "$DIR/bytes"
+        START=$(($(date +%s) - 86400))
+        echo "making $HOSTS hosts x $ATTEMPTS attempts in $DIR/remote, $JOBS at a time"
+        SECONDS=0
+        t0=$(date +%s.%N)
+        export GEN REMOTE DIR HOSTS ATTEMPTS SEED START
+        # shellcheck disable=SC2016
+        seq 1 "$HOSTS" | xargs -P "$JOBS" -I{} bash -c '
+                set -o pipefail
+                h=$(printf "host%04d" {})
+                "$GEN" --hosts "$HOSTS" --host {} --attempts "$ATTEMPTS" --seed "$SEED" --start "$START" |
+                        tee >(wc -c >"$DIR/bytes/$h") |
+                        "$REMOTE" --split-mode=none -o "$DIR/remote/remote-$h.journal" - 2>"$DIR/bytes/$h.log" ||
+                        { echo "host {} failed:"; cat "$DIR/bytes/$h.log"; exit 255; } >&2'
+        t1=$(date +%s.%N)
+        echo "$PARAMS" >"$DIR/params"
+        stream=$(cat "$DIR"/bytes/host* | awk '{ s += $1 } END { print s }')
+        printf '%-44s %8.2f s\n' "generated and written" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')"
+        printf '%-44s %8.1f MB (%d bytes per attempt)\n' "export streams" "$(awk -v s="$stream" 'BEGIN { print s / 1048576 }')" \
+                "$((stream / (HOSTS * ATTEMPTS)))"
+fi
+files=$(find "$DIR/remote" -name '*.journal' | wc -l)
+bytes=$(du -sb "$DIR/remote" | cut -f1)
+printf '%-44s %8.1f MB in %d files (%d bytes per attempt)\n' "journal files" "$(awk -v s="$bytes" 'BEGIN { print s / 1048576 }')" \
+        "$files" "$((bytes / (HOSTS * ATTEMPTS)))"
+
+timed "journalctl -D -o export (first)" journalctl -D "$DIR/remote" -o export
+timed "journalctl -D -o export" journalctl -D "$DIR/remote" -o export
+JOURNALCTL_S=$LAST_S JOURNALCTL_RSS_MB=$LAST_RSS_MB
+entries=$(journalctl -D "$DIR/remote" --header | awk '/^Entry objects:/ { s += $3 } END { print s }')
+echo "entries: $entries (want $((HOSTS * ATTEMPTS)))"
+
+# --- HOOK wt-j2: tlsreport -D ---------------------------------------------------------------------
+# Time tlsreport over the same files here, e.g.
+#   timed "tlsreport -D (sequences)" "$TLSREPORT" -D "$DIR/remote" -o json
+#   echo "tlsreport/journalctl: $(ratio "$LAST_S" "$JOURNALCTL_S") (target <= 1.5)"
+# $TLSREPORT is the build's tlsreport; $JOURNALCTL_S and $JOURNALCTL_RSS_MB the journalctl figures.
+: "$TLSREPORT" "$JOURNALCTL_S" "$JOURNALCTL_RSS_MB"
+# --- end of HOOK -----------------------------------------------------------------------------------
+[ "$entries" = $((HOSTS * ATTEMPTS)) ]
