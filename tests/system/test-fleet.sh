@@ -162,7 +162,7 @@ for h in "${SERVERS[@]}"; do
 done
 
 # --- real clients, a different mix per host ---
-# count HOST: the attempts made so far against HOST, as the clients below count them
+# made[HOST]: the connections made so far to HOST, each one attempt that HOST must record
 declare -A made
 for h in "${SERVERS[@]}"; do made[$h]=0; done
 client() { # client HOST EXPECT(ok|fail) DESCRIPTION CMD... (run in HOST's network namespace)
