@@ -108,10 +108,14 @@ entries=$(journalctl -D "$DIR/remote" --header | awk '/^Entry objects:/ { s += $
 echo "entries: $entries (want $((HOSTS * ATTEMPTS)))"
 
 # --- HOOK wt-j2: tlsreport -D ---------------------------------------------------------------------
-# Time tlsreport over the same files here, e.g.
-#   timed "tlsreport -D (sequences)" "$TLSREPORT" -D "$DIR/remote" -o json
-#   echo "tlsreport/journalctl: $(ratio "$LAST_S" "$JOURNALCTL_S") (target <= 1.5)"
-# $TLSREPORT is the build's tlsreport; $JOURNALCTL_S and $JOURNALCTL_RSS_MB the journalctl figures.
-: "$TLSREPORT" "$JOURNALCTL_S" "$JOURNALCTL_RSS_MB"
+# tlsreport over the same files: summary (one pass over every attempt: the grouping and the fleet view)
+# and sequences -o json (two passes: the client labels, then the sequences), each as a ratio to
+# journalctl -o export; peak RSS is what the journal's mmapped windows and the held attempts take.
+timed "tlsreport -D summary" "$TLSREPORT" --no-pager -D "$DIR/remote" summary
+echo "tlsreport summary / journalctl: $(ratio "$LAST_S" "$JOURNALCTL_S") (target <= 1.5)"
+timed "tlsreport -D sequences -o json" "$TLSREPORT" --no-pager -D "$DIR/remote" -o json sequences
+echo "tlsreport sequences / journalctl: $(ratio "$LAST_S" "$JOURNALCTL_S") (target <= 1.5)"
+timed "tlsreport -D clients" "$TLSREPORT" --no-pager -D "$DIR/remote" clients
+echo "tlsreport clients / journalctl: $(ratio "$LAST_S" "$JOURNALCTL_S") (target <= 1.5)"
 # --- end of HOOK -----------------------------------------------------------------------------------
 [ "$entries" = $((HOSTS * ATTEMPTS)) ]

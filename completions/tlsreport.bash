@@ -5,8 +5,9 @@ _tlsreport() {
         local cur prev words cword
         _init_completion -n = || return
 
-        local opts_arg='-S --since -U --until --database -o --output --client --ja4 --sni --burst-gap --retry-window --color'
-        local opts_flag='--all -f --follow -l --full --no-pager -h --help --version'
+        local opts_arg='-S --since -U --until --database -D --directory --file --host -o --output --client --ja4 --sni
+                --burst-gap --retry-window --color'
+        local opts_flag='--journal --all -f --follow -l --full --no-pager -h --help --version'
         local commands='sequences attempts clients summary'
 
         case $prev in
@@ -20,6 +21,23 @@ _tlsreport() {
                 ;;
         --database)
                 _filedir db
+                return
+                ;;
+        -D | --directory)
+                _filedir -d
+                return
+                ;;
+        --file)
+                _filedir journal
+                return
+                ;;
+        --host)
+                # the host names in the journal directory given with -D, as journalctl -F lists them
+                local j dir=
+                for ((j = 1; j < cword; j++)); do
+                        [[ ${words[j]} == -D || ${words[j]} == --directory ]] && dir=${words[j + 1]}
+                done
+                [[ -n $dir ]] && COMPREPLY=($(compgen -W "$(journalctl -D "$dir" -F _HOSTNAME 2>/dev/null)" -- "$cur"))
                 return
                 ;;
         --color)

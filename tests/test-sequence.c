@@ -23,11 +23,13 @@ typedef struct Result {
         SequenceOutcome outcome;
         unsigned n_attempts, n_failures;
         int64_t first_us, last_us, first_id;
+        const char *host;
 } Result;
 
 static Result results[64];
 static unsigned n_results;
 static int64_t next_id;
+static const char *feed_host; /* the server of the attempts fed (sequencer_feed_host()) */
 
 static int collect(const Sequence *s, void *userdata) {
         Result *r;
@@ -43,6 +45,7 @@ static int collect(const Sequence *s, void *userdata) {
                 .first_us = s->first_us,
                 .last_us = s->last_us,
                 .first_id = s->n_details > 0 ? s->attempts[0].id : -1,
+                .host = s->host,
         };
         memcpy(r->client, s->client, sizeof r->client);
         (void) snprintf(r->ja4, sizeof r->ja4, "%s", s->ja4 ?: "-");
@@ -124,7 +127,7 @@ static int feed(Sequencer *sq, const char *client, const char *ja4, const char *
                 break;
         default: a.outcome = OUTCOME_SERVER_ERROR; break;
         }
-        return sequencer_feed(sq, &a);
+        return feed_host ? sequencer_feed_host(sq, &a, feed_host) : sequencer_feed(sq, &a);
 }
 
 /* Feeds a space-separated list of attempts, step_ms apart, from t. Returns the time of the last one. */
@@ -409,6 +412,31 @@ static void test_ipv6(void) {
         check(1, "\u271746", PATTERN_CERT_REJECTED_OPEN, SEQUENCE_OPEN);
 }
 
+static void test_hosts(void) {
+        static const char web1[] = "web1", web2[] = "web2";
+        _cleanup_(sequencer_freep) Sequencer *sq = NULL;
+
+        diag("the host is part of the key: a client retrying on another server starts a sequence there");
+        reset();
+        assert_se_ok(sequencer_new(NULL, collect, NULL, &sq));
+        feed_host = web1;
+        feed(sq, "192.0.2.1", CHROME, "example.com", T0, "A46");
+        feed_host = web2;
+        feed(sq, "192.0.2.1", CHROME, "example.com", T0 + MS(100), "A46");
+        feed_host = web1;
+        feed(sq, "192.0.2.1", CHROME, "example.com", T0 + MS(200), "OK");
+        feed_host = NULL;
+        feed(sq, "192.0.2.1", CHROME, "example.com", T0 + MS(300), "A46");
+        sequencer_flush(sq, T0 + SEC(1));
+        is_int(n_results, 3, "three sequences: one per host, and one without a host");
+        check(0, "\u271746 \u2713", PATTERN_CERT_REJECTED_THEN_OK, SEQUENCE_OK);
+        ok(results[0].host == web1, "the first is web1's");
+        check(1, "\u271746", PATTERN_CERT_REJECTED_OPEN, SEQUENCE_OPEN);
+        ok(results[1].host == web2, "web2's failure is its own, still open");
+        check(2, "\u271746", PATTERN_CERT_REJECTED_OPEN, SEQUENCE_OPEN);
+        ok(results[2].host == NULL, "no host is a host of its own");
+}
+
 static void test_current_and_cap(void) {
         _cleanup_(sequencer_freep) Sequencer *sq = NULL;
         const Sequence *cur;
@@ -566,6 +594,7 @@ int main(void) {
         test_limits();
         test_interleaved();
         test_ipv6();
+        test_hosts();
         test_prefix64_matches_inet_ntop();
         test_current_and_cap();
         test_handler_error();

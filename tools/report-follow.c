@@ -72,6 +72,7 @@ struct Follow {
         HashMap keys;
         FollowKey *keys_head;
         ReportDb *db;
+        char *host;           /* the database's (report_db_host()), from the first time it was opened */
         bool wal;             /* the database was in WAL mode when opened */
         int64_t data_version; /* PRAGMA data_version after the last read */
         unsigned stale;       /* wakes in a row where the WAL was written and the connection saw nothing */
@@ -176,7 +177,7 @@ static int follow_print_attempt(Follow *f, const Attempt *a) {
         r = capture_begin(&c, &f->attempts_out);
         if (r < 0)
                 return r;
-        report_output_attempt_labelled(&f->attempts_out, a, label);
+        report_output_attempt_host(&f->attempts_out, a, f->host, label);
         r = capture_end(&c);
         if (r >= 0)
                 follow_emit(f, "attempt", c.buf, c.len, label);
@@ -299,7 +300,7 @@ static int follow_key_new_sequencer(FollowKey *k) {
 static int follow_key_feed_one(FollowKey *k, Attempt *a) {
         /* a may be freed by the handler before sequencer_feed() returns */
         k->last_us = MAX(k->last_us, a->started_us);
-        return sequencer_feed(k->sequencer, a);
+        return sequencer_feed_host(k->sequencer, a, k->follow->host);
 }
 
 /* Feeds the pending attempts that have settled, in started order (stops at the first that has not). */
@@ -589,6 +590,8 @@ static int follow_open(Follow *f) {
         int r;
 
         r = report_db_open(f->path, &f->db);
+        if (r >= 0 && !f->host && report_db_host(f->db, f->path, &f->host) < 0)
+                return log_oom();
         if (r >= 0) {
                 f->wal = report_db_is_wal(f->db);
                 if (report_db_data_version(f->db, &f->data_version) < 0)
@@ -662,6 +665,8 @@ static void follow_done(Follow *f) {
                 follow_key_remove(f, f->keys_head);
         hashmap_done(&f->keys);
         f->labels = report_labels_free(f->labels);
+        free(f->host);
+        f->host = NULL;
         f->db = report_db_close(f->db);
         free(f->batch);
 }

@@ -32,6 +32,7 @@ typedef struct HtmlDiagnosis {
         /* the first sequence that had it, as an example */
         int64_t first_us;
         char client[SEQUENCE_CLIENT_MAX];
+        const char *host; /* the source's interned name: valid until the page is written; NULL if none */
         RawString sni;
         char tokens[HTML_TOKENS_MAX];
 } HtmlDiagnosis;
@@ -205,6 +206,7 @@ static int family_add_diagnosis(HtmlFamily *fam, const Sequence *q, const char *
         if (!d->text)
                 return -ENOMEM;
         memcpy(d->client, q->client, sizeof d->client);
+        d->host = q->host;
         if (q->sni.data) {
                 d->sni.data = strndup_raw(q->sni.data, q->sni.len);
                 d->sni.len = q->sni.len;
@@ -239,6 +241,8 @@ static char *span_title(const Sequence *q, uint32_t *ret_len) {
         report_time_format(q->first_us, a);
         report_time_format(q->last_us, z);
         fprintf(f, "%s to %s, %s", a, z, q->client);
+        if (q->host)
+                fprintf(f, " on %s", q->host);
         if (q->sni.data) {
                 fputs(", SNI ", f);
                 fwrite(q->sni.data, 1, q->sni.len, f);
@@ -539,6 +543,10 @@ static int family_write(FILE *f, ReportHtml *h, HtmlFamily *fam, const ReportSum
                         esc(f, d->text);
                         fprintf(f, "<br><small>first: %s, ", when);
                         esc(f, d->client);
+                        if (d->host) {
+                                fputs(" on ", f);
+                                esc(f, d->host);
+                        }
                         if (d->sni.data) {
                                 fputs(", SNI <code>", f);
                                 esc_raw(f, &d->sni);

@@ -156,6 +156,7 @@ int report_source_open_journal(ReportSource *s, const char *directory, char *con
         int r;
 
         assert(!s->journal);
+        s->journal = NULL;
         if (directory)
                 r = sd_journal_open_directory(&s->journal, directory, 0);
         else if (files) {
@@ -197,7 +198,11 @@ int report_source_open_journal(ReportSource *s, const char *directory, char *con
                         SD_JOURNAL_LOCAL_ONLY | SD_JOURNAL_INCLUDE_DEFAULT_NAMESPACE);
                 s->journal_local = true;
         }
+        if (r >= 0) /* whole values: a User-Agent longer than the default 64 KiB is not cut */
+                r = sd_journal_set_data_threshold(s->journal, 0);
         if (r < 0) {
+                if (s->journal)
+                        sd_journal_close(s->journal);
                 s->journal = NULL;
                 return log_error_errno(
                         r, "Failed to open the journal%s%s: %m", directory ? " in " : "", strempty(directory));
@@ -400,6 +405,8 @@ static int journal_read_entry(ReportSource *s, uint64_t want, Attempt *a, const 
                 value = eq + 1;
                 vlen = len - (size_t) (value - p);
                 if (c->kind == ATTEMPT_KIND_TEXT || c->kind == ATTEMPT_KIND_RAW) {
+                        if (n_text >= ELEMENTSOF(text)) /* fields given more than once: the last that fits */
+                                continue;
                         at = arena_put(s, value, vlen);
                         if (at == SIZE_MAX)
                                 return -ENOMEM;
@@ -485,6 +492,95 @@ static int journal_matches(ReportSource *s, const ReportFilter *f, bool only_ok)
         return r;
 }
 
+/* ---- duplicates ----
+ *
+ * systemd-journal-upload delivers at least once: after the collector was away it sends again what it had
+ * sent in the request that did not complete, and the collector writes those entries twice (same fields,
+ * same timestamps, a new seqnum). In the host's file the copies follow the originals, so they come within
+ * moments of each other: an attempt is known by its host, start, peer port and id over the last settle
+ * window (of journal time), which is enough to drop the copies with bounded memory. */
+
+typedef struct Seen {
+        HashEntry map; /* first */
+        struct Seen *fifo_next;
+        const char *host;
+        int64_t started_us, id, written_us;
+        uint16_t peer_port;
+} Seen;
+
+typedef struct SeenSet {
+        HashMap map;
+        Seen *head, *tail, *free_list; /* in the order read; spare nodes */
+} SeenSet;
+
+static void seen_done(SeenSet *s) {
+        for (Seen *x = s->head, *next; x; x = next) {
+                next = x->fifo_next;
+                free(x);
+        }
+        for (Seen *x = s->free_list, *next; x; x = next) {
+                next = x->fifo_next;
+                free(x);
+        }
+        hashmap_done(&s->map);
+        *s = (SeenSet){};
+}
+
+static uint64_t seen_hash(const char *host, const Attempt *a) {
+        uint64_t h = hash_bytes(HASH_SEED, &host, sizeof host);
+
+        h = hash_bytes(h, &a->started_us, sizeof a->started_us);
+        h = hash_bytes(h, &a->id, sizeof a->id);
+        return hash_finish(hash_bytes(h, &a->peer_port, sizeof a->peer_port));
+}
+
+/* Whether this attempt was read already (then it is a copy); else remembers it. Forgets what was written
+ * before forget_before. -ENOMEM on out of memory. */
+static int seen_check(SeenSet *s, const char *host, const Attempt *a, int64_t written_us, int64_t forget_before) {
+        uint64_t h = seen_hash(host, a);
+        Seen *x;
+
+        while (s->head && s->head->written_us < forget_before) {
+                x = s->head;
+                s->head = x->fifo_next;
+                if (!s->head)
+                        s->tail = NULL;
+                hashmap_remove(&s->map, &x->map);
+                x->fifo_next = s->free_list;
+                s->free_list = x;
+        }
+        HASHMAP_FOREACH_CHAIN(m, &s->map, h) {
+                x = (Seen *) m;
+                if (m->hash == h && x->host == host && x->started_us == a->started_us && x->id == a->id &&
+                    x->peer_port == a->peer_port)
+                        return 1;
+        }
+        if (s->free_list) {
+                x = s->free_list;
+                s->free_list = x->fifo_next;
+        } else {
+                x = malloc(sizeof *x);
+                if (!x)
+                        return -ENOMEM;
+        }
+        *x = (Seen){
+                .host = host,
+                .started_us = a->started_us,
+                .id = a->id,
+                .written_us = written_us,
+                .peer_port = a->peer_port};
+        if (hashmap_put(&s->map, &x->map, h) < 0) {
+                free(x);
+                return -ENOMEM;
+        }
+        if (s->tail)
+                s->tail->fifo_next = x;
+        else
+                s->head = x;
+        s->tail = x;
+        return 0;
+}
+
 /* The attempts held to be put back in started order: a binary heap. */
 typedef struct Held {
         Attempt *a;
@@ -568,12 +664,17 @@ static int heap_release(Heap *h, int64_t limit, ReportSourceHandler handler, voi
 static int journal_foreach_attempt(
         ReportSource *s, const ReportFilter *f, bool full, ReportSourceHandler h, void *userdata) {
         _cleanup_(heap_done) Heap heap = {};
+        _cleanup_(seen_done) SeenSet seen = {};
         int64_t written_max = INT64_MIN, stop_after;
-        uint64_t want, late = 0;
+        uint64_t want, late = 0, copies = 0;
         int r;
 
         field_names_init();
-        want = full ? ATTEMPT_COLUMNS_ALL : attempt_columns_grouping();
+        if (hashmap_init(&seen.map, 1024) < 0)
+                return -ENOMEM;
+        /* the peer port tells attempts of one start time apart, for the duplicates */
+        want = (full ? ATTEMPT_COLUMNS_ALL : attempt_columns_grouping()) |
+                ATTEMPT_COLUMN_BIT(ATTEMPT_COLUMN_peer_port);
         if (f->ja4)
                 want |= ATTEMPT_COLUMN_BIT(ATTEMPT_COLUMN_ja4);
         r = journal_matches(s, f, false);
@@ -606,6 +707,13 @@ static int journal_foreach_attempt(
                 if (r == 0 || a.started_us < f->since_us || a.started_us >= f->until_us ||
                     !report_filter_match(f, &a))
                         continue;
+                r = seen_check(&seen, host, &a, (int64_t) written, written_max - REPORT_JOURNAL_SETTLE_US);
+                if (r < 0)
+                        return r;
+                if (r > 0) {
+                        copies++;
+                        continue;
+                }
                 if (a.started_us < written_max - REPORT_JOURNAL_SETTLE_US) {
                         /* longer than the settle window (a keep-alive connection): too late to be put
                          * in its place; grouped as if it started now */
@@ -630,18 +738,26 @@ static int journal_foreach_attempt(
                 return r;
         if (late > 0)
                 log_debug("%" PRIu64 " attempts lasted longer than the settle window and were read late.", late);
+        if (copies > 0)
+                log_debug(
+                        "%" PRIu64 " entries were copies of attempts read already (sent twice by "
+                        "systemd-journal-upload) and were skipped.",
+                        copies);
         return 0;
 }
 
 static int
 journal_foreach_user_agent(ReportSource *s, const ReportFilter *f, ReportUserAgentHandler h, void *userdata) {
-        uint64_t want = ATTEMPT_COLUMN_BIT(ATTEMPT_COLUMN_started_us) |
-                ATTEMPT_COLUMN_BIT(ATTEMPT_COLUMN_ja4_stable) |
+        _cleanup_(seen_done) SeenSet seen = {};
+        uint64_t want = ATTEMPT_COLUMN_BIT(ATTEMPT_COLUMN_id) | ATTEMPT_COLUMN_BIT(ATTEMPT_COLUMN_started_us) |
+                ATTEMPT_COLUMN_BIT(ATTEMPT_COLUMN_peer_port) | ATTEMPT_COLUMN_BIT(ATTEMPT_COLUMN_ja4_stable) |
                 ATTEMPT_COLUMN_BIT(ATTEMPT_COLUMN_user_agent) | ATTEMPT_COLUMN_BIT(ATTEMPT_COLUMN_outcome);
-        int64_t stop_after;
+        int64_t stop_after, written_max = INT64_MIN;
         int r;
 
         field_names_init();
+        if (hashmap_init(&seen.map, 1024) < 0)
+                return -ENOMEM;
         r = journal_matches(s, f, true);
         if (r < 0)
                 return s->journal_error = r;
@@ -658,11 +774,17 @@ journal_foreach_user_agent(ReportSource *s, const ReportFilter *f, ReportUserAge
                         return s->journal_error = r;
                 if ((int64_t) written > stop_after)
                         break;
+                written_max = MAX(written_max, (int64_t) written);
                 r = journal_read_entry(s, want, &a, &host);
                 if (r < 0)
                         return s->journal_error = r;
                 if (r == 0 || a.outcome != OUTCOME_OK || !a.ja4_stable || !a.user_agent.data ||
                     a.started_us < f->since_us || a.started_us >= f->until_us)
+                        continue;
+                r = seen_check(&seen, host, &a, (int64_t) written, written_max - REPORT_JOURNAL_SETTLE_US);
+                if (r < 0)
+                        return r;
+                if (r > 0)
                         continue;
                 r = h(a.ja4_stable, &a.user_agent, 1, userdata);
                 if (r < 0)

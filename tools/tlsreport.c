@@ -39,7 +39,7 @@ static void help(void) {
                "     --database=PATH      Database (default: $STATE_DIRECTORY/tlswatch.db or "
                "%s/tlswatch.db);\n"
                "                          repeat it for several servers' databases\n"
-               "     --journal            Read the local journal instead (--journal all entries)\n"
+               "     --journal            Read the local journal instead (tlswatchd --journal all)\n"
                "  -D --directory=DIR      Read the journal files in DIR (systemd-journal-remote's)\n"
                "     --file=PATH          Read this journal file (repeatable, globs)\n"
                "     --host=NAME          Only this server (repeatable)\n"

@@ -26,6 +26,8 @@ import time
 
 INNER = 'TLSWATCH_SOURCES_TEST_INNER'
 JOURNALD = '/usr/lib/systemd/systemd-journald'
+ID_OK = 'b865240ac5e245e1a456c8849da3ab5b'
+ID_FAILED = '14502e3cce2d4b15a6d9fc9ca932feb5'
 
 if os.environ.get(INNER) != '1':
     if os.geteuid() != 0:
@@ -145,6 +147,29 @@ try:
                ''.join(difflib.unified_diff(from_db.splitlines(True), from_files.splitlines(True), 'database',
                                             'journal')) or 'empty')
             ok(from_dir == from_files, f'{" ".join(verb)} {" ".join(fmt)}: -D = --file')
+    # as on a collector: systemd-journal-remote's file, with the entries that systemd-journal-upload sends
+    # twice after an outage (the last ones of a request that did not complete) written twice
+    remote = '/usr/lib/systemd/systemd-journal-remote'
+    if os.access(remote, os.X_OK):
+        export = run(['journalctl', '-D', '/run/log/journal', '-o', 'export',
+                      'MESSAGE_ID=' + ID_OK, 'MESSAGE_ID=' + ID_FAILED]).stdout
+        entries = [e + b'\n\n' for e in export.split(b'\n\n') if e.strip()]
+        stream = b''.join(entries[:6] + entries[3:6] + entries[6:])
+        os.makedirs(os.path.join(tmp, 'remote'))
+        r = run([remote, '-o', os.path.join(tmp, 'remote', 'remote-web-a.journal'), '-'], input=stream)
+        ok(r.returncode == 0, 'systemd-journal-remote writes the entries, 3 of them twice', r.stderr)
+        for verb in VERBS:
+            eq(report('-D', os.path.join(tmp, 'remote'), '-o', 'json', *verb),
+               report('--database', db_a, '-o', 'json', *verb),
+               f'{" ".join(verb)}: entries sent twice are read once')
+    # --since and --until: a seek in the journal, the same range as the database's
+    starts = [a['started_us'] for a in json_lines(report('--database', db_a, '-o', 'json', 'attempts'))]
+    since, until = (f'@{t // 1000000}.{t % 1000000:06d}' for t in (starts[2], starts[-2]))
+    for verb in VERBS:
+        want = report('--database', db_a, '--since', since, '--until', until, '-o', 'json', *verb)
+        got = report('--file', files, '--since', since, '--until', until, '-o', 'json', *verb)
+        ok(got == want and want, f'{" ".join(verb)} --since --until: --file = --database',
+           ''.join(difflib.unified_diff(want.splitlines(True), got.splitlines(True), 'database', 'journal')))
     seqs = json_lines(report('--database', db_a, '-o', 'json', 'sequences', '--all'))
     ok(any(s['pattern'] == 'cert_rejected_then_ok' and s['attempts'] == 3 for s in seqs),
        'the certificate rejected twice then accepted is one sequence of 3', json.dumps(seqs, indent=1))
@@ -200,6 +225,8 @@ try:
        'summary table: the fleet part', text)
     text = report(*both, 'clients')
     ok('fails on 2 hosts, first on web-a' in text, 'clients table: where the family fails', text)
+    page = report(*both, '-o', 'html')
+    ok(' on web-a' in page and ' on web-b' in page, 'html: the example sequences name their host')
     table = report(*both, 'sequences')
     ok('HOST' in table.splitlines()[0] and 'web-b' in table, 'two databases: the table has a HOST column', table)
 

@@ -350,7 +350,8 @@ ok(os.stat(db).st_mtime_ns == before, "the database file is not modified")
 
 # A database that the daemon has not migrated to schema 3 yet (tlsreport opens read-only and cannot): read
 # over the time index instead of migration 3's covering indexes, with the same output byte for byte.
-old_db = os.path.join(tmp, "schema2.db")
+os.makedirs(os.path.join(tmp, "schema2"))
+old_db = os.path.join(tmp, "schema2", "t.db")  # the same file name: the same host (no table meta)
 shutil.copyfile(db, old_db)
 c = sqlite3.connect(old_db)
 c.execute("DROP INDEX attempts_started_grouping")
