@@ -23,7 +23,8 @@ test_pkgs="curl gnutls-bin tshark systemd systemd-container valgrind clang-tidy 
         nodejs golang-go default-jdk-headless libnss3-tools python3-matplotlib
         debhelper lintian systemd-journal-remote"
 # debhelper and lintian: tests/system/test-deb.sh builds and checks the Debian package.
-# systemd-journal-remote: the fleet (issue 15): the collector in the tests, bench/fleet-journal.sh.
+# systemd-journal-remote: the fleet (issue 15): the collector in tests/system/test-fleet.sh and
+# test-journal-namespace.sh, bench/fleet-journal.sh.
 pkgs=$build_pkgs
 [ "$want" = test ] && pkgs="$pkgs $test_pkgs"
 
