@@ -2,8 +2,14 @@
 /* Where tlsreport's verbs read attempts: databases (several merged by start time, each one server's) or a
  * journal (the local one, a systemd-journal-remote directory, files), with the host of every attempt. */
 #include <assert.h>
+#include <dirent.h>
+#include <fcntl.h>
 #include <glob.h>
+#include <grp.h>
+#include <sys/stat.h>
+#include <systemd/sd-id128.h>
 #include <systemd/sd-journal.h>
+#include <unistd.h>
 
 #include "attempt-sql.h"
 #include "hashmap.h"
@@ -26,6 +32,11 @@ static char **strv_free(char **l) {
         return NULL;
 }
 DEFINE_TRIVIAL_CLEANUP_FUNC(char **, strv_free);
+
+static void closedirp(DIR **d) {
+        if (*d)
+                closedir(*d);
+}
 
 typedef struct Host {
         HashEntry map; /* first */
@@ -150,6 +161,94 @@ int report_source_add_database(ReportSource *s, const char *path) {
         return 0;
 }
 
+/* What journal files there are in dir (and in its subdirectories, as sd_journal_open_directory() reads a
+ * machine's directories under /var/log/journal), and how many of them we may not read. */
+typedef struct JournalAccess {
+        unsigned readable, denied;
+        char *denied_example; /* one file we may not read */
+        gid_t denied_gid;
+} JournalAccess;
+
+static bool is_journal_file(const char *name) {
+        size_t n = strlen(name);
+
+        return (n > STRLEN(".journal") && streq(name + n - STRLEN(".journal"), ".journal")) ||
+                (n > STRLEN(".journal~") && streq(name + n - STRLEN(".journal~"), ".journal~"));
+}
+
+static void journal_access_scan(JournalAccess *acc, const char *dir, unsigned depth) {
+        _cleanup_(closedirp) DIR *d = opendir(dir);
+        struct dirent *de;
+
+        if (!d)
+                return;
+        while ((de = readdir(d))) {
+                _cleanup_free_ char *path = NULL;
+                struct stat st;
+                int fd;
+
+                if (de->d_name[0] == '.')
+                        continue;
+                if (asprintf(&path, "%s/%s", dir, de->d_name) < 0)
+                        return;
+                if (stat(path, &st) < 0)
+                        continue;
+                if (S_ISDIR(st.st_mode)) {
+                        if (depth == 0)
+                                journal_access_scan(acc, path, depth + 1);
+                        continue;
+                }
+                if (!S_ISREG(st.st_mode) || !is_journal_file(de->d_name))
+                        continue;
+                fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+                if (fd >= 0) {
+                        close(fd);
+                        acc->readable++;
+                } else if (errno == EACCES || errno == EPERM) {
+                        acc->denied++;
+                        if (!acc->denied_example) {
+                                acc->denied_example = TAKE_PTR(path);
+                                acc->denied_gid = st.st_gid;
+                        }
+                }
+        }
+}
+
+/* sd-journal skips the files it may not open, without a word: a user outside the files' group would see
+ * "No attempts matched". Like journalctl, an error when none of the journal files can be read, and a
+ * warning when some cannot. */
+static int journal_access_check(char *const *dirs) {
+        _cleanup_free_ char *example = NULL;
+        JournalAccess acc = {};
+        struct group *g;
+
+        for (char *const *d = dirs; *d; d++)
+                journal_access_scan(&acc, *d, 0);
+        example = acc.denied_example;
+        if (acc.denied == 0)
+                return 0;
+        g = getgrgid(acc.denied_gid);
+        if (acc.readable == 0)
+                return log_error_errno(
+                        EACCES,
+                        "No journal file could be read: permission denied on %s%s. Run as root or as a "
+                        "member of the group %s%s%s, which owns the files.",
+                        example,
+                        acc.denied > 1 ? " and the others" : "",
+                        g ? "'" : "",
+                        g ? g->gr_name : "of the files",
+                        g ? "'" : "");
+        log_warning("%u of %u journal files could not be read (permission denied, e.g. %s): their attempts "
+                    "are left out. Run as root or as a member of the group %s%s%s, which owns the files.",
+                    acc.denied,
+                    acc.denied + acc.readable,
+                    example,
+                    g ? "'" : "",
+                    g ? g->gr_name : "of the files",
+                    g ? "'" : "");
+        return 0;
+}
+
 int report_source_open_journal(ReportSource *s, const char *directory, char *const *files) {
         _cleanup_(strv_freep) char **paths = NULL;
         size_t n = 0;
@@ -200,6 +299,33 @@ int report_source_open_journal(ReportSource *s, const char *directory, char *con
         }
         if (r >= 0) /* whole values: a User-Agent longer than the default 64 KiB is not cut */
                 r = sd_journal_set_data_threshold(s->journal, 0);
+        if (r >= 0 && !files) {
+                _cleanup_free_ char *var = NULL, *run = NULL, *var_ns = NULL, *run_ns = NULL;
+                sd_id128_t machine;
+                int k;
+
+                if (directory)
+                        k = journal_access_check((char *const[]){(char *) directory, NULL});
+                else if (sd_id128_get_machine(&machine) < 0)
+                        k = 0;
+                else {
+                        char id[SD_ID128_STRING_MAX];
+
+                        sd_id128_to_string(machine, id);
+                        if (asprintf(&var, "/var/log/journal/%s", id) < 0 ||
+                            asprintf(&run, "/run/log/journal/%s", id) < 0 ||
+                            asprintf(&var_ns, "%s." REPORT_JOURNAL_NAMESPACE, var) < 0 ||
+                            asprintf(&run_ns, "%s." REPORT_JOURNAL_NAMESPACE, run) < 0)
+                                k = log_oom();
+                        else
+                                k = journal_access_check((char *const[]){var_ns, run_ns, var, run, NULL});
+                }
+                if (k < 0) {
+                        sd_journal_close(s->journal);
+                        s->journal = NULL;
+                        return k;
+                }
+        }
         if (r < 0) {
                 if (s->journal)
                         sd_journal_close(s->journal);

@@ -13,6 +13,7 @@ picks one (identical to that database alone), clients and summary say the certif
 hosts, first on web-a; a database without the host (migration 6) is named by its file name.
 TAP output. Needs root (namespaces, tmpfs on /run)."""
 import difflib
+import glob
 import json
 import os
 import shutil
@@ -182,6 +183,25 @@ try:
     eq(report('-D', '/run/log/journal', '--host', 'web-z', '-o', 'json'), '', '--host web-z: nothing')
     r = run([TLSREPORT, '-D', '/run/log/journal', '-f'])
     ok(r.returncode != 0 and b'journalctl -f' in r.stderr, '-f on a journal: a clear error', r.stderr)
+    # journal files the user may not read (a collector's, as a user outside systemd-journal-remote): not
+    # "No attempts matched", but an error; some readable: their attempts, and a warning for the others
+    denied = tempfile.mkdtemp(prefix='tlswatch-denied-')
+    os.chmod(denied, 0o755)
+    journal = sorted(glob.glob(files))[0]
+    shutil.copy(journal, os.path.join(denied, 'remote-a.journal'))
+    os.chmod(os.path.join(denied, 'remote-a.journal'), 0o600)
+    as_nobody = ['setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups', TLSREPORT, '--no-pager',
+                 '-D', denied]
+    r = run(as_nobody + ['sequences', '--all'])
+    ok(r.returncode != 0 and b'permission denied on ' + denied.encode() + b'/remote-a.journal' in r.stderr,
+       '-D of files the user may not read: an error naming one', r.stderr)
+    shutil.copy(journal, os.path.join(denied, 'remote-b.journal'))
+    os.chmod(os.path.join(denied, 'remote-b.journal'), 0o644)
+    r = run(as_nobody + ['-o', 'json', 'attempts'])
+    ok(r.returncode == 0 and b'1 of 2 journal files could not be read' in r.stderr and
+       len(json_lines(r.stdout.decode())) == n_a, '-D with one file unreadable: a warning, the other\'s attempts',
+       r.stderr)
+    shutil.rmtree(denied, ignore_errors=True)
 
     # a second server: another host name, its own database, the same clients
     subprocess.run(['hostname', 'web-b'], check=True)
