@@ -238,14 +238,15 @@ static int journal_access_check(char *const *dirs) {
                         g ? "'" : "",
                         g ? g->gr_name : "of the files",
                         g ? "'" : "");
-        log_warning("%u of %u journal files could not be read (permission denied, e.g. %s): their attempts "
-                    "are left out. Run as root or as a member of the group %s%s%s, which owns the files.",
-                    acc.denied,
-                    acc.denied + acc.readable,
-                    example,
-                    g ? "'" : "",
-                    g ? g->gr_name : "of the files",
-                    g ? "'" : "");
+        log_warning(
+                "%u of %u journal files could not be read (permission denied, e.g. %s): their attempts "
+                "are left out. Run as root or as a member of the group %s%s%s, which owns the files.",
+                acc.denied,
+                acc.denied + acc.readable,
+                example,
+                g ? "'" : "",
+                g ? g->gr_name : "of the files",
+                g ? "'" : "");
         return 0;
 }
 
