@@ -153,6 +153,24 @@ int report_source_add_database(ReportSource *s, const char *path) {
         r = report_db_host(db, path, &host);
         if (r < 0)
                 return r;
+        /* two servers with one host name (cloud images' default, or two old databases both called
+         * tlswatch.db): still two hosts, or their attempts would be grouped together */
+        for (size_t i = 0; i < s->n_dbs; i++) {
+                _cleanup_free_ char *other = NULL;
+
+                if (!s->dbs[i].host || !streq(s->dbs[i].host, host))
+                        continue;
+                if (asprintf(&other, "%s (%s)", host, path) < 0)
+                        return -ENOMEM;
+                log_warning(
+                        "%s holds the attempts of host %s, as another database does: named \"%s\" here.",
+                        path,
+                        host,
+                        other);
+                free(host);
+                host = TAKE_PTR(other);
+                i = SIZE_MAX; /* this name may be taken as well: from the start */
+        }
         r = report_source_add_db(s, db, host);
         if (r < 0)
                 return r;

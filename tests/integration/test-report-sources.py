@@ -257,6 +257,31 @@ try:
         c.execute('DROP TABLE meta')
     seqs = json_lines(report('--database', old, '-o', 'json', 'sequences', '--all'))
     ok(seqs and all(s['host'] == 'web-old' for s in seqs), 'no host recorded: the file name\'s stem')
+    # two servers with one host name (a cloud image's default), or two old databases of one file name:
+    # still two hosts, never one sequence of both
+    same = os.path.join(tmp, 'same.db')
+    shutil.copy(db_b, same)
+    with sqlite3.connect(same) as c:
+        c.execute("UPDATE meta SET value = 'web-a' WHERE key = 'host'")
+    r = run([TLSREPORT, '--no-pager', '--database', db_a, '--database', same, '-o', 'json', 'sequences', '--all'])
+    seqs = json_lines(r.stdout.decode())
+    eq(sorted({s['host'] for s in seqs}), ['web-a', f'web-a ({same})'], 'one host name in two databases: 2 hosts')
+    ok(b'as another database does' in r.stderr, 'one host name in two databases: a warning', r.stderr)
+    www = sorted((s['host'], s['attempts'], s['outcome']) for s in seqs if s['sni'] == 'www.example')
+    eq(www, [('web-a', 1, 'open'), (f'web-a ({same})', 2, 'ok')],
+       'one host name in two databases: their attempts are not grouped together')
+    olds = []
+    for d in ('x', 'y'):
+        os.makedirs(os.path.join(tmp, d))
+        olds.append(os.path.join(tmp, d, 'tlswatch.db'))
+        shutil.copy(db_b, olds[-1])
+        c = sqlite3.connect(olds[-1])
+        c.execute('DROP TABLE meta')
+        c.commit()
+        c.close()
+    r = run([TLSREPORT, '--no-pager', '--database', olds[0], '--database', olds[1], '-o', 'json', 'attempts'])
+    eq(sorted({a['host'] for a in json_lines(r.stdout.decode())}), ['tlswatch', f'tlswatch ({olds[1]})'],
+       'two old databases, both tlswatch.db: 2 hosts')
 finally:
     if journald:
         journald.terminate()
