@@ -140,7 +140,7 @@ try:
 
     # the same report from the database and from the journal, every verb, JSON and table
     for verb in VERBS:
-        for fmt in (('-o', 'json'), ('-o', 'table', '--host', 'web-a'), ('-o', 'csv')):
+        for fmt in (('-o', 'json'), ('-o', 'table', '--host', 'web-a'), ('-o', 'csv'), ('-o', 'html')):
             from_db = report('--database', db_a, *fmt, *verb)
             from_files = report('--file', files, *fmt, *verb)
             from_dir = report('-D', '/run/log/journal', *fmt, *verb)
