@@ -308,6 +308,21 @@ int report_source_open_journal(ReportSource *s, const char *directory, char *con
                         globfree(&g);
                 }
                 r = sd_journal_open_files(&s->journal, (const char **) paths, 0);
+                /* it fails as a whole, without saying on which file: find it */
+                for (size_t i = 0; r < 0 && i < n; i++) {
+                        sd_journal *one = NULL;
+                        int k = sd_journal_open_files(&one, (const char *[]){paths[i], NULL}, 0);
+
+                        if (one)
+                                sd_journal_close(one);
+                        if (k < 0)
+                                return log_error_errno(
+                                        k,
+                                        "Failed to open the journal file %s: %m%s",
+                                        paths[i],
+                                        k == -ENODATA || k == -EBADMSG ? " (truncated or not a journal file)"
+                                                                       : "");
+                }
         } else {
                 /* tlswatchd.service may log to a namespace of its own: read it with the default one */
                 r = sd_journal_open_namespace(

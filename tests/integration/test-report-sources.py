@@ -202,6 +202,13 @@ try:
        len(json_lines(r.stdout.decode())) == n_a, '-D with one file unreadable: a warning, the other\'s attempts',
        r.stderr)
     shutil.rmtree(denied, ignore_errors=True)
+    # a truncated journal file among --file's: an error that names it
+    cut = os.path.join(tmp, 'cut.journal')
+    with open(journal, 'rb') as f, open(cut, 'wb') as g:
+        g.write(f.read(1000))
+    r = run([TLSREPORT, '--no-pager', '--file', journal, '--file', cut])
+    ok(r.returncode != 0 and b'journal file ' + cut.encode() + b':' in r.stderr,
+       '--file of a truncated file: an error naming it', r.stderr)
 
     # a second server: another host name, its own database, the same clients
     subprocess.run(['hostname', 'web-b'], check=True)
