@@ -66,7 +66,7 @@ static void attempt_table(ReportOutput *o, const Attempt *a, const char *host, c
         };
         const char *cells[TABLE_COLUMNS_MAX] = {}, *above = NULL;
         char t[32], day[32], tok[24], client[sizeof a->peer_addr + 16], ua_summary[REPORT_LABEL_MAX];
-        _cleanup_free_ char *sni_escaped = NULL, *ua_escaped = NULL, *label_cell = NULL;
+        _cleanup_free_ char *sni_escaped = NULL, *ua_escaped = NULL, *label_cell = NULL, *host_escaped = NULL;
         const char *sni = display_cell(&a->sni, o->ascii, &sni_escaped),
                    *ua = display_cell(&a->user_agent, o->ascii, &ua_escaped);
         bool v6 = strchr(a->peer_addr, ':');
@@ -82,8 +82,10 @@ static void attempt_table(ReportOutput *o, const Attempt *a, const char *host, c
                 above = table_day_change(o, t, day);
                 cells[k++] = t + 11;
         }
-        if (o->hosts)
+        if (o->hosts) {
+                host = display_host(host, o->ascii, &host_escaped);
                 cells[k++] = host ?: "-";
+        }
         (void) snprintf(
                 client, sizeof client, "%s%s%s:%u", v6 ? "[" : "", a->peer_addr, v6 ? "]" : "", a->peer_port);
         cells[k++] = client;

@@ -112,6 +112,9 @@ void report_output_clients(ReportOutput *o, ReportClients *c, ReportLabels *l) {
                         }
                         /* the fleet: a line under the family */
                         if (o->hosts && cl->first_failure_us != INT64_MAX) {
+                                _cleanup_free_ char *host_escaped = NULL;
+                                const char *host = display_host(
+                                        cl->first_failure_host, o->ascii, &host_escaped);
                                 char t[32];
                                 size_t used = below ? strlen(below_text) : 0;
 
@@ -123,7 +126,7 @@ void report_output_clients(ReportOutput *o, ReportClients *c, ReportLabels *l) {
                                         used > 0 ? "; " : "",
                                         cl->n_failing_hosts,
                                         cl->n_failing_hosts == 1 ? "" : "s",
-                                        cl->first_failure_host ?: "(unknown host)",
+                                        host ?: "(unknown host)",
                                         t);
                                 below = below_text;
                         }

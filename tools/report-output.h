@@ -167,6 +167,15 @@ static inline const char *display_cell(const RawString *s, bool ascii, char **re
         return s->data; /* NUL-terminated (attempt.h) */
 }
 
+/* A host name as display_cell() shows a raw string: on a collector it is whatever _HOSTNAME a sender
+ * claimed. NULL when absent. */
+static inline const char *display_host(const char *host, bool ascii, char **ret_alloc) {
+        *ret_alloc = NULL;
+        if (!host)
+                return NULL;
+        return display_cell(&(RawString){.data = (char *) host, .len = strlen(host)}, ascii, ret_alloc);
+}
+
 static inline const char *pattern_color(Pattern p) {
         switch (p) {
         case PATTERN_CLEAN: return ANSI_GREEN;

@@ -354,8 +354,9 @@ static void sequence_table(
         const char *cells[TABLE_COLUMNS_MAX] = {}, *colors[TABLE_COLUMNS_MAX] = {}, *above = NULL,
                    *tag = NULL, *below = NULL;
         char t[32], day[32], note_text[DECIMAL_MAX + 2], no_hello[64], tokens[SEQUENCE_TOKENS_SUMMARISED_MAX];
-        _cleanup_free_ char *sni_escaped = NULL;
+        _cleanup_free_ char *sni_escaped = NULL, *host_escaped = NULL;
         const char *sni = display_cell(&q->sni, o->ascii, &sni_escaped);
+        const char *host = display_host(q->host, o->ascii, &host_escaped);
         size_t k = 0;
 
         if (!table_ready(o, columns, n_columns))
@@ -370,7 +371,7 @@ static void sequence_table(
                 cells[k++] = t + 11;
         }
         if (o->hosts)
-                cells[k++] = q->host ?: "-";
+                cells[k++] = host ?: "-";
         cells[k++] = q->client;
         cells[k++] = sni;
         if (o->full) {

@@ -212,13 +212,16 @@ void report_output_summary_fleet(ReportOutput *o, const ReportSummary *s, Report
                         fputs(" none", o->f);
                 fputc('\n', o->f);
                 for (size_t i = 0; i < n_fleet; i++) {
+                        _cleanup_free_ char *host_escaped = NULL;
+                        const char *host = display_host(fleet[i]->first_failure_host, o->ascii, &host_escaped);
+
                         report_time_format(fleet[i]->first_failure_us, a);
                         fprintf(o->f,
                                 "    %s: %zu of %" PRIu64 " hosts, first on %s at %s\n",
                                 fleet_name(fleet[i], l),
                                 fleet[i]->n_failing_hosts,
                                 s->hosts,
-                                fleet[i]->first_failure_host ?: "(unknown host)",
+                                host ?: "(unknown host)",
                                 a);
                 }
         }

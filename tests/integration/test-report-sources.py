@@ -163,6 +163,21 @@ try:
             eq(report('-D', os.path.join(tmp, 'remote'), '-o', 'json', *verb),
                report('--database', db_a, '-o', 'json', *verb),
                f'{" ".join(verb)}: entries sent twice are read once')
+        # a collector takes whatever _HOSTNAME a sender claims: a hostile one is escaped in every table
+        evil = b'evil\x1b[31m\x07\xc2\x9b2J\xe2\x80\xae.example'
+        hostile = b''.join(b'\n'.join(line for line in e.split(b'\n') if not line.startswith(b'_HOSTNAME='))
+                           .rstrip(b'\n') + b'\n_HOSTNAME\n' + len(evil).to_bytes(8, 'little') + evil + b'\n\n'
+                           for e in entries)
+        r = run([remote, '-o', os.path.join(tmp, 'evil.journal'), '-'], input=hostile)
+        ok(r.returncode == 0, 'systemd-journal-remote writes entries of a hostile host name', r.stderr)
+        for verb in VERBS:
+            r = run([TLSREPORT, '--no-pager', '--file', files, '--file', os.path.join(tmp, 'evil.journal'),
+                     '-o', 'table', *verb])
+            out = r.stdout
+            ok(r.returncode == 0 and b'evil\\x1b[31m\\x07' in out and
+               not any(c < 0x20 and c not in b'\n' for c in out) and b'\xc2\x9b' not in out and
+               b'\xe2\x80\xae' not in out, f'{" ".join(verb)} table: a hostile host name is escaped',
+               out.decode(errors='replace'))
     # --since and --until: a seek in the journal, the same range as the database's
     starts = [a['started_us'] for a in json_lines(report('--database', db_a, '-o', 'json', 'attempts'))]
     since, until = (f'@{t // 1000000}.{t % 1000000:06d}' for t in (starts[2], starts[-2]))
