@@ -41,7 +41,9 @@ static void closedirp(DIR **d) {
 typedef struct Host {
         HashEntry map; /* first */
         struct Host *next;
-        char name[];
+        sd_id128_t machine;  /* the entries' _MACHINE_ID; null for a database */
+        const char *display; /* name, or "name (machine ID)" for a second machine of one name */
+        char name[];         /* then display's text when it is not name */
 } Host;
 
 typedef struct SourceDb {
@@ -99,22 +101,49 @@ ReportSource *report_source_free(ReportSource *s) {
         return NULL;
 }
 
-/* The one copy of this host name. NULL on out of memory. */
-static const char *host_intern(ReportSource *s, const char *name, size_t len) {
-        uint64_t h = hash_finish(hash_bytes(HASH_SEED, name, len));
+/* The one copy of the name of this host (a host name on a machine): the name, or for a second machine
+ * that calls itself by the same name (two servers left with an image's default host name) the name and
+ * its machine ID, so that their attempts are not taken for one server's. NULL on out of memory. */
+static const char *host_intern(ReportSource *s, const char *name, size_t len, sd_id128_t machine) {
+        uint64_t h = hash_finish(hash_bytes(hash_bytes(HASH_SEED, name, len), &machine, sizeof machine));
+        char id[SD_ID128_STRING_MAX] = "";
+        bool taken = false;
         Host *e;
 
         HASHMAP_FOREACH_CHAIN(m, &s->hosts, h) {
                 Host *x = (Host *) m;
 
-                if (m->hash == h && strncmp(x->name, name, len) == 0 && x->name[len] == '\0')
-                        return x->name;
+                if (m->hash == h && strncmp(x->name, name, len) == 0 && x->name[len] == '\0' &&
+                    sd_id128_equal(x->machine, machine))
+                        return x->display;
         }
-        e = malloc(sizeof *e + len + 1);
+        for (Host *x = s->hosts_list; x && !taken; x = x->next) /* once per host: a short list */
+                taken = strncmp(x->name, name, len) == 0 && x->name[len] == '\0';
+        if (taken)
+                sd_id128_to_string(machine, id);
+        /* "name (machine ID)": room for both */
+        e = malloc(sizeof *e + len + 1 + (taken ? len + STRLEN(" (machine )") + strlen(id) + 1 : 0));
         if (!e)
                 return NULL;
         memcpy(e->name, name, len);
         e->name[len] = '\0';
+        e->machine = machine;
+        e->display = e->name;
+        if (taken) {
+                char *d = e->name + len + 1;
+
+                memcpy(d, name, len);
+                strcpy(d + len, " (machine ");
+                strcat(d + len, id);
+                strcat(d + len, ")");
+                e->display = d;
+                log_warning(
+                        "Two machines call themselves %s: the entries of machine %s are named \"%s\". "
+                        "Give the servers distinct host names.",
+                        e->name,
+                        id,
+                        d);
+        }
         if (hashmap_put(&s->hosts, &e->map, h) < 0) {
                 free(e);
                 return NULL;
@@ -122,7 +151,7 @@ static const char *host_intern(ReportSource *s, const char *name, size_t len) {
         e->next = s->hosts_list;
         s->hosts_list = e;
         s->n_hosts++;
-        return e->name;
+        return e->display;
 }
 
 int report_source_add_db(ReportSource *s, ReportDb *db, const char *host) {
@@ -130,7 +159,7 @@ int report_source_add_db(ReportSource *s, ReportDb *db, const char *host) {
         const char *h = NULL;
 
         if (host) {
-                h = host_intern(s, host, strlen(host));
+                h = host_intern(s, host, strlen(host), SD_ID128_NULL);
                 if (!h)
                         return -ENOMEM;
         }
@@ -533,6 +562,7 @@ static int journal_read_entry(ReportSource *s, uint64_t want, Attempt *a, const 
                 size_t at, len;
         } text[_ATTEMPT_COLUMN_MAX];
         size_t n_text = 0, host_at = SIZE_MAX, host_len = 0;
+        sd_id128_t machine = SD_ID128_NULL;
         bool started = false;
         const void *data;
         size_t len;
@@ -552,6 +582,16 @@ static int journal_read_entry(ReportSource *s, uint64_t want, Attempt *a, const 
                         host_at = arena_put(s, p + STRLEN("_HOSTNAME="), host_len);
                         if (host_at == SIZE_MAX)
                                 return -ENOMEM;
+                        continue;
+                }
+                if (len == STRLEN("_MACHINE_ID=") + SD_ID128_STRING_MAX - 1 &&
+                    memcmp(p, "_MACHINE_ID=", STRLEN("_MACHINE_ID=")) == 0) {
+                        char id[SD_ID128_STRING_MAX];
+
+                        memcpy(id, p + STRLEN("_MACHINE_ID="), sizeof id - 1);
+                        id[sizeof id - 1] = '\0';
+                        if (sd_id128_from_string(id, &machine) < 0)
+                                machine = SD_ID128_NULL;
                         continue;
                 }
                 if (len <= STRLEN("TLSWATCH_") || memcmp(p, "TLSWATCH_", STRLEN("TLSWATCH_")) != 0)
@@ -622,7 +662,7 @@ static int journal_read_entry(ReportSource *s, uint64_t want, Attempt *a, const 
                 else
                         *(char **) field = s->arena + text[i].at;
         }
-        *ret_host = host_at == SIZE_MAX ? NULL : host_intern(s, s->arena + host_at, host_len);
+        *ret_host = host_at == SIZE_MAX ? NULL : host_intern(s, s->arena + host_at, host_len, machine);
         if (host_at != SIZE_MAX && !*ret_host)
                 return -ENOMEM;
         return started;

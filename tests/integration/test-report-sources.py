@@ -16,6 +16,7 @@ import difflib
 import glob
 import json
 import os
+import re
 import shutil
 import socket
 import sqlite3
@@ -163,6 +164,21 @@ try:
             eq(report('-D', os.path.join(tmp, 'remote'), '-o', 'json', *verb),
                report('--database', db_a, '-o', 'json', *verb),
                f'{" ".join(verb)}: entries sent twice are read once')
+        # two servers left with one host name (an image's default): told apart by their machine ID, never
+        # one host (whose attempts of equal start, port and id would even be taken for copies)
+        other = '0123456789abcdef0123456789abcdef'
+        twin = b''.join(b'\n'.join(line for line in e.split(b'\n') if not line.startswith(b'_MACHINE_ID='))
+                        .rstrip(b'\n') + b'\n_MACHINE_ID=' + other.encode() + b'\n\n' for e in entries)
+        r = run([remote, '-o', os.path.join(tmp, 'twin.journal'), '-'], input=twin)
+        ok(r.returncode == 0, 'systemd-journal-remote writes the entries of a second machine named web-a', r.stderr)
+        r = run([TLSREPORT, '--no-pager', '--file', files, '--file', os.path.join(tmp, 'twin.journal'), '-o', 'json',
+                 'attempts'])
+        got = json_lines(r.stdout.decode())
+        hosts = sorted({a['host'] for a in got})
+        ok(len(got) == 2 * n_a and len(hosts) == 2 and hosts[0] == 'web-a' and
+           re.fullmatch(r'web-a \(machine [0-9a-f]{32}\)', hosts[1]),  # the one read second
+           'one host name on two machines: two hosts, every attempt of both', (len(got), n_a, hosts))
+        ok(b'Two machines call themselves web-a' in r.stderr, 'one host name on two machines: a warning', r.stderr)
         # a collector takes whatever _HOSTNAME a sender claims: a hostile one is escaped in every table
         evil = b'evil\x1b[31m\x07\xc2\x9b2J\xe2\x80\xae.example'
         hostile = b''.join(b'\n'.join(line for line in e.split(b'\n') if not line.startswith(b'_HOSTNAME='))
