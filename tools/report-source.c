@@ -62,6 +62,7 @@ struct ReportSource {
         size_t n_hosts;
         ReportDb *error_db; /* the database that failed last */
         int journal_error;
+        bool warned_failures_only;
 
         /* the journal entry being read: its strings, copied (journal data is only valid until the next
          * read), at offsets until the entry is complete */
@@ -867,7 +868,7 @@ static int journal_foreach_attempt(
         _cleanup_(heap_done) Heap heap = {};
         _cleanup_(seen_done) SeenSet seen = {};
         int64_t written_max = INT64_MIN, stop_after;
-        uint64_t want, late = 0, copies = 0;
+        uint64_t want, late = 0, copies = 0, n_ok = 0, n_read = 0;
         int r;
 
         field_names_init();
@@ -917,6 +918,8 @@ static int journal_foreach_attempt(
                         copies++;
                         continue;
                 }
+                n_read++;
+                n_ok += a.outcome == OUTCOME_OK;
                 if (a.started_us < written_max - REPORT_JOURNAL_SETTLE_US) {
                         /* longer than the settle window (a keep-alive connection): too late to be put
                          * in its place; grouped as if it started now */
@@ -939,6 +942,15 @@ static int journal_foreach_attempt(
         r = heap_release(&heap, INT64_MAX, h, userdata);
         if (r < 0)
                 return r;
+        if (n_read > 0 && n_ok == 0 && !f->client && !f->ja4 && !f->sni && !s->warned_failures_only) {
+                /* tlswatchd's default, --journal failures: the journal has only the failed attempts */
+                log_warning(
+                        "None of the %" PRIu64 " attempts read from the journal succeeded: unless "
+                        "tlswatchd runs with --journal all (journal-all.conf), the journal holds only the "
+                        "failed ones, and a client that then succeeded looks as if it gave up.",
+                        n_read);
+                s->warned_failures_only = true;
+        }
         if (late > 0)
                 log_debug("%" PRIu64 " attempts lasted longer than the settle window and were read late.", late);
         if (copies > 0)

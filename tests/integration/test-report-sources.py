@@ -179,6 +179,17 @@ try:
            re.fullmatch(r'web-a \(machine [0-9a-f]{32}\)', hosts[1]),  # the one read second
            'one host name on two machines: two hosts, every attempt of both', (len(got), n_a, hosts))
         ok(b'Two machines call themselves web-a' in r.stderr, 'one host name on two machines: a warning', r.stderr)
+        # a journal of tlswatchd's default, --journal failures: only the failed attempts; sequences that
+        # ended well would look abandoned, and tlsreport says why
+        failed = b''.join(e for e in entries if b'MESSAGE_ID=' + ID_FAILED.encode() in e)
+        r = run([remote, '-o', os.path.join(tmp, 'failures.journal'), '-'], input=failed)
+        ok(r.returncode == 0 and failed, 'systemd-journal-remote writes the failed attempts only', r.stderr)
+        r = run([TLSREPORT, '--no-pager', '--file', os.path.join(tmp, 'failures.journal'), 'sequences'])
+        ok(r.returncode == 0 and b'unless tlswatchd runs with --journal all' in r.stderr,
+           'a journal of failures only: a warning that successes may be missing', r.stderr)
+        r = run([TLSREPORT, '--no-pager', '--file', files, 'sequences'])
+        ok(r.returncode == 0 and b'--journal all' not in r.stderr, 'a journal with successes: no such warning',
+           r.stderr)
         # a collector takes whatever _HOSTNAME a sender claims: a hostile one is escaped in every table
         evil = b'evil\x1b[31m\x07\xc2\x9b2J\xe2\x80\xae.example'
         hostile = b''.join(b'\n'.join(line for line in e.split(b'\n') if not line.startswith(b'_HOSTNAME='))
