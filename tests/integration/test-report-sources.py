@@ -10,7 +10,10 @@ JSON and as a table from the database (--database) and from the journal (--file 
 identical. Then the host is renamed "web-b" and a second daemon records the same clients into its own
 database: tlsreport --database A --database B names both hosts, never mixes them in a sequence, --host
 picks one (identical to that database alone), clients and summary say the certificate rejection fails on 2
-hosts, first on web-a; a database without the host (migration 6) is named by its file name.
+hosts, first on web-a; a database without the host (migration 6) is named by its file name. What a
+demanding user tried (issue 15's review): two databases or two machines of one host name stay two hosts; a
+hostile _HOSTNAME is escaped in every table; journal files the user may not read, or truncated, are an
+error that names them; a journal of failures only gets a warning.
 TAP output. Needs root (namespaces, tmpfs on /run)."""
 import difflib
 import glob
