@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "attempt-sql.h"
+#include "escape.h"
 #include "hashmap.h"
 #include "journal.h"
 #include "log.h"
@@ -138,12 +139,15 @@ static const char *host_intern(ReportSource *s, const char *name, size_t len, sd
                 strcat(d + len, id);
                 strcat(d + len, ")");
                 e->display = d;
+                /* a sender's _HOSTNAME is anything: escaped for the terminal */
+                _cleanup_free_ char *shown = escape_display(name, len);
                 log_warning(
-                        "Two machines call themselves %s: the entries of machine %s are named \"%s\". "
-                        "Give the servers distinct host names.",
-                        e->name,
+                        "Two machines call themselves %s: the entries of machine %s are named \"%s (machine "
+                        "%s)\". Give the servers distinct host names.",
+                        strna(shown),
                         id,
-                        d);
+                        strna(shown),
+                        id);
         }
         if (hashmap_put(&s->hosts, &e->map, h) < 0) {
                 free(e);
@@ -192,11 +196,14 @@ int report_source_add_database(ReportSource *s, const char *path) {
                         continue;
                 if (asprintf(&other, "%s (%s)", host, path) < 0)
                         return -ENOMEM;
+                _cleanup_free_ char *shown = escape_display(host, strlen(host));
                 log_warning(
-                        "%s holds the attempts of host %s, as another database does: named \"%s\" here.",
+                        "%s holds the attempts of host %s, as another database does: named \"%s (%s)\" "
+                        "here.",
                         path,
-                        host,
-                        other);
+                        strna(shown),
+                        strna(shown),
+                        path);
                 free(host);
                 host = TAKE_PTR(other);
                 i = SIZE_MAX; /* this name may be taken as well: from the start */

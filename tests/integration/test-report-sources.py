@@ -208,6 +208,15 @@ try:
                not any(c < 0x20 and c not in b'\n' for c in out) and b'\xc2\x9b' not in out and
                b'\xe2\x80\xae' not in out, f'{" ".join(verb)} table: a hostile host name is escaped',
                out.decode(errors='replace'))
+        # ... and in the warning about two machines of that name
+        twin = b''.join(b'\n'.join(line for line in e.split(b'\n') if not line.startswith(b'_MACHINE_ID='))
+                        .rstrip(b'\n') + b'\n_MACHINE_ID=' + other.encode() + b'\n\n'
+                        for e in hostile.split(b'\n\n') if e.strip())
+        r = run([remote, '-o', os.path.join(tmp, 'evil-twin.journal'), '-'], input=twin)
+        r = run([TLSREPORT, '--no-pager', '--file', os.path.join(tmp, 'evil.journal'), '--file',
+                 os.path.join(tmp, 'evil-twin.journal'), '-o', 'json', 'summary'])
+        ok(b'Two machines call themselves evil\\x1b[31m' in r.stderr and b'\x1b' not in r.stderr,
+           'the warning about two machines escapes a hostile host name', r.stderr)
     # --since and --until: a seek in the journal, the same range as the database's
     starts = [a['started_us'] for a in json_lines(report('--database', db_a, '-o', 'json', 'attempts'))]
     since, until = (f'@{t // 1000000}.{t % 1000000:06d}' for t in (starts[2], starts[-2]))
