@@ -481,6 +481,20 @@ while read -r cmd; do
         ok $r "collector: $cmd"
         [ $r = 0 ] || sed 's/^/# /' "$WORK/last.out" | tail -5
 done <"$WORK/readme-reports.txt"
+# the README: "as root, or a member of the group systemd-journal-remote, which owns the files"; anyone else
+# gets an error that says so, not an empty report
+gid=$(on $COLLECTOR sh -c "stat -c %g $REMOTE/*.journal | sort -u")
+group=$(on $COLLECTOR getent group "$gid" | cut -d: -f1)
+[ "$group" = systemd-journal-remote ]
+ok $? "the collector's files belong to the group systemd-journal-remote ($group)"
+on $COLLECTOR setpriv --reuid=65534 --regid="$gid" --clear-groups tlsreport -D $REMOTE summary \
+        >"$WORK/last.out" 2>&1 && grep -q web1 "$WORK/last.out" && ! grep -q 'could not be read' "$WORK/last.out"
+ok $? "collector: tlsreport -D as a member of the group $group, not root"
+sed 's/^/# /' "$WORK/last.out" | tail -3
+! on $COLLECTOR setpriv --reuid=65534 --regid=65534 --clear-groups tlsreport -D $REMOTE summary \
+        >"$WORK/last.out" 2>&1 && grep -q 'permission denied' "$WORK/last.out"
+ok $? "collector: tlsreport -D as another user: an error about permissions"
+sed 's/^/# /' "$WORK/last.out" | tail -3
 diag "tlsreport done at ${SECONDS}s"
 bash -c "$(stop_script)"
 trap - EXIT
