@@ -685,8 +685,15 @@ static int journal_matches(ReportSource *s, const ReportFilter *f, bool only_ok)
                 r = sd_journal_add_match(s->journal, "MESSAGE_ID=" TLSWATCH_MESSAGE_ID_HANDSHAKE_FAILED, 0);
         for (size_t i = 0; r >= 0 && i < f->n_hosts; i++) {
                 _cleanup_free_ char *m = NULL;
+                /* "NAME (machine ID)", as host_intern() names a second machine of one name: its entries
+                 * are those of NAME, and the reader keeps that machine's */
+                const char *h = f->hosts[i], *paren = strrchr(h, '(');
+                size_t len = strlen(h);
 
-                if (asprintf(&m, "_HOSTNAME=%s", f->hosts[i]) < 0)
+                if (paren && paren - h >= 1 && paren[-1] == ' ' && strlen(paren) == STRLEN("(machine )") + 32 &&
+                    strncmp(paren, "(machine ", STRLEN("(machine ")) == 0 && h[len - 1] == ')')
+                        len = (size_t) (paren - h) - 1;
+                if (asprintf(&m, "_HOSTNAME=%.*s", (int) len, h) < 0)
                         return -ENOMEM;
                 r = sd_journal_add_match(s->journal, m, 0);
         }
@@ -916,7 +923,7 @@ static int journal_foreach_attempt(
                 if (r < 0)
                         return s->journal_error = r;
                 if (r == 0 || a.started_us < f->since_us || a.started_us >= f->until_us ||
-                    !report_filter_match(f, &a))
+                    !report_filter_match(f, &a) || !report_filter_match_host(f, host))
                         continue;
                 r = seen_check(&seen, host, &a, (int64_t) written, written_max - REPORT_JOURNAL_SETTLE_US);
                 if (r < 0)
@@ -1001,7 +1008,8 @@ journal_foreach_user_agent(ReportSource *s, const ReportFilter *f, ReportUserAge
                 if (r < 0)
                         return s->journal_error = r;
                 if (r == 0 || a.outcome != OUTCOME_OK || !a.ja4_stable || !a.user_agent.data ||
-                    a.started_us < f->since_us || a.started_us >= f->until_us)
+                    a.started_us < f->since_us || a.started_us >= f->until_us ||
+                    !report_filter_match_host(f, host))
                         continue;
                 r = seen_check(&seen, host, &a, (int64_t) written, written_max - REPORT_JOURNAL_SETTLE_US);
                 if (r < 0)

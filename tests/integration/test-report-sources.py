@@ -182,6 +182,12 @@ try:
            re.fullmatch(r'web-a \(machine [0-9a-f]{32}\)', hosts[1]),  # the one read second
            'one host name on two machines: two hosts, every attempt of both', (len(got), n_a, hosts))
         ok(b'Two machines call themselves web-a' in r.stderr, 'one host name on two machines: a warning', r.stderr)
+        for h in hosts:  # --host takes either name as the output gives it, and only that machine's
+            r = run([TLSREPORT, '--no-pager', '--file', files, '--file', os.path.join(tmp, 'twin.journal'),
+                     '--host', h, '-o', 'json', 'attempts'])
+            got = json_lines(r.stdout.decode())
+            ok(len(got) == n_a and {a['host'] for a in got} == {h}, f'--host {h!r}: that machine\'s attempts',
+               (len(got), n_a))
         # a journal of tlswatchd's default, --journal failures: only the failed attempts; sequences that
         # ended well would look abandoned, and tlsreport says why
         failed = b''.join(e for e in entries if b'MESSAGE_ID=' + ID_FAILED.encode() in e)
