@@ -272,7 +272,7 @@ static void journal_access_scan(JournalAccess *acc, const char *dir, unsigned de
 /* sd-journal skips the files it may not open, without a word: a user outside the files' group would see
  * "No attempts matched". Like journalctl, an error when none of the journal files can be read, and a
  * warning when some cannot. */
-static int journal_access_check(char *const *dirs) {
+static int journal_access_check(char *const *dirs, bool say_none) {
         _cleanup_free_ char *example = NULL;
         JournalAccess acc = {};
         struct group *g;
@@ -280,6 +280,8 @@ static int journal_access_check(char *const *dirs) {
         for (char *const *d = dirs; *d; d++)
                 journal_access_scan(&acc, *d, 0);
         example = acc.denied_example;
+        if (say_none && acc.denied + acc.readable == 0) /* as journalctl -D says */
+                log_warning("No journal files were found in %s.", dirs[0]);
         if (acc.denied == 0)
                 return 0;
         g = getgrgid(acc.denied_gid);
@@ -376,7 +378,7 @@ int report_source_open_journal(ReportSource *s, const char *directory, char *con
                 int k;
 
                 if (directory)
-                        k = journal_access_check((char *const[]){(char *) directory, NULL});
+                        k = journal_access_check((char *const[]){(char *) directory, NULL}, true);
                 else if (sd_id128_get_machine(&machine) < 0)
                         k = 0;
                 else {
@@ -389,7 +391,8 @@ int report_source_open_journal(ReportSource *s, const char *directory, char *con
                             asprintf(&run_ns, "%s." REPORT_JOURNAL_NAMESPACE, run) < 0)
                                 k = log_oom();
                         else
-                                k = journal_access_check((char *const[]){var_ns, run_ns, var, run, NULL});
+                                k = journal_access_check(
+                                        (char *const[]){var_ns, run_ns, var, run, NULL}, false);
                 }
                 if (k < 0) {
                         sd_journal_close(s->journal);

@@ -262,6 +262,12 @@ try:
        len(json_lines(r.stdout.decode())) == n_a, '-D with one file unreadable: a warning, the other\'s attempts',
        r.stderr)
     shutil.rmtree(denied, ignore_errors=True)
+    # an empty directory (a collector no server has sent to yet, or a typo): said, as journalctl -D says it
+    empty = os.path.join(tmp, 'empty')
+    os.makedirs(empty)
+    r = run([TLSREPORT, '--no-pager', '-D', empty])
+    ok(r.returncode == 0 and b'No journal files were found in ' + empty.encode() in r.stderr,
+       '-D of an empty directory: no journal files, it says', r.stderr)
     # a truncated journal file among --file's: an error that names it
     cut = os.path.join(tmp, 'cut.journal')
     with open(journal, 'rb') as f, open(cut, 'wb') as g:
