@@ -638,7 +638,7 @@ static void test_html_tokens(void) {
                 "the HTML report takes a sequence of 60 attempts"))
                 return;
         o.f = open_memstream(&page, &size);
-        if (!ok(o.f && report_output_html(&o, h, &s) == 0, "the page written"))
+        if (!ok(o.f && report_output_html(&o, h, &s, NULL) == 0, "the page written"))
                 return;
         fclose(o.f);
         tokens = strstr(page, "192.0.2.1, <code>");

@@ -580,7 +580,41 @@ static const char *page_style = "body{font-family:sans-serif;margin:1.5em;color:
                                 "td,th{text-align:left;padding:.1em .8em .1em 0}"
                                 "@media print{section.family,figure{break-inside:avoid}body{margin:0}}";
 
-int report_output_html(ReportOutput *o, ReportHtml *h, const ReportSummary *s) {
+/* The fleet: on how many hosts each client family fails, and where first (as summary's table says). */
+static int fleet_write(FILE *f, ReportHtml *h, const ReportSummary *s, ReportClients *c) {
+        _cleanup_free_ ReportClient **fleet = NULL;
+        size_t n = report_clients_sorted_by_hosts(c, REPORT_FLEET_FAMILIES, &fleet);
+        char t[32];
+
+        if (!fleet && n > 0)
+                return -ENOMEM;
+        fprintf(f,
+                "<section id=\"fleet\"><h2>Hosts</h2>\n<p>%" PRIu64 " hosts. Client families failing on the "
+                "most hosts:</p>\n",
+                s->hosts);
+        if (n == 0)
+                fputs("<p>none</p>\n", f);
+        else
+                fputs("<table id=\"fleet-families\"><tr><th>Family</th><th>Failing on</th><th>First on</th>"
+                      "<th>At</th></tr>\n",
+                      f);
+        for (size_t i = 0; i < n; i++) {
+                const char *label = h->labels ? report_labels_get(h->labels, fleet[i]->ja4, NULL, NULL) : NULL;
+
+                fputs("<tr><td>", f);
+                esc(f, label ?: fleet[i]->ja4 ?: "(no ClientHello)");
+                fprintf(f, "</td><td>%zu of %" PRIu64 " hosts</td><td>", fleet[i]->n_failing_hosts, s->hosts);
+                esc(f, fleet[i]->first_failure_host ?: "(unknown host)");
+                report_time_format(fleet[i]->first_failure_us, t);
+                fprintf(f, "</td><td>%s</td></tr>\n", t);
+        }
+        if (n > 0)
+                fputs("</table>\n", f);
+        fputs("</section>\n", f);
+        return 0;
+}
+
+int report_output_html(ReportOutput *o, ReportHtml *h, const ReportSummary *s, ReportClients *fleet) {
         _cleanup_free_ HtmlFamily **v = calloc(h->families.n + 1, sizeof *v);
         FILE *f = o->f;
         char a[32], z[32];
@@ -617,6 +651,11 @@ int report_output_html(ReportOutput *o, ReportHtml *h, const ReportSummary *s) {
                 fputs("No attempts matched.", f);
         fputs("</p>\n", f);
         summary_charts(f, s);
+        if (fleet) {
+                r = fleet_write(f, h, s, fleet);
+                if (r < 0)
+                        return r;
+        }
 
         fputs("<section id=\"families\"><h2>Timelines per client family</h2>\n", f);
         legend(f);

@@ -237,6 +237,11 @@ static int verb_html(Context *c) {
         r = report_html_new(c->labels, c->run->all, &c->html);
         if (r < 0)
                 return log_oom();
+        if (c->run->out.hosts) { /* the fleet, as summary shows it */
+                r = report_clients_new(&c->clients);
+                if (r < 0)
+                        return log_oom();
+        }
         r = group(c);
         if (r == -ENOMEM)
                 return log_oom();
@@ -244,7 +249,7 @@ static int verb_html(Context *c) {
                 return r;
         if (c->summary.attempts == 0)
                 log_notice("No attempts matched.");
-        r = report_output_html(&c->run->out, c->html, &c->summary);
+        r = report_output_html(&c->run->out, c->html, &c->summary, c->summary.hosts > 1 ? c->clients : NULL);
         if (r < 0)
                 return log_oom();
         return 0;

@@ -288,7 +288,8 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(ReportHtml *, report_html_free);
 int report_html_add_attempt(ReportHtml *h, const Attempt *a);
 int report_html_add_sequence(ReportHtml *h, const Sequence *q);
 /* The page: the summary's charts and a timeline per family. Returns 0 or -ENOMEM. */
-int report_output_html(ReportOutput *o, ReportHtml *h, const ReportSummary *s);
+/* fleet: the client families, when the attempts were more than one host's (NULL otherwise) */
+int report_output_html(ReportOutput *o, ReportHtml *h, const ReportSummary *s, ReportClients *fleet);
 
 /* ---- the verbs ---- */
 

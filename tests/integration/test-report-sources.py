@@ -320,6 +320,10 @@ try:
     ok('fails on 2 hosts, first on web-a' in text, 'clients table: where the family fails', text)
     page = report(*both, '-o', 'html')
     ok(' on web-a' in page and ' on web-b' in page, 'html: the example sequences name their host')
+    ok('<td>sources-test/1.0</td><td>2 of 2 hosts</td><td>web-a</td>' in page,
+       'html: the fleet part, as summary says it (the family fails on 2 hosts, first on web-a)',
+       page[page.find('<section id="fleet"'):][:600])
+    ok('id="fleet"' not in report('--database', db_a, '-o', 'html'), 'html of one host: no fleet part')
     table = report(*both, 'sequences')
     ok('HOST' in table.splitlines()[0] and 'web-b' in table, 'two databases: the table has a HOST column', table)
 
