@@ -662,7 +662,8 @@ static int heap_release(Heap *h, int64_t limit, ReportSourceHandler handler, voi
 }
 
 static int journal_foreach_attempt(
-        ReportSource *s, const ReportFilter *f, bool full, ReportSourceHandler h, void *userdata) {
+        ReportSource *s, const ReportFilter *f, ReportRead read, ReportSourceHandler h, void *userdata) {
+        bool full = read == REPORT_READ_ALL;
         _cleanup_(heap_done) Heap heap = {};
         _cleanup_(seen_done) SeenSet seen = {};
         int64_t written_max = INT64_MIN, stop_after;
@@ -675,6 +676,8 @@ static int journal_foreach_attempt(
         /* the peer port tells attempts of one start time apart, for the duplicates */
         want = (full ? ATTEMPT_COLUMNS_ALL : attempt_columns_grouping()) |
                 ATTEMPT_COLUMN_BIT(ATTEMPT_COLUMN_peer_port);
+        if (read == REPORT_READ_USER_AGENT)
+                want |= ATTEMPT_COLUMN_BIT(ATTEMPT_COLUMN_user_agent);
         if (f->ja4)
                 want |= ATTEMPT_COLUMN_BIT(ATTEMPT_COLUMN_ja4);
         r = journal_matches(s, f, false);
@@ -723,7 +726,7 @@ static int journal_foreach_attempt(
                                 return r;
                         continue;
                 }
-                r = full ? attempt_dup(&a, &copy) : attempt_dup_grouping(&a, &copy);
+                r = read != REPORT_READ_GROUPING ? attempt_dup(&a, &copy) : attempt_dup_grouping(&a, &copy);
                 if (r < 0)
                         return r;
                 if (heap_push(&heap, copy, host) < 0) {
@@ -794,10 +797,11 @@ journal_foreach_user_agent(ReportSource *s, const ReportFilter *f, ReportUserAge
 }
 
 int report_source_foreach_attempt(
-        ReportSource *s, const ReportFilter *f, bool full, ReportSourceHandler h, void *userdata) {
+        ReportSource *s, const ReportFilter *f, ReportRead read, ReportSourceHandler h, void *userdata) {
         if (s->journal)
-                return journal_foreach_attempt(s, f, full, h, userdata);
-        return dbs_foreach_attempt(s, f, full, h, userdata);
+                return journal_foreach_attempt(s, f, read, h, userdata);
+        /* the User-Agent is not in the covering index: a database reads the table for it */
+        return dbs_foreach_attempt(s, f, read != REPORT_READ_GROUPING, h, userdata);
 }
 
 int report_source_foreach_user_agent(

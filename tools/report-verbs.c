@@ -11,10 +11,11 @@ typedef struct Context {
         ReportLabels *labels;
         ReportClients *clients;
         Sequencer *sequencer;
-        ReportHtml *html; /* -o html: what the page draws */
-        bool list;        /* write each sequence as it is found (sequences) */
-        uint64_t shown;   /* sequences written */
-        HashMap hosts;    /* of HostSeen: the hosts of the attempts read, for summary.hosts */
+        ReportHtml *html;   /* -o html: what the page draws */
+        bool list;          /* write each sequence as it is found (sequences) */
+        uint64_t shown;     /* sequences written */
+        bool labels_inline; /* the labels are gathered from the attempts as they are grouped */
+        HashMap hosts;      /* of HostSeen: the hosts of the attempts read, for summary.hosts */
         const char *last_host;
 } Context;
 
@@ -40,11 +41,20 @@ static int load_label(const char *ja4, const RawString *ua, uint64_t count, void
         return report_labels_add(userdata, ja4, ua, count);
 }
 
-static int load_labels(Context *c) {
+/* The labels (who each family is) before grouping. at_end: the verb uses them only once everything is
+ * read (clients, summary), so from a journal, where a pass costs what journalctl -o export does, they are
+ * gathered from the attempts as they are grouped instead of in a pass of their own: the same labels when
+ * no filter but the time range and the hosts narrows the attempts. */
+static int load_labels(Context *c, bool at_end) {
+        const ReportFilter *f = &c->run->filter;
         int r = report_labels_new(&c->labels);
 
         if (r < 0)
                 return log_oom();
+        if (at_end && report_source_is_journal(c->run->source) && !f->client && !f->ja4 && !f->sni) {
+                c->labels_inline = true;
+                return 0;
+        }
         r = report_source_foreach_user_agent(c->run->source, &c->run->filter, load_label, c->labels);
         if (r < 0)
                 return log_error_errno(
@@ -103,6 +113,9 @@ static int on_attempt_sequence(const Attempt *a, const char *host, void *userdat
                 return -ENOMEM;
         if (c->html && report_html_add_attempt(c->html, a) < 0)
                 return -ENOMEM;
+        if (c->labels_inline && a->outcome == OUTCOME_OK && a->ja4_stable && a->user_agent.data &&
+            report_labels_add(c->labels, a->ja4_stable, &a->user_agent, 1) < 0)
+                return -ENOMEM;
         return sequencer_feed_host(c->sequencer, a, host);
 }
 
@@ -112,7 +125,12 @@ static int group(Context *c) {
         r = sequencer_new(&c->run->params, on_sequence, c, &c->sequencer);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up grouping: %m");
-        r = report_source_foreach_attempt(c->run->source, &c->run->filter, false, on_attempt_sequence, c);
+        r = report_source_foreach_attempt(
+                c->run->source,
+                &c->run->filter,
+                c->labels_inline ? REPORT_READ_USER_AGENT : REPORT_READ_GROUPING,
+                on_attempt_sequence,
+                c);
         if (r == -EPIPE || r == -EIO)
                 return r;
         if (r == -ENOMEM)
@@ -122,13 +140,15 @@ static int group(Context *c) {
         r = sequencer_flush(c->sequencer, c->run->now_us != 0 ? c->run->now_us : now_realtime_us());
         if (r < 0)
                 return r;
+        if (c->labels_inline)
+                report_labels_seal(c->labels);
         return 0;
 }
 
 static int verb_sequences(Context *c) {
         int r;
 
-        r = load_labels(c);
+        r = load_labels(c, false);
         if (r < 0)
                 return r;
         c->list = true;
@@ -155,7 +175,8 @@ static int verb_attempts(Context *c) {
         ReportOutput *o = &c->run->out;
         int r;
 
-        r = report_source_foreach_attempt(c->run->source, &c->run->filter, true, on_attempt_output, o);
+        r = report_source_foreach_attempt(
+                c->run->source, &c->run->filter, REPORT_READ_ALL, on_attempt_output, o);
         if (r == -EIO && ferror(o->f))
                 return r;
         if (r < 0)
@@ -168,7 +189,7 @@ static int verb_attempts(Context *c) {
 static int verb_clients(Context *c) {
         int r;
 
-        r = load_labels(c);
+        r = load_labels(c, true);
         if (r < 0)
                 return r;
         r = report_clients_new(&c->clients);
@@ -188,7 +209,7 @@ static int verb_summary(Context *c) {
 
         /* the fleet: which client families fail on how many hosts, and where first */
         if (c->run->out.hosts) {
-                r = load_labels(c);
+                r = load_labels(c, true);
                 if (r < 0)
                         return r;
                 r = report_clients_new(&c->clients);
@@ -210,7 +231,7 @@ static int verb_summary(Context *c) {
 static int verb_html(Context *c) {
         int r;
 
-        r = load_labels(c);
+        r = load_labels(c, false);
         if (r < 0)
                 return r;
         r = report_html_new(c->labels, c->run->all, &c->html);

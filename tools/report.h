@@ -105,6 +105,14 @@ int report_db_foreach_user_agent(ReportDb *db, const ReportFilter *f, ReportUser
 typedef struct ReportSource ReportSource;
 typedef int (*ReportSourceHandler)(const Attempt *a, const char *host, void *userdata);
 
+/* The columns read: what grouping and statistics need, that and the User-Agent (the labels gathered while
+ * grouping; from a database this reads all), or all. */
+typedef enum ReportRead {
+        REPORT_READ_GROUPING,
+        REPORT_READ_USER_AGENT,
+        REPORT_READ_ALL,
+} ReportRead;
+
 int report_source_new(ReportSource **ret);
 ReportSource *report_source_free(ReportSource *s);
 DEFINE_TRIVIAL_CLEANUP_FUNC(ReportSource *, report_source_free);
@@ -120,10 +128,10 @@ int report_source_open_journal(ReportSource *s, const char *directory, char *con
  * known only once read), unless --host names a single one. Tables then show a HOST column. */
 bool report_source_many_hosts(const ReportSource *s, const ReportFilter *f);
 bool report_source_is_journal(const ReportSource *s);
-/* Streams the attempts in [since, until) in started_us order, filtered by f (full as
- * report_db_foreach_attempt()). A negative handler result stops and is returned. */
+/* Streams the attempts in [since, until) in started_us order, filtered by f, with the columns of read. A
+ * negative handler result stops and is returned. */
 int report_source_foreach_attempt(
-        ReportSource *s, const ReportFilter *f, bool full, ReportSourceHandler h, void *userdata);
+        ReportSource *s, const ReportFilter *f, ReportRead read, ReportSourceHandler h, void *userdata);
 int report_source_foreach_user_agent(
         ReportSource *s, const ReportFilter *f, ReportUserAgentHandler h, void *userdata);
 /* What went wrong last, for a message. */
