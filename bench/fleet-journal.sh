@@ -16,7 +16,8 @@
 #   -j JOBS       hosts generated in parallel (default: the number of CPUs)
 #   -s SEED       the generator's seed (default 1)
 #   --keep        reuse DIR/remote if it was made with the same HOSTS, ATTEMPTS and SEED, and keep it at the
-#                 end (without it DIR is made afresh and removed at the end)
+#                 end (without it DIR/remote is made afresh and removed at the end; the script removes only
+#                 what it makes in DIR: remote/, bytes/, params, time.out)
 #
 # How the files are made: bench/gen-journal-export writes each host's entries (what tlswatchd --journal all
 # sends and journald adds, Journal Export Format, binary-safe) and systemd-journal-remote turns each host's
@@ -56,7 +57,12 @@ REMOTE=/lib/systemd/systemd-journal-remote
 [ -x /usr/bin/time ] || { echo "fleet-journal.sh: no /usr/bin/time (apt-get install time)" >&2; exit 1; }
 
 PARAMS="hosts=$HOSTS attempts=$ATTEMPTS seed=$SEED"
-cleanup() { [ "$KEEP" = 1 ] || rm -rf "$DIR"; }
+# only what this script makes in DIR is removed, never DIR's other contents
+clean_dir() {
+        rm -rf "${DIR:?}/remote" "$DIR/bytes" "$DIR/params" "$DIR/time.out"
+        rmdir "$DIR" 2>/dev/null || true
+}
+cleanup() { [ "$KEEP" = 1 ] || clean_dir; }
 trap cleanup EXIT
 
 # timed LABEL CMD...: runs CMD with its output to /dev/null, prints wall seconds and peak RSS; sets
@@ -74,7 +80,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'
 if [ "$KEEP" = 1 ] && [ "$(cat "$DIR/params" 2>/dev/null)" = "$PARAMS" ]; then
         echo "reusing $DIR/remote ($PARAMS)"
 else
-        rm -rf "$DIR"
+        clean_dir
         mkdir -p "$DIR/remote" "$DIR/bytes"
         START=$(($(date +%s) - 86400))
         echo "making $HOSTS hosts x $ATTEMPTS attempts in $DIR/remote, $JOBS at a time"

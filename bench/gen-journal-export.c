@@ -16,6 +16,7 @@
  * non-decreasing per host) and __MONOTONIC_TIMESTAMP (since the host's boot). A value that is not
  * printable ASCII goes in the format's binary form (one in twenty TLS 1.1 scanners sends a hostile SNI). */
 #include <getopt.h>
+#include <limits.h>
 #include <inttypes.h>
 #include <time.h>
 
@@ -150,6 +151,8 @@ static int insert(const Row *r) {
 
 static int host_run(unsigned index, uint64_t seed, int64_t start_us, double days) {
         int64_t step = (int64_t) (86400 * USEC_PER_SEC * days * 1.9 / (double) target);
+
+        step = MIN(step, (int64_t) (UINT_MAX / 2)); /* rnd_below() takes an unsigned */
 
         rng_state = 88172645463325252ULL ^ ((seed * 1000003 + index) * 0x9e3779b97f4a7c15ULL);
         for (unsigned i = 0; i < 16; i++)
