@@ -17,7 +17,7 @@
 #   -s SEED       the generator's seed (default 1)
 #   --keep        reuse DIR/remote if it was made with the same HOSTS, ATTEMPTS and SEED, and keep it at the
 #                 end (without it DIR/remote is made afresh and removed at the end; the script removes only
-#                 what it makes in DIR: remote/, bytes/, params, time.out)
+#                 what it makes in DIR: remote/, bytes/, logs/, params, time.out)
 #
 # How the files are made: bench/gen-journal-export writes each host's entries (what tlswatchd --journal all
 # sends and journald adds, Journal Export Format, binary-safe) and systemd-journal-remote turns each host's
@@ -59,7 +59,7 @@ REMOTE=/lib/systemd/systemd-journal-remote
 PARAMS="hosts=$HOSTS attempts=$ATTEMPTS seed=$SEED"
 # only what this script makes in DIR is removed, never DIR's other contents
 clean_dir() {
-        rm -rf "${DIR:?}/remote" "$DIR/bytes" "$DIR/params" "$DIR/time.out"
+        rm -rf "${DIR:?}/remote" "$DIR/bytes" "$DIR/logs" "$DIR/params" "$DIR/time.out"
         rmdir "$DIR" 2>/dev/null || true
 }
 cleanup() { [ "$KEEP" = 1 ] || clean_dir; }
@@ -81,7 +81,7 @@ if [ "$KEEP" = 1 ] && [ "$(cat "$DIR/params" 2>/dev/null)" = "$PARAMS" ]; then
         echo "reusing $DIR/remote ($PARAMS)"
 else
         clean_dir
-        mkdir -p "$DIR/remote" "$DIR/bytes"
+        mkdir -p "$DIR/remote" "$DIR/bytes" "$DIR/logs"
         START=$(($(date +%s) - 86400))
         echo "making $HOSTS hosts x $ATTEMPTS attempts in $DIR/remote, $JOBS at a time"
         SECONDS=0
@@ -93,11 +93,11 @@ else
                 h=$(printf "host%04d" {})
                 "$GEN" --hosts "$HOSTS" --host {} --attempts "$ATTEMPTS" --seed "$SEED" --start "$START" |
                         tee >(wc -c >"$DIR/bytes/$h") |
-                        "$REMOTE" --split-mode=none -o "$DIR/remote/remote-$h.journal" - 2>"$DIR/bytes/$h.log" ||
-                        { echo "host {} failed:"; cat "$DIR/bytes/$h.log"; exit 255; } >&2'
+                        "$REMOTE" --split-mode=none -o "$DIR/remote/remote-$h.journal" - 2>"$DIR/logs/$h" ||
+                        { echo "host {} failed:"; cat "$DIR/logs/$h"; exit 255; } >&2'
         t1=$(date +%s.%N)
         echo "$PARAMS" >"$DIR/params"
-        stream=$(cat "$DIR"/bytes/host* | awk '{ s += $1 } END { print s }')
+        stream=$(cat "$DIR"/bytes/host* | awk '{ s += $1 } END { printf "%.0f\n", s }')
         printf '%-44s %8.2f s\n' "generated and written" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')"
         printf '%-44s %8.1f MB (%d bytes per attempt)\n' "export streams" "$(awk -v s="$stream" 'BEGIN { print s / 1048576 }')" \
                 "$((stream / (HOSTS * ATTEMPTS)))"
@@ -110,7 +110,7 @@ printf '%-44s %8.1f MB in %d files (%d bytes per attempt)\n' "journal files" "$(
 timed "journalctl -D -o export (first)" journalctl -D "$DIR/remote" -o export
 timed "journalctl -D -o export" journalctl -D "$DIR/remote" -o export
 JOURNALCTL_S=$LAST_S JOURNALCTL_RSS_MB=$LAST_RSS_MB
-entries=$(journalctl -D "$DIR/remote" --header | awk '/^Entry objects:/ { s += $3 } END { print s }')
+entries=$(journalctl -D "$DIR/remote" --header | awk '/^Entry objects:/ { s += $3 } END { printf "%.0f\n", s }')
 echo "entries: $entries (want $((HOSTS * ATTEMPTS)))"
 
 # --- HOOK wt-j2: tlsreport -D ---------------------------------------------------------------------
