@@ -641,9 +641,14 @@ static void test_checkpointer(void) {
 
                 store_get_stats(s, &st);
                 checkpoints = st.checkpoints;
-                for (unsigned i = 0; i < 100; i++)
+                /* in four commits, whatever the load: a wave taken in one commit would add fewer WAL
+                 * pages than checkpoint_pages, and the writer would rightly not ask for a checkpoint */
+                for (unsigned i = 0; i < 100; i++) {
                         (void) store_enqueue(s, make_attempt(wave * 100 + i, base_us + wave * 100 + i));
-                if (!POLL((store_get_stats(s, &st), st.written == (wave + 1) * 100)))
+                        if (i % 25 == 24 && !POLL((store_get_stats(s, &st), st.written == wave * 100 + i + 1)))
+                                break;
+                }
+                if (st.written != (wave + 1) * 100)
                         break;
                 /* the checkpointer catches up with this wave, so that the writer can restart the WAL */
                 if (!POLL((store_get_stats(s, &st), st.checkpoints > checkpoints)))
@@ -660,7 +665,9 @@ static void test_checkpointer(void) {
         ok(db_size > 1024 * 1024,
            "the rows reached the database file while the store is open (%" PRId64 " bytes)",
            db_size);
-        ok(wal_size >= 0 && wal_size < db_size / 2,
+        /* Never restarted, it would hold every commit's pages (80 commits of several 16 KiB pages: several
+         * times the database); a restart skipped now and then on a loaded machine stays well below. */
+        ok(wal_size >= 0 && wal_size < db_size,
            "the WAL was restarted instead of growing (%" PRId64 " bytes)",
            wal_size);
         db = db_open(dbpath);
@@ -857,6 +864,8 @@ static void test_id_order(void) {
 
         o.queue_max = ORDER_THREADS * ORDER_PER_THREAD;
         o.batch_max = 64;
+        o.stop_timeout_us = 120 * USEC_PER_SEC; /* the order is tested here, not the speed: a loaded
+                                                 * machine may need more than 5 s for 20,000 rows */
         if (store_open(dbpath, &o, &s, NULL) < 0)
                 return (void) ok(false, "store_open again");
         order_store = s;
