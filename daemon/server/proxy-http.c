@@ -121,16 +121,36 @@ static void hx_backend_error(Conn *c, int status, const char *why) {
         c->hx_resp = HX_RESP_NONE;
 }
 
-static bool target_is_ours(const char *t, size_t len) {
-        size_t n = strlen(WELL_KNOWN);
+/* The path (and query) of a request target: origin-form as it is, absolute-form after its authority
+ * ("https://host/.well-known/tlswatch/" is the path the backend would serve, RFC 9112 3.2.2). */
+static void target_path(const char *t, size_t len, const char **ret, size_t *ret_len) {
+        const char *s = len > 0 && t[0] != '/' ? memmem(t, len, "://", 3) : NULL, *p;
 
+        if (s) {
+                s += 3;
+                p = memchr(s, '/', (size_t) (t + len - s));
+                if (!p)
+                        p = memchr(s, '?', (size_t) (t + len - s));
+                *ret = p ?: t + len;
+                *ret_len = (size_t) (t + len - *ret);
+                return;
+        }
+        *ret = t;
+        *ret_len = len;
+}
+
+static bool target_is_ours(const char *target, size_t target_len) {
+        size_t n = strlen(WELL_KNOWN), len;
+        const char *t;
+
+        target_path(target, target_len, &t, &len);
         return len >= n && memcmp(t, WELL_KNOWN, n) == 0 && (len == n || t[n] == '/' || t[n] == '?');
 }
 
 /* The self page and its API, answered here. */
 static void hx_local(Conn *c, const HttpMessageHead *h) {
-        const char *target = h->target + strlen(WELL_KNOWN);
-        size_t len = h->target_len - strlen(WELL_KNOWN);
+        const char *target;
+        size_t len;
         _cleanup_free_ char *body = NULL;
         const char *ctype = "text/plain; charset=utf-8";
         bool head = h->method_len == 4 && memcmp(h->method, "HEAD", 4) == 0;
@@ -140,6 +160,9 @@ static void hx_local(Conn *c, const HttpMessageHead *h) {
         PageKind kind;
         int status = 200;
 
+        target_path(h->target, h->target_len, &target, &len);
+        target += strlen(WELL_KNOWN); /* target_is_ours() */
+        len -= strlen(WELL_KNOWN);
         if (len == 0 || target[0] == '?') {
                 target = "/";
                 len = 1;
