@@ -1,0 +1,124 @@
+#!/usr/bin/env python3
+"""tlswatchd --backend-protocol http (issue 18) as a hostile client and a demanding admin find it. In front
+of a real Python WSGI application (the standard library's wsgiref, which turns each field into a CGI
+variable, '-' and '_' alike, and joins duplicates with commas): the client's TLS_Client_JA4 or
+X_Forwarded_For, spelt with underscores, must not reach the application as HTTP_TLS_CLIENT_JA4 or
+HTTP_X_FORWARDED_FOR. In front of httpbackend.py: a forged TLS-* or X-Forwarded-For field in a chunked
+body's trailer section is refused (400) and recorded; an absolute-form target for /.well-known/tlswatch/
+is answered by tlswatchd, not forwarded. With the backend down: tlsreport attempts says why under the
+attempt, in words."""
+import json
+import os
+import socket
+import ssl
+import subprocess
+import threading
+from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+from httpbackend import HttpBackend
+from twlib import TLSREPORT, Daemon, curl, diag, done, eq, insecure_context, ok
+
+
+class QuietHandler(WSGIRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def app(environ, start_response):
+    """Answers with the HTTP_* variables it was given (what a WSGI application sees of the fields)."""
+    body = json.dumps({k: v for k, v in environ.items() if k.startswith('HTTP_')}).encode()
+    start_response('200 OK', [('Content-Type', 'application/json'), ('Content-Length', str(len(body)))])
+    return [body]
+
+
+def tls_connect(port):
+    raw = socket.create_connection(('127.0.0.1', port), timeout=20)
+    return insecure_context().wrap_socket(raw, server_hostname='localhost')
+
+
+def exchange(port, data):
+    """Sends data, reads until the close; returns (answer, local port)."""
+    s = tls_connect(port)
+    lport = s.getsockname()[1]
+    s.sendall(data)
+    out = b''
+    while True:
+        try:
+            chunk = s.recv(65536)
+        except (ssl.SSLError, OSError):
+            break
+        if not chunk:
+            break
+        out += chunk
+    s.close()
+    return out, lport
+
+
+def row_of(d, port):
+    rows = d.rows('peer_port = ?', (port,), timeout=5.0, count=1)
+    return rows[-1] if rows else {}
+
+
+# ---- a WSGI application: the '_' spellings of our fields ----
+wsgi = make_server('127.0.0.1', 0, app, handler_class=QuietHandler)
+threading.Thread(target=wsgi.serve_forever, daemon=True).start()
+with Daemon('--backend', f'127.0.0.1:{wsgi.server_port}', '--backend-protocol', 'http', '--journal', 'none') as d:
+    d.settle()
+    r = curl('-k', '-sS', '-w', '\n%{local_port}', '-H', 'TLS_Client_JA4: forged', '-H', 'tls_client_ja4_stable: forged',
+             '-H', 'X_Forwarded_For: 6.6.6.6', '-H', 'X_Real_IP: 6.6.6.6', '-H', 'TLS_Prior_Failures: 0',
+             '-H', 'X-Forwarded_Proto: http', f'https://127.0.0.1:{d.port}/app')
+    body, _, lport = r.stdout.decode().rpartition('\n')
+    env = json.loads(body or '{}')
+    row = row_of(d, int(lport or 0))
+    diag(f'the application saw: {env}')
+    ok(all('forged' not in v and '6.6.6.6' not in v for v in env.values()), 'no forged value reached the application')
+    eq((env.get('HTTP_TLS_CLIENT_JA4'), env.get('HTTP_TLS_CLIENT_JA4_STABLE')), (row.get('ja4'), row.get('ja4_stable')),
+       'HTTP_TLS_CLIENT_JA4 and _STABLE: ours alone, as recorded')
+    eq((env.get('HTTP_X_FORWARDED_FOR'), env.get('HTTP_X_FORWARDED_PROTO'), env.get('HTTP_X_REAL_IP')),
+       ('127.0.0.1', 'https', None), 'HTTP_X_FORWARDED_FOR: the client\'s address alone; X_Real_IP removed')
+    eq(env.get('HTTP_TLS_PRIOR_FAILURES'), '0', 'HTTP_TLS_PRIOR_FAILURES: ours alone')
+wsgi.shutdown()
+wsgi.server_close()
+
+# ---- trailers, absolute-form, the backend down: httpbackend.py ----
+b = HttpBackend()
+with Daemon('--backend', b.addr, '--backend-protocol', 'http', '--journal', 'none') as d:
+    d.settle()
+    for name in ('TLS-Client-JA4', 'x_forwarded_for', 'Forwarded'):
+        b.clear_raw()
+        answer, lport = exchange(d.port, (f'POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n'
+                                          f'3\r\nabc\r\n0\r\n{name}: 6.6.6.6\r\n\r\n').encode())
+        ok(answer.startswith(b'HTTP/1.1 400 ') and b'Connection: close' in answer,
+           f'a {name} trailer: refused with 400', answer[:300])
+        ok(b'6.6.6.6' not in b.raw, f'a {name} trailer: not a byte of it at the backend', b.raw[-200:])
+        be = row_of(d, lport).get('backend_error') or ''
+        ok(be.startswith('request refused (400): a TLS-*, X-Forwarded-*'), f'a {name} trailer: recorded ({be})')
+    answer, _ = exchange(d.port, b'POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n'
+                                 b'Connection: close\r\n\r\n3\r\nabc\r\n0\r\nX-Checksum: 1\r\n\r\n')
+    ok(answer.startswith(b'HTTP/1.1 200 '), 'another trailer field: forwarded', answer[:300])
+
+    before = len(b.targets())
+    answer, _ = exchange(d.port, f'GET https://localhost:{d.port}/.well-known/tlswatch/api/self HTTP/1.1\r\n'
+                                 f'Host: localhost\r\nConnection: close\r\n\r\n'.encode())
+    body = answer.partition(b'\r\n\r\n')[2]
+    ok(answer.startswith(b'HTTP/1.1 200 ') and b'"connection"' in body,
+       'absolute-form https://.../.well-known/tlswatch/api/self: the self page\'s JSON', answer[:300])
+    eq(b.targets()[before:], [], 'it did not reach the backend')
+
+    b.close()
+    r = curl('-k', '-sS', '-o', '/dev/null', '-w', '%{http_code} %{local_port}', f'https://127.0.0.1:{d.port}/x')
+    code, lport = (r.stdout.decode().split() + ['', '0'])[:2]
+    eq(code, '502', 'the backend down: 502')
+    row_of(d, int(lport))
+    rep = subprocess.run([TLSREPORT, '--database', d.db, '--no-pager', '--color=never', 'attempts'],
+                         capture_output=True, timeout=30, env=dict(os.environ, COLUMNS='120'))
+    out = rep.stdout.decode()
+    diag(out)
+    lines = out.splitlines()
+    at = next((i for i, line in enumerate(lines) if f':{lport} ' in line), None)
+    ok(at is not None and at + 1 < len(lines) and
+       lines[at + 1].strip() == f'forwarding: connect to {b.addr}: Connection refused',
+       'tlsreport attempts: why it was not served, under the attempt')
+    ok(d.proc.poll() is None, 'tlswatchd kept running')
+
+done()
