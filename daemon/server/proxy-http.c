@@ -506,6 +506,13 @@ bool conn_http_proxy_between_requests(Conn *c) {
                 mbedtls_ssl_get_bytes_avail(&c->ssl) == 0;
 }
 
+/* Nothing in flight either way and nothing of ours to send: what comes next is the client's request head
+ * (some of it may be in c->in already). */
+static bool hx_waiting_for_head(Conn *c) {
+        return c->hx_req == HX_REQ_HEAD && c->hx_resp == HX_RESP_NONE && !c->hx_waiting && !c->hx_tunnel &&
+                !c->hx_closing && c->out_len == 0 && c->b2c_off == c->b2c_len && c->c2b_off == c->c2b_len;
+}
+
 static void hx_arm(Conn *c) {
         const BackendSettings *b = c->host->settings.backend;
         uint64_t now, deadline;
@@ -517,8 +524,8 @@ static void hx_arm(Conn *c) {
                         c->drain_cut = true;
                 return;
         }
-        if (conn_http_proxy_between_requests(c))
-                deadline = c->client_active_mono_us + (uint64_t) c->host->settings.idle_timeout_us;
+        if (c->hx_head_wait)
+                deadline = c->hx_head_mono_us + (uint64_t) c->host->settings.idle_timeout_us;
         else
                 deadline = c->client_active_mono_us + (uint64_t) b->client_idle_timeout_us;
         if (c->backend_fd >= 0 && !c->backend_connected)
@@ -734,6 +741,10 @@ void conn_http_proxy(Conn *c) {
                 conn_close_tls(c, CLOSE_SHUTDOWN);
                 return;
         }
+        if (!hx_waiting_for_head(c))
+                c->hx_head_wait = false;
+        else if (!c->hx_head_wait && sd_event_now(c->host->event, CLOCK_MONOTONIC, &c->hx_head_mono_us) >= 0)
+                c->hx_head_wait = true;
         hx_arm(c);
 }
 
@@ -758,8 +769,11 @@ void conn_http_proxy_timeout(Conn *c) {
                 conn_close_tls(c, CLOSE_SHUTDOWN);
                 return;
         }
-        if (conn_http_proxy_between_requests(c) &&
-            now >= c->client_active_mono_us + (uint64_t) c->host->settings.idle_timeout_us) {
+        if (c->hx_head_wait && now >= c->hx_head_mono_us + (uint64_t) c->host->settings.idle_timeout_us) {
+                if (c->in_len > 0) /* a client that sends its head a byte at a time holds us no longer */
+                        hx_note(c,
+                                "no complete request head in %" PRIi64 " s",
+                                c->host->settings.idle_timeout_us / USEC_PER_SEC);
                 conn_backend_close(c);
                 conn_close_tls(c, CLOSE_IDLE_TIMEOUT);
                 return;

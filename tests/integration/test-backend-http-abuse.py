@@ -6,13 +6,14 @@ X_Forwarded_For, spelt with underscores, must not reach the application as HTTP_
 HTTP_X_FORWARDED_FOR. In front of httpbackend.py: a forged TLS-* or X-Forwarded-For field in a chunked
 body's trailer section is refused (400) and recorded; an absolute-form target for /.well-known/tlswatch/
 is answered by tlswatchd, not forwarded. With the backend down: tlsreport attempts says why under the
-attempt, in words."""
+attempt, in words. A request head sent a byte at a time (slowloris) gets --idle-timeout in all."""
 import json
 import os
 import socket
 import ssl
 import subprocess
 import threading
+import time
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 from httpbackend import HttpBackend
@@ -120,5 +121,36 @@ with Daemon('--backend', b.addr, '--backend-protocol', 'http', '--journal', 'non
        lines[at + 1].strip() == f'forwarding: connect to {b.addr}: Connection refused',
        'tlsreport attempts: why it was not served, under the attempt')
     ok(d.proc.poll() is None, 'tlswatchd kept running')
+
+# ---- a request head sent a byte at a time: --idle-timeout for the whole head, as for the self page ----
+b = HttpBackend()
+with Daemon('--backend', b.addr, '--backend-protocol', 'http', '--journal', 'none', '--idle-timeout', '2') as d:
+    d.settle()
+    s = tls_connect(d.port)
+    lport = s.getsockname()[1]
+    s.sendall(b'GET /hello HTTP/1.1\r\nHost: x\r\n\r\n')
+    first = s.recv(65536)
+    s.setblocking(False)
+    t0, closed = time.monotonic(), False
+    for c in b'GET /slowloris HTTP/1.1\r\nHost: x\r\nX-Pad: ' + b'a' * 100:
+        try:
+            s.send(bytes([c]))
+            closed = s.recv(100) == b''
+        except ssl.SSLWantReadError:
+            pass
+        except OSError:
+            closed = True
+        if closed or time.monotonic() - t0 > 8:
+            break
+        time.sleep(0.2)
+    secs = time.monotonic() - t0
+    s.close()
+    ok(first.startswith(b'HTTP/1.1 200 ') and closed and 1.5 < secs < 5,
+       f'a head a byte every 0.2 s: closed after {secs:.1f} s (--idle-timeout 2)', first[:100])
+    row = row_of(d, lport)
+    eq((row.get('close_kind'), row.get('backend_error')), ('idle_timeout', 'no complete request head in 2 s'),
+       'recorded: idle_timeout, and why')
+    ok('/slowloris' not in b.targets(), 'nothing of it reached the backend')
+b.close()
 
 done()
