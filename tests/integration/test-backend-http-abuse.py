@@ -5,7 +5,7 @@ variable, '-' and '_' alike, and joins duplicates with commas): the client's TLS
 X_Forwarded_For, spelt with underscores, must not reach the application as HTTP_TLS_CLIENT_JA4 or
 HTTP_X_FORWARDED_FOR. In front of httpbackend.py: a forged TLS-* or X-Forwarded-For field in a chunked
 body's trailer section is refused (400) and recorded; an absolute-form target for /.well-known/tlswatch/
-is answered by tlswatchd, not forwarded. With the backend down: tlsreport attempts says why under the
+is answered by tlswatchd, not forwarded; Upgrade: h2c (h2c smuggling) is refused. With the backend down: tlsreport attempts says why under the
 attempt, in words. A request head sent a byte at a time (slowloris) gets --idle-timeout in all."""
 import json
 import os
@@ -105,6 +105,15 @@ with Daemon('--backend', b.addr, '--backend-protocol', 'http', '--journal', 'non
     ok(answer.startswith(b'HTTP/1.1 200 ') and b'"connection"' in body,
        'absolute-form https://.../.well-known/tlswatch/api/self: the self page\'s JSON', answer[:300])
     eq(b.targets()[before:], [], 'it did not reach the backend')
+
+    # h2c smuggling: a backend that switched to HTTP/2 would read the client's frames, forged fields and all
+    answer, lport = exchange(d.port, b'GET /h2c HTTP/1.1\r\nHost: x\r\nUpgrade: h2c\r\n'
+                                     b'Connection: Upgrade, HTTP2-Settings\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n'
+                                     b'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n')
+    ok(answer.startswith(b'HTTP/1.1 400 '), 'Upgrade: h2c: refused with 400', answer[:300])
+    ok('/h2c' not in b.targets(), 'it did not reach the backend')
+    eq(row_of(d, lport).get('backend_error'), 'request refused (400): Upgrade: h2c (HTTP/2 over cleartext, never over TLS)',
+       'recorded')
 
     b.close()
     r = curl('-k', '-sS', '-o', '/dev/null', '-w', '%{http_code} %{local_port}', f'https://127.0.0.1:{d.port}/x')
