@@ -122,6 +122,12 @@ struct Conn {
          * however slowly its bytes come (as the self page's requests) */
         bool hx_head_wait;
         uint64_t hx_head_mono_us;
+        /* the backend connection answered a request before (it may close it as idle just as the next one
+         * comes); the head of an idempotent request without a body forwarded on it, until its answer starts:
+         * sent again on a new connection if the backend closes this one without a byte of answer */
+        bool backend_reused;
+        char *hx_replay;
+        size_t hx_replay_len;
 };
 
 /* conn.c */

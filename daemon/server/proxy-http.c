@@ -70,7 +70,13 @@ static void hx_backend_drop(Conn *c) {
         c->backend_fd = safe_close(c->backend_fd);
         c->backend_connected = false;
         c->backend_connect_mono_us = 0;
+        c->backend_reused = false;
         c->c2b_off = c->c2b_len = 0;
+}
+
+static void hx_replay_drop(Conn *c) {
+        c->hx_replay = mfree(c->hx_replay);
+        c->hx_replay_len = 0;
 }
 
 /* An answer of ours into c->out, sent before anything else; then the connection closes. */
@@ -111,6 +117,7 @@ static void hx_refuse(Conn *c, int status, const char *why) {
 static void hx_backend_error(Conn *c, int status, const char *why) {
         hx_note(c, "%s", why);
         hx_backend_drop(c);
+        hx_replay_drop(c);
         if (c->hx_resp != HX_RESP_NONE && !c->resp_started) {
                 c->b2c_len = c->hx_ready; /* nothing of it goes out */
                 hx_error(c, status, why);
@@ -250,6 +257,36 @@ static int hx_connect(Conn *c) {
         return 0;
 }
 
+/* RFC 9110 9.2.2: sending it twice does what sending it once does. */
+static bool method_is_idempotent(const HttpMessageHead *h) {
+        static const char *const methods[] = {"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"};
+
+        for (size_t i = 0; i < ELEMENTSOF(methods); i++)
+                if (h->method_len == strlen(methods[i]) && memcmp(h->method, methods[i], h->method_len) == 0)
+                        return true;
+        return false;
+}
+
+/* The backend closed a connection that had answered before without a byte of this request's answer: most
+ * likely it closed it as idle just as the request came (a keep-alive timeout), so the request (idempotent,
+ * without a body) goes again on a new connection, once, as nginx and HAProxy do, rather than a 502. */
+static void hx_retry(Conn *c) {
+        _cleanup_free_ char *req = TAKE_PTR(c->hx_replay);
+        size_t len = c->hx_replay_len;
+
+        c->hx_replay_len = 0;
+        log_debug("Forwarded HTTP connection: the backend closed a reused connection before its answer; "
+                  "sending the request again on a new one.");
+        if (hx_connect(c) < 0) {
+                c->hx_pending_error = 0;
+                hx_backend_error(c, 502, "the backend cannot be reached");
+                return;
+        }
+        memcpy(c->c2b, req, len);
+        c->c2b_off = 0;
+        c->c2b_len = len;
+}
+
 /* The request head at the start of c->in: parsed, then answered here, refused, or forwarded. Returns
  * whether something changed. */
 static bool hx_request_head(Conn *c) {
@@ -336,6 +373,11 @@ static bool hx_request_head(Conn *c) {
                 return false; /* the previous request's end is still being sent */
         memcpy(c->c2b + c->c2b_len, head, len);
         c->c2b_len += len;
+        hx_replay_drop(c);
+        if (c->backend_reused && h.framing == HTTP_FRAMING_NONE && !h.upgrade && method_is_idempotent(&h)) {
+                c->hx_replay = TAKE_PTR(head);
+                c->hx_replay_len = len;
+        }
         log_debug(
                 "Forwarding %.*s %.*s to %s",
                 (int) h.method_len,
@@ -399,6 +441,7 @@ static void hx_response_done(Conn *c) {
                 return;
         }
         c->hx_req = HX_REQ_HEAD;
+        c->backend_reused = c->backend_fd >= 0;
         if (!c->req_keep_alive || c->requests >= c->host->settings.max_requests)
                 c->hx_closing = true;
 }
@@ -413,6 +456,10 @@ static bool hx_response(Conn *c) {
                 const char *buf = (const char *) c->b2c + c->hx_ready;
                 size_t len = c->b2c_len - c->hx_ready;
 
+                if (len == 0 && c->backend_eof && c->hx_replay && c->hx_req == HX_REQ_DONE) {
+                        hx_retry(c);
+                        return true;
+                }
                 if (len == 0 || !http_proxy_head_worth_parsing(buf, len, c->hx_scanned)) {
                         if (c->backend_eof) {
                                 hx_backend_error(c, 502, "the backend closed the connection before its answer");
@@ -440,6 +487,7 @@ static bool hx_response(Conn *c) {
                 c->hx_ready += h.head_len;
                 c->hx_scanned = 0;
                 c->resp_started = true;
+                hx_replay_drop(c);
                 if (h.status == 101) {
                         if (!c->req_upgrade) {
                                 c->hx_ready -= h.head_len;
@@ -559,6 +607,10 @@ static int hx_step(Conn *c, bool *client_moved, bool *backend_moved) {
                         hx_note(c, "connect to %s: %s", c->host->settings.backend->name, strerror(-r));
                         hx_backend_drop(c);
                         c->hx_pending_error = 502;
+                        if (c->hx_resp != HX_RESP_NONE) { /* a request sent again (hx_retry()) */
+                                c->hx_pending_error = 0;
+                                hx_backend_error(c, 502, "the backend cannot be reached");
+                        }
                         progress = true;
                 }
         }
@@ -783,6 +835,10 @@ void conn_http_proxy_timeout(Conn *c) {
                 hx_note(c, "connect to %s: timed out", b->name);
                 hx_backend_drop(c);
                 c->hx_pending_error = 504;
+                if (c->hx_resp != HX_RESP_NONE) { /* a request sent again (hx_retry()) */
+                        c->hx_pending_error = 0;
+                        hx_backend_error(c, 504, "the backend did not accept the connection in time");
+                }
                 conn_http_proxy(c);
                 return;
         }

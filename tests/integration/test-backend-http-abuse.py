@@ -6,7 +6,8 @@ X_Forwarded_For, spelt with underscores, must not reach the application as HTTP_
 HTTP_X_FORWARDED_FOR. In front of httpbackend.py: a forged TLS-* or X-Forwarded-For field in a chunked
 body's trailer section is refused (400) and recorded; an absolute-form target for /.well-known/tlswatch/
 is answered by tlswatchd, not forwarded; Upgrade: h2c (h2c smuggling) is refused. With the backend down: tlsreport attempts says why under the
-attempt, in words. A request head sent a byte at a time (slowloris) gets --idle-timeout in all."""
+attempt, in words. A backend closing a kept-alive connection just as the next request comes: a GET goes again on a new
+connection, a POST does not. A request head sent a byte at a time (slowloris) gets --idle-timeout in all."""
 import json
 import os
 import socket
@@ -130,6 +131,73 @@ with Daemon('--backend', b.addr, '--backend-protocol', 'http', '--journal', 'non
        lines[at + 1].strip() == f'forwarding: connect to {b.addr}: Connection refused',
        'tlsreport attempts: why it was not served, under the attempt')
     ok(d.proc.poll() is None, 'tlswatchd kept running')
+
+# ---- a backend that closes a kept-alive connection just as the next request comes (its keep-alive timeout
+# racing the request): an idempotent request without a body goes again on a new connection, once ----
+class OneShotBackend:
+    """Answers the first request of each connection; closes it, unanswered, when a second one comes."""
+
+    def __init__(self):
+        self.sock = socket.create_server(('127.0.0.1', 0))
+        self.addr = f'127.0.0.1:{self.sock.getsockname()[1]}'
+        self.conns, self.heads = 0, []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns += 1
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, c):
+        buf, n = b'', 0
+        with c:
+            while True:
+                while b'\r\n\r\n' not in buf:
+                    d = c.recv(65536)
+                    if not d:
+                        return
+                    buf += d
+                head, _, buf = buf.partition(b'\r\n\r\n')
+                self.heads.append(head.split(b'\r\n')[0].decode())
+                n += 1
+                if n == 2:
+                    return  # closed without a byte of answer
+                c.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n')
+
+
+def read_answer(s):
+    out = b''
+    while b'\r\n\r\n' not in out or len(out.partition(b'\r\n\r\n')[2]) < int(
+            dict(line.split(': ', 1) for line in out.partition(b'\r\n\r\n')[0].decode().split('\r\n')[1:]
+                 if ': ' in line).get('Content-Length', '0')):
+        d = s.recv(65536)
+        if not d:
+            break
+        out += d
+    return out
+
+
+ob = OneShotBackend()
+with Daemon('--backend', ob.addr, '--backend-protocol', 'http', '--journal', 'none') as d:
+    d.settle()
+    s = tls_connect(d.port)
+    lport = s.getsockname()[1]
+    answers = []
+    for req in (b'GET /1 HTTP/1.1\r\nHost: x\r\n\r\n', b'GET /2 HTTP/1.1\r\nHost: x\r\n\r\n',
+                b'POST /3 HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n'):
+        s.sendall(req)
+        answers.append(read_answer(s)[:12])
+    s.close()
+    eq(answers[:2], [b'HTTP/1.1 200', b'HTTP/1.1 200'],
+       'GET on a kept-alive connection the backend closes unanswered: sent again on a new one, answered')
+    eq(ob.heads[:4], ['GET /1 HTTP/1.1', 'GET /2 HTTP/1.1', 'GET /2 HTTP/1.1', 'POST /3 HTTP/1.1'],
+       'the backend saw GET /2 twice (on two connections), POST /3 once')
+    eq(answers[2], b'HTTP/1.1 502', 'a POST in the same case is not sent again: 502')
+    eq(row_of(d, lport).get('backend_error'), 'the backend closed the connection before its answer', 'recorded')
 
 # ---- a request head sent a byte at a time: --idle-timeout for the whole head, as for the self page ----
 b = HttpBackend()
