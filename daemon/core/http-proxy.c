@@ -331,23 +331,21 @@ static HttpParse head_finish(const HeadState *s, HttpMessageHead *h) {
 
 /* The next line of a head: [pos, *ret_end) with CRLF at *ret_end. -EAGAIN: not complete in len bytes. */
 static int next_line(const char *buf, size_t len, size_t pos, size_t *ret_end, const char **ret_error) {
-        for (size_t i = pos; i < len; i++) {
-                if (buf[i] == '\n') {
-                        *ret_error = "a bare LF in the head (lines end with CRLF)";
-                        return -EBADMSG;
-                }
-                if (buf[i] != '\r')
-                        continue;
-                if (i + 1 == len)
-                        return -EAGAIN;
-                if (buf[i + 1] != '\n') {
-                        *ret_error = "a bare CR in the head";
-                        return -EBADMSG;
-                }
-                *ret_end = i;
-                return 0;
+        const char *cr = memchr(buf + pos, '\r', len - pos);
+        size_t i = cr ? (size_t) (cr - buf) : len;
+
+        if (memchr(buf + pos, '\n', i - pos)) {
+                *ret_error = "a bare LF in the head (lines end with CRLF)";
+                return -EBADMSG;
         }
-        return -EAGAIN;
+        if (!cr || i + 1 == len)
+                return -EAGAIN;
+        if (buf[i + 1] != '\n') {
+                *ret_error = "a bare CR in the head";
+                return -EBADMSG;
+        }
+        *ret_end = i;
+        return 0;
 }
 
 static HttpParse parse_head(const char *buf, size_t len, HeadState *s, HttpMessageHead *ret) {

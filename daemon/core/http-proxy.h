@@ -6,8 +6,10 @@
  * rewritten with tlswatch's headers, and bodies are delimited byte by byte (Content-Length countdown or
  * chunked decoder) so that the caller forwards exactly one message at a time. Anything RFC 9112 does not
  * allow, or allows but lets two parsers disagree on where a message ends, is refused with a static
- * English phrase for the record: no request can be smuggled past the proxy. No allocation but the
- * rewritten head; memory is bounded (HTTP_PROXY_MAX_HEAD_BYTES, HTTP_PROXY_MAX_CHUNK_LINE). */
+ * English phrase for the record: no request can be smuggled past the proxy. Parsing and body framing
+ * allocate nothing and keep a bounded state (HTTP_PROXY_MAX_HEAD_BYTES, HTTP_PROXY_MAX_CHUNK_LINE); only
+ * the rewrite allocates (the forwarded head, and a list of the field names Connection names). The code:
+ * http-proxy.c (heads), http-forward.c (the forwarded head), http-body.c (bodies). */
 
 #include <stdbool.h>
 #include <stddef.h>

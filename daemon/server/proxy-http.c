@@ -297,8 +297,10 @@ static bool hx_request_head(Conn *c) {
         size_t len;
         int r;
 
-        if (!http_proxy_head_worth_parsing(c->in, c->in_len, c->in_scanned))
+        if (!http_proxy_head_worth_parsing(c->in, c->in_len, c->in_scanned)) {
+                c->in_scanned = c->in_len; /* else each byte would rescan the head from the old mark */
                 return false;
+        }
         p = http_proxy_parse_request(c->in, c->in_len, &h);
         if (p == HTTP_PARSE_MORE) {
                 c->in_scanned = c->in_len;
@@ -461,6 +463,7 @@ static bool hx_response(Conn *c) {
                         return true;
                 }
                 if (len == 0 || !http_proxy_head_worth_parsing(buf, len, c->hx_scanned)) {
+                        c->hx_scanned = len;
                         if (c->backend_eof) {
                                 hx_backend_error(c, 502, "the backend closed the connection before its answer");
                                 return true;

@@ -276,6 +276,8 @@ for r in rows:
     if e is None:
         bad.append("row %d (%s:%s %s) is not on the collector" % (r["id"], r["peer_addr"], r["peer_port"], r["outcome"]))
         continue
+    if e.get("TLSWATCH_ID") != str(r["id"]):
+        bad.append("row %d: TLSWATCH_ID=%r on the collector" % (r["id"], e.get("TLSWATCH_ID")))
     for col, v in r.items():
         if col == "id" or v is None:
             continue
@@ -284,7 +286,7 @@ for r in rows:
             bad.append("row %d: %s=%r on the collector, %r in the database" % (r["id"], f, e.get(f), v))
 extra = [k for k in entries if k not in seen]
 if dups:
-    bad.append("%d entries twice on the collector" % dups)
+    bad.append("%d attempts with two different entries on the collector" % dups)
 if extra:
     bad.append("%d entries on the collector that are not in the database: %s" % (len(extra), extra[:3]))
 if len(rows) != int(sys.argv[4]):
