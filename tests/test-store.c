@@ -641,11 +641,11 @@ static void test_checkpointer(void) {
 
                 store_get_stats(s, &st);
                 checkpoints = st.checkpoints;
-                /* in ten commits, whatever the load: a wave taken in one commit would add fewer WAL
+                /* in four commits, whatever the load: a wave taken in one commit would add fewer WAL
                  * pages than checkpoint_pages, and the writer would rightly not ask for a checkpoint */
                 for (unsigned i = 0; i < 100; i++) {
                         (void) store_enqueue(s, make_attempt(wave * 100 + i, base_us + wave * 100 + i));
-                        if (i % 10 == 9 && !POLL((store_get_stats(s, &st), st.written == wave * 100 + i + 1)))
+                        if (i % 25 == 24 && !POLL((store_get_stats(s, &st), st.written == wave * 100 + i + 1)))
                                 break;
                 }
                 if (st.written != (wave + 1) * 100)
@@ -665,7 +665,9 @@ static void test_checkpointer(void) {
         ok(db_size > 1024 * 1024,
            "the rows reached the database file while the store is open (%" PRId64 " bytes)",
            db_size);
-        ok(wal_size >= 0 && wal_size < db_size / 2,
+        /* Never restarted, it would hold every commit's pages (80 commits of several 16 KiB pages: several
+         * times the database); a restart skipped now and then on a loaded machine stays well below. */
+        ok(wal_size >= 0 && wal_size < db_size,
            "the WAL was restarted instead of growing (%" PRId64 " bytes)",
            wal_size);
         db = db_open(dbpath);
