@@ -372,6 +372,15 @@ static const Refused refused[] = {
          "Connection is not a list of field names",
          400},
         {"Expect", "PUT / HTTP/1.1\r\nHost: x\r\nExpect: 200-ok\r\n\r\n", "Expect other than 100-continue", 417},
+        {"Upgrade: h2c",
+         "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+         "HTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n\r\n",
+         "Upgrade: h2c (HTTP/2 over cleartext, never over TLS)",
+         400},
+        {"Upgrade: websocket, H2C",
+         "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket, H2C\r\nConnection: upgrade\r\n\r\n",
+         "Upgrade: h2c (HTTP/2 over cleartext, never over TLS)",
+         400},
         {"Upgrade empty",
          "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: \r\nConnection: upgrade\r\n\r\n",
          "Upgrade empty",
@@ -856,14 +865,18 @@ static void test_rewrite(void) {
                 "TLS-Prior-Failures: 0\r\n"
                 "Tls-Client-Ja4-Stable: spoofed\r\n"
                 "TLS-Whatever: x\r\n"
+                "TLS_Client_JA4: spoofed\r\n"
+                "x_forwarded_for: 10.0.0.4\r\n"
+                "X_Real_IP: 10.0.0.5\r\n"
                 "Content-Length: 3\r\n"
                 "\r\n",
                 &info,
                 &h);
         ok(out && !strstr(out, "spoofed") && !strstr(out, "10.0.0.") && !strstr(out, "evil") &&
                    !strcasestr(out, "Forwarded: for") && !strcasestr(out, "X-Real-IP") &&
-                   !strcasestr(out, "TLS-Whatever") && !strcasestr(out, "tls-attempt-id: 1"),
-           "spoofed TLS-* and forwarding fields removed, every occurrence, any case");
+                   !strcasestr(out, "TLS-Whatever") && !strcasestr(out, "tls-attempt-id: 1") &&
+                   !strcasestr(out, "X_Real_IP"),
+           "spoofed TLS-* and forwarding fields removed, every occurrence, any case, '_' for '-'");
         ok(count(out, "TLS-Client-JA4:") == 1 && count(out, "TLS-Client-JA4-Stable:") == 1 &&
                    count(out, "TLS-Attempt-Id: 4242\r\n") == 1 &&
                    count(out, "TLS-Prior-Failures: 2\r\n") == 1 &&
@@ -1100,6 +1113,21 @@ static const BodyCase chunked[] = {
          HTTP_BODY_BAD,
          20,
          "Content-Length, Transfer-Encoding or Host in the trailer"},
+        {"trailer TLS-Client-JA4",
+         "0\r\nTLS-Client-JA4: forged\r\n\r\n",
+         HTTP_BODY_BAD,
+         17,
+         "a TLS-*, X-Forwarded-*, Forwarded or X-Real-IP field in the trailer section"},
+        {"trailer x_forwarded_for",
+         "0\r\nX-Sum: 1\r\nx_forwarded_for: 6.6.6.6\r\n\r\n",
+         HTTP_BODY_BAD,
+         28,
+         "a TLS-*, X-Forwarded-*, Forwarded or X-Real-IP field in the trailer section"},
+        {"trailer forwarded",
+         "0\r\nforwarded: for=6.6.6.6\r\n\r\n",
+         HTTP_BODY_BAD,
+         12,
+         "a TLS-*, X-Forwarded-*, Forwarded or X-Real-IP field in the trailer section"},
         {"trailer space before colon",
          "0\r\nX : a\r\n\r\n",
          HTTP_BODY_BAD,

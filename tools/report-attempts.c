@@ -66,7 +66,8 @@ static void attempt_table(ReportOutput *o, const Attempt *a, const char *host, c
         };
         const char *cells[TABLE_COLUMNS_MAX] = {}, *above = NULL;
         char t[32], day[32], tok[24], client[sizeof a->peer_addr + 16], ua_summary[REPORT_LABEL_MAX];
-        _cleanup_free_ char *sni_escaped = NULL, *ua_escaped = NULL, *label_cell = NULL, *host_escaped = NULL;
+        _cleanup_free_ char *sni_escaped = NULL, *ua_escaped = NULL, *label_cell = NULL, *below = NULL,
+                            *host_escaped = NULL;
         const char *sni = display_cell(&a->sni, o->ascii, &sni_escaped),
                    *ua = display_cell(&a->user_agent, o->ascii, &ua_escaped);
         bool v6 = strchr(a->peer_addr, ':');
@@ -108,7 +109,13 @@ static void attempt_table(ReportOutput *o, const Attempt *a, const char *host, c
                 report_user_agent_summary(a->user_agent.data, a->user_agent.len, ua_summary);
                 cells[k++] = ua_summary;
         }
-        (void) table_add(o, columns, n_columns, cells, NULL, above, NULL, NULL, NULL);
+        if (a->backend_error) { /* the handshake went well, what came after did not (--backend) */
+                _cleanup_free_ char *e = escape_display(a->backend_error, strlen(a->backend_error));
+
+                if (e && asprintf(&below, "forwarding: %s", e) < 0)
+                        below = NULL;
+        }
+        (void) table_add(o, columns, n_columns, cells, NULL, above, NULL, below, ANSI_GREY);
 }
 
 void report_output_attempt_host(ReportOutput *o, const Attempt *a, const char *host, const char *label) {

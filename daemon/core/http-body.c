@@ -177,6 +177,13 @@ static HttpBodyStep trailer_byte(HttpBody *b, char c) {
                             name_is(b->name, MIN(b->name_len, sizeof b->name), "transfer-encoding") ||
                             name_is(b->name, MIN(b->name_len, sizeof b->name), "host"))
                                 return body_bad(b, "Content-Length, Transfer-Encoding or Host in the trailer");
+                        /* tlswatchd's own fields cannot be removed from a body forwarded as it is: a backend
+                         * that merges trailers into the header section would take a forgery for them */
+                        if (name_is_forwarding(b->name, MIN(b->name_len, sizeof b->name)))
+                                return body_bad(
+                                        b,
+                                        "a TLS-*, X-Forwarded-*, Forwarded or X-Real-IP field in the "
+                                        "trailer section");
                         b->state = TRAILER_VALUE;
                 } else if (is_ows(c))
                         return body_bad(b, "whitespace between a field name and its colon");

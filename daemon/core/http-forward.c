@@ -52,8 +52,7 @@ static bool field_is_dropped(const Span *line, const HttpMessageHead *h, const S
         size_t n = field_name_len(line);
         const char *name = line->p;
 
-        if (name_has_prefix(name, n, "TLS-") || name_has_prefix(name, n, "X-Forwarded-") ||
-            name_is(name, n, "Forwarded") || name_is(name, n, "X-Real-IP") || name_is(name, n, "Connection") ||
+        if (name_is_forwarding(name, n) || name_is(name, n, "Connection") ||
             name_is(name, n, "Keep-Alive") || name_is(name, n, "Proxy-Connection") || name_is(name, n, "TE"))
                 return true;
         if (name_is(name, n, "Upgrade"))

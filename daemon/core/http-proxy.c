@@ -193,8 +193,16 @@ static HttpParse parse_field_line(const char *line, size_t len, HeadState *s, Ht
                 h->host = v;
                 h->host_len = vlen;
         } else if (name_is(line, name_len, "Upgrade")) {
+                const char *p = v, *c;
+                size_t clen;
+
                 if (vlen == 0)
                         return REFUSE(h, 400, "Upgrade empty");
+                /* HTTP/2 over cleartext, never over TLS (RFC 9113 3.1): a backend that took it would read
+                 * the client's HTTP/2 requests straight from the tunnel, its forged fields unremoved */
+                while (list_next(&p, v + vlen, &c, &clen))
+                        if (name_is(c, clen, "h2c") || name_has_prefix(c, clen, "h2c/"))
+                                return REFUSE(h, 400, "Upgrade: h2c (HTTP/2 over cleartext, never over TLS)");
                 s->has_upgrade = true;
         } else if (name_is(line, name_len, "Expect")) {
                 if (!name_is(v, vlen, "100-continue"))

@@ -75,3 +75,33 @@ static inline bool is_token(const char *s, size_t len) {
                         return false;
         return true;
 }
+
+/* Case-insensitively, and with '_' read as '-': many servers (CGI, WSGI, PHP) turn both into the same
+ * variable name (HTTP_TLS_CLIENT_JA4), so "TLS_Client_JA4" must count as "TLS-Client-JA4". */
+static inline bool name_char_eq(char a, char b) {
+        a = a == '_' ? '-' : a >= 'A' && a <= 'Z' ? (char) (a - 'A' + 'a') : a;
+        b = b == '_' ? '-' : b >= 'A' && b <= 'Z' ? (char) (b - 'A' + 'a') : b;
+        return a == b;
+}
+
+static inline bool name_has_prefix_cgi(const char *name, size_t len, const char *prefix) {
+        size_t n = strlen(prefix);
+
+        if (len < n)
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (!name_char_eq(name[i], prefix[i]))
+                        return false;
+        return true;
+}
+
+static inline bool name_is_cgi(const char *name, size_t len, const char *want) {
+        return len == strlen(want) && name_has_prefix_cgi(name, len, want);
+}
+
+/* The fields tlswatchd writes for the backend, and those that say the same thing (who the client is):
+ * a client's copy of any of them is a forgery, spelt with '_' or not. */
+static inline bool name_is_forwarding(const char *name, size_t len) {
+        return name_has_prefix_cgi(name, len, "TLS-") || name_has_prefix_cgi(name, len, "X-Forwarded-") ||
+                name_is_cgi(name, len, "Forwarded") || name_is_cgi(name, len, "X-Real-IP");
+}

@@ -118,6 +118,16 @@ struct Conn {
         bool hx_closing;  /* no more requests: close once the answer in flight is sent */
         bool hx_truncate; /* the backend's answer broke off: close without close_notify once sent */
         bool hx_tunnel;   /* a 101 answered an Upgrade: bytes both ways once the request is sent */
+        /* waiting for the client's next request head since hx_head_mono_us: it has --idle-timeout in all,
+         * however slowly its bytes come (as the self page's requests) */
+        bool hx_head_wait;
+        uint64_t hx_head_mono_us;
+        /* the backend connection answered a request before (it may close it as idle just as the next one
+         * comes); the head of an idempotent request without a body forwarded on it, until its answer starts:
+         * sent again on a new connection if the backend closes this one without a byte of answer */
+        bool backend_reused;
+        char *hx_replay;
+        size_t hx_replay_len;
 };
 
 /* conn.c */

@@ -851,6 +851,7 @@ static void conn_free(Conn *c) {
         clienthello_capture_done(&c->capture);
         free(c->in);
         free(c->out);
+        free(c->hx_replay);
         safe_close(c->fd);
         if (c->adopted)
                 c->host->ops->closed(c->host->userdata, c);

@@ -70,7 +70,13 @@ static void hx_backend_drop(Conn *c) {
         c->backend_fd = safe_close(c->backend_fd);
         c->backend_connected = false;
         c->backend_connect_mono_us = 0;
+        c->backend_reused = false;
         c->c2b_off = c->c2b_len = 0;
+}
+
+static void hx_replay_drop(Conn *c) {
+        c->hx_replay = mfree(c->hx_replay);
+        c->hx_replay_len = 0;
 }
 
 /* An answer of ours into c->out, sent before anything else; then the connection closes. */
@@ -111,6 +117,7 @@ static void hx_refuse(Conn *c, int status, const char *why) {
 static void hx_backend_error(Conn *c, int status, const char *why) {
         hx_note(c, "%s", why);
         hx_backend_drop(c);
+        hx_replay_drop(c);
         if (c->hx_resp != HX_RESP_NONE && !c->resp_started) {
                 c->b2c_len = c->hx_ready; /* nothing of it goes out */
                 hx_error(c, status, why);
@@ -121,16 +128,36 @@ static void hx_backend_error(Conn *c, int status, const char *why) {
         c->hx_resp = HX_RESP_NONE;
 }
 
-static bool target_is_ours(const char *t, size_t len) {
-        size_t n = strlen(WELL_KNOWN);
+/* The path (and query) of a request target: origin-form as it is, absolute-form after its authority
+ * ("https://host/.well-known/tlswatch/" is the path the backend would serve, RFC 9112 3.2.2). */
+static void target_path(const char *t, size_t len, const char **ret, size_t *ret_len) {
+        const char *s = len > 0 && t[0] != '/' ? memmem(t, len, "://", 3) : NULL, *p;
 
+        if (s) {
+                s += 3;
+                p = memchr(s, '/', (size_t) (t + len - s));
+                if (!p)
+                        p = memchr(s, '?', (size_t) (t + len - s));
+                *ret = p ?: t + len;
+                *ret_len = (size_t) (t + len - *ret);
+                return;
+        }
+        *ret = t;
+        *ret_len = len;
+}
+
+static bool target_is_ours(const char *target, size_t target_len) {
+        size_t n = strlen(WELL_KNOWN), len;
+        const char *t;
+
+        target_path(target, target_len, &t, &len);
         return len >= n && memcmp(t, WELL_KNOWN, n) == 0 && (len == n || t[n] == '/' || t[n] == '?');
 }
 
 /* The self page and its API, answered here. */
 static void hx_local(Conn *c, const HttpMessageHead *h) {
-        const char *target = h->target + strlen(WELL_KNOWN);
-        size_t len = h->target_len - strlen(WELL_KNOWN);
+        const char *target;
+        size_t len;
         _cleanup_free_ char *body = NULL;
         const char *ctype = "text/plain; charset=utf-8";
         bool head = h->method_len == 4 && memcmp(h->method, "HEAD", 4) == 0;
@@ -140,6 +167,9 @@ static void hx_local(Conn *c, const HttpMessageHead *h) {
         PageKind kind;
         int status = 200;
 
+        target_path(h->target, h->target_len, &target, &len);
+        target += strlen(WELL_KNOWN); /* target_is_ours() */
+        len -= strlen(WELL_KNOWN);
         if (len == 0 || target[0] == '?') {
                 target = "/";
                 len = 1;
@@ -225,6 +255,36 @@ static int hx_connect(Conn *c) {
         (void) sd_event_now(c->host->event, CLOCK_MONOTONIC, &c->backend_connect_mono_us);
         conn_proxy_touch(c, false, true);
         return 0;
+}
+
+/* RFC 9110 9.2.2: sending it twice does what sending it once does. */
+static bool method_is_idempotent(const HttpMessageHead *h) {
+        static const char *const methods[] = {"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"};
+
+        for (size_t i = 0; i < ELEMENTSOF(methods); i++)
+                if (h->method_len == strlen(methods[i]) && memcmp(h->method, methods[i], h->method_len) == 0)
+                        return true;
+        return false;
+}
+
+/* The backend closed a connection that had answered before without a byte of this request's answer: most
+ * likely it closed it as idle just as the request came (a keep-alive timeout), so the request (idempotent,
+ * without a body) goes again on a new connection, once, as nginx and HAProxy do, rather than a 502. */
+static void hx_retry(Conn *c) {
+        _cleanup_free_ char *req = TAKE_PTR(c->hx_replay);
+        size_t len = c->hx_replay_len;
+
+        c->hx_replay_len = 0;
+        log_debug("Forwarded HTTP connection: the backend closed a reused connection before its answer; "
+                  "sending the request again on a new one.");
+        if (hx_connect(c) < 0) {
+                c->hx_pending_error = 0;
+                hx_backend_error(c, 502, "the backend cannot be reached");
+                return;
+        }
+        memcpy(c->c2b, req, len);
+        c->c2b_off = 0;
+        c->c2b_len = len;
 }
 
 /* The request head at the start of c->in: parsed, then answered here, refused, or forwarded. Returns
@@ -315,6 +375,11 @@ static bool hx_request_head(Conn *c) {
                 return false; /* the previous request's end is still being sent */
         memcpy(c->c2b + c->c2b_len, head, len);
         c->c2b_len += len;
+        hx_replay_drop(c);
+        if (c->backend_reused && h.framing == HTTP_FRAMING_NONE && !h.upgrade && method_is_idempotent(&h)) {
+                c->hx_replay = TAKE_PTR(head);
+                c->hx_replay_len = len;
+        }
         log_debug(
                 "Forwarding %.*s %.*s to %s",
                 (int) h.method_len,
@@ -378,6 +443,7 @@ static void hx_response_done(Conn *c) {
                 return;
         }
         c->hx_req = HX_REQ_HEAD;
+        c->backend_reused = c->backend_fd >= 0;
         if (!c->req_keep_alive || c->requests >= c->host->settings.max_requests)
                 c->hx_closing = true;
 }
@@ -392,6 +458,10 @@ static bool hx_response(Conn *c) {
                 const char *buf = (const char *) c->b2c + c->hx_ready;
                 size_t len = c->b2c_len - c->hx_ready;
 
+                if (len == 0 && c->backend_eof && c->hx_replay && c->hx_req == HX_REQ_DONE) {
+                        hx_retry(c);
+                        return true;
+                }
                 if (len == 0 || !http_proxy_head_worth_parsing(buf, len, c->hx_scanned)) {
                         c->hx_scanned = len;
                         if (c->backend_eof) {
@@ -420,6 +490,7 @@ static bool hx_response(Conn *c) {
                 c->hx_ready += h.head_len;
                 c->hx_scanned = 0;
                 c->resp_started = true;
+                hx_replay_drop(c);
                 if (h.status == 101) {
                         if (!c->req_upgrade) {
                                 c->hx_ready -= h.head_len;
@@ -486,6 +557,13 @@ bool conn_http_proxy_between_requests(Conn *c) {
                 mbedtls_ssl_get_bytes_avail(&c->ssl) == 0;
 }
 
+/* Nothing in flight either way and nothing of ours to send: what comes next is the client's request head
+ * (some of it may be in c->in already). */
+static bool hx_waiting_for_head(Conn *c) {
+        return c->hx_req == HX_REQ_HEAD && c->hx_resp == HX_RESP_NONE && !c->hx_waiting && !c->hx_tunnel &&
+                !c->hx_closing && c->out_len == 0 && c->b2c_off == c->b2c_len && c->c2b_off == c->c2b_len;
+}
+
 static void hx_arm(Conn *c) {
         const BackendSettings *b = c->host->settings.backend;
         uint64_t now, deadline;
@@ -497,8 +575,8 @@ static void hx_arm(Conn *c) {
                         c->drain_cut = true;
                 return;
         }
-        if (conn_http_proxy_between_requests(c))
-                deadline = c->client_active_mono_us + (uint64_t) c->host->settings.idle_timeout_us;
+        if (c->hx_head_wait)
+                deadline = c->hx_head_mono_us + (uint64_t) c->host->settings.idle_timeout_us;
         else
                 deadline = c->client_active_mono_us + (uint64_t) b->client_idle_timeout_us;
         if (c->backend_fd >= 0 && !c->backend_connected)
@@ -532,6 +610,10 @@ static int hx_step(Conn *c, bool *client_moved, bool *backend_moved) {
                         hx_note(c, "connect to %s: %s", c->host->settings.backend->name, strerror(-r));
                         hx_backend_drop(c);
                         c->hx_pending_error = 502;
+                        if (c->hx_resp != HX_RESP_NONE) { /* a request sent again (hx_retry()) */
+                                c->hx_pending_error = 0;
+                                hx_backend_error(c, 502, "the backend cannot be reached");
+                        }
                         progress = true;
                 }
         }
@@ -714,6 +796,10 @@ void conn_http_proxy(Conn *c) {
                 conn_close_tls(c, CLOSE_SHUTDOWN);
                 return;
         }
+        if (!hx_waiting_for_head(c))
+                c->hx_head_wait = false;
+        else if (!c->hx_head_wait && sd_event_now(c->host->event, CLOCK_MONOTONIC, &c->hx_head_mono_us) >= 0)
+                c->hx_head_wait = true;
         hx_arm(c);
 }
 
@@ -738,8 +824,11 @@ void conn_http_proxy_timeout(Conn *c) {
                 conn_close_tls(c, CLOSE_SHUTDOWN);
                 return;
         }
-        if (conn_http_proxy_between_requests(c) &&
-            now >= c->client_active_mono_us + (uint64_t) c->host->settings.idle_timeout_us) {
+        if (c->hx_head_wait && now >= c->hx_head_mono_us + (uint64_t) c->host->settings.idle_timeout_us) {
+                if (c->in_len > 0) /* a client that sends its head a byte at a time holds us no longer */
+                        hx_note(c,
+                                "no complete request head in %" PRIi64 " s",
+                                c->host->settings.idle_timeout_us / USEC_PER_SEC);
                 conn_backend_close(c);
                 conn_close_tls(c, CLOSE_IDLE_TIMEOUT);
                 return;
@@ -749,6 +838,10 @@ void conn_http_proxy_timeout(Conn *c) {
                 hx_note(c, "connect to %s: timed out", b->name);
                 hx_backend_drop(c);
                 c->hx_pending_error = 504;
+                if (c->hx_resp != HX_RESP_NONE) { /* a request sent again (hx_retry()) */
+                        c->hx_pending_error = 0;
+                        hx_backend_error(c, 504, "the backend did not accept the connection in time");
+                }
                 conn_http_proxy(c);
                 return;
         }

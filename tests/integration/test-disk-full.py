@@ -27,11 +27,11 @@ try:
             d.settle()
             # fill the file system
             filler = os.path.join(mnt, 'filler')
-            with open(filler, 'wb') as f:
+            # unbuffered: a buffered file would raise ENOSPC again when it is closed, flushing what is left
+            with open(filler, 'wb', buffering=0) as f:
                 try:
                     while True:
                         f.write(b'\0' * 65536)
-                        f.flush()
                 except OSError:
                     pass
             n = 60
