@@ -95,7 +95,8 @@ with Daemon('--no-record', '--handshake-timeout', '600', '--max-connections', st
 # A handshake open for over a second waits behind newer connections (so that a burst of old ones does not
 # delay new visitors), but it must not starve: 16 `openssl s_time` loops keep the one worker busy with new
 # handshakes, and a client that connects, waits 1.5 s, then sends its ClientHello (the handshake timeout is
-# 3 s) must still get its page, not a timeout row.
+# 3 s) must still get its page, not a timeout row. The slow client connects from 127.0.0.2: s_time's many
+# connections from 127.0.0.1 reuse its source port once it has closed, and their rows must not be taken for its.
 with Daemon('--journal', 'none', '--threads', '1', '--handshake-timeout', '3', v6=False) as d:
     d.wait_ready()
     load = [subprocess.Popen(['openssl', 's_time', '-connect', f'127.0.0.1:{d.port}', '-new', '-time', '7'],
@@ -104,7 +105,7 @@ with Daemon('--journal', 'none', '--threads', '1', '--handshake-timeout', '3', v
     slow = []
     try:
         for _ in range(2):
-            raw = socket.create_connection(('127.0.0.1', d.port))
+            raw = socket.create_connection(('127.0.0.1', d.port), source_address=('127.0.0.2', 0))
             port = raw.getsockname()[1]
             time.sleep(1.5)
             t0 = time.monotonic()
@@ -120,6 +121,6 @@ with Daemon('--journal', 'none', '--threads', '1', '--handshake-timeout', '3', v
             p.wait()
     for port, got, secs in slow:
         ok(got.startswith(b'HTTP/1.1 200'), f'a slow client under load gets its page ({secs:.2f} s)', got)
-        rows = d.rows('peer_port = ?', (port,), count=1)
+        rows = d.rows("peer_addr = '127.0.0.2' AND peer_port = ?", (port,), count=1)
         ok([r['outcome'] for r in rows] == ['ok'], 'and its row says ok, not timeout', rows)
 done()
