@@ -377,8 +377,95 @@ static void test_sentences(void) {
         }
 }
 
+/* A clean handshake whose connection was not served (--backend): not clean, and why. */
+static void test_forwarding(void) {
+        static const char *const ja4 = "t13i2900_723694b0fccc_c3d874a01b3d";
+        const int64_t t0 = INT64_C(1795771815000000);
+        static const struct {
+                const char *error;
+                Pattern pattern;
+                const char *words[3];
+        } cases[] = {
+                {NULL, PATTERN_CLEAN, {"one successful attempt", NULL}},
+                {"connect to 127.0.0.1:8080: Connection refused",
+                 PATTERN_BACKEND_ERROR,
+                 {"could not be forwarded (connect to 127.0.0.1:8080: Connection refused)", "--backend", NULL}},
+                {"the backend timed out",
+                 PATTERN_BACKEND_ERROR,
+                 {"(the backend timed out)", "502 or 504", NULL}},
+                {"request refused (400): Content-Length duplicated",
+                 PATTERN_BAD_REQUEST,
+                 {"request was not forwarded (request refused (400): Content-Length duplicated)",
+                  "smuggle",
+                  NULL}},
+                {"the client closed the connection within a request's body",
+                 PATTERN_BAD_REQUEST,
+                 {"within a request's body", "fix the client", NULL}},
+                /* a collector's journal may carry anything: the sentence stays printable ASCII and bounded */
+                {"connect to \x1b[31mx\n\xff"
+                 "012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789"
+                 "0123456789"
+                 "012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789"
+                 "0123456789",
+                 PATTERN_BACKEND_ERROR,
+                 {"connect to ?[31mx??0123", "...)", NULL}},
+        };
+
+        FOREACH_ARRAY(k, cases, ELEMENTSOF(cases)) {
+                ClientIdentity who = {.name = "curl/7.88.1", .n_names = 1};
+                Collected c = {.who = &who};
+                _cleanup_(sequencer_freep) Sequencer *sq = NULL;
+                Attempt a = attempt(t0, OUTCOME_OK, STEP_DONE, -1, ja4);
+
+                a.backend_error = (char *) k->error;
+                ok(sequencer_new(NULL, collect, &c, &sq) == 0, "sequencer");
+                sequencer_feed(sq, &a);
+                sequencer_flush(sq, t0 + MS(1000));
+                is_str(c.n == 1 ? pattern_to_string(c.pattern[0]) : NULL,
+                       pattern_to_string(k->pattern),
+                       "forwarding case %zu: pattern",
+                       (size_t) (k - cases));
+                if (k->error)
+                        contains(c.n == 1 ? c.text[0] : NULL, k->words, "the sentence quotes it");
+                for (const char *p = c.n == 1 ? c.text[0] : ""; *p; p++)
+                        if (*p < 0x20 || *p >= 0x7f) {
+                                ok(false, "printable ASCII only: byte 0x%02x", (unsigned char) *p);
+                                break;
+                        }
+                collected_done(&c);
+        }
+        {
+                /* rejections, then a success whose backend was down: both stories, in order */
+                ClientIdentity who = {.name = "Chrome/156 (Linux)", .n_names = 1};
+                Collected c = {.who = &who};
+                _cleanup_(sequencer_freep) Sequencer *sq = NULL;
+                Attempt a = attempt(t0, OUTCOME_PEER_ALERT, STEP_SERVER_FLIGHT, 46, ja4);
+                Attempt b = attempt(t0 + MS(20), OUTCOME_OK, STEP_DONE, -1, ja4);
+
+                b.backend_error = (char *) "connect to [::1]:8080: Connection refused";
+                ok(sequencer_new(NULL, collect, &c, &sq) == 0, "sequencer");
+                sequencer_feed(sq, &a);
+                sequencer_feed(sq, &b);
+                sequencer_flush(sq, t0 + MS(1000));
+                ok(c.n == 1 && c.pattern[0] == PATTERN_CERT_REJECTED_THEN_OK,
+                   "the handshakes' pattern stays cert_rejected_then_ok");
+                contains(
+                        c.n == 1 ? c.text[0] : NULL,
+                        (const char *const[]){
+                                "certificate_unknown(46)",
+                                "Proceed",
+                                "; then its connection could not be forwarded (connect to [::1]:8080",
+                                NULL},
+                        "rejection, then the backend");
+                ok(c.n == 1 && strstr(c.text[0], "Proceed") < strstr(c.text[0], "forwarded"),
+                   "the handshakes come first");
+                collected_done(&c);
+        }
+}
+
 int main(void) {
         test_table();
         test_sentences();
+        test_forwarding();
         return tap_done();
 }

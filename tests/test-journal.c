@@ -47,7 +47,7 @@ static void test_modes(void) {
 
                 is_int(journal_fields_build(a, &f), 0, "entry with a backend error built");
                 msg = field(&f, "MESSAGE");
-                ok(msg && strstr(msg, "not forwarded: connect to 127.0.0.1:9"), "the message says why");
+                ok(msg && strstr(msg, "forwarding failed: connect to 127.0.0.1:9"), "the message says why");
                 is_field(&f, "PRIORITY", "6");
                 journal_fields_done(&f);
         }

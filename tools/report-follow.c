@@ -191,9 +191,11 @@ static void follow_sequence_headline(Follow *f, const Sequence *q) {
         char window[32];
 
         if (q->outcome == SEQUENCE_OK) {
-                fputs(color(o, ANSI_GREEN), out);
+                fputs(color(o, q->backend_error ? ANSI_RED : ANSI_GREEN), out);
                 if (q->n_failures == 0)
-                        fputs("-- sequence ended: connected at the first attempt", out);
+                        fprintf(out,
+                                "-- sequence ended: connected at the first attempt%s",
+                                q->backend_error ? ", not served" : "");
                 else
                         fprintf(out,
                                 "-- sequence ended: connected after %u failed attempt%s",
@@ -224,7 +226,7 @@ static int follow_print_sequence(Follow *f, const Sequence *q) {
         Capture c;
         int r;
 
-        if (!f->run->all && q->n_failures == 0)
+        if (!f->run->all && sequence_is_clean(q))
                 return 0;
         labels_seal(f);
         r = capture_begin(&c, &f->sequences_out);

@@ -276,7 +276,7 @@ int report_html_add_sequence(ReportHtml *h, const Sequence *q) {
         if (r < 0)
                 return r;
         fam->sequences++;
-        fam->failed_sequences += q->n_failures > 0;
+        fam->failed_sequences += !sequence_is_clean(q);
         family_add_sni(fam, &q->sni);
         r = grow((void **) &fam->spans, &fam->n_spans_allocated, fam->n_spans, sizeof *fam->spans);
         if (r < 0)
@@ -297,7 +297,7 @@ int report_html_add_sequence(ReportHtml *h, const Sequence *q) {
         if (fam->n_spans < HTML_MARKS_MAX)
                 fam->spans[fam->n_spans].title = span_title(q, &fam->spans[fam->n_spans].title_len);
         fam->n_spans++;
-        if (!h->all && q->n_failures == 0)
+        if (!h->all && sequence_is_clean(q))
                 return 0; /* the clean ones are drawn, not explained */
         (void) sequence_diagnose(q, &who, diagnosis, sizeof diagnosis);
         return family_add_diagnosis(fam, q, diagnosis);

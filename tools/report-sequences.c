@@ -435,15 +435,17 @@ void report_output_sequences_footer(ReportOutput *o, const ReportSummary *s, uin
         if (!f)
                 return;
         fprintf(f,
-                "%s%" PRIu64 " sequence%s, %" PRIu64 " shown; %" PRIu64 " attempt%s, %" PRIu64 " failed%s",
+                "%s%" PRIu64 " sequence%s, %" PRIu64 " shown; %" PRIu64 " attempt%s, %" PRIu64 " failed",
                 o->rows > 0 ? "\n" : "",
                 s->sequences,
                 s->sequences == 1 ? "" : "s",
                 shown,
                 s->attempts,
                 s->attempts == 1 ? "" : "s",
-                s->failures,
-                s->sequences > 0 ? ": " : ".\n");
+                s->failures);
+        if (s->forwarding_errors > 0)
+                fprintf(f, ", %" PRIu64 " with a forwarding error", s->forwarding_errors);
+        fputs(s->sequences > 0 ? ": " : ".\n", f);
         for (int p = 0; p < _PATTERN_MAX; p++)
                 if (s->patterns[p] > 0) {
                         fprintf(f, "%s%s %" PRIu64, first ? "" : ", ", pattern_to_string(p), s->patterns[p]);

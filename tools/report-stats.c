@@ -17,6 +17,7 @@ void report_summary_add_attempt(ReportSummary *s, const Attempt *a) {
                 if (a->alert_sent >= 0 && a->alert_sent < 256)
                         s->alerts_sent[a->alert_sent]++;
         }
+        s->forwarding_errors += a->backend_error != NULL;
         s->first_us = MIN(s->first_us, a->started_us);
         s->last_us = MAX(s->last_us, a->started_us);
 }

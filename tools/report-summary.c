@@ -25,12 +25,10 @@ void report_output_summary_fleet(ReportOutput *o, const ReportSummary *s, Report
         if (o->mode == OUTPUT_CSV) {
                 fputs("section,name,count", o->f);
                 csv_end(o);
-                fprintf(o->f,
-                        "total,attempts,%" PRIu64 "\r\ntotal,failures,%" PRIu64 "\r\ntotal,sequences,"
-                        "%" PRIu64 "\r\n",
-                        s->attempts,
-                        s->failures,
-                        s->sequences);
+                fprintf(o->f, "total,attempts,%" PRIu64 "\r\n", s->attempts);
+                fprintf(o->f, "total,failures,%" PRIu64 "\r\n", s->failures);
+                fprintf(o->f, "total,forwarding_errors,%" PRIu64 "\r\n", s->forwarding_errors);
+                fprintf(o->f, "total,sequences,%" PRIu64 "\r\n", s->sequences);
                 for (int i = 0; i < _OUTCOME_MAX; i++)
                         fprintf(o->f, "outcome,%s,%" PRIu64 "\r\n", outcome_to_string(i), s->outcomes[i]);
                 for (int i = 0; i < 256; i++)
@@ -71,6 +69,7 @@ void report_output_summary_fleet(ReportOutput *o, const ReportSummary *s, Report
                 json_begin(&j, o);
                 json_int(&j, "attempts", (int64_t) s->attempts);
                 json_int(&j, "failures", (int64_t) s->failures);
+                json_int(&j, "forwarding_errors", (int64_t) s->forwarding_errors);
                 json_int_or_null(&j, "first_us", s->first_us, s->attempts == 0);
                 json_int_or_null(&j, "last_us", s->last_us, s->attempts == 0);
 #define JSON_MAP(key, cond, name_expr, value_expr, count)                          \
@@ -161,6 +160,8 @@ void report_output_summary_fleet(ReportOutput *o, const ReportSummary *s, Report
                 color(o, ANSI_RESET),
                 s->attempts,
                 s->failures);
+        if (s->forwarding_errors > 0)
+                fprintf(o->f, ", %" PRIu64 " with a forwarding error", s->forwarding_errors);
         if (s->attempts > 0)
                 fprintf(o->f, " (%s to %s)", a, b);
         fputs("\n  by outcome:", o->f);

@@ -72,7 +72,7 @@ static int on_sequence(const Sequence *q, void *userdata) {
                 return -ENOMEM;
         if (c->html && report_html_add_sequence(c->html, q) < 0)
                 return -ENOMEM;
-        if (c->list && (c->run->all || q->n_failures > 0)) {
+        if (c->list && (c->run->all || !sequence_is_clean(q))) {
                 report_output_sequence_labelled(o, q, c->labels);
                 c->shown++;
         }

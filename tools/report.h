@@ -173,6 +173,7 @@ report_labels_get(ReportLabels *l, const char *ja4, const ReportAgentCount **ret
 
 typedef struct ReportSummary {
         uint64_t attempts, failures;
+        uint64_t forwarding_errors; /* successful handshakes whose connection was not served (--backend) */
         uint64_t outcomes[_OUTCOME_MAX];
         uint64_t alerts_received[256], alerts_sent[256];
         uint64_t sequences, sequence_outcomes[_SEQUENCE_OUTCOME_MAX], patterns[_PATTERN_MAX];

@@ -64,7 +64,7 @@
         X(user_agent, USER_AGENT, TEXT, RAW, ATTEMPT_NULLABLE, 0)                                       \
         X(closed_us, CLOSED_US, INTEGER, INT64, ATTEMPT_NULLABLE | ATTEMPT_GROUPING, 0)                 \
         X(close_kind, CLOSE_KIND, TEXT, CLOSE_KIND, ATTEMPT_NULLABLE | ATTEMPT_GROUPING, CLOSE_UNKNOWN) \
-        X(backend_error, BACKEND_ERROR, TEXT, TEXT, ATTEMPT_NULLABLE, 0)
+        X(backend_error, BACKEND_ERROR, TEXT, TEXT, ATTEMPT_NULLABLE | ATTEMPT_GROUPING, 0)
 
 #define ATTEMPT_CTYPE_INT64 int64_t
 #define ATTEMPT_CTYPE_INT int

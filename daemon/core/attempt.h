@@ -72,7 +72,12 @@ typedef char AttemptAddr[46];
  *   grouping key's fingerprint part (fingerprint.h); hello_retry, resumed; bytes_in, bytes_out;
  *   http_requests; user_agent (raw); closed_us: when the connection ended, 0 (NULL) if not known;
  *   close_kind: how it ended; backend_error: why the connection could not be forwarded (--backend), NULL
- *   when it was or without a backend. */
+ *   when it was or without a backend. What the client did wrong (--backend-protocol http) starts with
+ *   BACKEND_ERROR_REFUSED_PREFIX ("request refused (400): ...") or BACKEND_ERROR_CLIENT_PREFIX ("the client
+ *   closed the connection within a request's body"); the backend's failures and ours start otherwise
+ *   (backend_error_is_client()). */
+#define BACKEND_ERROR_REFUSED_PREFIX "request refused ("
+#define BACKEND_ERROR_CLIENT_PREFIX "the client "
 typedef struct Attempt {
 #define ATTEMPT_FIELD_(name, NAME, type, kind, flags, absent) ATTEMPT_CTYPE_##kind name;
         ATTEMPT_COLUMNS(ATTEMPT_FIELD_)
@@ -162,6 +167,14 @@ const char *tls_alert_to_string(int alert) _pure_;
 /* Whether this outcome is a failed handshake attempt (everything but OUTCOME_OK). */
 static inline bool outcome_is_failure(Outcome o) {
         return o != OUTCOME_OK;
+}
+
+/* Whether a backend_error says what the client did wrong (a refused request, a request cut short), rather
+ * than what the backend or this server failed to do. */
+static inline bool backend_error_is_client(const char *e) {
+        return e &&
+                (strncmp(e, BACKEND_ERROR_REFUSED_PREFIX, strlen(BACKEND_ERROR_REFUSED_PREFIX)) == 0 ||
+                 strncmp(e, BACKEND_ERROR_CLIENT_PREFIX, strlen(BACKEND_ERROR_CLIENT_PREFIX)) == 0);
 }
 
 /* Formats an address as the record wants it: numeric, no brackets, IPv4-mapped IPv6 as IPv4.

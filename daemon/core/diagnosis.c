@@ -361,6 +361,26 @@ static void diagnose_renegotiation(Text *t, const ClientIdentity *who) {
                 "its keys), or use TLS 1.3");
 }
 
+/* A clean handshake whose connection was not served (--backend): the backend's fault or the client's. */
+static void diagnose_forwarding(Text *t, const Sequence *s, const ClientIdentity *who) {
+        put_subject(t, who);
+        if (s->pattern == PATTERN_BAD_REQUEST) {
+                text_puts(t, " completed the handshake, but its HTTP request was not forwarded (");
+                text_puts(t, s->backend_error);
+                text_puts(
+                        t,
+                        "); fix the client's request, or nothing if it is a scanner (framing that could "
+                        "smuggle a request past tlswatchd is always refused)");
+                return;
+        }
+        text_puts(t, " completed the handshake, but its connection could not be forwarded (");
+        text_puts(t, s->backend_error);
+        text_puts(
+                t,
+                "); the client got a 502 or 504 (http) or a closed connection (proxy-v2): check the service "
+                "that --backend names (running, listening there, answering in time)");
+}
+
 /* The pattern's fixed sentence without its final period (the caller may add to it). */
 static void put_pattern_text(Text *t, Pattern p) {
         const char *s = strna(pattern_diagnosis(p));
@@ -394,6 +414,13 @@ size_t sequence_diagnose(const Sequence *s, const ClientIdentity *who, char *buf
         case PATTERN_VERSION_MISMATCH: diagnose_version(t, s, who); break;
         case PATTERN_NO_SHARED_CIPHER: diagnose_no_shared(t, s, who); break;
         case PATTERN_NOT_TLS: diagnose_not_tls(t, s, who); break;
+        case PATTERN_BACKEND_ERROR:
+        case PATTERN_BAD_REQUEST:
+                if (s->backend_error)
+                        diagnose_forwarding(t, s, who);
+                else
+                        put_pattern_text(t, s->pattern);
+                break;
         case PATTERN_FRAGMENTED_HELLO:
                 put_subject(t, who);
                 text_puts(
@@ -403,6 +430,12 @@ size_t sequence_diagnose(const Sequence *s, const ClientIdentity *who, char *buf
                         "TLS 3.6 server until it sends the header in one record (report it to the client's "
                         "authors)");
                 break;
+        }
+        if (s->backend_error && s->pattern != PATTERN_BACKEND_ERROR && s->pattern != PATTERN_BAD_REQUEST) {
+                /* the handshakes' story first, then what became of the connection that got through */
+                text_puts(t, "; then its connection could not be forwarded (");
+                text_puts(t, s->backend_error);
+                text_putc(t, ')');
         }
         if (s->pattern != PATTERN_CLEAN && s->outcome == SEQUENCE_OPEN &&
             s->pattern != PATTERN_CERT_REJECTED_OPEN && s->n_failures > 0)

@@ -127,6 +127,22 @@ static const struct {
                         "timeout) and a retry succeeded; a flaky network or a client fallback, nothing to "
                         "fix unless it repeats.",
                 },
+        [PATTERN_BACKEND_ERROR] =
+                {
+                        "backend_error",
+                        "The handshake succeeded, but the connection could not be forwarded to the backend "
+                        "(down, refusing, too slow or answering wrongly) and the client got a 502 or 504, "
+                        "or a closed connection; check the service that --backend names.",
+                },
+        [PATTERN_BAD_REQUEST] =
+                {
+                        "bad_request",
+                        "The handshake succeeded, but the client's HTTP request could not be forwarded: "
+                        "tlswatchd refused it (framing that could smuggle a request past it, or a malformed "
+                        "head), or the client sent it too slowly or cut it short; fix the client, or "
+                        "nothing "
+                        "if it is a scanner.",
+                },
         [PATTERN_FAILED] =
                 {
                         "failed",
@@ -239,6 +255,8 @@ Pattern sequence_classify(const Sequence *s) {
                 cert += sequence_attempt_is_cert_rejection(a);
         }
 
+        if (failures == 0 && s->outcome == SEQUENCE_OK && s->backend_error)
+                return backend_error_is_client(s->backend_error) ? PATTERN_BAD_REQUEST : PATTERN_BACKEND_ERROR;
         if (failures == 0)
                 return s->outcome == SEQUENCE_OK ? PATTERN_CLEAN : PATTERN_FAILED;
         if (cert > 0) {
@@ -358,6 +376,7 @@ static Sequence *sequence_free(Sequence *s) {
                 return NULL;
         if (s->attempts != s->attempts_inline)
                 free(s->attempts);
+        free(s->backend_error);
         free(s);
         return NULL;
 }
@@ -578,7 +597,28 @@ static int sequence_new(Sequencer *s, const KeyEntry *e, int64_t t, Sequence **r
         return 0;
 }
 
+/* A backend error as a diagnosis may quote it: printable ASCII (a journal on a collector may carry
+ * anything), at most 160 bytes. */
+static char *backend_error_copy(const char *e) {
+        size_t n = strlen(e), max = 160;
+        char *c = malloc(MIN(n, max) + 1);
+
+        if (!c)
+                return NULL;
+        for (size_t i = 0; i < MIN(n, max); i++)
+                c[i] = e[i] >= 0x20 && e[i] < 0x7f ? e[i] : '?';
+        c[MIN(n, max)] = '\0';
+        if (n > max)
+                memcpy(c + max - 3, "...", 3);
+        return c;
+}
+
 static int sequence_add(Sequence *q, const Attempt *a, Evidence evidence, int64_t t) {
+        if (a->backend_error && !q->backend_error) {
+                q->backend_error = backend_error_copy(a->backend_error);
+                if (!q->backend_error)
+                        return -ENOMEM;
+        }
         q->n_attempts++;
         q->n_failures += outcome_is_failure(a->outcome);
         q->last_us = t;

@@ -53,6 +53,8 @@ typedef enum Pattern {
         PATTERN_IDLE,              /* connections that sent nothing until our handshake timeout */
         PATTERN_FRAGMENTED_HELLO,  /* ClientHello header split across records: Mbed TLS 3.6 refuses it */
         PATTERN_TRANSIENT_THEN_OK, /* resets, closes or timeouts before our flight, then ok */
+        PATTERN_BACKEND_ERROR,     /* one clean handshake, then forwarding failed (--backend): the backend */
+        PATTERN_BAD_REQUEST,       /* one clean handshake, then a request refused or cut short (http mode) */
         PATTERN_FAILED,            /* anything else */
         _PATTERN_MAX,
         _PATTERN_INVALID = -EINVAL,
@@ -81,6 +83,9 @@ typedef struct Sequence {
         SequenceAttempt *attempts; /* the first MIN(n_attempts, SEQUENCE_DETAILS_MAX) */
         unsigned n_details, n_details_allocated;
         bool after_ok; /* started within burst_gap after a success of the same key */
+        /* Why its successful attempt's connection could not be forwarded (--backend; the attempt's
+         * backend_error as printable ASCII, shortened), NULL when it was or without a backend. */
+        char *backend_error;
         SequenceOutcome outcome;
         Pattern pattern; /* set when the sequence is handed out; sequence_classify() for open ones */
 
@@ -130,6 +135,12 @@ size_t sequencer_held(Sequencer *s);
 /* The fingerprint part of the key: the stable JA4, or what an attempt without a ClientHello did. */
 static inline const char *sequence_key_fingerprint(const Sequence *s) {
         return s->ja4 ?: s->no_hello ?: "-";
+}
+
+/* Whether a sequence is one successful attempt whose connection was also served: what reports leave out
+ * unless --all. A clean handshake whose forwarding failed (backend_error) is not clean. */
+static inline bool sequence_is_clean(const Sequence *s) {
+        return s->n_failures == 0 && !s->backend_error;
 }
 
 /* The pattern of a sequence as it stands (outcome and attempts as recorded). */

@@ -184,7 +184,7 @@ static char *journal_message(const Attempt *a) {
         if (sep[0] == ',')
                 fputc(')', f);
         if (a->backend_error)
-                fprintf(f, "; not forwarded: %s", a->backend_error);
+                fprintf(f, "; forwarding failed: %s", a->backend_error);
         failed = ferror(f);
         if (fclose(f) != 0 || failed)
                 return NULL;

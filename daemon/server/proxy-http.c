@@ -99,7 +99,7 @@ static void hx_error(Conn *c, int status, const char *why) {
 
 /* A request refused at its head or in its body: answered, noted, and nothing more is read. */
 static void hx_refuse(Conn *c, int status, const char *why) {
-        hx_note(c, "request refused (%d): %s", status, strna(why));
+        hx_note(c, BACKEND_ERROR_REFUSED_PREFIX "%d): %s", status, strna(why));
         if (c->attempt)
                 log_info(
                         "Refused a request from %s:%u (%d): %s",
@@ -417,7 +417,7 @@ static bool hx_request_body(Conn *c) {
                         c->b2c_len = c->hx_ready;
                         hx_refuse(c, 400, c->req_body.error);
                 } else {
-                        hx_note(c, "request refused (400): %s", strna(c->req_body.error));
+                        hx_note(c, BACKEND_ERROR_REFUSED_PREFIX "400): %s", strna(c->req_body.error));
                         c->hx_truncate = c->hx_closing = true;
                 }
                 return true;
@@ -827,7 +827,7 @@ void conn_http_proxy_timeout(Conn *c) {
         if (c->hx_head_wait && now >= c->hx_head_mono_us + (uint64_t) c->host->settings.idle_timeout_us) {
                 if (c->in_len > 0) /* a client that sends its head a byte at a time holds us no longer */
                         hx_note(c,
-                                "no complete request head in %" PRIi64 " s",
+                                "the client sent no complete request head in %" PRIi64 " s",
                                 c->host->settings.idle_timeout_us / USEC_PER_SEC);
                 conn_backend_close(c);
                 conn_close_tls(c, CLOSE_IDLE_TIMEOUT);

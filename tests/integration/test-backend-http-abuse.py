@@ -225,7 +225,7 @@ with Daemon('--backend', b.addr, '--backend-protocol', 'http', '--journal', 'non
     ok(first.startswith(b'HTTP/1.1 200 ') and closed and 1.5 < secs < 7,
        f'a head a byte every 0.2 s: closed after {secs:.1f} s (--idle-timeout 2)', first[:100])
     row = row_of(d, lport)
-    eq((row.get('close_kind'), row.get('backend_error')), ('idle_timeout', 'no complete request head in 2 s'),
+    eq((row.get('close_kind'), row.get('backend_error')), ('idle_timeout', 'the client sent no complete request head in 2 s'),
        'recorded: idle_timeout, and why')
     ok('/slowloris' not in b.targets(), 'nothing of it reached the backend')
 b.close()

@@ -20,7 +20,7 @@ import time
 
 from httpbackend import HttpBackend
 from proxybackend import pattern
-from twlib import TLSWATCHD, Daemon, curl, diag, done, eq, insecure_context, ok, run
+from twlib import TLSREPORT, TLSWATCHD, Daemon, curl, diag, done, eq, insecure_context, ok, run
 
 MB = 1 << 20
 
@@ -188,6 +188,7 @@ with Daemon('--backend', b.addr, '--backend-protocol', 'http', '--journal', 'non
     }
     time.sleep(0.5)
     b.clear_raw()
+    refused_ids = []
     for name, payload in classics.items():
         want = 501 if name == 'TE obfuscated' else 400
         s = tls_connect(d.port)
@@ -198,8 +199,10 @@ with Daemon('--backend', b.addr, '--backend-protocol', 'http', '--journal', 'non
         status = answer[:12].decode(errors='replace')
         ok(status == f'HTTP/1.1 {want}' and b'Connection: close' in answer,
            f'{name}: refused with {want} and closed', answer[:300])
-        be = row_of(d, lport).get('backend_error') or ''
+        row = row_of(d, lport)
+        be = row.get('backend_error') or ''
         ok(be.startswith(f'request refused ({want}): '), f'{name}: recorded ({be})')
+        refused_ids.append(row.get('id'))
     raw = b.raw
     ok(b'smuggled' not in raw and '/smuggled' not in b.targets(), 'no smuggled byte reached the backend', raw[:300])
     eq(raw[:300], b'', 'nothing of the refused requests reached the backend')
@@ -243,7 +246,31 @@ with Daemon('--backend', b.addr, '--backend-protocol', 'http', '--journal', 'non
     body, _, tail = r.stdout.decode().rpartition('\n')
     code, lport = (tail.split() + ['', '0'])[:2]
     eq(code, '502', 'backend down: 502')
-    eq(row_of(d, int(lport)).get('backend_error'), f'connect to {b.addr}: Connection refused', 'the row says why')
+    down = row_of(d, int(lport))
+    eq(down.get('backend_error'), f'connect to {b.addr}: Connection refused', 'the row says why')
+
+    # ---- tlsreport tells a clean handshake whose connection was not served from a clean one ----
+    seqs = [json.loads(line) for line in subprocess.run(
+        [TLSREPORT, '--database', d.db, '--since', 'today', '--no-pager', 'sequences', '-o', 'json'],
+        stdout=subprocess.PIPE, check=True).stdout.splitlines()]
+    by_id = {i: q for q in seqs for i in q['attempt_ids']}
+    q = by_id.get(down.get('id'), {})
+    eq(q.get('pattern'), 'backend_error', 'the 502 is listed without --all, as backend_error')
+    ok(f'could not be forwarded (connect to {b.addr}: Connection refused)' in q.get('diagnosis', '')
+       and '--backend' in q.get('diagnosis', ''), 'its diagnosis quotes the error and names --backend', q)
+    eq(sorted({by_id.get(i, {}).get('pattern') for i in refused_ids}, key=str), ['bad_request'],
+       'each refused smuggling attempt is listed as bad_request')
+    eq([q['pattern'] for q in seqs if q['pattern'] == 'clean'], [], 'no clean sequence is listed without --all')
+    summary = json.loads(subprocess.run(
+        [TLSREPORT, '--database', d.db, '--since', 'today', '--no-pager', 'summary', '-o', 'json'],
+        stdout=subprocess.PIPE, check=True).stdout)
+    eq(summary.get('forwarding_errors'), len(d.rows('backend_error IS NOT NULL')),
+       'summary: forwarding_errors counts the rows with a backend_error')
+    eq((summary.get('patterns', {}).get('backend_error'), summary.get('patterns', {}).get('bad_request')),
+       (len(d.rows("backend_error IS NOT NULL AND backend_error NOT LIKE 'request refused (%' AND "
+                   "backend_error NOT LIKE 'the client %'")),
+        len(d.rows("backend_error LIKE 'request refused (%' OR backend_error LIKE 'the client %'"))),
+       'summary: one sequence per such connection, by whose fault')
     b2 = HttpBackend(port=b.port)
     r = curl('-k', '-sS', *res, f'{url}/hello')
     eq(r.stdout, b'hello from the backend\n', 'the backend back on its port: served again')

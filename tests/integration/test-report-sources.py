@@ -46,6 +46,7 @@ if os.environ.get(INNER) != '1':
                        + sys.argv, env=dict(os.environ, **{INNER: '1'}))
     sys.exit(r.returncode)
 
+from httpbackend import HttpBackend  # noqa: E402
 from twlib import TLSREPORT, Daemon, curl, done, eq, ok, run, s_client, spawn  # noqa: E402
 
 
@@ -122,8 +123,23 @@ try:
     ok(os.path.exists('/run/systemd/journal/socket'), 'standalone journald is listening')
 
     db_a = os.path.join(tmp, 'a.db')
-    with Daemon('--journal', 'all') as d:
-        traffic(d, lambda d: reject(d, 'www.example'))  # never accepted on web-a
+    backend = HttpBackend()
+
+    def tail_a(d):
+        reject(d, 'www.example')  # never accepted on web-a
+        # in front of a service (--backend): a request refused, then the service down
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        with ctx.wrap_socket(socket.create_connection(('127.0.0.1', d.port), timeout=10),
+                             server_hostname='smuggle.example') as t:
+            t.sendall(b'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab')
+            while t.recv(65536):
+                pass
+        backend.close()
+        curl('-k', '-A', 'curl-sources/1.0', f'https://127.0.0.1:{d.port}/down')
+    with Daemon('--journal', 'all', '--backend', backend.addr, '--backend-protocol', 'http') as d:
+        traffic(d, tail_a)
         d.stop()
         shutil.copy(d.db, db_a)
     run(['journalctl', '--sync'])
@@ -235,6 +251,10 @@ try:
     ok(any(s['pattern'] == 'cert_rejected_then_ok' and s['attempts'] == 3 for s in seqs),
        'the certificate rejected twice then accepted is one sequence of 3', json.dumps(seqs, indent=1))
     ok(seqs and all(s['host'] == 'web-a' for s in seqs), 'every sequence names its host: web-a')
+    from_journal = json_lines(report('-D', '/run/log/journal', '-o', 'json', 'sequences'))
+    got = sorted(s['pattern'] for s in from_journal if s['pattern'] in ('backend_error', 'bad_request'))
+    ok(got == ['backend_error', 'bad_request'], 'from the journal too: the service down and the refused request',
+       json.dumps(from_journal, indent=1))
     table = report('-D', '/run/log/journal', 'sequences', '--all')
     ok(' HOST ' in table.splitlines()[0] and 'web-a' in table, 'a journal source: the table has a HOST column',
        table)
