@@ -147,6 +147,13 @@ ssize_t conn_recv_ahead(Conn *c, unsigned char *buf, size_t len);
 void conn_backend_connect(Conn *c);
 void conn_backend_failed(Conn *c, const char *fmt, ...) _printf_(2, 3);
 void conn_backend_close(Conn *c);
+/* Sends what c2b holds to the backend (backend_tx_blocked says whether its socket is full). Returns 1 when
+ * bytes went, 0 when none did (nothing to send, or it would block), -errno when sending failed. */
+int conn_backend_send(Conn *c);
+/* Reads the backend's bytes into b2c while it has room (backend_rx_blocked says whether none were there).
+ * Returns 1 when bytes came, 0 when none did (no room, or none yet), -ESHUTDOWN when the backend ended its
+ * side, -errno when reading failed. */
+int conn_backend_recv(Conn *c);
 void conn_proxy(Conn *c);
 void conn_proxy_timeout(Conn *c);
 int conn_on_backend_io(sd_event_source *s, int fd, uint32_t revents, void *userdata);

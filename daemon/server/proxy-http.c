@@ -589,7 +589,6 @@ static void hx_arm(Conn *c) {
 /* One step of every move; returns 1 if something moved, 0 if not, -1 if the connection ended. */
 static int hx_step(Conn *c, bool *client_moved, bool *backend_moved) {
         bool progress = false;
-        ssize_t n;
         int r;
 
         if ((!c->in && !(c->in = malloc(HX_IN_SIZE))) || (!c->c2b && !(c->c2b = malloc(PROXY_BUF_SIZE))) ||
@@ -656,17 +655,13 @@ static int hx_step(Conn *c, bool *client_moved, bool *backend_moved) {
         if (c->phase != CONN_PROXY_HTTP)
                 return 1; /* switched to byte forwarding */
         /* c2b to the backend */
-        if (c->backend_connected && c->c2b_off < c->c2b_len) {
-                n = send(c->backend_fd, c->c2b + c->c2b_off, c->c2b_len - c->c2b_off, MSG_NOSIGNAL);
-                c->backend_tx_blocked = n < 0 && errno == EAGAIN;
-                if (n > 0) {
-                        c->c2b_off += (size_t) n;
-                        if (c->c2b_off == c->c2b_len)
-                                c->c2b_off = c->c2b_len = 0;
+        if (c->backend_connected) {
+                r = conn_backend_send(c);
+                if (r > 0)
                         progress = *backend_moved = true;
-                } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+                else if (r < 0) {
                         /* what it answered before may still be read */
-                        log_debug_errno(errno, "Forwarded HTTP connection: sending to the backend failed: %m");
+                        log_debug_errno(r, "Forwarded HTTP connection: sending to the backend failed: %m");
                         c->backend_failed = true;
                         c->c2b_off = c->c2b_len = 0;
                         progress = true;
@@ -676,16 +671,12 @@ static int hx_step(Conn *c, bool *client_moved, bool *backend_moved) {
         if (c->backend_connected && !c->backend_eof) {
                 if (c->b2c_len == PROXY_BUF_SIZE)
                         hx_compact_b2c(c);
-                if (c->b2c_len < PROXY_BUF_SIZE) {
-                        n = recv(c->backend_fd, c->b2c + c->b2c_len, PROXY_BUF_SIZE - c->b2c_len, 0);
-                        c->backend_rx_blocked = n < 0 && errno == EAGAIN;
-                        if (n > 0) {
-                                c->b2c_len += (size_t) n;
-                                progress = *backend_moved = true;
-                        } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
-                                c->backend_eof = progress = true;
-                                c->backend_failed = n < 0;
-                        }
+                r = conn_backend_recv(c);
+                if (r > 0)
+                        progress = *backend_moved = true;
+                else if (r < 0) {
+                        c->backend_eof = progress = true;
+                        c->backend_failed = r != -ESHUTDOWN;
                 }
         }
         if (c->hx_resp == HX_RESP_NONE && !c->hx_tunnel && c->b2c_len > c->hx_ready) {

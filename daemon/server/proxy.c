@@ -229,11 +229,40 @@ void conn_proxy_end(Conn *c, bool clean) {
                 conn_close_tls(c, CLOSE_SERVER);
 }
 
+int conn_backend_send(Conn *c) {
+        ssize_t n;
+
+        if (c->c2b_off >= c->c2b_len)
+                return 0;
+        n = send(c->backend_fd, c->c2b + c->c2b_off, c->c2b_len - c->c2b_off, MSG_NOSIGNAL);
+        c->backend_tx_blocked = n < 0 && errno == EAGAIN;
+        if (n < 0)
+                return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+        c->c2b_off += (size_t) n;
+        if (c->c2b_off == c->c2b_len)
+                c->c2b_off = c->c2b_len = 0;
+        return n > 0;
+}
+
+int conn_backend_recv(Conn *c) {
+        ssize_t n;
+
+        if (c->b2c_len >= PROXY_BUF_SIZE)
+                return 0;
+        n = recv(c->backend_fd, c->b2c + c->b2c_len, PROXY_BUF_SIZE - c->b2c_len, 0);
+        c->backend_rx_blocked = n < 0 && errno == EAGAIN;
+        if (n < 0)
+                return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+        if (n == 0)
+                return -ESHUTDOWN;
+        c->b2c_len += (size_t) n;
+        return 1;
+}
+
 /* One step of each of the four moves; returns whether one of them moved something (or may move more at
  * once), -1 when the connection ended (c is freed or lingers). */
 static int conn_proxy_step(Conn *c, bool *client_moved, bool *backend_moved) {
         bool progress = false;
-        ssize_t n;
         int r;
 
         /* the buffers are held while they hold something (conn_proxy()): an idle connection has none */
@@ -267,19 +296,15 @@ static int conn_proxy_step(Conn *c, bool *client_moved, bool *backend_moved) {
                 }
         }
         /* c2b to the backend */
-        if (c->c2b_off < c->c2b_len && !c->backend_failed) {
-                n = send(c->backend_fd, c->c2b + c->c2b_off, c->c2b_len - c->c2b_off, MSG_NOSIGNAL);
-                c->backend_tx_blocked = n < 0 && errno == EAGAIN;
-                if (n > 0) {
-                        c->c2b_off += (size_t) n;
-                        if (c->c2b_off == c->c2b_len)
-                                c->c2b_off = c->c2b_len = 0;
+        if (!c->backend_failed) {
+                r = conn_backend_send(c);
+                if (r > 0)
                         progress = *backend_moved = true;
-                } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+                else if (r < 0) {
                         /* e.g. it answered an upload it refused and closed (a reset, as it did not read
                          * all): the client's bytes have nowhere to go, but what the backend sent before
                          * is still to be read and passed on */
-                        log_debug_errno(errno, "Forwarded connection: sending to the backend failed: %m");
+                        log_debug_errno(r, "Forwarded connection: sending to the backend failed: %m");
                         c->backend_shut = c->backend_failed = true;
                 }
         }
@@ -297,16 +322,14 @@ static int conn_proxy_step(Conn *c, bool *client_moved, bool *backend_moved) {
                 c->b2c_len -= c->b2c_off;
                 c->b2c_off = 0;
         }
-        if (!c->backend_eof && c->b2c_len < PROXY_BUF_SIZE) {
-                n = recv(c->backend_fd, c->b2c + c->b2c_len, PROXY_BUF_SIZE - c->b2c_len, 0);
-                c->backend_rx_blocked = n < 0 && errno == EAGAIN;
-                if (n > 0) {
-                        c->b2c_len += (size_t) n;
+        if (!c->backend_eof) {
+                r = conn_backend_recv(c);
+                if (r > 0)
                         progress = *backend_moved = true;
-                } else if (n == 0)
+                else if (r == -ESHUTDOWN)
                         c->backend_eof = progress = true;
-                else if (errno != EAGAIN && errno != EINTR) {
-                        log_debug_errno(errno, "Forwarded connection: reading from the backend failed: %m");
+                else if (r < 0) {
+                        log_debug_errno(r, "Forwarded connection: reading from the backend failed: %m");
                         c->backend_eof = c->backend_failed = progress = true;
                 }
         }
