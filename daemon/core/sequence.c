@@ -138,10 +138,9 @@ static const struct {
                 {
                         "bad_request",
                         "The handshake succeeded, but the client's HTTP request could not be forwarded: "
-                        "tlswatchd refused it (framing that could smuggle a request past it, or a malformed "
-                        "head), or the client sent it too slowly or cut it short; fix the client, or "
-                        "nothing "
-                        "if it is a scanner.",
+                        "tlswatchd refused it (framing that could smuggle a request past it, or a "
+                        "malformed head), or the client sent it too slowly or cut it short; fix the "
+                        "client, or nothing if it is a scanner.",
                 },
         [PATTERN_FAILED] =
                 {
