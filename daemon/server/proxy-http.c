@@ -564,6 +564,24 @@ static bool hx_waiting_for_head(Conn *c) {
                 !c->hx_closing && c->out_len == 0 && c->b2c_off == c->b2c_len && c->c2b_off == c->c2b_len;
 }
 
+/* We wait for the client: to send us bytes we have room for, or to take ours; not while it waits for the
+ * backend (a slow backend keeps the client's request body waiting, a slow client the backend's answer). */
+static bool hx_waiting_for_client(Conn *c) {
+        return c->out_len > 0 || c->b2c_off < c->hx_ready || (c->hx_req == HX_REQ_HEAD && c->hx_resp == HX_RESP_NONE) ||
+                (c->hx_req == HX_REQ_BODY && c->c2b_len < PROXY_BUF_SIZE);
+}
+
+/* We wait for the backend: to accept the connection, or to answer. */
+static bool hx_waiting_for_backend(Conn *c) {
+        return (c->backend_fd >= 0 && !c->backend_connected) || c->hx_resp != HX_RESP_NONE;
+}
+
+/* The client's idle limit applies while we wait for it, or for nobody (never while it only waits for the
+ * backend's answer: that is the backend's limit, and a client that waits is not idle). */
+static bool hx_client_limit_applies(Conn *c) {
+        return hx_waiting_for_client(c) || !hx_waiting_for_backend(c);
+}
+
 static void hx_arm(Conn *c) {
         const BackendSettings *b = c->host->settings.backend;
         uint64_t now, deadline;
@@ -577,8 +595,10 @@ static void hx_arm(Conn *c) {
         }
         if (c->hx_head_wait)
                 deadline = c->hx_head_mono_us + (uint64_t) c->host->settings.idle_timeout_us;
-        else
+        else if (hx_client_limit_applies(c))
                 deadline = c->client_active_mono_us + (uint64_t) b->client_idle_timeout_us;
+        else
+                deadline = UINT64_MAX; /* the backend's limit follows */
         if (c->backend_fd >= 0 && !c->backend_connected)
                 deadline = MIN(deadline, c->backend_connect_mono_us + (uint64_t) b->connect_timeout_us);
         else if (c->hx_resp != HX_RESP_NONE)
@@ -754,9 +774,7 @@ void conn_http_proxy(Conn *c) {
          * while it waits for the other side (a slow backend keeps the client's request body waiting, a slow
          * client the backend's answer) */
         if (c->phase == CONN_PROXY_HTTP) {
-                bool wait_client = c->out_len > 0 || c->b2c_off < c->hx_ready ||
-                        (c->hx_req == HX_REQ_HEAD && c->hx_resp == HX_RESP_NONE) ||
-                        (c->hx_req == HX_REQ_BODY && c->c2b_len < PROXY_BUF_SIZE);
+                bool wait_client = hx_waiting_for_client(c);
                 bool wait_backend = c->c2b_off < c->c2b_len ||
                         (c->hx_resp != HX_RESP_NONE && c->b2c_len < PROXY_BUF_SIZE);
 
@@ -848,8 +866,18 @@ void conn_http_proxy_timeout(Conn *c) {
                 conn_http_proxy(c);
                 return;
         }
-        if (!conn_http_proxy_between_requests(c) &&
+        if (!conn_http_proxy_between_requests(c) && hx_client_limit_applies(c) &&
             now >= c->client_active_mono_us + (uint64_t) b->client_idle_timeout_us) {
+                /* within a request: the client stalled its body, or stopped reading its answer (not the
+                 * backend's fault, and not a clean end either) */
+                int64_t s = b->client_idle_timeout_us / USEC_PER_SEC;
+
+                if (c->hx_req == HX_REQ_BODY)
+                        hx_note(c, "the client sent nothing of a request's body for %" PRIi64 " s", s);
+                else if (c->out_len > 0 || c->b2c_off < c->hx_ready)
+                        hx_note(c, "the client read nothing of its answer for %" PRIi64 " s", s);
+                else
+                        hx_note(c, "the client was idle within a request for %" PRIi64 " s", s);
                 log_debug("Forwarded HTTP connection closed: the client was idle.");
                 conn_backend_close(c);
                 conn_close_tls(c, CLOSE_IDLE_TIMEOUT);

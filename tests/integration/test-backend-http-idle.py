@@ -1,0 +1,101 @@
+#!/usr/bin/env python3
+"""tlswatchd --backend-protocol http: whose idleness ends a forwarded request, and what tlsreport makes of
+it. With --backend-client-idle-timeout 1 and --backend-idle-timeout 3, in front of httpbackend.py, at the same
+time: a client that waits 2 s for a slow answer is not idle (it gets its answer, the row is clean); an
+answer slower than the backend's limit is a 504 and the backend's fault (backend_error); a client that stalls
+its upload, or stops reading a large answer, is cut after its own limit and recorded as its fault
+(bad_request), not as a clean connection; a client idle between requests is a clean end."""
+import json
+import socket
+import ssl
+import subprocess
+import threading
+import time
+
+from httpbackend import HttpBackend
+from twlib import TLSREPORT, Daemon, diag, done, eq, insecure_context, ok
+
+
+def read_all(s, timeout):
+    s.settimeout(timeout)
+    out = b''
+    try:
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                return out
+            out += chunk
+    except (OSError, ssl.SSLError):
+        return out
+
+
+results = {}
+
+
+def client(name, request, read_timeout, rcvbuf=None, sleep_before_read=0.0):
+    raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if rcvbuf:
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    raw.settimeout(20)
+    raw.connect(('127.0.0.1', d.port))
+    s = insecure_context().wrap_socket(raw, server_hostname='localhost')
+    port = s.getsockname()[1]
+    s.sendall(request)
+    time.sleep(sleep_before_read)
+    results[name] = (port, read_all(s, read_timeout))
+    s.close()
+
+
+def get(path, ua):
+    return f'GET {path} HTTP/1.1\r\nHost: localhost\r\nUser-Agent: {ua}\r\n\r\n'.encode()
+
+
+b = HttpBackend()
+with Daemon('--backend', b.addr, '--backend-protocol', 'http', '--journal', 'none',
+            '--backend-client-idle-timeout', '1', '--backend-idle-timeout', '3', '--idle-timeout', '2') as d:
+    d.settle()
+    runs = [
+        ('waits', get('/slow/2', 'waits'), 6),
+        ('too slow', get('/slow/5', 'too-slow'), 8),
+        ('stalled upload', b'POST /upload HTTP/1.1\r\nHost: localhost\r\nUser-Agent: stalls\r\n'
+                           b'Content-Length: 100000\r\n\r\n' + b'a' * 1000, 6),
+        ('kept alive', get('/hello', 'kept-alive'), 5),
+    ]
+    threads = [threading.Thread(target=client, args=r) for r in runs]
+    # a reader that takes nothing: 32 MB fill every buffer on the way, then it reads after 3 s
+    threads.append(threading.Thread(target=client, args=('no reader', get('/bytes/33554432', 'no-reader'), 1),
+                                    kwargs={'rcvbuf': 4096, 'sleep_before_read': 3}))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+
+    rows = {}
+    for name, (port, _) in results.items():
+        got = d.rows('peer_port = ?', (port,), count=1)
+        rows[name] = got[-1] if got else {}
+
+    answer = results['waits'][1]
+    ok(answer.startswith(b'HTTP/1.1 200'),
+       'a client waiting 2 s for a slow answer gets it (it is not idle: the backend is)', answer[:200])
+    eq(rows['waits'].get('backend_error'), None, 'waits: nothing noted')
+    ok(results['too slow'][1].startswith(b'HTTP/1.1 504'), 'an answer slower than --backend-idle-timeout: 504',
+       results['too slow'][1][:200])
+    eq(rows['too slow'].get('backend_error'), 'the backend sent nothing for 3 s', 'too slow: the backend noted')
+    eq(rows['stalled upload'].get('backend_error'), "the client sent nothing of a request's body for 1 s",
+       'a stalled upload: noted as the client stalling')
+    eq(rows['no reader'].get('backend_error'), 'the client read nothing of its answer for 1 s',
+       'a client that reads nothing: noted')
+    ok(results['kept alive'][1].startswith(b'HTTP/1.1 200'), 'kept alive: answered')
+    eq((rows['kept alive'].get('backend_error'), rows['kept alive'].get('close_kind')), (None, 'idle_timeout'),
+       'kept alive then idle: a clean end by our idle limit')
+
+    seqs = [json.loads(line) for line in subprocess.run(
+        [TLSREPORT, '--database', d.db, '--since', 'today', '--no-pager', '--all', 'sequences', '-o', 'json'],
+        stdout=subprocess.PIPE, check=True).stdout.splitlines()]
+    by_id = {i: q for q in seqs for i in q['attempt_ids']}
+    patterns = {name: by_id.get(row.get('id'), {}).get('pattern') for name, row in rows.items()}
+    eq(patterns, {'waits': 'clean', 'too slow': 'backend_error', 'stalled upload': 'bad_request',
+                  'no reader': 'bad_request', 'kept alive': 'clean'}, 'tlsreport: whose fault, each')
+    diag(json.dumps(patterns))
+done()
