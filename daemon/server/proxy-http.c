@@ -567,7 +567,8 @@ static bool hx_waiting_for_head(Conn *c) {
 /* We wait for the client: to send us bytes we have room for, or to take ours; not while it waits for the
  * backend (a slow backend keeps the client's request body waiting, a slow client the backend's answer). */
 static bool hx_waiting_for_client(Conn *c) {
-        return c->out_len > 0 || c->b2c_off < c->hx_ready || (c->hx_req == HX_REQ_HEAD && c->hx_resp == HX_RESP_NONE) ||
+        return c->out_len > 0 || c->b2c_off < c->hx_ready ||
+                (c->hx_req == HX_REQ_HEAD && c->hx_resp == HX_RESP_NONE) ||
                 (c->hx_req == HX_REQ_BODY && c->c2b_len < PROXY_BUF_SIZE);
 }
 
