@@ -483,9 +483,35 @@ static void test_forwarding(void) {
         }
 }
 
+/* A failed attempt's backend_error (a client that hung up after the handshake while the backend was
+ * down) is not what became of the connection that got through: a later served success stays unblamed. */
+static void test_forwarding_failed_attempt(void) {
+        static const char *const ja4 = "t13i2900_723694b0fccc_c3d874a01b3d";
+        const int64_t t0 = INT64_C(1795771815000000);
+        ClientIdentity who = {.name = "Chrome/156 (Linux)", .n_names = 1};
+        Collected c = {.who = &who};
+        _cleanup_(sequencer_freep) Sequencer *sq = NULL;
+        Attempt a = attempt(t0, OUTCOME_PEER_CLOSED, STEP_DONE, -1, ja4);
+        Attempt b = attempt(t0 + MS(300), OUTCOME_OK, STEP_DONE, -1, ja4);
+
+        a.close_kind = CLOSE_FIN;
+        a.backend_error = (char *) "connect to [::1]:8080: Connection refused";
+        ok(sequencer_new(NULL, collect, &c, &sq) == 0, "sequencer");
+        sequencer_feed(sq, &a);
+        sequencer_feed(sq, &b);
+        sequencer_flush(sq, t0 + MS(1000));
+        ok(c.n == 1 && c.pattern[0] != PATTERN_BACKEND_ERROR && c.pattern[0] != PATTERN_BAD_REQUEST,
+           "a failed attempt's backend_error does not make the pattern");
+        ok(c.n == 1 && !strstr(c.text[0], "forwarding") && !strstr(c.text[0], "8080"),
+           "nor the diagnosis of the served success: %s",
+           c.n == 1 ? c.text[0] : "(none)");
+        collected_done(&c);
+}
+
 int main(void) {
         test_table();
         test_sentences();
         test_forwarding();
+        test_forwarding_failed_attempt();
         return tap_done();
 }

@@ -615,7 +615,9 @@ static char *backend_error_copy(const char *e) {
 }
 
 static int sequence_add(Sequence *q, const Attempt *a, Evidence evidence, int64_t t) {
-        if (a->backend_error && !q->backend_error) {
+        /* what became of the connection that got through: a failed attempt's (a handshake that completed,
+         * then a close without a request) is no story of forwarding */
+        if (a->backend_error && !q->backend_error && !outcome_is_failure(a->outcome)) {
                 q->backend_error = backend_error_copy(a->backend_error);
                 if (!q->backend_error)
                         return -ENOMEM;

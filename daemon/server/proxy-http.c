@@ -64,6 +64,21 @@ static void hx_note(Conn *c, const char *fmt, ...) {
                 c->attempt->backend_error = TAKE_PTR(s);
 }
 
+/* Connecting to the backend failed: noted only if a request waits for that connection (it gets a 502 or
+ * 504). The connection made as the handshake completes, before any request, is tried again when one comes:
+ * a client that asks nothing (a browser's preconnect), or whose request finds the backend back, was not
+ * failed. */
+static void hx_note_connect(Conn *c, const char *why) {
+        if (c->hx_waiting || c->hx_resp != HX_RESP_NONE)
+                hx_note(c, "connect to %s: %s", c->host->settings.backend->name, why);
+        else
+                log_debug(
+                        "Forwarded HTTP connection: connect to %s: %s (no request waits: tried again for "
+                        "the next one)",
+                        c->host->settings.backend->name,
+                        why);
+}
+
 /* The backend's socket is closed; the buffers stay (what it sent may still be on its way to the client). */
 static void hx_backend_drop(Conn *c) {
         c->backend_io = sd_event_source_disable_unref(c->backend_io);
@@ -242,13 +257,12 @@ static void hx_compact_b2c(Conn *c) {
 }
 
 static int hx_connect(Conn *c) {
-        const BackendSettings *b = c->host->settings.backend;
         int r;
 
         hx_backend_drop(c);
         r = conn_backend_start(c);
         if (r < 0) {
-                hx_note(c, "connect to %s: %s", b->name, strerror(-r));
+                hx_note_connect(c, strerror(-r));
                 c->hx_pending_error = 502;
                 return r;
         }
@@ -627,7 +641,7 @@ static int hx_step(Conn *c, bool *client_moved, bool *backend_moved) {
                         c->backend_connect_mono_us = 0;
                         conn_proxy_touch(c, false, true);
                 } else if (r < 0) {
-                        hx_note(c, "connect to %s: %s", c->host->settings.backend->name, strerror(-r));
+                        hx_note_connect(c, strerror(-r));
                         hx_backend_drop(c);
                         c->hx_pending_error = 502;
                         if (c->hx_resp != HX_RESP_NONE) { /* a request sent again (hx_retry()) */
@@ -845,7 +859,7 @@ void conn_http_proxy_timeout(Conn *c) {
         }
         if (c->backend_fd >= 0 && !c->backend_connected &&
             now >= c->backend_connect_mono_us + (uint64_t) b->connect_timeout_us) {
-                hx_note(c, "connect to %s: timed out", b->name);
+                hx_note_connect(c, "timed out");
                 hx_backend_drop(c);
                 c->hx_pending_error = 504;
                 if (c->hx_resp != HX_RESP_NONE) { /* a request sent again (hx_retry()) */

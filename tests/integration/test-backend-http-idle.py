@@ -4,7 +4,10 @@ it. With --backend-client-idle-timeout 1 and --backend-idle-timeout 3, in front 
 time: a client that waits 2 s for a slow answer is not idle (it gets its answer, the row is clean); an
 answer slower than the backend's limit is a 504 and the backend's fault (backend_error); a client that stalls
 its upload, or stops reading a large answer, is cut after its own limit and recorded as its fault
-(bad_request), not as a clean connection; a client idle between requests is a clean end."""
+(bad_request), not as a clean connection; a client idle between requests is a clean end. Then the backend
+stopped: a request gets a 502 (backend_error), but a connection opened meanwhile (a browser's preconnect)
+whose request comes once the backend is back is served and clean, and one that asks nothing records
+nothing against the backend."""
 import json
 import socket
 import ssl
@@ -44,6 +47,11 @@ def client(name, request, read_timeout, rcvbuf=None, sleep_before_read=0.0):
     time.sleep(sleep_before_read)
     results[name] = (port, read_all(s, read_timeout))
     s.close()
+
+
+def tls_connect(port):
+    raw = socket.create_connection(('127.0.0.1', port), timeout=20)
+    return insecure_context().wrap_socket(raw, server_hostname='localhost')
 
 
 def get(path, ua):
@@ -98,4 +106,27 @@ with Daemon('--backend', b.addr, '--backend-protocol', 'http', '--journal', 'non
     eq(patterns, {'waits': 'clean', 'too slow': 'backend_error', 'stalled upload': 'bad_request',
                   'no reader': 'bad_request', 'kept alive': 'clean'}, 'tlsreport: whose fault, each')
     diag(json.dumps(patterns))
+
+    # ---- the backend stopped, then back: only a request that got the 502 says so ----
+    b.close()
+    early = tls_connect(d.port)  # tlswatchd connects to the backend as the handshake completes: refused
+    idle = tls_connect(d.port)
+    time.sleep(0.3)
+    down = tls_connect(d.port)
+    ports = {'early': early.getsockname()[1], 'idle': idle.getsockname()[1], 'down': down.getsockname()[1]}
+    down.sendall(get('/hello', 'while-down'))
+    answer = read_all(down, 5)
+    ok(answer.startswith(b'HTTP/1.1 502'), 'backend stopped: 502', answer[:100])
+    idle.close()
+    b2 = HttpBackend(port=b.port)
+    early.sendall(get('/hello', 'preconnected'))
+    answer = read_all(early, 3)
+    ok(answer.startswith(b'HTTP/1.1 200'),
+       'a connection opened while it was down, its request once it is back: served', answer[:100])
+    early.close()
+    rows = {n: (d.rows('peer_port = ?', (p,), count=1) or [{}])[-1] for n, p in ports.items()}
+    eq(rows['down'].get('backend_error'), f'connect to {b.addr}: Connection refused', 'the 502: noted')
+    eq(rows['early'].get('backend_error'), None, 'the preconnected one, served: nothing noted')
+    eq(rows['idle'].get('backend_error'), None, 'one that asked nothing: nothing noted')
+    b2.close()
 done()
