@@ -621,6 +621,23 @@ static void hx_arm(Conn *c) {
         (void) conn_set_timer(c, deadline > now ? (int64_t) (deadline - now) : 1);
 }
 
+/* A backend may close an idle kept-alive connection with a 408 (RFC 9110 15.5.9; RFC 9112 9.5): no
+ * request waits for it, so it is no answer gone astray, and the connection is dropped as if it had just
+ * closed (nginx and HAProxy do likewise). Returns 1 for "HTTP/1.x 408", 0 for other bytes that answer no
+ * request, -EAGAIN while too few bytes arrived to tell. */
+static int hx_idle_408(Conn *c) {
+        static const char want[] = "HTTP/1.x 408";
+        const char *p = (const char *) c->b2c + c->hx_ready;
+        size_t n = MIN(c->b2c_len - c->hx_ready, sizeof want - 1);
+
+        for (size_t i = 0; i < n; i++)
+                if (want[i] == 'x' ? p[i] != '0' && p[i] != '1' : p[i] != want[i])
+                        return 0;
+        if (n < sizeof want - 1)
+                return c->backend_eof ? 0 : -EAGAIN;
+        return 1;
+}
+
 /* One step of every move; returns 1 if something moved, 0 if not, -1 if the connection ended. */
 static int hx_step(Conn *c, bool *client_moved, bool *backend_moved) {
         bool progress = false;
@@ -714,7 +731,16 @@ static int hx_step(Conn *c, bool *client_moved, bool *backend_moved) {
                         c->backend_failed = r != -ESHUTDOWN;
                 }
         }
-        if (c->hx_resp == HX_RESP_NONE && !c->hx_tunnel && c->b2c_len > c->hx_ready) {
+        if (c->hx_resp == HX_RESP_NONE && !c->hx_tunnel && c->b2c_len > c->hx_ready &&
+            (r = hx_idle_408(c)) != 0) {
+                if (r > 0) { /* or too short to tell yet */
+                        log_debug("Forwarded HTTP connection: the backend closes an idle connection with a "
+                                  "408; the next request connects again.");
+                        c->b2c_len = c->hx_ready;
+                        hx_backend_drop(c);
+                        progress = true;
+                }
+        } else if (c->hx_resp == HX_RESP_NONE && !c->hx_tunnel && c->b2c_len > c->hx_ready) {
                 /* bytes that answer nothing: where its answers start is lost */
                 c->b2c_len = c->hx_ready;
                 hx_note(c, "the backend sent bytes that answer no request");

@@ -7,7 +7,10 @@ its upload, or stops reading a large answer, is cut after its own limit and reco
 (bad_request), not as a clean connection; a client idle between requests is a clean end. Then the backend
 stopped: a request gets a 502 (backend_error), but a connection opened meanwhile (a browser's preconnect)
 whose request comes once the backend is back is served and clean, and one that asks nothing records
-nothing against the backend."""
+nothing against the backend. A backend that closes an idle kept-alive connection with a 408 (RFC 9110
+15.5.9, as some servers do) is dropped quietly: the client's next request is served on a new one, nothing
+is recorded; bytes after an answer that are not a 408 (a Content-Length too short) are still the
+backend's fault."""
 import json
 import socket
 import ssl
@@ -129,4 +132,66 @@ with Daemon('--backend', b.addr, '--backend-protocol', 'http', '--journal', 'non
     eq(rows['early'].get('backend_error'), None, 'the preconnected one, served: nothing noted')
     eq(rows['idle'].get('backend_error'), None, 'one that asked nothing: nothing noted')
     b2.close()
+
+
+def idle_408_backend():
+    """Answers each request; after '/then408' (and after '/extra', at once: bytes beyond its Content-Length),
+    sends a 408 on the idle connection 0.3 s later and closes it."""
+    srv = socket.socket()
+    srv.bind(('127.0.0.1', 0))
+    srv.listen(16)
+
+    def serve(c):
+        with c:
+            buf = b''
+            while True:
+                while b'\r\n\r\n' not in buf:
+                    chunk = c.recv(65536)
+                    if not chunk:
+                        return
+                    buf += chunk
+                head, _, buf = buf.partition(b'\r\n\r\n')
+                target = head.split(b' ')[1]
+                if target == b'/extra':
+                    c.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabcdef')
+                    continue
+                c.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nhello\n')
+                if target == b'/then408':
+                    time.sleep(0.3)
+                    c.sendall(b'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')
+                    return
+
+    def accept():
+        while True:
+            try:
+                c, _ = srv.accept()
+            except OSError:
+                return
+            threading.Thread(target=serve, args=(c,), daemon=True).start()
+    threading.Thread(target=accept, daemon=True).start()
+    return srv
+
+
+srv = idle_408_backend()
+with Daemon('--backend', '127.0.0.1:%d' % srv.getsockname()[1], '--backend-protocol', 'http', '--journal', 'none') as d:
+    d.settle()
+    s = tls_connect(d.port)
+    port = s.getsockname()[1]
+    s.sendall(get('/then408', 'idle-408'))
+    s.settimeout(5)
+    first = s.recv(65536)
+    time.sleep(0.8)  # the backend's 408 came and it closed
+    s.sendall(get('/hello', 'idle-408'))
+    second = s.recv(65536)
+    s.close()
+    ok(first.endswith(b'hello\n') and second.startswith(b'HTTP/1.1 200') and second.endswith(b'hello\n'),
+       "a backend's 408 on an idle kept-alive connection: the client's next request is served", (first, second))
+    eq(d.rows('peer_port = ?', (port,), count=1)[-1].get('backend_error'), None, 'and nothing is recorded')
+    s = tls_connect(d.port)
+    port = s.getsockname()[1]
+    s.sendall(get('/extra', 'extra'))
+    read_all(s, 3)
+    eq(d.rows('peer_port = ?', (port,), count=1)[-1].get('backend_error'),
+       'the backend sent bytes that answer no request', 'bytes beyond an answer, not a 408: noted')
+srv.close()
 done()
