@@ -623,19 +623,18 @@ static void hx_arm(Conn *c) {
 
 /* A backend may close an idle kept-alive connection with a 408 (RFC 9110 15.5.9; RFC 9112 9.5): no
  * request waits for it, so it is no answer gone astray, and the connection is dropped as if it had just
- * closed (nginx and HAProxy do likewise). Returns 1 for "HTTP/1.x 408", 0 for other bytes that answer no
- * request, -EAGAIN while too few bytes arrived to tell. */
-static int hx_idle_408(Conn *c) {
+ * closed (nginx and HAProxy do likewise). Whether the bytes start with "HTTP/1.x 408" (a status line
+ * comes in one segment: fewer bytes are not waited for, since nothing else may move while they wait). */
+static bool hx_idle_408(Conn *c) {
         static const char want[] = "HTTP/1.x 408";
         const char *p = (const char *) c->b2c + c->hx_ready;
-        size_t n = MIN(c->b2c_len - c->hx_ready, sizeof want - 1);
 
-        for (size_t i = 0; i < n; i++)
+        if (c->b2c_len - c->hx_ready < sizeof want - 1)
+                return false;
+        for (size_t i = 0; i < sizeof want - 1; i++)
                 if (want[i] == 'x' ? p[i] != '0' && p[i] != '1' : p[i] != want[i])
-                        return 0;
-        if (n < sizeof want - 1)
-                return c->backend_eof ? 0 : -EAGAIN;
-        return 1;
+                        return false;
+        return true;
 }
 
 /* One step of every move; returns 1 if something moved, 0 if not, -1 if the connection ended. */
@@ -731,15 +730,12 @@ static int hx_step(Conn *c, bool *client_moved, bool *backend_moved) {
                         c->backend_failed = r != -ESHUTDOWN;
                 }
         }
-        if (c->hx_resp == HX_RESP_NONE && !c->hx_tunnel && c->b2c_len > c->hx_ready &&
-            (r = hx_idle_408(c)) != 0) {
-                if (r > 0) { /* or too short to tell yet */
-                        log_debug("Forwarded HTTP connection: the backend closes an idle connection with a "
-                                  "408; the next request connects again.");
-                        c->b2c_len = c->hx_ready;
-                        hx_backend_drop(c);
-                        progress = true;
-                }
+        if (c->hx_resp == HX_RESP_NONE && !c->hx_tunnel && c->b2c_len > c->hx_ready && hx_idle_408(c)) {
+                log_debug("Forwarded HTTP connection: the backend closes an idle connection with a 408; "
+                          "the next request connects again.");
+                c->b2c_len = c->hx_ready;
+                hx_backend_drop(c);
+                progress = true;
         } else if (c->hx_resp == HX_RESP_NONE && !c->hx_tunnel && c->b2c_len > c->hx_ready) {
                 /* bytes that answer nothing: where its answers start is lost */
                 c->b2c_len = c->hx_ready;
