@@ -389,18 +389,27 @@ static void test_forwarding(void) {
                 {NULL, PATTERN_CLEAN, {"one successful attempt", NULL}},
                 {"connect to 127.0.0.1:8080: Connection refused",
                  PATTERN_BACKEND_ERROR,
-                 {"could not be forwarded (connect to 127.0.0.1:8080: Connection refused)", "--backend", NULL}},
-                {"the backend timed out",
+                 {"forwarding to the backend failed (connect to 127.0.0.1:8080: Connection refused)",
+                  "--backend",
+                  NULL}},
+                /* maybe after requests it served (keep-alive): the sentence must not say nothing was */
+                {"the backend sent nothing for 300 s",
                  PATTERN_BACKEND_ERROR,
-                 {"(the backend timed out)", "502 or 504", NULL}},
+                 {"(the backend sent nothing for 300 s)", "a cut answer", NULL}},
                 {"request refused (400): Content-Length duplicated",
                  PATTERN_BAD_REQUEST,
-                 {"request was not forwarded (request refused (400): Content-Length duplicated)",
+                 {"tlswatchd refused its HTTP request (request refused (400): Content-Length duplicated)",
                   "smuggle",
                   NULL}},
+                /* cut short or too slow: the client's (or its network's) doing, no request to fix */
                 {"the client closed the connection within a request's body",
                  PATTERN_BAD_REQUEST,
-                 {"within a request's body", "fix the client", NULL}},
+                 {"did not finish an HTTP request of its own (the client closed",
+                  "not the service's fault",
+                  NULL}},
+                {"the client read nothing of its answer for 300 s",
+                 PATTERN_BAD_REQUEST,
+                 {"(the client read nothing of its answer for 300 s)", "--backend-client-idle-timeout", NULL}},
                 /* a collector's journal may carry anything: the sentence stays printable ASCII and bounded */
                 {"connect to \x1b[31mx\n\xff"
                  "012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789"
@@ -425,8 +434,19 @@ static void test_forwarding(void) {
                        pattern_to_string(k->pattern),
                        "forwarding case %zu: pattern",
                        (size_t) (k - cases));
-                if (k->error)
+                if (k->error) {
                         contains(c.n == 1 ? c.text[0] : NULL, k->words, "the sentence quotes it");
+                        /* a connection may have served requests before the one that failed */
+                        ok(c.n == 1 && !strstr(c.text[0], "could not be forwarded") &&
+                                   !strstr(c.text[0], "was not forwarded"),
+                           "forwarding case %zu: no claim that nothing was forwarded",
+                           (size_t) (k - cases));
+                        ok(c.n == 1 &&
+                                   (k->pattern == PATTERN_BAD_REQUEST && strstr(k->error, "request refused")) ==
+                                           !!strstr(c.text[0], "fix the client's request"),
+                           "forwarding case %zu: a request to fix only when one was refused",
+                           (size_t) (k - cases));
+                }
                 for (const char *p = c.n == 1 ? c.text[0] : ""; *p; p++)
                         if (*p < 0x20 || *p >= 0x7f) {
                                 ok(false, "printable ASCII only: byte 0x%02x", (unsigned char) *p);
@@ -454,18 +474,44 @@ static void test_forwarding(void) {
                         (const char *const[]){
                                 "certificate_unknown(46)",
                                 "Proceed",
-                                "; then its connection could not be forwarded (connect to [::1]:8080",
+                                "; then forwarding failed (connect to [::1]:8080",
                                 NULL},
                         "rejection, then the backend");
-                ok(c.n == 1 && strstr(c.text[0], "Proceed") < strstr(c.text[0], "forwarded"),
+                ok(c.n == 1 && strstr(c.text[0], "Proceed") < strstr(c.text[0], "forwarding"),
                    "the handshakes come first");
                 collected_done(&c);
         }
+}
+
+/* A failed attempt's backend_error (a client that hung up after the handshake while the backend was
+ * down) is not what became of the connection that got through: a later served success stays unblamed. */
+static void test_forwarding_failed_attempt(void) {
+        static const char *const ja4 = "t13i2900_723694b0fccc_c3d874a01b3d";
+        const int64_t t0 = INT64_C(1795771815000000);
+        ClientIdentity who = {.name = "Chrome/156 (Linux)", .n_names = 1};
+        Collected c = {.who = &who};
+        _cleanup_(sequencer_freep) Sequencer *sq = NULL;
+        Attempt a = attempt(t0, OUTCOME_PEER_CLOSED, STEP_DONE, -1, ja4);
+        Attempt b = attempt(t0 + MS(300), OUTCOME_OK, STEP_DONE, -1, ja4);
+
+        a.close_kind = CLOSE_FIN;
+        a.backend_error = (char *) "connect to [::1]:8080: Connection refused";
+        ok(sequencer_new(NULL, collect, &c, &sq) == 0, "sequencer");
+        sequencer_feed(sq, &a);
+        sequencer_feed(sq, &b);
+        sequencer_flush(sq, t0 + MS(1000));
+        ok(c.n == 1 && c.pattern[0] != PATTERN_BACKEND_ERROR && c.pattern[0] != PATTERN_BAD_REQUEST,
+           "a failed attempt's backend_error does not make the pattern");
+        ok(c.n == 1 && !strstr(c.text[0], "forwarding") && !strstr(c.text[0], "8080"),
+           "nor the diagnosis of the served success: %s",
+           c.n == 1 ? c.text[0] : "(none)");
+        collected_done(&c);
 }
 
 int main(void) {
         test_table();
         test_sentences();
         test_forwarding();
+        test_forwarding_failed_attempt();
         return tap_done();
 }

@@ -361,11 +361,17 @@ static void diagnose_renegotiation(Text *t, const ClientIdentity *who) {
                 "its keys), or use TLS 1.3");
 }
 
-/* A clean handshake whose connection was not served (--backend): the backend's fault or the client's. */
+/* A clean handshake whose connection was not served (--backend) to its end: the backend's fault or the
+ * client's. It may have served requests before (keep-alive): the sentence says what failed, not that
+ * nothing was served. */
 static void diagnose_forwarding(Text *t, const Sequence *s, const ClientIdentity *who) {
+        bool refused = strncmp(s->backend_error,
+                               BACKEND_ERROR_REFUSED_PREFIX,
+                               strlen(BACKEND_ERROR_REFUSED_PREFIX)) == 0;
+
         put_subject(t, who);
-        if (s->pattern == PATTERN_BAD_REQUEST) {
-                text_puts(t, " completed the handshake, but its HTTP request was not forwarded (");
+        if (s->pattern == PATTERN_BAD_REQUEST && refused) {
+                text_puts(t, " completed the handshake, but tlswatchd refused its HTTP request (");
                 text_puts(t, s->backend_error);
                 text_puts(
                         t,
@@ -373,12 +379,24 @@ static void diagnose_forwarding(Text *t, const Sequence *s, const ClientIdentity
                         "smuggle a request past tlswatchd is always refused)");
                 return;
         }
-        text_puts(t, " completed the handshake, but its connection could not be forwarded (");
+        if (s->pattern == PATTERN_BAD_REQUEST) {
+                text_puts(t, " completed the handshake, but did not finish an HTTP request of its own (");
+                text_puts(t, s->backend_error);
+                text_puts(
+                        t,
+                        "); not the service's fault: the client or its network stalled or gave up "
+                        "(a cancelled upload, a slow link, a scanner); if it repeats for many "
+                        "clients, check their network or the limits (--idle-timeout, "
+                        "--backend-client-idle-timeout)");
+                return;
+        }
+        text_puts(t, " completed the handshake, but forwarding to the backend failed (");
         text_puts(t, s->backend_error);
         text_puts(
                 t,
-                "); the client got a 502 or 504 (http) or a closed connection (proxy-v2): check the service "
-                "that --backend names (running, listening there, answering in time)");
+                "): the client got an error answer (502 or 504), a cut answer or a closed "
+                "connection; check the service that --backend names (running, listening there, "
+                "answering in time and in valid HTTP)");
 }
 
 /* The pattern's fixed sentence without its final period (the caller may add to it). */
@@ -433,7 +451,7 @@ size_t sequence_diagnose(const Sequence *s, const ClientIdentity *who, char *buf
         }
         if (s->backend_error && s->pattern != PATTERN_BACKEND_ERROR && s->pattern != PATTERN_BAD_REQUEST) {
                 /* the handshakes' story first, then what became of the connection that got through */
-                text_puts(t, "; then its connection could not be forwarded (");
+                text_puts(t, "; then forwarding failed (");
                 text_puts(t, s->backend_error);
                 text_putc(t, ')');
         }

@@ -130,17 +130,19 @@ static const struct {
         [PATTERN_BACKEND_ERROR] =
                 {
                         "backend_error",
-                        "The handshake succeeded, but the connection could not be forwarded to the backend "
-                        "(down, refusing, too slow or answering wrongly) and the client got a 502 or 504, "
-                        "or a closed connection; check the service that --backend names.",
+                        "The handshake succeeded, but forwarding to the backend failed (down, refusing, too "
+                        "slow or answering wrongly; perhaps after requests it served) and the client got a "
+                        "502 or 504, a cut answer or a closed connection; check the service that --backend "
+                        "names.",
                 },
         [PATTERN_BAD_REQUEST] =
                 {
                         "bad_request",
-                        "The handshake succeeded, but the client's HTTP request could not be forwarded: "
-                        "tlswatchd refused it (framing that could smuggle a request past it, or a "
-                        "malformed head), or the client sent it too slowly or cut it short; fix the "
-                        "client, or nothing if it is a scanner.",
+                        "The handshake succeeded, but the client's HTTP request was not served to "
+                        "its end through no fault of the service: tlswatchd refused it (framing that "
+                        "could smuggle a request past it, or a malformed head), or the client sent it "
+                        "or read its answer too slowly, or cut it short; fix the client, or nothing if "
+                        "it is a scanner or a cancelled request.",
                 },
         [PATTERN_FAILED] =
                 {
@@ -613,7 +615,9 @@ static char *backend_error_copy(const char *e) {
 }
 
 static int sequence_add(Sequence *q, const Attempt *a, Evidence evidence, int64_t t) {
-        if (a->backend_error && !q->backend_error) {
+        /* what became of the connection that got through: a failed attempt's (a handshake that completed,
+         * then a close without a request) is no story of forwarding */
+        if (a->backend_error && !q->backend_error && !outcome_is_failure(a->outcome)) {
                 q->backend_error = backend_error_copy(a->backend_error);
                 if (!q->backend_error)
                         return -ENOMEM;

@@ -64,6 +64,21 @@ static void hx_note(Conn *c, const char *fmt, ...) {
                 c->attempt->backend_error = TAKE_PTR(s);
 }
 
+/* Connecting to the backend failed: noted only if a request waits for that connection (it gets a 502 or
+ * 504). The connection made as the handshake completes, before any request, is tried again when one comes:
+ * a client that asks nothing (a browser's preconnect), or whose request finds the backend back, was not
+ * failed. */
+static void hx_note_connect(Conn *c, const char *why) {
+        if (c->hx_waiting || c->hx_resp != HX_RESP_NONE)
+                hx_note(c, "connect to %s: %s", c->host->settings.backend->name, why);
+        else
+                log_debug(
+                        "Forwarded HTTP connection: connect to %s: %s (no request waits: tried again for "
+                        "the next one)",
+                        c->host->settings.backend->name,
+                        why);
+}
+
 /* The backend's socket is closed; the buffers stay (what it sent may still be on its way to the client). */
 static void hx_backend_drop(Conn *c) {
         c->backend_io = sd_event_source_disable_unref(c->backend_io);
@@ -242,13 +257,12 @@ static void hx_compact_b2c(Conn *c) {
 }
 
 static int hx_connect(Conn *c) {
-        const BackendSettings *b = c->host->settings.backend;
         int r;
 
         hx_backend_drop(c);
         r = conn_backend_start(c);
         if (r < 0) {
-                hx_note(c, "connect to %s: %s", b->name, strerror(-r));
+                hx_note_connect(c, strerror(-r));
                 c->hx_pending_error = 502;
                 return r;
         }
@@ -564,6 +578,25 @@ static bool hx_waiting_for_head(Conn *c) {
                 !c->hx_closing && c->out_len == 0 && c->b2c_off == c->b2c_len && c->c2b_off == c->c2b_len;
 }
 
+/* We wait for the client: to send us bytes we have room for, or to take ours; not while it waits for the
+ * backend (a slow backend keeps the client's request body waiting, a slow client the backend's answer). */
+static bool hx_waiting_for_client(Conn *c) {
+        return c->out_len > 0 || c->b2c_off < c->hx_ready ||
+                (c->hx_req == HX_REQ_HEAD && c->hx_resp == HX_RESP_NONE) ||
+                (c->hx_req == HX_REQ_BODY && c->c2b_len < PROXY_BUF_SIZE);
+}
+
+/* We wait for the backend: to accept the connection, or to answer. */
+static bool hx_waiting_for_backend(Conn *c) {
+        return (c->backend_fd >= 0 && !c->backend_connected) || c->hx_resp != HX_RESP_NONE;
+}
+
+/* The client's idle limit applies while we wait for it, or for nobody (never while it only waits for the
+ * backend's answer: that is the backend's limit, and a client that waits is not idle). */
+static bool hx_client_limit_applies(Conn *c) {
+        return hx_waiting_for_client(c) || !hx_waiting_for_backend(c);
+}
+
 static void hx_arm(Conn *c) {
         const BackendSettings *b = c->host->settings.backend;
         uint64_t now, deadline;
@@ -577,13 +610,31 @@ static void hx_arm(Conn *c) {
         }
         if (c->hx_head_wait)
                 deadline = c->hx_head_mono_us + (uint64_t) c->host->settings.idle_timeout_us;
-        else
+        else if (hx_client_limit_applies(c))
                 deadline = c->client_active_mono_us + (uint64_t) b->client_idle_timeout_us;
+        else
+                deadline = UINT64_MAX; /* the backend's limit follows */
         if (c->backend_fd >= 0 && !c->backend_connected)
                 deadline = MIN(deadline, c->backend_connect_mono_us + (uint64_t) b->connect_timeout_us);
         else if (c->hx_resp != HX_RESP_NONE)
                 deadline = MIN(deadline, c->backend_active_mono_us + (uint64_t) b->idle_timeout_us);
         (void) conn_set_timer(c, deadline > now ? (int64_t) (deadline - now) : 1);
+}
+
+/* A backend may close an idle kept-alive connection with a 408 (RFC 9110 15.5.9; RFC 9112 9.5): no
+ * request waits for it, so it is no answer gone astray, and the connection is dropped as if it had just
+ * closed (nginx and HAProxy do likewise). Whether the bytes start with "HTTP/1.x 408" (a status line
+ * comes in one segment: fewer bytes are not waited for, since nothing else may move while they wait). */
+static bool hx_idle_408(Conn *c) {
+        static const char want[] = "HTTP/1.x 408";
+        const char *p = (const char *) c->b2c + c->hx_ready;
+
+        if (c->b2c_len - c->hx_ready < sizeof want - 1)
+                return false;
+        for (size_t i = 0; i < sizeof want - 1; i++)
+                if (want[i] == 'x' ? p[i] != '0' && p[i] != '1' : p[i] != want[i])
+                        return false;
+        return true;
 }
 
 /* One step of every move; returns 1 if something moved, 0 if not, -1 if the connection ended. */
@@ -606,7 +657,7 @@ static int hx_step(Conn *c, bool *client_moved, bool *backend_moved) {
                         c->backend_connect_mono_us = 0;
                         conn_proxy_touch(c, false, true);
                 } else if (r < 0) {
-                        hx_note(c, "connect to %s: %s", c->host->settings.backend->name, strerror(-r));
+                        hx_note_connect(c, strerror(-r));
                         hx_backend_drop(c);
                         c->hx_pending_error = 502;
                         if (c->hx_resp != HX_RESP_NONE) { /* a request sent again (hx_retry()) */
@@ -679,7 +730,13 @@ static int hx_step(Conn *c, bool *client_moved, bool *backend_moved) {
                         c->backend_failed = r != -ESHUTDOWN;
                 }
         }
-        if (c->hx_resp == HX_RESP_NONE && !c->hx_tunnel && c->b2c_len > c->hx_ready) {
+        if (c->hx_resp == HX_RESP_NONE && !c->hx_tunnel && c->b2c_len > c->hx_ready && hx_idle_408(c)) {
+                log_debug("Forwarded HTTP connection: the backend closes an idle connection with a 408; "
+                          "the next request connects again.");
+                c->b2c_len = c->hx_ready;
+                hx_backend_drop(c);
+                progress = true;
+        } else if (c->hx_resp == HX_RESP_NONE && !c->hx_tunnel && c->b2c_len > c->hx_ready) {
                 /* bytes that answer nothing: where its answers start is lost */
                 c->b2c_len = c->hx_ready;
                 hx_note(c, "the backend sent bytes that answer no request");
@@ -754,9 +811,7 @@ void conn_http_proxy(Conn *c) {
          * while it waits for the other side (a slow backend keeps the client's request body waiting, a slow
          * client the backend's answer) */
         if (c->phase == CONN_PROXY_HTTP) {
-                bool wait_client = c->out_len > 0 || c->b2c_off < c->hx_ready ||
-                        (c->hx_req == HX_REQ_HEAD && c->hx_resp == HX_RESP_NONE) ||
-                        (c->hx_req == HX_REQ_BODY && c->c2b_len < PROXY_BUF_SIZE);
+                bool wait_client = hx_waiting_for_client(c);
                 bool wait_backend = c->c2b_off < c->c2b_len ||
                         (c->hx_resp != HX_RESP_NONE && c->b2c_len < PROXY_BUF_SIZE);
 
@@ -826,7 +881,7 @@ void conn_http_proxy_timeout(Conn *c) {
         }
         if (c->backend_fd >= 0 && !c->backend_connected &&
             now >= c->backend_connect_mono_us + (uint64_t) b->connect_timeout_us) {
-                hx_note(c, "connect to %s: timed out", b->name);
+                hx_note_connect(c, "timed out");
                 hx_backend_drop(c);
                 c->hx_pending_error = 504;
                 if (c->hx_resp != HX_RESP_NONE) { /* a request sent again (hx_retry()) */
@@ -848,8 +903,18 @@ void conn_http_proxy_timeout(Conn *c) {
                 conn_http_proxy(c);
                 return;
         }
-        if (!conn_http_proxy_between_requests(c) &&
+        if (!conn_http_proxy_between_requests(c) && hx_client_limit_applies(c) &&
             now >= c->client_active_mono_us + (uint64_t) b->client_idle_timeout_us) {
+                /* within a request: the client stalled its body, or stopped reading its answer (not the
+                 * backend's fault, and not a clean end either) */
+                int64_t s = b->client_idle_timeout_us / USEC_PER_SEC;
+
+                if (c->hx_req == HX_REQ_BODY)
+                        hx_note(c, "the client sent nothing of a request's body for %" PRIi64 " s", s);
+                else if (c->out_len > 0 || c->b2c_off < c->hx_ready)
+                        hx_note(c, "the client read nothing of its answer for %" PRIi64 " s", s);
+                else
+                        hx_note(c, "the client was idle within a request for %" PRIi64 " s", s);
                 log_debug("Forwarded HTTP connection closed: the client was idle.");
                 conn_backend_close(c);
                 conn_close_tls(c, CLOSE_IDLE_TIMEOUT);

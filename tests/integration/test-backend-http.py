@@ -256,7 +256,7 @@ with Daemon('--backend', b.addr, '--backend-protocol', 'http', '--journal', 'non
     by_id = {i: q for q in seqs for i in q['attempt_ids']}
     q = by_id.get(down.get('id'), {})
     eq(q.get('pattern'), 'backend_error', 'the 502 is listed without --all, as backend_error')
-    ok(f'could not be forwarded (connect to {b.addr}: Connection refused)' in q.get('diagnosis', '')
+    ok(f'forwarding to the backend failed (connect to {b.addr}: Connection refused)' in q.get('diagnosis', '')
        and '--backend' in q.get('diagnosis', ''), 'its diagnosis quotes the error and names --backend', q)
     eq(sorted({by_id.get(i, {}).get('pattern') for i in refused_ids}, key=str), ['bad_request'],
        'each refused smuggling attempt is listed as bad_request')
