@@ -195,7 +195,9 @@ static void follow_sequence_headline(Follow *f, const Sequence *q) {
                 if (q->n_failures == 0)
                         fprintf(out,
                                 "-- sequence ended: connected at the first attempt%s",
-                                q->backend_error ? ", not served" : "");
+                                q->pattern == PATTERN_BACKEND_ERROR         ? "; forwarding failed"
+                                        : q->pattern == PATTERN_BAD_REQUEST ? "; a request failed"
+                                                                            : "");
                 else
                         fprintf(out,
                                 "-- sequence ended: connected after %u failed attempt%s",

@@ -183,7 +183,10 @@ static char *journal_message(const Attempt *a) {
         }
         if (sep[0] == ',')
                 fputc(')', f);
-        if (a->backend_error)
+        /* "request refused (400): ..." and "the client ..." say themselves whose fault it was */
+        if (a->backend_error && backend_error_is_client(a->backend_error))
+                fprintf(f, "; %s", a->backend_error);
+        else if (a->backend_error)
                 fprintf(f, "; forwarding failed: %s", a->backend_error);
         failed = ferror(f);
         if (fclose(f) != 0 || failed)

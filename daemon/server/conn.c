@@ -766,11 +766,11 @@ static int conn_on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
                 break;
         case CONN_LINGER: conn_free(c); break;
         case CONN_BACKEND_CONNECT:
-                conn_backend_failed(
-                        c,
-                        "connect to %s: %s",
-                        c->host->settings.backend->name,
-                        c->drain_cut ? "the server stopped" : "timed out");
+                if (c->drain_cut) { /* our stop, not the backend's fault: close_kind says it */
+                        conn_backend_close(c);
+                        conn_close_tls(c, CLOSE_SHUTDOWN);
+                } else
+                        conn_backend_failed(c, "connect to %s: timed out", c->host->settings.backend->name);
                 break;
         case CONN_PROXY: conn_proxy_timeout(c); break;
         case CONN_PROXY_HTTP: conn_http_proxy_timeout(c); break;
@@ -833,8 +833,11 @@ void conn_abort(Conn *c, const char *reason) {
                 c->attempt->ended_us = conn_now_us();
                 outcome_handshake_aborted(c->attempt, reason);
         }
-        if (c->attempt && c->phase == CONN_BACKEND_CONNECT && !c->attempt->backend_error)
+        if (c->attempt && c->phase == CONN_BACKEND_CONNECT && !c->attempt->backend_error &&
+            !streq(reason, CONN_ABORT_SHUTDOWN)) /* our stop is not the backend's fault */
                 c->attempt->backend_error = strdup(reason);
+        if (streq(reason, CONN_ABORT_SHUTDOWN))
+                conn_closed(c, CLOSE_SHUTDOWN);
         conn_record(c);
         conn_free(c);
 }

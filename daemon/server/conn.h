@@ -84,7 +84,9 @@ int conn_new(ConnHost *host, int fd, const struct sockaddr *peer, int64_t starte
 bool conn_check_age(Conn *c, uint64_t now_mono_us);
 
 /* Ends the connection now, recording the attempt if it is not recorded yet (outcome server_error with
- * reason if still in the handshake). */
+ * reason if still in the handshake; while connecting to the backend, backend_error is reason, unless it is
+ * CONN_ABORT_SHUTDOWN: close_kind shutdown then, our stop being no fault of the backend's). */
+#define CONN_ABORT_SHUTDOWN "server shutting down"
 void conn_abort(Conn *c, const char *reason);
 
 ConnLink *conn_link(Conn *c);

@@ -712,7 +712,7 @@ static int worker_init(Server *s, Worker *w, unsigned index) {
 
 static void worker_done(Worker *w) {
         while (w->conns)
-                conn_abort(w->conns, "server shutting down");
+                conn_abort(w->conns, CONN_ABORT_SHUTDOWN);
         for (size_t i = 0; w->accept_sources && i < w->server->n_listen_fds; i++)
                 sd_event_source_disable_unref(w->accept_sources[i]);
         free(w->accept_sources);
@@ -895,7 +895,7 @@ void server_drain(Server *s) {
          * still take records (server_stop_sinks() comes next). */
         for (unsigned i = 0; i < s->n_workers; i++)
                 while (s->workers[i].server && s->workers[i].conns)
-                        conn_abort(s->workers[i].conns, "server shutting down");
+                        conn_abort(s->workers[i].conns, CONN_ABORT_SHUTDOWN);
 }
 
 /* Hands a finished record to the sinks (the page's memory, journald per --journal, then the store). Takes

@@ -96,9 +96,9 @@ EXPECTED = {
             "TLS handshake from 127.0.0.1:40008 completed",
             common(40008, OUTCOME="ok", STATE_REACHED="done", HTTP_REQUESTS=1,
                    USER_AGENT=bytes(k & 0xff for k in range(16384)))),
-    # completed, but forwarding failed: a failure of the service, logged also with --journal failures, at info
+    # completed, but its request was refused: logged also with --journal failures, at info
     40009: (True,
-            "TLS handshake from 127.0.0.1:40009 completed; forwarding failed: request refused (400): a bare LF in "
+            "TLS handshake from 127.0.0.1:40009 completed; request refused (400): a bare LF in "
             "the head",
             common(40009, OUTCOME="ok", STATE_REACHED="done",
                    BACKEND_ERROR="request refused (400): a bare LF in the head")),

@@ -405,6 +405,20 @@ with tempfile.TemporaryDirectory() as tmp:
         ok(r.returncode != 0 and 0.8 < secs < 4, f'connect timeout: closed after {secs:.1f} s', r.stderr)
         row = row_of(d, int(r.stdout.decode() or 0))
         eq(row.get('backend_error'), f'connect to {addr}: timed out', 'backend_error: timed out')
+    # tlswatchd stopped while it waits for the backend to accept: our stop, no fault of the backend's
+    with Daemon('--backend', addr, '--backend-connect-timeout', '60', '--journal', 'none') as d:
+        d.settle()
+        s = insecure_context().wrap_socket(socket.create_connection(('127.0.0.1', d.port), timeout=10),
+                                           server_hostname='localhost')
+        lport = s.getsockname()[1]
+        time.sleep(0.5)  # the handshake is done: tlswatchd is connecting to the full backend
+        t0 = time.monotonic()
+        d.stop()
+        secs = time.monotonic() - t0
+        s.close()
+        row = row_of(d, lport)
+        eq((row.get('outcome'), row.get('backend_error'), row.get('close_kind')), ('ok', None, 'shutdown'),
+           f'stopped while connecting to the backend ({secs:.1f} s): no backend_error, close_kind shutdown')
     full.close()
     for f in fillers:
         f.close()
