@@ -195,6 +195,51 @@ static void test_preconnect_after_ok(void) {
         check(1, "\u271746", PATTERN_CERT_REJECTED_AFTER_OK, SEQUENCE_ABANDONED);
 }
 
+/* curl -k, then curl within the burst gap: the second connection starts after the first ended, so it is
+ * no preconnect of the first; its rejection is a sequence of its own. A success whose end is not known
+ * (closed_us NULL: older rows, proxy-v2 rows) keeps the rule above. */
+static void test_after_closed_ok(void) {
+        _cleanup_(sequencer_freep) Sequencer *sq = NULL;
+        Attempt success = {
+                .id = 1,
+                .started_us = T0,
+                .ended_us = T0 + MS(5),
+                .closed_us = T0 + MS(30),
+                .outcome = OUTCOME_OK,
+                .state_reached = STEP_DONE,
+                .alert_received = -1,
+                .alert_sent = -1,
+                .ja4_stable = (char *) CHROME,
+                .peer_addr = "127.0.0.1"};
+        Attempt later = success, parallel = success;
+
+        later.id = 2;
+        later.started_us = T0 + MS(200); /* after the success's connection closed */
+        later.outcome = OUTCOME_PEER_ALERT;
+        later.alert_received = 48;
+        later.state_reached = STEP_SERVER_FLIGHT;
+        later.closed_us = 0;
+        parallel = later;
+        parallel.id = 3;
+        reset();
+        assert_se_ok(sequencer_new(NULL, collect, NULL, &sq));
+        assert_se_ok(sequencer_feed(sq, &success));
+        assert_se_ok(sequencer_feed(sq, &later));
+        assert_se_ok(sequencer_flush(sq, T0 + SEC(3600)));
+        is_int(n_results, 2, "curl -k, then curl: two sequences");
+        check(1, "\u271748", PATTERN_CERT_REJECTED_ABANDONED, SEQUENCE_ABANDONED);
+
+        reset();
+        sequencer_free(sq);
+        assert_se_ok(sequencer_new(NULL, collect, NULL, &sq));
+        success.closed_us = T0 + SEC(60); /* kept alive: the rejected one was opened while it was open */
+        assert_se_ok(sequencer_feed(sq, &success));
+        assert_se_ok(sequencer_feed(sq, &parallel));
+        assert_se_ok(sequencer_flush(sq, T0 + SEC(3600)));
+        is_int(n_results, 2, "a kept-alive success and a rejection 200 ms later: two sequences");
+        check(1, "\u271748", PATTERN_CERT_REJECTED_AFTER_OK, SEQUENCE_ABANDONED);
+}
+
 static void test_firefox(void) {
         _cleanup_(sequencer_freep) Sequencer *sq = NULL;
         int64_t t;
@@ -587,6 +632,7 @@ static void test_names(void) {
 int main(void) {
         test_chromium_proceed();
         test_preconnect_after_ok();
+        test_after_closed_ok();
         test_firefox();
         test_no_hello_kinds();
         test_tls12_reset();

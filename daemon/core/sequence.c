@@ -16,6 +16,7 @@ typedef struct KeyEntry {
         RawString sni;
         Sequence *open;
         int64_t last_us, last_ok_us; /* last_ok_us is INT64_MIN without a success */
+        int64_t last_ok_closed_us;   /* when that success's connection ended; 0 if not known */
         struct KeyEntry *lru_prev, *lru_next;
 } KeyEntry;
 
@@ -592,7 +593,11 @@ static int sequence_new(Sequencer *s, const KeyEntry *e, int64_t t, Sequence **r
         q->first_us = q->last_us = t;
         q->outcome = SEQUENCE_OPEN;
         q->pattern = _PATTERN_INVALID;
-        q->after_ok = e->last_ok_us != INT64_MIN && t - e->last_ok_us <= s->params.burst_gap_us;
+        /* A connection opened in parallel with the success (a preconnect) starts before the success's
+         * connection ends; one that starts after it ended is the client's next, separate attempt (curl -k,
+         * then curl: not a preconnect). */
+        q->after_ok = e->last_ok_us != INT64_MIN && t - e->last_ok_us <= s->params.burst_gap_us &&
+                (e->last_ok_closed_us <= 0 || t < e->last_ok_closed_us);
         q->serial = s->next_serial++;
         *ret = q;
         return 0;
@@ -716,6 +721,7 @@ int sequencer_feed_host(Sequencer *s, const Attempt *a, const char *host) {
                 return r;
         if (!outcome_is_failure(a->outcome)) {
                 e->last_ok_us = t;
+                e->last_ok_closed_us = a->closed_us > 0 ? a->closed_us : 0;
                 sequence_finish(e->open, SEQUENCE_OK);
                 e->open = NULL;
         }

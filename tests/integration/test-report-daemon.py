@@ -71,6 +71,24 @@ with Daemon('--journal', 'none', v6=False) as d:
     atts = [json.loads(line) for line in r.stdout.decode().splitlines() if line.strip()]
     ok(len(atts) >= 4 and all('outcome' in a and 'ja4' in a for a in atts), 'attempts -o json uses column names')
 
+# curl -k, then curl verifying, within the burst gap: the second connection starts after the first ended,
+# so it is curl's next attempt rejecting the certificate, not a preconnect opened in parallel with the success
+with Daemon('--journal', 'none', v6=False) as d:
+    d.settle()
+    curl('-k', '-o', '/dev/null', '--resolve', f'curl.example:{d.port}:127.0.0.1', f'https://curl.example:{d.port}/')
+    r = curl('-o', '/dev/null', '--resolve', f'curl.example:{d.port}:127.0.0.1', f'https://curl.example:{d.port}/')
+    ok(r.returncode != 0, 'curl without -k rejects the certificate', r.stderr)
+    d.settle()
+    seqs = [s for s in sequences(d, '--all') if s['sni'] == 'curl.example']
+    rows = d.rows("sni = 'curl.example'")
+    ok(len(rows) == 2 and rows[1]['started_us'] - rows[0]['started_us'] < 2_000_000 and
+       rows[1]['started_us'] > rows[0]['closed_us'], 'the second curl started within 2 s, after the first closed',
+       rows)
+    eq([len(seqs), seqs[0]['pattern'] if seqs else None], [2, 'clean'], 'two sequences: curl -k is clean')
+    ok(seqs and seqs[-1]['pattern'] in ('cert_rejected_open', 'cert_rejected_abandoned') and
+       'parallel' not in seqs[-1]['diagnosis'] and 'curl' in seqs[-1]['diagnosis'],
+       'curl without -k after curl -k: its own rejection, not a preconnect of the success', seqs)
+
 r = run([TLSREPORT, '--database', '/nonexistent/tlswatch.db', '--no-pager'])
 err = r.stderr.decode()
 ok(r.returncode != 0 and 'no database at /nonexistent/tlswatch.db' in err and '--database' in err,
