@@ -11,12 +11,17 @@
 #include "http-proxy.h"
 #include "outcome.h"
 
+/* The lingering close (conn_linger()) reads and drops what the client still sends, so that our answer is
+ * not destroyed by the reset that closing over unread bytes sends: until the client's end, or 2 s without
+ * a byte, or 30 s, or 64 MiB (as nginx's lingering_timeout and lingering_time: a client that uploads a
+ * large body to a URL refused early, e.g. with a 413, must read that answer, not a reset). */
 #define LINGER_TIMEOUT_US (2 * USEC_PER_SEC)
+#define LINGER_TOTAL_US (30 * USEC_PER_SEC)
 /* When the server drains (SIGTERM), the time left to open handshakes and to a request being received:
  * with the store's own flush this stays well inside the unit's TimeoutStopSec=30s. */
 #define DRAIN_HANDSHAKE_GRACE_US (10 * USEC_PER_SEC)
 #define DRAIN_REQUEST_GRACE_US (2 * USEC_PER_SEC)
-#define LINGER_MAX_BYTES (64 * 1024)
+#define LINGER_MAX_BYTES (64 * 1024 * 1024)
 /* A handshake still open after this long is served after newer connections (conn_check_age()). */
 #define CONN_SLOW_HANDSHAKE_US (1 * USEC_PER_SEC)
 #define CONN_SLOW_PRIORITY (SD_EVENT_PRIORITY_NORMAL + 10)
@@ -79,7 +84,8 @@ struct Conn {
         bool close_after_write;
         unsigned requests;
         size_t lingered;
-        bool drain_cut; /* the server is shutting down and shortened our time limit */
+        uint64_t linger_mono_us; /* when the lingering close began */
+        bool drain_cut;          /* the server is shutting down and shortened our time limit */
         /* at the end of the handshake: the client's handshake records and our alerts until then */
         uint64_t handshake_records_done, alerts_sent_done;
 

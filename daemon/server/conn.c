@@ -693,27 +693,41 @@ void conn_linger(Conn *c) {
                 return;
         }
         (void) conn_want(c, EPOLLIN);
+        (void) sd_event_now(c->host->event, CLOCK_MONOTONIC, &c->linger_mono_us);
         (void) conn_set_timer(c, LINGER_TIMEOUT_US);
 }
 
 static void conn_linger_read(Conn *c) {
-        char buf[4096];
+        uint8_t buf[16384];
+        bool got = false;
+        uint64_t now;
 
         for (;;) {
                 ssize_t n = recv(c->fd, buf, sizeof buf, 0);
 
                 c->rx_blocked = n < 0 && errno == EAGAIN;
                 if (n < 0 && (errno == EAGAIN || errno == EINTR))
-                        return;
+                        break;
                 if (n <= 0) {
                         conn_free(c);
                         return;
                 }
                 c->lingered += (size_t) n;
+                got = true;
                 if (c->lingered > LINGER_MAX_BYTES) {
                         conn_free(c);
                         return;
                 }
+        }
+        /* bytes came: 2 s more without one, within the 30 s in all */
+        if (got && sd_event_now(c->host->event, CLOCK_MONOTONIC, &now) >= 0) {
+                if (now >= c->linger_mono_us + LINGER_TOTAL_US) {
+                        conn_free(c);
+                        return;
+                }
+                (void) conn_set_timer(
+                        c,
+                        (int64_t) MIN((uint64_t) LINGER_TIMEOUT_US, c->linger_mono_us + LINGER_TOTAL_US - now));
         }
 }
 

@@ -2,7 +2,7 @@
 temporary files in a temporary directory; not the system's), listening on loopback with
 `listen ... proxy_protocol` (HTTP/1.1, and HTTP/2 with prior knowledge on a second port; plain HTTP/1.1 on
 port3, for --backend-protocol http), serving files
-from its www/ and taking PUTs there (the DAV module). Its access log says what the PROXY header told it."""
+from its www/ and taking PUTs there (the DAV module), under /small/ only up to 1 KiB (a 413 otherwise). Its access log says what the PROXY header told it."""
 import os
 import subprocess
 import tempfile
@@ -35,6 +35,7 @@ http {{
         client_max_body_size 512m;
         dav_methods PUT;
         create_full_put_path on;
+        location /small/ {{ client_max_body_size 1k; }}
     }}
     {extra}
 }}
