@@ -19,7 +19,8 @@ import threading
 import time
 
 from proxybackend import Backend, pattern
-from twlib import (TLSREPORT, TLSWATCHD, Daemon, curl, diag, done, eq, insecure_context, ok, run, wait_for)
+from twlib import (TLSREPORT, TLSWATCHD, Daemon, curl, diag, done, eq, insecure_context, now_us, ok, run,
+                   wait_for)
 
 MB = 1 << 20
 
@@ -30,11 +31,6 @@ def rss_kib(pid):
             if line.startswith('VmRSS:'):
                 return int(line.split()[1])
     return -1
-
-
-def row_of(d, port, timeout=5.0):
-    rows = d.rows('peer_port = ?', (port,), timeout=timeout, count=1)
-    return rows[-1] if rows else {}
 
 
 def header_of(b, port):
@@ -95,11 +91,12 @@ with Daemon('--backend', b.addr, '--journal', 'none', '--backend-idle-timeout', 
     for _ in range(2):
         r = curl('-o', '/dev/null', '--resolve', f'localhost:{d.port}:127.0.0.1', f'https://localhost:{d.port}/')
         ok(r.returncode != 0, 'curl without -k fails', r.stderr)
+    since = now_us()
     r = curl('-k', '-w', '\n%{local_port}', '--resolve', f'localhost:{d.port}:127.0.0.1',
              f'https://localhost:{d.port}/header')
     body, _, lport = r.stdout.decode().rpartition('\n')
     h = json.loads(body) if r.returncode == 0 and body else {}
-    row = row_of(d, int(lport or 0))
+    row = d.row_of(int(lport or 0), since)
     diag(f'header: {h}')
     eq(h.get('family'), 4, 'PROXY header: TCP over IPv4')
     eq((h.get('src'), h.get('src_port')), ('127.0.0.1', int(lport or 0)), 'source: the client address and port')
@@ -125,13 +122,14 @@ with Daemon('--backend', b.addr, '--journal', 'none', '--backend-idle-timeout', 
     eq(b.faults, [], 'no header broke the specification')
 
     # an IPv6 client, TLS 1.2, no SNI
+    since = now_us()
     s = tls_connect(d.port, host='::1', sni=None, version='1.2')
     s.sendall(b'GET /header HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
     data, clean = read_all(s)
     h6 = json.loads(data.partition(b'\r\n\r\n')[2] or b'{}')
     port6 = s.getsockname()[1]
     s.close()
-    row = row_of(d, port6)
+    row = d.row_of(port6, since)
     eq((h6.get('family'), h6.get('src'), h6.get('src_port'), h6.get('dst')), (6, '::1', port6, '::1'),
        'IPv6 client: TCP over IPv6 with its address')
     eq((h6.get('ssl_version'), h6.get('ssl_cipher')), ('TLSv1.2', row.get('cipher')), 'TLS 1.2: version, cipher')
@@ -291,11 +289,12 @@ with Daemon('--backend', b.addr, '--journal', 'none', '--backend-idle-timeout', 
     # ---- the backend down, then back on the same port ----
     port = int(b.addr.rpartition(':')[2])
     b.close()
+    since = now_us()
     r = curl('-k', '-w', '%{local_port}', f'https://127.0.0.1:{d.port}/hello')
     ok(r.returncode != 0 and 'hello' not in r.stdout.decode(), 'backend down: the client gets no answer', r.stderr)
     diag(f'curl says: {r.stderr.decode().strip()}')
     ok(b'Empty reply' in r.stderr, 'a clean close (curl: empty reply), not a TLS error')
-    row = row_of(d, int(r.stdout.decode() or 0))
+    row = d.row_of(int(r.stdout.decode() or 0), since)
     eq(row.get('outcome'), 'ok', 'the row keeps its handshake facts')
     eq(row.get('backend_error'), f'connect to 127.0.0.1:{port}: Connection refused', 'and says why: backend_error')
     ok(row.get('close_kind') == 'server' and row.get('closed_us'), 'closed by us', row)
@@ -399,11 +398,11 @@ with tempfile.TemporaryDirectory() as tmp:
     addr = f'127.0.0.1:{full.getsockname()[1]}'
     with Daemon('--backend', addr, '--backend-connect-timeout', '1', '--journal', 'none') as d:
         d.settle()
-        t0 = time.monotonic()
+        t0, since = time.monotonic(), now_us()
         r = curl('-k', '-w', '%{local_port}', f'https://127.0.0.1:{d.port}/hello')
         secs = time.monotonic() - t0
         ok(r.returncode != 0 and 0.8 < secs < 4, f'connect timeout: closed after {secs:.1f} s', r.stderr)
-        row = row_of(d, int(r.stdout.decode() or 0))
+        row = d.row_of(int(r.stdout.decode() or 0), since)
         eq(row.get('backend_error'), f'connect to {addr}: timed out', 'backend_error: timed out')
     full.close()
     for f in fillers:

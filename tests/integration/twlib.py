@@ -227,6 +227,15 @@ class Daemon:
             time.sleep(0.05)
         return n
 
+    def row_of(self, port, since_us, timeout=5.0):
+        """The row of the connection from this client port that started at or after since_us (now_us()
+        taken before the client connected), waiting up to timeout for it; {} if none. Never by the port
+        alone: the kernel gives a closed connection's source port to a later one (on Linux 6, after some
+        3,000 connections from one address to one port), and the older row would be found before the new
+        one is written."""
+        rows = self.rows('peer_port = ? AND started_us >= ?', (port, since_us), timeout=timeout, count=1)
+        return rows[-1] if rows else {}
+
     def rows(self, where='1', params=(), timeout=5.0, count=None):
         """Rows of attempts as dicts; waits (up to timeout) until at least `count` rows match."""
         deadline = time.monotonic() + timeout
@@ -235,6 +244,12 @@ class Daemon:
             if count is None or len(rows) >= count or time.monotonic() > deadline:
                 return rows
             time.sleep(0.05)
+
+
+def now_us():
+    """The wall clock in microseconds, the daemon's clock for started_us (taken at accept()): taken before a
+    client connects, it is at or before its attempt's started_us."""
+    return time.time_ns() // 1000
 
 
 def query(db, sql, params=()):
