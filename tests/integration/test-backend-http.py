@@ -251,7 +251,7 @@ with Daemon('--backend', b.addr, '--backend-protocol', 'http', '--journal', 'non
 
     # ---- tlsreport tells a clean handshake whose connection was not served from a clean one ----
     seqs = [json.loads(line) for line in subprocess.run(
-        [TLSREPORT, '--database', d.db, '--since', 'today', '--no-pager', 'sequences', '-o', 'json'],
+        [TLSREPORT, '--database', d.db, '--since', 'yesterday', '--no-pager', 'sequences', '-o', 'json'],
         stdout=subprocess.PIPE, check=True).stdout.splitlines()]
     by_id = {i: q for q in seqs for i in q['attempt_ids']}
     q = by_id.get(down.get('id'), {})
@@ -262,7 +262,7 @@ with Daemon('--backend', b.addr, '--backend-protocol', 'http', '--journal', 'non
        'each refused smuggling attempt is listed as bad_request')
     eq([q['pattern'] for q in seqs if q['pattern'] == 'clean'], [], 'no clean sequence is listed without --all')
     summary = json.loads(subprocess.run(
-        [TLSREPORT, '--database', d.db, '--since', 'today', '--no-pager', 'summary', '-o', 'json'],
+        [TLSREPORT, '--database', d.db, '--since', 'yesterday', '--no-pager', 'summary', '-o', 'json'],
         stdout=subprocess.PIPE, check=True).stdout)
     eq(summary.get('forwarding_errors'), len(d.rows('backend_error IS NOT NULL')),
        'summary: forwarding_errors counts the rows with a backend_error')

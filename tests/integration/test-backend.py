@@ -115,7 +115,7 @@ with Daemon('--backend', b.addr, '--journal', 'none', '--backend-idle-timeout', 
     eq(h.get('attempt_id'), row.get('id'), '0xE2: the attempt\'s row id')
     eq((row.get('outcome'), row.get('backend_error'), row.get('close_kind'), row.get('closed_us')),
        ('ok', None, None, None), 'the row: ok, forwarded, recorded before the connection ends')
-    seqs = run([TLSREPORT, '--database', d.db, '--since', 'today', '--no-pager', 'sequences', '-o', 'json'])
+    seqs = run([TLSREPORT, '--database', d.db, '--since', 'yesterday', '--no-pager', 'sequences', '-o', 'json'])
     seqs = [json.loads(x) for x in seqs.stdout.decode().splitlines() if x.strip()]
     ok(any(s['outcome'] == 'ok' and s['failures'] == 2 and s['ja4'] == h.get('ja4_stable') for s in seqs),
        'tlsreport counts the same 2 failures in that sequence', seqs)
