@@ -128,6 +128,7 @@ class Daemon:
 
     def __init__(self, *args, port=None, v6=True, state=None, socket_activate=False, env=None):
         self.port = port or free_port()
+        self.may_move = port is None  # until it first listens: a restart keeps its port
         self.tmp = None
         if state is None:
             self.tmp = tempfile.TemporaryDirectory(prefix='tlswatch-test-')
@@ -142,6 +143,25 @@ class Daemon:
         self.log_path = os.path.join(state, 'daemon.log')
 
     def start(self):
+        """Starts the daemon and waits until it listens. free_port() only finds a port that was free: until
+        the daemon binds it, any process's connect() may take it as its source port (EADDRINUSE). Then,
+        unless the port was given or has been listened on, the daemon is started again on another one."""
+        for _ in range(5):
+            size = os.path.getsize(self.log_path) if os.path.exists(self.log_path) else 0
+            try:
+                self._start()
+                self.may_move = False
+                return self
+            except RuntimeError:
+                self.log.close()
+                if not self.may_move or self.proc.poll() is None or 'Address already in use' not in self.output():
+                    raise
+                diag(f'port {self.port} was taken before the daemon bound it: another one')
+                os.truncate(self.log_path, size)
+                self.port = free_port()
+        raise RuntimeError('no port could be bound')
+
+    def _start(self):
         addrs = [f'127.0.0.1:{self.port}'] + ([f'[::1]:{self.port}'] if self.v6 else [])
         if self.socket_activate:
             argv = ['systemd-socket-activate']
