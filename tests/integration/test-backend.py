@@ -205,9 +205,12 @@ with Daemon('--backend', b.addr, '--journal', 'none', '--backend-idle-timeout', 
 
     # ---- a slow reader on either side: memory stays flat, TCP holds the other side back ----
     pid = d.proc.pid
-    # (measured from after the handshake: what a connection costs is not the question, and under ASan,
-    # whose quarantine keeps what is freed, its handshake alone adds some 1 MB of RSS)
+    # (measured once the connection is forwarded and its row written: what a connection costs is not the
+    # question, and under ASan, whose quarantine keeps what is freed, its handshake and its row alone add
+    # up to 1 MB of RSS)
+    since = now_us()
     s = tls_connect(d.port)
+    d.row_of(s.getsockname()[1], since)
     before = rss_kib(pid)
     s.sendall(f'GET /bytes/{300 * MB} HTTP/1.1\r\nHost: x\r\n\r\n'.encode())
     sent0 = b.bytes_sent
@@ -246,7 +249,9 @@ with Daemon('--backend', b.addr, '--journal', 'none', '--backend-idle-timeout', 
        'then it reads all 300 MB, checksum intact')
 
     b.slow_seconds = 3
+    since = now_us()
     s = tls_connect(d.port)
+    d.row_of(s.getsockname()[1], since)
     before = rss_kib(pid)
     blob = os.urandom(MB) * 64
     progress = [0]
