@@ -18,7 +18,7 @@ import time
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 from httpbackend import HttpBackend
-from twlib import TLSREPORT, Daemon, curl, diag, done, eq, insecure_context, ok
+from twlib import TLSREPORT, Daemon, curl, diag, done, eq, insecure_context, now_us, ok
 
 
 class QuietHandler(WSGIRequestHandler):
@@ -56,22 +56,18 @@ def exchange(port, data):
     return out, lport
 
 
-def row_of(d, port):
-    rows = d.rows('peer_port = ?', (port,), timeout=5.0, count=1)
-    return rows[-1] if rows else {}
-
-
 # ---- a WSGI application: the '_' spellings of our fields ----
 wsgi = make_server('127.0.0.1', 0, app, handler_class=QuietHandler)
 threading.Thread(target=wsgi.serve_forever, daemon=True).start()
 with Daemon('--backend', f'127.0.0.1:{wsgi.server_port}', '--backend-protocol', 'http', '--journal', 'none') as d:
     d.settle()
+    since = now_us()
     r = curl('-k', '-sS', '-w', '\n%{local_port}', '-H', 'TLS_Client_JA4: forged', '-H', 'tls_client_ja4_stable: forged',
              '-H', 'X_Forwarded_For: 6.6.6.6', '-H', 'X_Real_IP: 6.6.6.6', '-H', 'TLS_Prior_Failures: 0',
              '-H', 'X-Forwarded_Proto: http', f'https://127.0.0.1:{d.port}/app')
     body, _, lport = r.stdout.decode().rpartition('\n')
     env = json.loads(body or '{}')
-    row = row_of(d, int(lport or 0))
+    row = d.row_of(int(lport or 0), since)
     diag(f'the application saw: {env}')
     ok(all('forged' not in v and '6.6.6.6' not in v for v in env.values()), 'no forged value reached the application')
     eq((env.get('HTTP_TLS_CLIENT_JA4'), env.get('HTTP_TLS_CLIENT_JA4_STABLE')), (row.get('ja4'), row.get('ja4_stable')),
@@ -88,12 +84,13 @@ with Daemon('--backend', b.addr, '--backend-protocol', 'http', '--journal', 'non
     d.settle()
     for name in ('TLS-Client-JA4', 'x_forwarded_for', 'Forwarded'):
         b.clear_raw()
+        since = now_us()
         answer, lport = exchange(d.port, (f'POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n'
                                           f'3\r\nabc\r\n0\r\n{name}: 6.6.6.6\r\n\r\n').encode())
         ok(answer.startswith(b'HTTP/1.1 400 ') and b'Connection: close' in answer,
            f'a {name} trailer: refused with 400', answer[:300])
         ok(b'6.6.6.6' not in b.raw, f'a {name} trailer: not a byte of it at the backend', b.raw[-200:])
-        be = row_of(d, lport).get('backend_error') or ''
+        be = d.row_of(lport, since).get('backend_error') or ''
         ok(be.startswith('request refused (400): a TLS-*, X-Forwarded-*'), f'a {name} trailer: recorded ({be})')
     answer, _ = exchange(d.port, b'POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n'
                                  b'Connection: close\r\n\r\n3\r\nabc\r\n0\r\nX-Checksum: 1\r\n\r\n')
@@ -108,19 +105,21 @@ with Daemon('--backend', b.addr, '--backend-protocol', 'http', '--journal', 'non
     eq(b.targets()[before:], [], 'it did not reach the backend')
 
     # h2c smuggling: a backend that switched to HTTP/2 would read the client's frames, forged fields and all
+    since = now_us()
     answer, lport = exchange(d.port, b'GET /h2c HTTP/1.1\r\nHost: x\r\nUpgrade: h2c\r\n'
                                      b'Connection: Upgrade, HTTP2-Settings\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n'
                                      b'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n')
     ok(answer.startswith(b'HTTP/1.1 400 '), 'Upgrade: h2c: refused with 400', answer[:300])
     ok('/h2c' not in b.targets(), 'it did not reach the backend')
-    eq(row_of(d, lport).get('backend_error'), 'request refused (400): Upgrade: h2c (HTTP/2 over cleartext, never over TLS)',
+    eq(d.row_of(lport, since).get('backend_error'), 'request refused (400): Upgrade: h2c (HTTP/2 over cleartext, never over TLS)',
        'recorded')
 
     b.close()
+    since = now_us()
     r = curl('-k', '-sS', '-o', '/dev/null', '-w', '%{http_code} %{local_port}', f'https://127.0.0.1:{d.port}/x')
     code, lport = (r.stdout.decode().split() + ['', '0'])[:2]
     eq(code, '502', 'the backend down: 502')
-    row_of(d, int(lport))
+    d.row_of(int(lport), since)
     rep = subprocess.run([TLSREPORT, '--database', d.db, '--no-pager', '--color=never', 'attempts'],
                          capture_output=True, timeout=30, env=dict(os.environ, COLUMNS='120'))
     out = rep.stdout.decode()
@@ -184,6 +183,7 @@ def read_answer(s):
 ob = OneShotBackend()
 with Daemon('--backend', ob.addr, '--backend-protocol', 'http', '--journal', 'none') as d:
     d.settle()
+    since = now_us()
     s = tls_connect(d.port)
     lport = s.getsockname()[1]
     answers = []
@@ -197,12 +197,13 @@ with Daemon('--backend', ob.addr, '--backend-protocol', 'http', '--journal', 'no
     eq(ob.heads[:4], ['GET /1 HTTP/1.1', 'GET /2 HTTP/1.1', 'GET /2 HTTP/1.1', 'POST /3 HTTP/1.1'],
        'the backend saw GET /2 twice (on two connections), POST /3 once')
     eq(answers[2], b'HTTP/1.1 502', 'a POST in the same case is not sent again: 502')
-    eq(row_of(d, lport).get('backend_error'), 'the backend closed the connection before its answer', 'recorded')
+    eq(d.row_of(lport, since).get('backend_error'), 'the backend closed the connection before its answer', 'recorded')
 
 # ---- a request head sent a byte at a time: --idle-timeout for the whole head, as for the self page ----
 b = HttpBackend()
 with Daemon('--backend', b.addr, '--backend-protocol', 'http', '--journal', 'none', '--idle-timeout', '2') as d:
     d.settle()
+    since = now_us()
     s = tls_connect(d.port)
     lport = s.getsockname()[1]
     s.sendall(b'GET /hello HTTP/1.1\r\nHost: x\r\n\r\n')
@@ -224,7 +225,7 @@ with Daemon('--backend', b.addr, '--backend-protocol', 'http', '--journal', 'non
     s.close()
     ok(first.startswith(b'HTTP/1.1 200 ') and closed and 1.5 < secs < 7,
        f'a head a byte every 0.2 s: closed after {secs:.1f} s (--idle-timeout 2)', first[:100])
-    row = row_of(d, lport)
+    row = d.row_of(lport, since)
     eq((row.get('close_kind'), row.get('backend_error')), ('idle_timeout', 'the client sent no complete request head in 2 s'),
        'recorded: idle_timeout, and why')
     ok('/slowloris' not in b.targets(), 'nothing of it reached the backend')

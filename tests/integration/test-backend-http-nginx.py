@@ -14,15 +14,10 @@ import warnings
 import requests
 
 from nginxbackend import Nginx
-from twlib import Daemon, curl, done, eq, ok, run
+from twlib import Daemon, curl, done, eq, now_us, ok, run
 
 MB = 1 << 20
 warnings.filterwarnings('ignore', message='Unverified HTTPS request')
-
-
-def row_of(d, port):
-    rows = d.rows('peer_port = ?', (port,), timeout=5, count=1)
-    return rows[-1] if rows else {}
 
 
 n = Nginx().start()
@@ -42,10 +37,11 @@ with open(os.path.join(n.www, 'big.bin'), 'wb') as f:
 
 with Daemon('--backend', f'127.0.0.1:{n.port3}', '--backend-protocol', 'http', '--journal', 'none') as d:
     d.settle()
+    since = now_us()
     r = curl('-k', '-sS', '-w', '\n%{local_port}', f'https://127.0.0.1:{d.port}/index.html')
     body, _, lport = r.stdout.decode().rpartition('\n')
     eq(body, '<html>hello from nginx</html>\n', 'curl through tlswatchd gets nginx\'s page')
-    row = row_of(d, int(lport or 0))
+    row = d.row_of(int(lport or 0), since)
     log = [x for x in n.access_log() if len(x) >= 9 and x[4] == '/index.html']
     eq(log[-1][2:] if log else None, ['HTTP/1.1', 'GET', '/index.html', '200', '127.0.0.1', str(row.get('id')), '0'],
        'nginx got the request with X-Forwarded-For, TLS-Attempt-Id (the row\'s id) and TLS-Prior-Failures')
@@ -105,10 +101,11 @@ with Daemon('--backend', f'127.0.0.1:{n.port3}', '--backend-protocol', 'http', '
 
     # nginx stopped mid-run, then started again
     n.stop()
+    since = now_us()
     r = curl('-k', '-sS', '-w', '\n%{http_code} %{local_port}', f'https://127.0.0.1:{d.port}/index.html')
     code, lport = (r.stdout.decode().rpartition('\n')[2].split() + ['', '0'])[:2]
     eq(code, '502', 'nginx stopped: 502')
-    eq(row_of(d, int(lport)).get('backend_error'), f'connect to 127.0.0.1:{n.port3}: Connection refused',
+    eq(d.row_of(int(lport), since).get('backend_error'), f'connect to 127.0.0.1:{n.port3}: Connection refused',
        'the row says why')
     n.start()
     r = curl('-k', '-sS', f'https://127.0.0.1:{d.port}/index.html')

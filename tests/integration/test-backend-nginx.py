@@ -11,14 +11,9 @@ import tempfile
 import time
 
 from nginxbackend import Nginx
-from twlib import Daemon, curl, done, eq, ok, run
+from twlib import Daemon, curl, done, eq, now_us, ok, run
 
 MB = 1 << 20
-
-
-def row_of(d, port):
-    rows = d.rows('peer_port = ?', (port,), timeout=5, count=1)
-    return rows[-1] if rows else {}
 
 
 def log_of(n, port):
@@ -40,13 +35,14 @@ big_sha = hashlib.sha256(big).hexdigest()
 # HTTP/1.1 only (the default ALPN): curl --http2 gets HTTP/1.1
 with Daemon('--backend', f'127.0.0.1:{n.port}', '--journal', 'none') as d:
     d.settle()
+    since = now_us()
     r = curl('-k', '-w', '\n%{local_port} %{http_version}', f'https://127.0.0.1:{d.port}/index.html')
     body, _, tail = r.stdout.decode().rpartition('\n')
     lport, version = (tail.split() + ['0', ''])[:2]
     eq(body, '<html>hello from nginx</html>\n', 'curl through tlswatchd gets nginx\'s page')
     eq((log_of(n, lport) or [])[:6], ['127.0.0.1', lport, 'HTTP/1.1', 'GET', '/index.html', '200'],
        'nginx logs the client\'s address and port from the PROXY header')
-    row = row_of(d, int(lport))
+    row = d.row_of(int(lport), since)
     eq((row.get('outcome'), row.get('peer_port'), row.get('backend_error')), ('ok', int(lport), None),
        'the attempt\'s row: the same client port, forwarded')
     r = curl('-k', '--http2', '-w', '%{http_version}', '-o', '/dev/null', f'https://127.0.0.1:{d.port}/index.html')
@@ -79,9 +75,10 @@ with Daemon('--backend', f'127.0.0.1:{n.port}', '--journal', 'none') as d:
 
     # nginx stopped mid-run, then started again
     n.stop()
+    since = now_us()
     r = curl('-k', '-w', '%{local_port}', f'https://127.0.0.1:{d.port}/index.html')
     ok(r.returncode == 52, 'nginx stopped: the client gets a clean close (curl: empty reply)', r.stderr)
-    eq(row_of(d, int(r.stdout.decode() or 0)).get('backend_error'),
+    eq(d.row_of(int(r.stdout.decode() or 0), since).get('backend_error'),
        f'connect to 127.0.0.1:{n.port}: Connection refused', 'the row says why')
     n.start()
     r = curl('-k', f'https://127.0.0.1:{d.port}/index.html')
@@ -92,6 +89,7 @@ with Daemon('--backend', f'127.0.0.1:{n.port}', '--journal', 'none') as d:
 with Daemon('--backend', f'127.0.0.1:{n.port2}', '--backend-alpn', 'h2,http/1.1', '--journal', 'none') as d:
     d.settle()
     urls = [f'https://127.0.0.1:{d.port}/{x}.html' for x in ('a', 'b', 'c')]
+    since = now_us()
     r = curl('-k', '--http2', '-w', '%{http_version} %{num_connects} %{local_port}\n', *urls)
     out = r.stdout.decode()
     eq([line for line in out.splitlines() if line.startswith('resource')], ['resource a', 'resource b', 'resource c'],
@@ -100,7 +98,7 @@ with Daemon('--backend', f'127.0.0.1:{n.port2}', '--backend-alpn', 'h2,http/1.1'
     eq([s[0] for s in stats], ['2', '2', '2'], 'all over HTTP/2')
     eq(sum(int(s[1]) for s in stats), 1, 'on one connection')
     lport = stats[0][2] if stats else '0'
-    row = row_of(d, int(lport))
+    row = d.row_of(int(lport), since)
     eq(row.get('alpn'), 'h2', 'the row: ALPN h2')
     eq([x[:4] for x in n.access_log() if len(x) >= 6 and x[1] == lport],
        [['127.0.0.1', lport, 'HTTP/2.0', 'GET']] * 3, 'nginx logs three HTTP/2 requests from the client')

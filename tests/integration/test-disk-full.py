@@ -51,7 +51,8 @@ try:
             others = query(db, "SELECT outcome FROM attempts WHERE outcome != 'ok'")
             ok(all(r['outcome'] == 'no_data' for r in others) and len(others) <= 1,
                'no other row but the start-up probe', others)
-            ok('resum' in d.output(), 'the daemon says that writing resumed', d.output()[-800:])
+            # (it logs that after the commit that made the rows visible)
+            ok(wait_for(lambda: 'resum' in d.output(), 5), 'the daemon says that writing resumed', d.output()[-800:])
         r = subprocess.run(['sqlite3', db, 'PRAGMA integrity_check'], capture_output=True)
         eq(r.stdout.strip(), b'ok', 'database intact')
 finally:

@@ -14,7 +14,7 @@ from twlib import TLSREPORT, Daemon, curl, diag, done, eq, ok, run, s_client
 
 
 def report_sequences(d):
-    r = run([TLSREPORT, '--database', d.db, '--since', 'today', '--no-pager', 'sequences', '-o', 'json'])
+    r = run([TLSREPORT, '--database', d.db, '--since', 'yesterday', '--no-pager', 'sequences', '-o', 'json'])
     ok(r.returncode == 0, 'tlsreport sequences -o json: exit 0', r.stderr)
     return [json.loads(line) for line in r.stdout.decode().splitlines() if line.strip()]
 

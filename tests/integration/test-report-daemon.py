@@ -13,7 +13,7 @@ from twlib import TLSREPORT, Daemon, curl, done, eq, ok, run, s_client
 
 
 def report(d, *args):
-    r = run([TLSREPORT, '--database', d.db, '--since', 'today', '--no-pager'] + list(args))
+    r = run([TLSREPORT, '--database', d.db, '--since', 'yesterday', '--no-pager'] + list(args))
     return r
 
 

@@ -180,8 +180,11 @@ with Daemon('--journal', 'none', v6=False, state=state.name) as d:
     time.sleep(0.05)
     b = conn(False)
     get(b, True)
+    b_port = b.getsockname()[1]
     b.close()
-    time.sleep(0.05)
+    # A ends only once B's row is written: two workers (or one slow to see B's end) could record them in
+    # either order if A closed a fixed time after B
+    ok(d.rows('id > ? AND peer_port = ?', (last, b_port), count=1), 'B is recorded while A is still open')
     a.close()
     d.settle()
     rows = [r for r in new_rows(d, last)]

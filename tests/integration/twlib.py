@@ -83,13 +83,14 @@ def free_port():
 
 
 def wait_port(host, port, timeout=10.0, proc=None):
+    """Waits until host:port accepts a connection (closed at once); returns that connection's source port."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(f'process exited with {proc.returncode} before listening')
         try:
-            with socket.create_connection((host, port), timeout=0.5):
-                return True
+            with socket.create_connection((host, port), timeout=0.5) as s:
+                return s.getsockname()[1]  # the probe's port: its row is the daemon's first
         except OSError:
             time.sleep(0.05)
     raise RuntimeError(f'{host}:{port} not listening after {timeout} s')
@@ -128,6 +129,7 @@ class Daemon:
 
     def __init__(self, *args, port=None, v6=True, state=None, socket_activate=False, env=None):
         self.port = port or free_port()
+        self.may_move = port is None  # until it first listens: a restart keeps its port
         self.tmp = None
         if state is None:
             self.tmp = tempfile.TemporaryDirectory(prefix='tlswatch-test-')
@@ -135,6 +137,9 @@ class Daemon:
         self.state = state
         self.db = os.path.join(state, 'tlswatch.db')
         self.args = list(args)
+        if '--database' in self.args[:-1]:
+            self.db = self.args[self.args.index('--database') + 1]
+        self.probe = None  # (source port, now_us() before) of start()'s probe while its row is awaited
         self.v6 = v6
         self.socket_activate = socket_activate
         self.env = dict(os.environ, **(env or {}))
@@ -142,6 +147,25 @@ class Daemon:
         self.log_path = os.path.join(state, 'daemon.log')
 
     def start(self):
+        """Starts the daemon and waits until it listens. free_port() only finds a port that was free: until
+        the daemon binds it, any process's connect() may take it as its source port (EADDRINUSE). Then,
+        unless the port was given or has been listened on, the daemon is started again on another one."""
+        for _ in range(5):
+            size = os.path.getsize(self.log_path) if os.path.exists(self.log_path) else 0
+            try:
+                self._start()
+                self.may_move = False
+                return self
+            except RuntimeError:
+                self.log.close()
+                if not self.may_move or self.proc.poll() is None or 'Address already in use' not in self.output():
+                    raise
+                diag(f'port {self.port} was taken before the daemon bound it: another one')
+                os.truncate(self.log_path, size)
+                self.port = free_port()
+        raise RuntimeError('no port could be bound')
+
+    def _start(self):
         addrs = [f'127.0.0.1:{self.port}'] + ([f'[::1]:{self.port}'] if self.v6 else [])
         if self.socket_activate:
             argv = ['systemd-socket-activate']
@@ -154,11 +178,12 @@ class Daemon:
                 argv += ['--listen', a]
         self.log = open(self.log_path, 'ab')
         self.proc = spawn(argv, stdout=self.log, stderr=subprocess.STDOUT, env=self.env)
+        since = now_us()
+        probe = wait_port('127.0.0.1', self.port, proc=self.proc)  # with socket activation, before the daemon
+        if '--no-record' not in self.args:
+            self.probe = (probe, since)
         if self.socket_activate:
-            wait_port('127.0.0.1', self.port, proc=self.proc)  # the socket is there before the daemon
             self.wait_ready()
-        else:
-            wait_port('127.0.0.1', self.port, proc=self.proc)
         return self
 
     def wait_ready(self, timeout=10.0):
@@ -215,8 +240,12 @@ class Daemon:
 
     def settle(self, quiet=0.4, timeout=10.0):
         """Waits until no new row has arrived for `quiet` seconds (the store commits every 200 ms), so
-        that a test starts from a known state (e.g. after the start-up probe's no_data row)."""
+        that a test starts from a known state: first for the row of start()'s probe (a connection without
+        a byte), which a loaded machine (ASan) may write more than `quiet` seconds after the daemon started."""
         deadline = time.monotonic() + timeout
+        if self.probe:
+            self.row_of(*self.probe, timeout=timeout)
+            self.probe = None
         n, since = -1, time.monotonic()
         while time.monotonic() < deadline:
             m = len(query(self.db, 'SELECT id FROM attempts'))
@@ -227,6 +256,15 @@ class Daemon:
             time.sleep(0.05)
         return n
 
+    def row_of(self, port, since_us, timeout=5.0):
+        """The row of the connection from this client port that started at or after since_us (now_us()
+        taken before the client connected), waiting up to timeout for it; {} if none. Never by the port
+        alone: the kernel gives a closed connection's source port to a later one (on Linux 6, after some
+        3,000 connections from one address to one port), and the older row would be found before the new
+        one is written."""
+        rows = self.rows('peer_port = ? AND started_us >= ?', (port, since_us), timeout=timeout, count=1)
+        return rows[-1] if rows else {}
+
     def rows(self, where='1', params=(), timeout=5.0, count=None):
         """Rows of attempts as dicts; waits (up to timeout) until at least `count` rows match."""
         deadline = time.monotonic() + timeout
@@ -235,6 +273,12 @@ class Daemon:
             if count is None or len(rows) >= count or time.monotonic() > deadline:
                 return rows
             time.sleep(0.05)
+
+
+def now_us():
+    """The wall clock in microseconds, the daemon's clock for started_us (taken at accept()): taken before a
+    client connects, it is at or before its attempt's started_us."""
+    return time.time_ns() // 1000
 
 
 def query(db, sql, params=()):
