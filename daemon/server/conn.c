@@ -692,6 +692,12 @@ void conn_linger(Conn *c) {
                 conn_free(c);
                 return;
         }
+        /* Stopping: the lingering connections were freed when the drain began (conn_drain()); one that
+         * ends now does not hold the stop up either (the client has our answer and our FIN). */
+        if (c->host->draining) {
+                conn_free(c);
+                return;
+        }
         (void) conn_want(c, EPOLLIN);
         (void) sd_event_now(c->host->event, CLOCK_MONOTONIC, &c->linger_mono_us);
         (void) conn_set_timer(c, LINGER_TIMEOUT_US);

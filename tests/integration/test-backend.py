@@ -422,6 +422,7 @@ with tempfile.TemporaryDirectory() as tmp:
     # tlswatchd stopped while it waits for the backend to accept: our stop, no fault of the backend's
     with Daemon('--backend', addr, '--backend-connect-timeout', '60', '--journal', 'none') as d:
         d.settle()
+        since = now_us()
         s = insecure_context().wrap_socket(socket.create_connection(('127.0.0.1', d.port), timeout=10),
                                            server_hostname='localhost')
         lport = s.getsockname()[1]
@@ -430,7 +431,7 @@ with tempfile.TemporaryDirectory() as tmp:
         d.stop()
         secs = time.monotonic() - t0
         s.close()
-        row = row_of(d, lport)
+        row = d.row_of(lport, since)
         eq((row.get('outcome'), row.get('backend_error'), row.get('close_kind')), ('ok', None, 'shutdown'),
            f'stopped while connecting to the backend ({secs:.1f} s): no backend_error, close_kind shutdown')
     full.close()
