@@ -147,6 +147,19 @@ void conn_close_tls(Conn *c, CloseKind why);
 void conn_linger(Conn *c);
 void conn_continue(Conn *c);
 void conn_http_peer_end(Conn *c, int r);
+/* The self page's answer to METHOD TARGET (TARGET the page's own path: "/", "/api/self"): returns the
+ * status (200, 404, 405 for other methods than GET and HEAD, 500), with the body (the page, or "404 Not
+ * Found\n") in *ret_body (freed by the caller; NULL if out of memory) and its type; *ret_head: a HEAD. */
+int conn_page_answer(
+        Conn *c,
+        const char *method,
+        size_t method_len,
+        const char *target,
+        size_t target_len,
+        bool *ret_head,
+        char **ret_body,
+        size_t *ret_len,
+        const char **ret_ctype);
 
 /* proxy.c */
 ssize_t conn_recv_ahead(Conn *c, unsigned char *buf, size_t len);

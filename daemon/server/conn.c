@@ -493,39 +493,54 @@ static bool conn_between_requests(Conn *c) {
                 mbedtls_ssl_get_bytes_avail(&c->ssl) == 0;
 }
 
+int conn_page_answer(
+        Conn *c,
+        const char *method,
+        size_t method_len,
+        const char *target,
+        size_t target_len,
+        bool *ret_head,
+        char **ret_body,
+        size_t *ret_len,
+        const char **ret_ctype) {
+        bool head = method_len == 4 && memcmp(method, "HEAD", 4) == 0;
+        PageKind kind = page_kind_from_target(target, target_len);
+        int status = 200;
+
+        *ret_body = NULL;
+        *ret_len = 0;
+        *ret_ctype = "text/plain; charset=utf-8";
+        *ret_head = head;
+        if (!head && !(method_len == 3 && memcmp(method, "GET", 3) == 0))
+                status = 405;
+        else if (kind == PAGE_NONE)
+                status = 404;
+        else {
+                conn_update_counters(c);
+                if (page_render(c->host->recent, c->attempt, kind, ret_body, ret_len, ret_ctype) < 0)
+                        status = 500;
+        }
+        if (status != 200) {
+                free(*ret_body);
+                if (asprintf(ret_body, "%d %s\n", status, http_status_reason(status)) < 0)
+                        *ret_body = NULL;
+                *ret_len = *ret_body ? strlen(*ret_body) : 0;
+                *ret_ctype = "text/plain; charset=utf-8";
+        }
+        return status;
+}
+
 static void conn_http_respond(Conn *c, const HttpRequest *req) {
         _cleanup_free_ char *body = NULL;
-        const char *ctype = "text/plain; charset=utf-8";
-        size_t body_len = 0;
-        bool head = false, keep;
-        int status = 200, r;
+        const char *ctype;
+        size_t body_len;
+        bool head, keep;
+        int status, r;
 
         keep = req->keep_alive && !req->has_body && c->requests + 1 < c->host->settings.max_requests &&
                 !c->host->draining;
-        if (req->method_len == 4 && memcmp(req->method, "HEAD", 4) == 0)
-                head = true;
-        else if (!(req->method_len == 3 && memcmp(req->method, "GET", 3) == 0))
-                status = 405;
-
-        if (status == 200) {
-                PageKind kind = page_kind_from_target(req->target, req->target_len);
-
-                if (kind == PAGE_NONE)
-                        status = 404;
-                else {
-                        conn_update_counters(c);
-                        r = page_render(c->host->recent, c->attempt, kind, &body, &body_len, &ctype);
-                        if (r < 0)
-                                status = 500;
-                }
-        }
-        if (status != 200) {
-                free(body);
-                if (asprintf(&body, "%d %s\n", status, http_status_reason(status)) < 0)
-                        body = NULL;
-                body_len = body ? strlen(body) : 0;
-                ctype = "text/plain; charset=utf-8";
-        }
+        status = conn_page_answer(
+                c, req->method, req->method_len, req->target, req->target_len, &head, &body, &body_len, &ctype);
 
         free(c->out);
         c->out = NULL;

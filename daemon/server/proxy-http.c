@@ -174,13 +174,12 @@ static void hx_local(Conn *c, const HttpMessageHead *h) {
         const char *target;
         size_t len;
         _cleanup_free_ char *body = NULL;
-        const char *ctype = "text/plain; charset=utf-8";
-        bool head = h->method_len == 4 && memcmp(h->method, "HEAD", 4) == 0;
+        const char *ctype;
         bool keep = h->keep_alive && h->framing == HTTP_FRAMING_NONE && !c->host->draining &&
                 c->requests + 1 < c->host->settings.max_requests;
-        size_t body_len = 0;
-        PageKind kind;
-        int status = 200;
+        size_t body_len;
+        bool head;
+        int status;
 
         target_path(h->target, h->target_len, &target, &len);
         target += strlen(WELL_KNOWN); /* target_is_ours() */
@@ -189,23 +188,7 @@ static void hx_local(Conn *c, const HttpMessageHead *h) {
                 target = "/";
                 len = 1;
         }
-        kind = page_kind_from_target(target, len);
-        if (!head && !(h->method_len == 3 && memcmp(h->method, "GET", 3) == 0))
-                status = 405;
-        else if (kind == PAGE_NONE)
-                status = 404;
-        else {
-                conn_update_counters(c);
-                if (!c->attempt || page_render(c->host->recent, c->attempt, kind, &body, &body_len, &ctype) < 0)
-                        status = 500;
-        }
-        if (status != 200) {
-                free(body);
-                if (asprintf(&body, "%d %s\n", status, http_status_reason(status)) < 0)
-                        body = NULL;
-                body_len = body ? strlen(body) : 0;
-                ctype = "text/plain; charset=utf-8";
-        }
+        status = conn_page_answer(c, h->method, h->method_len, target, len, &head, &body, &body_len, &ctype);
         hx_answer(c, status, ctype, body, body_len, head, keep);
 }
 
